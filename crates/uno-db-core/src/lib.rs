@@ -1,0 +1,42 @@
+//! Core of uno-db: the traits both backends implement, the validated
+//! [`ConnectionConfig`], the one [`Error`] type, [`RetryPolicy`], connection
+//! callbacks and pool status types.
+//!
+//! The traits come in two families with the same names and methods:
+//! [`blocking`] and [`nonblocking`] (async). With the `mock` feature each
+//! trait has a mockall mock (`blocking::MockEngine`, ...).
+//!
+//! Most applications depend on the `uno-db` facade crate instead, which
+//! re-exports this crate and the backends.
+
+pub mod blocking;
+mod callbacks;
+mod config;
+mod config_violation;
+mod error;
+pub mod events;
+mod identifier;
+pub mod nonblocking;
+mod retry;
+mod row;
+mod statement;
+mod status;
+mod transaction_options;
+
+pub use callbacks::{
+    AsyncCallback, AsyncCallbacks, BlockingCallback, BlockingCallbacks, BoxFuture, CallbackRegistry,
+};
+pub use config::*;
+pub use config_violation::ConfigViolation;
+pub use error::{BoxError, Error, ErrorKind, Result, is_transient_sqlstate};
+pub use identifier::quote_identifier;
+pub use retry::{Backoff, RetryPolicy};
+pub use row::{Column, ColumnIndex, Row, RowBuilder};
+pub use statement::Statement;
+pub use status::{CloseReason, PoolCounters, PoolMetrics, PoolStatus};
+pub use transaction_options::{IsolationLevel, TransactionOptions};
+
+/// The driver's SQLSTATE codes, for matching [`Error::sqlstate`].
+pub use tokio_postgres::error::SqlState;
+/// Parameter and column value conversions, shared by both drivers.
+pub use postgres_types::{FromSql, ToSql, Type};
