@@ -1,0 +1,6 @@
+//! Integration tests of uno-db-core: the intended use of the mocks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod blocking_repository;
+mod nonblocking_repository;
+mod send_sync;

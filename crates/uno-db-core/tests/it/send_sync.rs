@@ -1,0 +1,33 @@
+//! Compile-time checks that the public types can cross threads and tasks.
+
+use uno_db_core::*;
+
+const fn send_sync<T: Send + Sync>() {}
+
+const _: () = {
+    send_sync::<ConnectionConfig>();
+    send_sync::<Error>();
+    send_sync::<RetryPolicy>();
+    send_sync::<Backoff>();
+    send_sync::<Row>();
+    send_sync::<Statement>();
+    send_sync::<PoolStatus>();
+    send_sync::<PoolCounters>();
+    send_sync::<PoolMetrics>();
+    send_sync::<BlockingCallbacks>();
+    send_sync::<AsyncCallbacks>();
+    send_sync::<TransactionOptions>();
+    send_sync::<blocking::MockEngineFactory>();
+    send_sync::<blocking::MockEngine>();
+    send_sync::<nonblocking::MockEngineFactory>();
+    send_sync::<nonblocking::MockEngine>();
+};
+
+const fn send<T: Send>() {}
+
+const _: () = {
+    send::<Box<dyn blocking::Connection>>();
+    send::<Box<dyn blocking::Session>>();
+    send::<Box<dyn nonblocking::Connection>>();
+    send::<Box<dyn nonblocking::Session>>();
+};
