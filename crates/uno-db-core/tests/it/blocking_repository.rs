@@ -8,17 +8,17 @@ use uno_db_core::{ConnectionConfig, Error, ErrorKind, Result, Row, SqlState, Tra
 
 /// The kind of service users write: generic over the factory, so tests can
 /// inject mocks and production the real backend.
-pub struct UserRepository<F: EngineFactory> {
+struct UserRepository<F: EngineFactory> {
     factory: F,
     config: ConnectionConfig,
 }
 
 impl<F: EngineFactory> UserRepository<F> {
-    pub fn new(factory: F, config: ConnectionConfig) -> Self {
+    fn new(factory: F, config: ConnectionConfig) -> Self {
         Self { factory, config }
     }
 
-    pub fn find_name(&self, id: i64) -> Result<Option<String>> {
+    fn find_name(&self, id: i64) -> Result<Option<String>> {
         let engine = self.factory.engine(&self.config)?;
         let mut conn = engine.connect()?;
         let row = conn.query_opt("SELECT name FROM users WHERE id = $1", &[&id])?;
@@ -26,7 +26,7 @@ impl<F: EngineFactory> UserRepository<F> {
     }
 
     /// Renames a user and writes an audit row, atomically.
-    pub fn rename(&self, id: i64, name: &str) -> Result<bool> {
+    fn rename(&self, id: i64, name: &str) -> Result<bool> {
         let engine = self.factory.engine(&self.config)?;
         let mut session = engine.session(&TransactionOptions::new())?;
         let changed = session.execute("UPDATE users SET name = $2 WHERE id = $1", &[&id, &name])?;

@@ -5,24 +5,24 @@ use std::sync::Arc;
 use uno_db_core::nonblocking::{EngineFactory, MockConnection, MockEngine, MockEngineFactory, MockSession};
 use uno_db_core::{ConnectionConfig, Result, Row, TransactionOptions, Type};
 
-pub struct UserRepository<F: EngineFactory> {
+struct UserRepository<F: EngineFactory> {
     factory: F,
     config: ConnectionConfig,
 }
 
 impl<F: EngineFactory> UserRepository<F> {
-    pub fn new(factory: F, config: ConnectionConfig) -> Self {
+    fn new(factory: F, config: ConnectionConfig) -> Self {
         Self { factory, config }
     }
 
-    pub async fn find_name(&self, id: i64) -> Result<Option<String>> {
+    async fn find_name(&self, id: i64) -> Result<Option<String>> {
         let engine = self.factory.engine(&self.config)?;
         let mut conn = engine.connect().await?;
         let row = conn.query_opt("SELECT name FROM users WHERE id = $1", &[&id]).await?;
         Ok(row.map(|row| row.get("name")))
     }
 
-    pub async fn rename(&self, id: i64, name: &str) -> Result<bool> {
+    async fn rename(&self, id: i64, name: &str) -> Result<bool> {
         let engine = self.factory.engine(&self.config)?;
         let mut session = engine.session(&TransactionOptions::new()).await?;
         let changed = session

@@ -1,0 +1,29 @@
+//! The conformance suite: one set of behaviour tests, written once against
+//! the core traits and run against both backends, so they cannot drift.
+//!
+//! Each case is a function taking an engine factory and a configuration of
+//! a fresh database. The [`blocking_conformance!`](crate::blocking_conformance)
+//! and [`nonblocking_conformance!`](crate::nonblocking_conformance) macros
+//! turn every case into a `#[test]` with its own database and an outer
+//! timeout:
+//!
+//! ```no_run
+//! // In tests/it/main.rs of a crate that depends on uno-db-sync:
+//! # mod hidden {
+//! uno_db_testkit::blocking_conformance!(uno_db_sync::SyncEngineFactory::new());
+//! # }
+//! ```
+
+pub mod blocking;
+mod case_config;
+mod chain;
+mod free_port;
+pub mod nonblocking;
+mod outer_timeout;
+
+pub use case_config::case_config;
+pub use outer_timeout::{CASE_TIMEOUT, run_with_timeout};
+
+// The macros expand in the user's crate; they reach these through `$crate`.
+#[doc(hidden)]
+pub use {tokio, uno_db_core};

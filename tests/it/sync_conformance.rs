@@ -1,0 +1,3 @@
+//! The conformance suite against the blocking backend.
+
+uno_db_testkit::blocking_conformance!(uno_db::SyncEngineFactory::new());
