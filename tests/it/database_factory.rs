@@ -14,7 +14,10 @@ fn hands_out_shared_engines_and_sessions() {
         let factory = DatabaseFactory::new(case_config(db.url()).unwrap());
 
         let sync_engine = factory.sync_engine().unwrap();
-        assert!(Arc::ptr_eq(&sync_engine, &factory.clone().sync_engine().unwrap()));
+        assert!(Arc::ptr_eq(
+            &sync_engine,
+            &factory.clone().sync_engine().unwrap()
+        ));
         sync_engine
             .connect()
             .unwrap()
@@ -25,16 +28,26 @@ fn hands_out_shared_engines_and_sessions() {
         runtime.block_on(async {
             let sessions = factory.get_async_session_factory().unwrap();
             let mut session = sessions.session().await.unwrap();
-            session.execute("INSERT INTO log VALUES ($1)", &[&"hi"]).await.unwrap();
+            session
+                .execute("INSERT INTO log VALUES ($1)", &[&"hi"])
+                .await
+                .unwrap();
             session.commit().await.unwrap();
             let engine = factory.async_engine().unwrap();
             let mut conn = engine.connect().await.unwrap();
-            let n: i64 = conn.query_one("SELECT count(*) FROM log", &[]).await.unwrap().get(0);
+            let n: i64 = conn
+                .query_one("SELECT count(*) FROM log", &[])
+                .await
+                .unwrap()
+                .get(0);
             assert_eq!(n, 1);
         });
 
         factory.dispose();
-        assert_eq!(sync_engine.connect().unwrap_err().kind(), ErrorKind::PoolClosed);
+        assert_eq!(
+            sync_engine.connect().unwrap_err().kind(),
+            ErrorKind::PoolClosed
+        );
         let async_engine = runtime.block_on(async { factory.async_engine() });
         let _ = async_engine; // see below
     });

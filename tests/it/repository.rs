@@ -2,8 +2,8 @@
 //! type-checked and run against both real factories.
 
 use uno_db::{ConnectionConfig, Result};
-use uno_db_testkit::conformance::{CASE_TIMEOUT, case_config, run_with_timeout};
 use uno_db_testkit::TestDb;
+use uno_db_testkit::conformance::{CASE_TIMEOUT, case_config, run_with_timeout};
 
 mod blocking {
     use uno_db::blocking::EngineFactory;
@@ -37,7 +37,9 @@ mod nonblocking {
         pub async fn find_name(&self, id: i64) -> Result<Option<String>> {
             let engine = self.factory.engine(&self.config)?;
             let mut conn = engine.connect().await?;
-            let row = conn.query_opt("SELECT name FROM users WHERE id = $1", &[&id]).await?;
+            let row = conn
+                .query_opt("SELECT name FROM users WHERE id = $1", &[&id])
+                .await?;
             Ok(row.map(|row| row.get("name")))
         }
     }
@@ -81,7 +83,10 @@ fn the_repository_runs_on_the_async_backend() {
                 factory: uno_db::AsyncEngineFactory::new(),
                 config,
             };
-            assert_eq!(repository.find_name(1).await.unwrap().as_deref(), Some("alice"));
+            assert_eq!(
+                repository.find_name(1).await.unwrap().as_deref(),
+                Some("alice")
+            );
             assert_eq!(repository.find_name(2).await.unwrap(), None);
         });
     });

@@ -17,7 +17,9 @@ pub type BlockingCallback =
     dyn Fn(&mut dyn blocking::Connection) -> std::result::Result<(), BoxError> + Send + Sync;
 
 /// An async connection callback.
-pub type AsyncCallback = dyn for<'c> Fn(&'c mut dyn nonblocking::Connection) -> BoxFuture<'c, std::result::Result<(), BoxError>>
+pub type AsyncCallback = dyn for<'c> Fn(
+        &'c mut dyn nonblocking::Connection,
+    ) -> BoxFuture<'c, std::result::Result<(), BoxError>>
     + Send
     + Sync;
 
@@ -113,7 +115,11 @@ impl<F: ?Sized> CallbackRegistry<F> {
     pub fn unregister(&self, name: &str) -> bool {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         let before = entries.len();
-        let list: Vec<Entry<F>> = entries.iter().filter(|e| &*e.name != name).cloned().collect();
+        let list: Vec<Entry<F>> = entries
+            .iter()
+            .filter(|e| &*e.name != name)
+            .cloned()
+            .collect();
         let removed = list.len() != before;
         *entries = Arc::from(list);
         removed

@@ -15,7 +15,11 @@ impl ConfigViolation {
     /// A violation of `rule` by `value` in `field`. Pass a redacted value
     /// for secrets.
     #[must_use]
-    pub fn new(field: impl Into<String>, value: impl Into<String>, rule: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        value: impl Into<String>,
+        rule: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             value: value.into(),

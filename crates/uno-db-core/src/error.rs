@@ -266,10 +266,11 @@ impl Error {
         }
         let mut cause: Option<&(dyn StdError + 'static)> = self.source_ref();
         while let Some(error) = cause {
-            if let Some(driver) = error.downcast_ref::<tokio_postgres::Error>() {
-                if let Some(code) = driver.code() {
-                    return Some(code);
-                }
+            if let Some(code) = error
+                .downcast_ref::<tokio_postgres::Error>()
+                .and_then(tokio_postgres::Error::code)
+            {
+                return Some(code);
             }
             if let Some(db) = error.downcast_ref::<DbError>() {
                 return Some(db.code());
@@ -330,7 +331,10 @@ impl Error {
     }
 
     fn source_ref(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.0
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -370,7 +374,8 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.0.kind).field("message", &self.0.message);
+        d.field("kind", &self.0.kind)
+            .field("message", &self.0.message);
         if let Some(code) = self.sqlstate() {
             d.field("sqlstate", &code.code());
         }
@@ -413,59 +418,220 @@ mod tests {
     #[test]
     fn classification_table() {
         let rows: Vec<(&str, Error, bool, bool)> = vec![
-            ("connection refused", io_cause(ErrorKind::Connect, io::ErrorKind::ConnectionRefused), true, false),
-            ("connection reset", io_cause(ErrorKind::Connect, io::ErrorKind::ConnectionReset), true, false),
-            ("connect timed out", io_cause(ErrorKind::Connect, io::ErrorKind::TimedOut), true, false),
-            ("connection lost in use", io_cause(ErrorKind::Closed, io::ErrorKind::UnexpectedEof), true, false),
-            ("08000 connection exception", db(ErrorKind::Connect, "08000"), true, false),
-            ("08006 connection failure", db(ErrorKind::Database, "08006"), true, false),
-            ("08001 unable to connect", db(ErrorKind::Connect, "08001"), true, false),
-            ("57P01 admin shutdown", db(ErrorKind::Database, "57P01"), true, false),
-            ("57P02 crash shutdown", db(ErrorKind::Connect, "57P02"), true, false),
-            ("57P03 cannot connect now", db(ErrorKind::Connect, "57P03"), true, false),
-            ("53300 too many connections", db(ErrorKind::Connect, "53300"), true, false),
-            ("40001 serialization failure", db(ErrorKind::Database, "40001"), false, true),
-            ("40P01 deadlock", db(ErrorKind::Database, "40P01"), false, true),
-            ("28P01 wrong password", db(ErrorKind::Auth, "28P01"), false, false),
-            ("28000 no pg_hba entry", db(ErrorKind::Auth, "28000"), false, false),
-            ("3D000 missing database", db(ErrorKind::Connect, "3D000"), false, false),
-            ("42601 syntax error", db(ErrorKind::Database, "42601"), false, false),
-            ("42P01 undefined table", db(ErrorKind::Database, "42P01"), false, false),
-            ("42501 insufficient privilege", db(ErrorKind::Database, "42501"), false, false),
-            ("23505 unique violation", db(ErrorKind::Database, "23505"), false, false),
-            ("53200 out of memory", db(ErrorKind::Database, "53200"), false, false),
-            ("57014 statement timeout", db(ErrorKind::QueryTimeout, "57014"), false, false),
-            ("database error without sqlstate", Error::new(ErrorKind::Database), false, false),
-            ("pool timeout", Error::pool_timeout(Duration::from_secs(1), None), true, false),
-            ("pool closed", Error::new(ErrorKind::PoolClosed), false, false),
-            ("config", Error::config(vec![]), false, false),
-            ("tls", Error::new(ErrorKind::Tls), false, false),
-            ("row not found", Error::new(ErrorKind::RowNotFound), false, false),
-            ("too many rows", Error::new(ErrorKind::TooManyRows), false, false),
-            ("decode", Error::new(ErrorKind::Decode), false, false),
-            ("encode", Error::new(ErrorKind::Encode), false, false),
-            ("unsupported", Error::new(ErrorKind::Unsupported), false, false),
             (
-                "callback failing on a lost connection",
-                Error::callback("init", io_cause(ErrorKind::Closed, io::ErrorKind::ConnectionReset)),
+                "connection refused",
+                io_cause(ErrorKind::Connect, io::ErrorKind::ConnectionRefused),
                 true,
                 false,
             ),
-            ("callback failing on bad sql", Error::callback("init", db(ErrorKind::Database, "42601")), false, false),
-            ("callback failing with a foreign error", Error::callback("init", "boom"), false, false),
+            (
+                "connection reset",
+                io_cause(ErrorKind::Connect, io::ErrorKind::ConnectionReset),
+                true,
+                false,
+            ),
+            (
+                "connect timed out",
+                io_cause(ErrorKind::Connect, io::ErrorKind::TimedOut),
+                true,
+                false,
+            ),
+            (
+                "connection lost in use",
+                io_cause(ErrorKind::Closed, io::ErrorKind::UnexpectedEof),
+                true,
+                false,
+            ),
+            (
+                "08000 connection exception",
+                db(ErrorKind::Connect, "08000"),
+                true,
+                false,
+            ),
+            (
+                "08006 connection failure",
+                db(ErrorKind::Database, "08006"),
+                true,
+                false,
+            ),
+            (
+                "08001 unable to connect",
+                db(ErrorKind::Connect, "08001"),
+                true,
+                false,
+            ),
+            (
+                "57P01 admin shutdown",
+                db(ErrorKind::Database, "57P01"),
+                true,
+                false,
+            ),
+            (
+                "57P02 crash shutdown",
+                db(ErrorKind::Connect, "57P02"),
+                true,
+                false,
+            ),
+            (
+                "57P03 cannot connect now",
+                db(ErrorKind::Connect, "57P03"),
+                true,
+                false,
+            ),
+            (
+                "53300 too many connections",
+                db(ErrorKind::Connect, "53300"),
+                true,
+                false,
+            ),
+            (
+                "40001 serialization failure",
+                db(ErrorKind::Database, "40001"),
+                false,
+                true,
+            ),
+            (
+                "40P01 deadlock",
+                db(ErrorKind::Database, "40P01"),
+                false,
+                true,
+            ),
+            (
+                "28P01 wrong password",
+                db(ErrorKind::Auth, "28P01"),
+                false,
+                false,
+            ),
+            (
+                "28000 no pg_hba entry",
+                db(ErrorKind::Auth, "28000"),
+                false,
+                false,
+            ),
+            (
+                "3D000 missing database",
+                db(ErrorKind::Connect, "3D000"),
+                false,
+                false,
+            ),
+            (
+                "42601 syntax error",
+                db(ErrorKind::Database, "42601"),
+                false,
+                false,
+            ),
+            (
+                "42P01 undefined table",
+                db(ErrorKind::Database, "42P01"),
+                false,
+                false,
+            ),
+            (
+                "42501 insufficient privilege",
+                db(ErrorKind::Database, "42501"),
+                false,
+                false,
+            ),
+            (
+                "23505 unique violation",
+                db(ErrorKind::Database, "23505"),
+                false,
+                false,
+            ),
+            (
+                "53200 out of memory",
+                db(ErrorKind::Database, "53200"),
+                false,
+                false,
+            ),
+            (
+                "57014 statement timeout",
+                db(ErrorKind::QueryTimeout, "57014"),
+                false,
+                false,
+            ),
+            (
+                "database error without sqlstate",
+                Error::new(ErrorKind::Database),
+                false,
+                false,
+            ),
+            (
+                "pool timeout",
+                Error::pool_timeout(Duration::from_secs(1), None),
+                true,
+                false,
+            ),
+            (
+                "pool closed",
+                Error::new(ErrorKind::PoolClosed),
+                false,
+                false,
+            ),
+            ("config", Error::config(vec![]), false, false),
+            ("tls", Error::new(ErrorKind::Tls), false, false),
+            (
+                "row not found",
+                Error::new(ErrorKind::RowNotFound),
+                false,
+                false,
+            ),
+            (
+                "too many rows",
+                Error::new(ErrorKind::TooManyRows),
+                false,
+                false,
+            ),
+            ("decode", Error::new(ErrorKind::Decode), false, false),
+            ("encode", Error::new(ErrorKind::Encode), false, false),
+            (
+                "unsupported",
+                Error::new(ErrorKind::Unsupported),
+                false,
+                false,
+            ),
+            (
+                "callback failing on a lost connection",
+                Error::callback(
+                    "init",
+                    io_cause(ErrorKind::Closed, io::ErrorKind::ConnectionReset),
+                ),
+                true,
+                false,
+            ),
+            (
+                "callback failing on bad sql",
+                Error::callback("init", db(ErrorKind::Database, "42601")),
+                false,
+                false,
+            ),
+            (
+                "callback failing with a foreign error",
+                Error::callback("init", "boom"),
+                false,
+                false,
+            ),
         ];
         for (name, error, transient, serialization) in rows {
             assert_eq!(error.is_transient(), transient, "is_transient of {name}");
-            assert_eq!(error.is_serialization_failure(), serialization, "is_serialization_failure of {name}");
+            assert_eq!(
+                error.is_serialization_failure(),
+                serialization,
+                "is_serialization_failure of {name}"
+            );
         }
     }
 
     #[test]
     fn transient_sqlstates() {
-        for code in ["08000", "08003", "08006", "08001", "08004", "57P01", "57P02", "57P03", "53300"] {
+        for code in [
+            "08000", "08003", "08006", "08001", "08004", "57P01", "57P02", "57P03", "53300",
+        ] {
             assert!(is_transient_sqlstate(&SqlState::from_code(code)), "{code}");
         }
-        for code in ["40001", "40P01", "28P01", "3D000", "42P01", "57014", "53100", "XX000"] {
+        for code in [
+            "40001", "40P01", "28P01", "3D000", "42P01", "57014", "53100", "XX000",
+        ] {
             assert!(!is_transient_sqlstate(&SqlState::from_code(code)), "{code}");
         }
     }
@@ -473,7 +639,8 @@ mod tests {
     #[test]
     fn display_describes_only_this_layer_and_source_has_the_cause() {
         let cause = io::Error::new(io::ErrorKind::ConnectionRefused, "refused by peer");
-        let error = Error::with_message(ErrorKind::Connect, "could not connect to app@db:5432/x").with_source(cause);
+        let error = Error::with_message(ErrorKind::Connect, "could not connect to app@db:5432/x")
+            .with_source(cause);
         assert_eq!(error.to_string(), "could not connect to app@db:5432/x");
         assert!(!error.to_string().contains("refused by peer"));
         let source = std::error::Error::source(&error).unwrap();
@@ -486,8 +653,14 @@ mod tests {
         let error = Error::pool_timeout(Duration::from_millis(1500), Some(last));
         assert_eq!(error.kind(), ErrorKind::PoolTimeout);
         assert!(error.to_string().contains("1s 500ms"), "{error}");
-        assert!(error.to_string().contains("last connection attempt failed"), "{error}");
-        let cause = std::error::Error::source(&error).unwrap().downcast_ref::<Error>().unwrap();
+        assert!(
+            error.to_string().contains("last connection attempt failed"),
+            "{error}"
+        );
+        let cause = std::error::Error::source(&error)
+            .unwrap()
+            .downcast_ref::<Error>()
+            .unwrap();
         assert_eq!(cause.kind(), ErrorKind::Connect);
         let bare = Error::pool_timeout(Duration::from_secs(2), None);
         assert!(std::error::Error::source(&bare).is_none());
@@ -498,7 +671,10 @@ mod tests {
         let error = Error::callback("set_timezone", "boom");
         assert_eq!(error.kind(), ErrorKind::Callback);
         assert!(error.to_string().contains("`set_timezone`"));
-        assert_eq!(std::error::Error::source(&error).unwrap().to_string(), "boom");
+        assert_eq!(
+            std::error::Error::source(&error).unwrap().to_string(),
+            "boom"
+        );
     }
 
     #[test]
@@ -509,7 +685,10 @@ mod tests {
         ]);
         assert_eq!(error.config_violations().len(), 2);
         let text = error.to_string();
-        assert!(text.starts_with("invalid connection configuration: port"), "{text}");
+        assert!(
+            text.starts_with("invalid connection configuration: port"),
+            "{text}"
+        );
         assert!(text.contains("database"), "{text}");
     }
 

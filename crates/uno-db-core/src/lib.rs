@@ -36,7 +36,7 @@ pub use statement::Statement;
 pub use status::{CloseReason, PoolCounters, PoolMetrics, PoolStatus};
 pub use transaction_options::{IsolationLevel, TransactionOptions};
 
-/// The driver's SQLSTATE codes, for matching [`Error::sqlstate`].
-pub use tokio_postgres::error::SqlState;
 /// Parameter and column value conversions, shared by both drivers.
 pub use postgres_types::{FromSql, ToSql, Type};
+/// The driver's SQLSTATE codes, for matching [`Error::sqlstate`].
+pub use tokio_postgres::error::SqlState;

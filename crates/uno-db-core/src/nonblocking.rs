@@ -129,7 +129,8 @@ pub trait Connection: Send {
     ///
     /// As [`execute`](Self::execute), or
     /// [`TooManyRows`](crate::ErrorKind::TooManyRows).
-    async fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>>;
+    async fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)])
+    -> Result<Option<Row>>;
 
     /// Runs one or more statements separated by `;`, without parameters,
     /// using the simple query protocol.
@@ -191,7 +192,8 @@ pub trait Session: Send {
     /// # Errors
     ///
     /// As [`Connection::query_opt`].
-    async fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>>;
+    async fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)])
+    -> Result<Option<Row>>;
 
     /// As [`Connection::batch_execute`], inside the transaction.
     ///
@@ -242,4 +244,28 @@ pub trait Session: Send {
     ///
     /// The connection broke; the server rolls back on its own.
     async fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+impl std::fmt::Debug for dyn Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config().to_url())
+            .field("status", &self.status())
+            .field("disposed", &self.is_disposed())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for dyn Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for dyn Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
 }

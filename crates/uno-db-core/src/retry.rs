@@ -133,7 +133,8 @@ impl RetryPolicy {
                 "must be between 1 and 100",
             ));
         }
-        if !(self.multiplier.is_finite() && (1.0..=Self::MAX_MULTIPLIER).contains(&self.multiplier)) {
+        if !(self.multiplier.is_finite() && (1.0..=Self::MAX_MULTIPLIER).contains(&self.multiplier))
+        {
             out.push((
                 "retry.multiplier",
                 self.multiplier.to_string(),
@@ -256,7 +257,8 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn transient() -> Error {
-        Error::new(ErrorKind::Connect).with_source(io::Error::from(io::ErrorKind::ConnectionRefused))
+        Error::new(ErrorKind::Connect)
+            .with_source(io::Error::from(io::ErrorKind::ConnectionRefused))
     }
 
     #[test]
@@ -311,13 +313,19 @@ mod tests {
 
     #[test]
     fn stops_after_max_attempts() {
-        let policy = RetryPolicy::default().max_attempts(3).initial_delay(Duration::from_millis(1)).max_delay(Duration::from_millis(1));
+        let policy = RetryPolicy::default()
+            .max_attempts(3)
+            .initial_delay(Duration::from_millis(1))
+            .max_delay(Duration::from_millis(1));
         let mut backoff = policy.backoff();
         assert!(backoff.next_delay(&transient()).is_some());
         assert!(backoff.next_delay(&transient()).is_some());
         assert_eq!(backoff.attempt(), 3);
         assert_eq!(backoff.next_delay(&transient()), None, "3 attempts made");
-        assert_eq!(RetryPolicy::never().backoff().next_delay(&transient()), None);
+        assert_eq!(
+            RetryPolicy::never().backoff().next_delay(&transient()),
+            None
+        );
     }
 
     #[test]
@@ -337,16 +345,37 @@ mod tests {
     fn validation_flags_bad_policies() {
         assert!(RetryPolicy::default().violations().is_empty());
         let fields = |p: RetryPolicy| p.violations().into_iter().map(|v| v.0).collect::<Vec<_>>();
-        assert_eq!(fields(RetryPolicy::default().max_attempts(0)), ["retry.max_attempts"]);
-        assert_eq!(fields(RetryPolicy::default().max_attempts(101)), ["retry.max_attempts"]);
-        assert_eq!(fields(RetryPolicy::default().multiplier(0.5)), ["retry.multiplier"]);
-        assert_eq!(fields(RetryPolicy::default().multiplier(f64::NAN)), ["retry.multiplier"]);
-        assert_eq!(fields(RetryPolicy::default().multiplier(f64::INFINITY)), ["retry.multiplier"]);
+        assert_eq!(
+            fields(RetryPolicy::default().max_attempts(0)),
+            ["retry.max_attempts"]
+        );
+        assert_eq!(
+            fields(RetryPolicy::default().max_attempts(101)),
+            ["retry.max_attempts"]
+        );
+        assert_eq!(
+            fields(RetryPolicy::default().multiplier(0.5)),
+            ["retry.multiplier"]
+        );
+        assert_eq!(
+            fields(RetryPolicy::default().multiplier(f64::NAN)),
+            ["retry.multiplier"]
+        );
+        assert_eq!(
+            fields(RetryPolicy::default().multiplier(f64::INFINITY)),
+            ["retry.multiplier"]
+        );
         assert_eq!(
             fields(RetryPolicy::default().initial_delay(Duration::from_secs(3))),
             ["retry.max_delay"]
         );
-        assert_eq!(fields(RetryPolicy::default().max_delay(Duration::from_secs(301))), ["retry.max_delay"]);
-        assert_eq!(fields(RetryPolicy::default().deadline(Duration::ZERO)), ["retry.deadline"]);
+        assert_eq!(
+            fields(RetryPolicy::default().max_delay(Duration::from_secs(301))),
+            ["retry.max_delay"]
+        );
+        assert_eq!(
+            fields(RetryPolicy::default().deadline(Duration::ZERO)),
+            ["retry.deadline"]
+        );
     }
 }

@@ -242,12 +242,10 @@ impl ColumnIndex for usize {
 
 impl ColumnIndex for str {
     fn position(&self, names: &mut dyn Iterator<Item = &str>) -> Option<usize> {
-        let mut index = 0;
-        for name in names {
+        for (index, name) in names.enumerate() {
             if name == self {
                 return Some(index);
             }
-            index += 1;
         }
         None
     }
@@ -385,8 +383,14 @@ mod tests {
     #[test]
     fn missing_column_is_a_decode_error() {
         let row = sample();
-        assert_eq!(row.try_get::<_, i64>("nope").unwrap_err().kind(), ErrorKind::Decode);
-        assert_eq!(row.try_get::<_, i64>(4).unwrap_err().kind(), ErrorKind::Decode);
+        assert_eq!(
+            row.try_get::<_, i64>("nope").unwrap_err().kind(),
+            ErrorKind::Decode
+        );
+        assert_eq!(
+            row.try_get::<_, i64>(4).unwrap_err().kind(),
+            ErrorKind::Decode
+        );
     }
 
     #[test]
@@ -397,7 +401,10 @@ mod tests {
 
     #[test]
     fn unencodable_value_fails_the_build() {
-        let error = Row::builder().column("n", Type::BOOL, 1_i32).build().unwrap_err();
+        let error = Row::builder()
+            .column("n", Type::BOOL, 1_i32)
+            .build()
+            .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Encode);
         assert!(error.to_string().contains("`n`"));
     }

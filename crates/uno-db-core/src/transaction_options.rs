@@ -5,9 +5,9 @@ use std::fmt;
 /// The isolation level of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IsolationLevel {
-    /// `READ UNCOMMITTED` (PostgreSQL treats it as `READ COMMITTED`).
+    /// `READ UNCOMMITTED` (`PostgreSQL` treats it as `READ COMMITTED`).
     ReadUncommitted,
-    /// `READ COMMITTED`, PostgreSQL's default.
+    /// `READ COMMITTED`, the server's default.
     ReadCommitted,
     /// `REPEATABLE READ`.
     RepeatableRead,

@@ -3,8 +3,12 @@
 
 use std::sync::Arc;
 
-use uno_db_core::blocking::{EngineFactory, MockConnection, MockEngine, MockEngineFactory, MockSession};
-use uno_db_core::{ConnectionConfig, Error, ErrorKind, Result, Row, SqlState, TransactionOptions, Type};
+use uno_db_core::blocking::{
+    EngineFactory, MockConnection, MockEngine, MockEngineFactory, MockSession,
+};
+use uno_db_core::{
+    ConnectionConfig, Error, ErrorKind, Result, Row, SqlState, TransactionOptions, Type,
+};
 
 /// The kind of service users write: generic over the factory, so tests can
 /// inject mocks and production the real backend.
@@ -61,7 +65,11 @@ fn find_name_reads_the_row_the_mock_returns() {
         let mut conn = MockConnection::new();
         conn.expect_query_opt()
             .withf(|sql, params| sql.contains("FROM users") && params.len() == 1)
-            .returning(|_, _| Ok(Some(Row::builder().column("name", Type::TEXT, "alice").build()?)));
+            .returning(|_, _| {
+                Ok(Some(
+                    Row::builder().column("name", Type::TEXT, "alice").build()?,
+                ))
+            });
         Ok(Box::new(conn))
     });
     let repository = UserRepository::new(factory_with(engine), config());
@@ -98,7 +106,11 @@ fn rename_commits_both_writes() {
             .times(1)
             .in_sequence(&mut seq)
             .returning(|_, _| Ok(1));
-        session.expect_commit().times(1).in_sequence(&mut seq).returning(|| Ok(()));
+        session
+            .expect_commit()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|| Ok(()));
         session.expect_rollback().never();
         Ok(Box::new(session))
     });
@@ -126,8 +138,10 @@ fn a_faked_server_error_is_classified() {
     engine.expect_session().returning(|_| {
         let mut session = MockSession::new();
         session.expect_execute().returning(|_, _| {
-            Err(Error::with_message(ErrorKind::Database, "could not serialize access")
-                .with_sqlstate(SqlState::T_R_SERIALIZATION_FAILURE))
+            Err(
+                Error::with_message(ErrorKind::Database, "could not serialize access")
+                    .with_sqlstate(SqlState::T_R_SERIALIZATION_FAILURE),
+            )
         });
         Ok(Box::new(session))
     });

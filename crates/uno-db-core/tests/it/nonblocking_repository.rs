@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use uno_db_core::nonblocking::{EngineFactory, MockConnection, MockEngine, MockEngineFactory, MockSession};
+use uno_db_core::nonblocking::{
+    EngineFactory, MockConnection, MockEngine, MockEngineFactory, MockSession,
+};
 use uno_db_core::{ConnectionConfig, Result, Row, TransactionOptions, Type};
 
 struct UserRepository<F: EngineFactory> {
@@ -18,7 +20,9 @@ impl<F: EngineFactory> UserRepository<F> {
     async fn find_name(&self, id: i64) -> Result<Option<String>> {
         let engine = self.factory.engine(&self.config)?;
         let mut conn = engine.connect().await?;
-        let row = conn.query_opt("SELECT name FROM users WHERE id = $1", &[&id]).await?;
+        let row = conn
+            .query_opt("SELECT name FROM users WHERE id = $1", &[&id])
+            .await?;
         Ok(row.map(|row| row.get("name")))
     }
 
@@ -40,7 +44,9 @@ impl<F: EngineFactory> UserRepository<F> {
 fn factory_with(engine: MockEngine) -> MockEngineFactory {
     let mut factory = MockEngineFactory::new();
     let engine = Arc::new(engine);
-    factory.expect_engine().returning(move |_| Ok(engine.clone()));
+    factory
+        .expect_engine()
+        .returning(move |_| Ok(engine.clone()));
     factory
 }
 
@@ -52,12 +58,22 @@ async fn find_name_reads_the_row_the_mock_returns() {
         conn.expect_query_opt()
             .withf(|sql, params| sql.contains("FROM users") && params.len() == 1)
             .returning(|_, _| {
-                Box::pin(async { Ok(Some(Row::builder().column("name", Type::TEXT, "alice").build()?)) })
+                Box::pin(async {
+                    Ok(Some(
+                        Row::builder().column("name", Type::TEXT, "alice").build()?,
+                    ))
+                })
             });
         Box::pin(async { Ok(Box::new(conn) as Box<dyn uno_db_core::nonblocking::Connection>) })
     });
-    let repository = UserRepository::new(factory_with(engine), ConnectionConfig::builder().build().unwrap());
-    assert_eq!(repository.find_name(7).await.unwrap().as_deref(), Some("alice"));
+    let repository = UserRepository::new(
+        factory_with(engine),
+        ConnectionConfig::builder().build().unwrap(),
+    );
+    assert_eq!(
+        repository.find_name(7).await.unwrap().as_deref(),
+        Some("alice")
+    );
 }
 
 #[tokio::test]
@@ -65,11 +81,20 @@ async fn rename_commits() {
     let mut engine = MockEngine::new();
     engine.expect_session().times(1).returning(|_| {
         let mut session = MockSession::new();
-        session.expect_execute().times(1).returning(|_, _| Box::pin(async { Ok(1) }));
-        session.expect_commit().times(1).returning(|| Box::pin(async { Ok(()) }));
+        session
+            .expect_execute()
+            .times(1)
+            .returning(|_, _| Box::pin(async { Ok(1) }));
+        session
+            .expect_commit()
+            .times(1)
+            .returning(|| Box::pin(async { Ok(()) }));
         session.expect_rollback().never();
         Box::pin(async { Ok(Box::new(session) as Box<dyn uno_db_core::nonblocking::Session>) })
     });
-    let repository = UserRepository::new(factory_with(engine), ConnectionConfig::builder().build().unwrap());
+    let repository = UserRepository::new(
+        factory_with(engine),
+        ConnectionConfig::builder().build().unwrap(),
+    );
     assert!(repository.rename(7, "bob").await.unwrap());
 }

@@ -1,20 +1,31 @@
 //! Conformance cases for the blocking family
 //! ([`uno_db_core::blocking`]). Mirrored case for case by
 //! [`nonblocking`](super::nonblocking).
-// Cases are tests: a failed expectation panics.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Cases are tests: a failed expectation panics, and every case returns the
+// first error an operation gave.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_errors_doc
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use uno_db_core::blocking::EngineFactory;
 use super::chain::find_kind;
 use super::free_port::closed_port;
-use uno_db_core::{ConnectionConfig, ErrorKind, IsolationLevel, Result, SqlState, TransactionOptions, Type};
+use uno_db_core::blocking::EngineFactory;
+use uno_db_core::{
+    ConnectionConfig, ErrorKind, IsolationLevel, Result, SqlState, TransactionOptions, Type,
+};
 
 /// Parameters in, typed rows out, by name and by position.
-pub fn query_with_params_and_rows(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn query_with_params_and_rows(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect()?;
     let rows = conn.query(
@@ -33,40 +44,74 @@ pub fn query_with_params_and_rows(factory: &dyn EngineFactory, config: &Connecti
     assert_eq!(columns[0].type_(), &Type::INT4);
     let wrong = rows[0].try_get::<_, i64>("a").unwrap_err();
     assert_eq!(wrong.kind(), ErrorKind::Decode);
-    assert_eq!(rows[0].try_get::<_, i32>("nope").unwrap_err().kind(), ErrorKind::Decode);
+    assert_eq!(
+        rows[0].try_get::<_, i32>("nope").unwrap_err().kind(),
+        ErrorKind::Decode
+    );
     Ok(())
 }
 
 /// `query_one` wants exactly one row, `query_opt` at most one.
-pub fn query_one_and_query_opt_count_rows(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn query_one_and_query_opt_count_rows(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect()?;
     let none = "SELECT 1 WHERE false";
     let two = "SELECT * FROM generate_series(1, 2)";
     assert_eq!(conn.query_one("SELECT 5::int4", &[])?.get::<_, i32>(0), 5);
-    assert_eq!(conn.query_one(none, &[]).unwrap_err().kind(), ErrorKind::RowNotFound);
-    assert_eq!(conn.query_one(two, &[]).unwrap_err().kind(), ErrorKind::TooManyRows);
+    assert_eq!(
+        conn.query_one(none, &[]).unwrap_err().kind(),
+        ErrorKind::RowNotFound
+    );
+    assert_eq!(
+        conn.query_one(two, &[]).unwrap_err().kind(),
+        ErrorKind::TooManyRows
+    );
     assert!(conn.query_opt(none, &[])?.is_none());
-    assert_eq!(conn.query_opt("SELECT 6::int4", &[])?.unwrap().get::<_, i32>(0), 6);
-    assert_eq!(conn.query_opt(two, &[]).unwrap_err().kind(), ErrorKind::TooManyRows);
+    assert_eq!(
+        conn.query_opt("SELECT 6::int4", &[])?
+            .unwrap()
+            .get::<_, i32>(0),
+        6
+    );
+    assert_eq!(
+        conn.query_opt(two, &[]).unwrap_err().kind(),
+        ErrorKind::TooManyRows
+    );
     Ok(())
 }
 
 /// `execute` reports rows affected; `batch_execute` runs several statements.
-pub fn execute_and_batch_execute(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn execute_and_batch_execute(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect()?;
-    conn.batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')")?;
-    let inserted = conn.execute("INSERT INTO items SELECT g, 'n' || g FROM generate_series(2, 4) AS g", &[])?;
+    conn.batch_execute(
+        "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')",
+    )?;
+    let inserted = conn.execute(
+        "INSERT INTO items SELECT g, 'n' || g FROM generate_series(2, 4) AS g",
+        &[],
+    )?;
     assert_eq!(inserted, 3);
-    assert_eq!(conn.execute("UPDATE items SET name = $1 WHERE id > $2", &[&"z", &2_i32])?, 2);
+    assert_eq!(
+        conn.execute("UPDATE items SET name = $1 WHERE id > $2", &[&"z", &2_i32])?,
+        2
+    );
     let count: i64 = conn.query_one("SELECT count(*) FROM items", &[])?.get(0);
     assert_eq!(count, 4);
     Ok(())
 }
 
 /// `prepare` describes parameters and columns; the statement is reusable.
-pub fn prepare_describes_the_statement(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn prepare_describes_the_statement(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect()?;
     let sql = "SELECT $1::int8 AS id, $2::text AS name";
@@ -79,23 +124,36 @@ pub fn prepare_describes_the_statement(factory: &dyn EngineFactory, config: &Con
         let row = conn.query_one(sql, &[&i, &"n"])?;
         assert_eq!(row.get::<_, i64>("id"), i);
     }
-    assert_eq!(conn.prepare("SELEC nonsense").unwrap_err().kind(), ErrorKind::Database);
+    assert_eq!(
+        conn.prepare("SELEC nonsense").unwrap_err().kind(),
+        ErrorKind::Database
+    );
     Ok(())
 }
 
 /// A failed statement is a `Database` error with its SQLSTATE and leaves the
 /// connection usable.
-pub fn query_error_keeps_the_connection_usable(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn query_error_keeps_the_connection_usable(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect()?;
     let error = conn.query("SELEC 1", &[]).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Database);
     assert_eq!(error.sqlstate(), Some(&SqlState::SYNTAX_ERROR));
     assert!(!error.is_transient());
-    assert!(std::error::Error::source(&error).is_some(), "the driver error is the source");
-    let error = conn.query_one("SELECT 1 / $1::int4", &[&0_i32]).unwrap_err();
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the driver error is the source"
+    );
+    let error = conn
+        .query_one("SELECT 1 / $1::int4", &[&0_i32])
+        .unwrap_err();
     assert_eq!(error.sqlstate(), Some(&SqlState::DIVISION_BY_ZERO));
-    let error = conn.execute("SELECT $1::int4", &[&"not an int"]).unwrap_err();
+    let error = conn
+        .execute("SELECT $1::int4", &[&"not an int"])
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Encode);
     assert_eq!(conn.query_one("SELECT 1::int4", &[])?.get::<_, i32>(0), 1);
     assert!(!conn.is_closed());
@@ -104,16 +162,24 @@ pub fn query_error_keeps_the_connection_usable(factory: &dyn EngineFactory, conf
 
 fn create_counter_table(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
     let engine = factory.engine(config)?;
-    engine.connect()?.batch_execute("CREATE TABLE IF NOT EXISTS counter (n int NOT NULL)")
+    engine
+        .connect()?
+        .batch_execute("CREATE TABLE IF NOT EXISTS counter (n int NOT NULL)")
 }
 
 fn count_rows(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<i64> {
     let engine = factory.engine(config)?;
-    Ok(engine.connect()?.query_one("SELECT count(*) FROM counter", &[])?.get(0))
+    Ok(engine
+        .connect()?
+        .query_one("SELECT count(*) FROM counter", &[])?
+        .get(0))
 }
 
 /// Commit persists, rollback and drop discard.
-pub fn sessions_commit_rollback_and_drop(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn sessions_commit_rollback_and_drop(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     create_counter_table(factory, config)?;
     let engine = factory.engine(config)?;
 
@@ -130,7 +196,11 @@ pub fn sessions_commit_rollback_and_drop(factory: &dyn EngineFactory, config: &C
     let mut session = engine.session(&TransactionOptions::new())?;
     session.execute("INSERT INTO counter VALUES (3)", &[])?;
     drop(session);
-    assert_eq!(count_rows(factory, config)?, 1, "a dropped session rolls back");
+    assert_eq!(
+        count_rows(factory, config)?,
+        1,
+        "a dropped session rolls back"
+    );
 
     let conn = engine.connect()?;
     let mut session = conn.begin(&TransactionOptions::new())?;
@@ -154,23 +224,36 @@ pub fn savepoints_nest(factory: &dyn EngineFactory, config: &ConnectionConfig) -
     session.release_savepoint("second")?;
     // A failed statement inside a savepoint does not doom the session.
     session.savepoint("failing")?;
-    assert!(session.execute("INSERT INTO counter VALUES (NULL)", &[]).is_err());
+    assert!(
+        session
+            .execute("INSERT INTO counter VALUES (NULL)", &[])
+            .is_err()
+    );
     session.rollback_to_savepoint("failing")?;
     session.commit()?;
-    let rows = factory.engine(config)?.connect()?.query("SELECT n FROM counter ORDER BY n", &[])?;
+    let rows = factory
+        .engine(config)?
+        .connect()?
+        .query("SELECT n FROM counter ORDER BY n", &[])?;
     let kept: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(kept, [1, 3]);
 
     let mut session = engine.session(&TransactionOptions::new())?;
     let error = session.rollback_to_savepoint("never_set").unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Database);
-    assert!(session.savepoint("bad\0name").is_err(), "an invalid name is an error, not a panic");
+    assert!(
+        session.savepoint("bad\0name").is_err(),
+        "an invalid name is an error, not a panic"
+    );
     session.rollback()?;
     Ok(())
 }
 
 /// Isolation level, read-only and deferrable reach the server.
-pub fn transaction_options_apply(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn transaction_options_apply(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     create_counter_table(factory, config)?;
     let engine = factory.engine(config)?;
     let options = TransactionOptions::new()
@@ -186,11 +269,14 @@ pub fn transaction_options_apply(factory: &dyn EngineFactory, config: &Connectio
     assert_eq!(row.get::<_, &str>(0), "serializable");
     assert_eq!(row.get::<_, &str>(1), "on");
     assert_eq!(row.get::<_, &str>(2), "on");
-    let error = session.execute("INSERT INTO counter VALUES (1)", &[]).unwrap_err();
+    let error = session
+        .execute("INSERT INTO counter VALUES (1)", &[])
+        .unwrap_err();
     assert_eq!(error.sqlstate(), Some(&SqlState::READ_ONLY_SQL_TRANSACTION));
     drop(session);
 
-    let mut session = engine.session(&TransactionOptions::new().isolation(IsolationLevel::RepeatableRead))?;
+    let mut session =
+        engine.session(&TransactionOptions::new().isolation(IsolationLevel::RepeatableRead))?;
     let level: String = session.query_one("SHOW transaction_isolation", &[])?.get(0);
     assert_eq!(level, "repeatable read");
     session.commit()?;
@@ -203,7 +289,10 @@ pub fn one_engine_per_config(factory: &dyn EngineFactory, config: &ConnectionCon
     let again = factory.engine(&config.clone())?;
     assert!(Arc::ptr_eq(&first, &again), "same config, same engine");
     let other = factory.engine(&config.to_builder().pool_size(1).build()?)?;
-    assert!(!Arc::ptr_eq(&first, &other), "another config, another engine");
+    assert!(
+        !Arc::ptr_eq(&first, &other),
+        "another config, another engine"
+    );
     assert_eq!(first.config(), config);
     Ok(())
 }
@@ -235,7 +324,11 @@ pub fn callbacks_run_once_per_physical_connection(
     for _ in 0..5 {
         engine.connect()?.query_one("SELECT 1", &[])?;
     }
-    assert_eq!(runs.load(Ordering::SeqCst), 2, "reused connections do not rerun callbacks");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "reused connections do not rerun callbacks"
+    );
     Ok(())
 }
 
@@ -248,14 +341,28 @@ pub fn failing_callback_discards_the_connection(
         conn.batch_execute("SELEC broken")?;
         Ok(())
     });
-    let engine = factory.engine(&config.to_builder().pool_timeout(Duration::from_secs(2)).build()?)?;
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .pool_timeout(Duration::from_secs(2))
+            .build()?,
+    )?;
     let started = Instant::now();
     let error = engine.connect().unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
-    let callback_error = find_kind(&error, ErrorKind::Callback).expect("a Callback error in the chain");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    let callback_error =
+        find_kind(&error, ErrorKind::Callback).expect("a Callback error in the chain");
     assert!(callback_error.contains("`bad_sql`"), "{callback_error}");
     assert_eq!(engine.status().in_use, 0);
-    assert_eq!(engine.status().idle, 0, "no half-initialised connection is pooled");
+    assert_eq!(
+        engine.status().idle,
+        0,
+        "no half-initialised connection is pooled"
+    );
     assert!(factory.callbacks().unregister("bad_sql"));
     engine.connect()?.query_one("SELECT 1", &[])?;
     Ok(())
@@ -264,7 +371,10 @@ pub fn failing_callback_discards_the_connection(
 /// Status and counters follow checkouts and returns.
 pub fn status_and_counters(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
     let engine = factory.engine(config)?;
-    assert_eq!(engine.status().max_size, config.pool_size() + config.max_overflow());
+    assert_eq!(
+        engine.status().max_size,
+        config.pool_size() + config.max_overflow()
+    );
     {
         let _a = engine.connect()?;
         let _b = engine.connect()?;
@@ -282,7 +392,10 @@ pub fn status_and_counters(factory: &dyn EngineFactory, config: &ConnectionConfi
 }
 
 /// A disposed engine hands out nothing.
-pub fn dispose_closes_the_engine(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn dispose_closes_the_engine(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     engine.connect()?.query_one("SELECT 1", &[])?;
     engine.dispose();
@@ -294,9 +407,17 @@ pub fn dispose_closes_the_engine(factory: &dyn EngineFactory, config: &Connectio
 
 /// An exhausted pool gives a `PoolTimeout` within `pool_timeout` (plus a
 /// margin), not a hang.
-pub fn exhausted_pool_times_out(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn exhausted_pool_times_out(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let timeout = Duration::from_millis(300);
-    let config = config.to_builder().pool_size(1).max_overflow(0).pool_timeout(timeout).build()?;
+    let config = config
+        .to_builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pool_timeout(timeout)
+        .build()?;
     let engine = factory.engine(&config)?;
     let _held = engine.connect()?;
     let started = Instant::now();
@@ -304,7 +425,10 @@ pub fn exhausted_pool_times_out(factory: &dyn EngineFactory, config: &Connection
     let waited = started.elapsed();
     assert_eq!(error.kind(), ErrorKind::PoolTimeout, "{error:?}");
     assert!(error.is_transient());
-    assert!(waited >= timeout.mul_f64(0.9) && waited < timeout + Duration::from_secs(2), "{waited:?}");
+    assert!(
+        waited >= timeout.mul_f64(0.9) && waited < timeout + Duration::from_secs(2),
+        "{waited:?}"
+    );
     assert_eq!(engine.counters().acquire_timeouts, 1);
     Ok(())
 }
@@ -325,19 +449,29 @@ pub fn unreachable_server_error_carries_the_cause(
     let engine = factory.engine(&config)?;
     let started = Instant::now();
     let error = engine.connect().unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(
         matches!(error.kind(), ErrorKind::PoolTimeout | ErrorKind::Connect),
         "{error:?}"
     );
-    assert!(find_kind(&error, ErrorKind::Connect).is_some(), "the connect error is in the chain: {error:?}");
+    assert!(
+        find_kind(&error, ErrorKind::Connect).is_some(),
+        "the connect error is in the chain: {error:?}"
+    );
     assert!(error.is_transient());
     Ok(())
 }
 
 /// A missing database is a permanent error with its SQLSTATE, reported
 /// fast rather than after `pool_timeout`.
-pub fn missing_database_fails_fast(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn missing_database_fails_fast(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let config = config
         .to_builder()
         .database("uno_db_no_such_database")
@@ -346,14 +480,25 @@ pub fn missing_database_fails_fast(factory: &dyn EngineFactory, config: &Connect
     let engine = factory.engine(&config)?;
     let started = Instant::now();
     let error = engine.connect().unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
-    assert_eq!(error.sqlstate(), Some(&SqlState::INVALID_CATALOG_NAME), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        error.sqlstate(),
+        Some(&SqlState::INVALID_CATALOG_NAME),
+        "{error:?}"
+    );
     assert!(!error.is_transient());
     Ok(())
 }
 
 /// `schema` sets the search path of every connection.
-pub fn schema_sets_search_path(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn schema_sets_search_path(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     factory
         .engine(config)?
         .connect()?
@@ -367,13 +512,23 @@ pub fn schema_sets_search_path(factory: &dyn EngineFactory, config: &ConnectionC
 }
 
 /// `set_role` applies on every checkout and does not stick.
-pub fn set_role_applies_on_checkout(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn set_role_applies_on_checkout(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let admin = factory.engine(config)?;
     let role = format!("uno_db_reader_{}", std::process::id());
     admin.connect()?.batch_execute(&format!(
         "DO $$ BEGIN CREATE ROLE {role} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
     ))?;
-    let engine = factory.engine(&config.to_builder().set_role(role.as_str()).pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .set_role(role.as_str())
+            .pool_size(1)
+            .max_overflow(0)
+            .build()?,
+    )?;
     for _ in 0..2 {
         let mut conn = engine.connect()?;
         let row = conn.query_one("SELECT current_user::text, session_user::text", &[])?;
@@ -387,7 +542,10 @@ pub fn set_role_applies_on_checkout(factory: &dyn EngineFactory, config: &Connec
 
 /// A connection returned inside an open or failed transaction is cleaned
 /// before reuse.
-pub fn returned_transactions_are_cleaned(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub fn returned_transactions_are_cleaned(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     create_counter_table(factory, config)?;
     let config = config.to_builder().pool_size(1).max_overflow(0).build()?;
     let engine = factory.engine(&config)?;
@@ -397,13 +555,19 @@ pub fn returned_transactions_are_cleaned(factory: &dyn EngineFactory, config: &C
     }
     {
         let mut conn = engine.connect()?;
-        let idle: bool = conn.query_one("SELECT pg_current_xact_id_if_assigned() IS NULL", &[])?.get(0);
+        let idle: bool = conn
+            .query_one("SELECT pg_current_xact_id_if_assigned() IS NULL", &[])?
+            .get(0);
         assert!(idle, "no transaction carried over");
         conn.batch_execute("BEGIN")?;
         assert!(conn.query("SELECT 1 / 0", &[]).is_err());
     }
     let mut conn = engine.connect()?;
-    assert_eq!(conn.query_one("SELECT 2::int4", &[])?.get::<_, i32>(0), 2, "not an aborted transaction");
+    assert_eq!(
+        conn.query_one("SELECT 2::int4", &[])?.get::<_, i32>(0),
+        2,
+        "not an aborted transaction"
+    );
     drop(conn);
     assert_eq!(count_rows(factory, &config)?, 0);
     Ok(())

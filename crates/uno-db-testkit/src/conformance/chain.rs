@@ -7,10 +7,8 @@ use uno_db_core::{Error, ErrorKind};
 pub(super) fn find_kind(error: &Error, kind: ErrorKind) -> Option<String> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
-        if let Some(ours) = e.downcast_ref::<Error>() {
-            if ours.kind() == kind {
-                return Some(ours.to_string());
-            }
+        if let Some(ours) = e.downcast_ref::<Error>().filter(|ours| ours.kind() == kind) {
+            return Some(ours.to_string());
         }
         current = e.source();
     }

@@ -1,27 +1,40 @@
 //! Conformance cases for the async family
 //! ([`uno_db_core::nonblocking`]): the same cases as
 //! [`blocking`](super::blocking), awaited.
-// Cases are tests: a failed expectation panics.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Cases are tests: a failed expectation panics, and every case returns the
+// first error an operation gave.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_errors_doc
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use uno_db_core::nonblocking::EngineFactory;
 use super::chain::find_kind;
 use super::free_port::closed_port;
-use uno_db_core::{ConnectionConfig, ErrorKind, IsolationLevel, Result, SqlState, TransactionOptions, Type};
+use uno_db_core::nonblocking::EngineFactory;
+use uno_db_core::{
+    ConnectionConfig, ErrorKind, IsolationLevel, Result, SqlState, TransactionOptions, Type,
+};
 
 /// Parameters in, typed rows out, by name and by position.
-pub async fn query_with_params_and_rows(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn query_with_params_and_rows(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
-    let rows = conn.query(
-        "SELECT $1::int4 + g AS a, $2::text AS b, NULL::int8 AS c, g % 2 = 0 AS even \
+    let rows = conn
+        .query(
+            "SELECT $1::int4 + g AS a, $2::text AS b, NULL::int8 AS c, g % 2 = 0 AS even \
          FROM generate_series(1, 3) AS g",
-        &[&40_i32, &"x"],
-    ).await?;
+            &[&40_i32, &"x"],
+        )
+        .await?;
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0].get::<_, i32>("a"), 41);
     assert_eq!(rows[2].get::<_, i32>(0), 43);
@@ -33,40 +46,87 @@ pub async fn query_with_params_and_rows(factory: &dyn EngineFactory, config: &Co
     assert_eq!(columns[0].type_(), &Type::INT4);
     let wrong = rows[0].try_get::<_, i64>("a").unwrap_err();
     assert_eq!(wrong.kind(), ErrorKind::Decode);
-    assert_eq!(rows[0].try_get::<_, i32>("nope").unwrap_err().kind(), ErrorKind::Decode);
+    assert_eq!(
+        rows[0].try_get::<_, i32>("nope").unwrap_err().kind(),
+        ErrorKind::Decode
+    );
     Ok(())
 }
 
 /// `query_one` wants exactly one row, `query_opt` at most one.
-pub async fn query_one_and_query_opt_count_rows(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn query_one_and_query_opt_count_rows(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
     let none = "SELECT 1 WHERE false";
     let two = "SELECT * FROM generate_series(1, 2)";
-    assert_eq!(conn.query_one("SELECT 5::int4", &[]).await?.get::<_, i32>(0), 5);
-    assert_eq!(conn.query_one(none, &[]).await.unwrap_err().kind(), ErrorKind::RowNotFound);
-    assert_eq!(conn.query_one(two, &[]).await.unwrap_err().kind(), ErrorKind::TooManyRows);
+    assert_eq!(
+        conn.query_one("SELECT 5::int4", &[])
+            .await?
+            .get::<_, i32>(0),
+        5
+    );
+    assert_eq!(
+        conn.query_one(none, &[]).await.unwrap_err().kind(),
+        ErrorKind::RowNotFound
+    );
+    assert_eq!(
+        conn.query_one(two, &[]).await.unwrap_err().kind(),
+        ErrorKind::TooManyRows
+    );
     assert!(conn.query_opt(none, &[]).await?.is_none());
-    assert_eq!(conn.query_opt("SELECT 6::int4", &[]).await?.unwrap().get::<_, i32>(0), 6);
-    assert_eq!(conn.query_opt(two, &[]).await.unwrap_err().kind(), ErrorKind::TooManyRows);
+    assert_eq!(
+        conn.query_opt("SELECT 6::int4", &[])
+            .await?
+            .unwrap()
+            .get::<_, i32>(0),
+        6
+    );
+    assert_eq!(
+        conn.query_opt(two, &[]).await.unwrap_err().kind(),
+        ErrorKind::TooManyRows
+    );
     Ok(())
 }
 
 /// `execute` reports rows affected; `batch_execute` runs several statements.
-pub async fn execute_and_batch_execute(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn execute_and_batch_execute(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
-    conn.batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')").await?;
-    let inserted = conn.execute("INSERT INTO items SELECT g, 'n' || g FROM generate_series(2, 4) AS g", &[]).await?;
+    conn.batch_execute(
+        "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')",
+    )
+    .await?;
+    let inserted = conn
+        .execute(
+            "INSERT INTO items SELECT g, 'n' || g FROM generate_series(2, 4) AS g",
+            &[],
+        )
+        .await?;
     assert_eq!(inserted, 3);
-    assert_eq!(conn.execute("UPDATE items SET name = $1 WHERE id > $2", &[&"z", &2_i32]).await?, 2);
-    let count: i64 = conn.query_one("SELECT count(*) FROM items", &[]).await?.get(0);
+    assert_eq!(
+        conn.execute("UPDATE items SET name = $1 WHERE id > $2", &[&"z", &2_i32])
+            .await?,
+        2
+    );
+    let count: i64 = conn
+        .query_one("SELECT count(*) FROM items", &[])
+        .await?
+        .get(0);
     assert_eq!(count, 4);
     Ok(())
 }
 
 /// `prepare` describes parameters and columns; the statement is reusable.
-pub async fn prepare_describes_the_statement(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn prepare_describes_the_statement(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
     let sql = "SELECT $1::int8 AS id, $2::text AS name";
@@ -79,62 +139,109 @@ pub async fn prepare_describes_the_statement(factory: &dyn EngineFactory, config
         let row = conn.query_one(sql, &[&i, &"n"]).await?;
         assert_eq!(row.get::<_, i64>("id"), i);
     }
-    assert_eq!(conn.prepare("SELEC nonsense").await.unwrap_err().kind(), ErrorKind::Database);
+    assert_eq!(
+        conn.prepare("SELEC nonsense").await.unwrap_err().kind(),
+        ErrorKind::Database
+    );
     Ok(())
 }
 
 /// A failed statement is a `Database` error with its SQLSTATE and leaves the
 /// connection usable.
-pub async fn query_error_keeps_the_connection_usable(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn query_error_keeps_the_connection_usable(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
     let error = conn.query("SELEC 1", &[]).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Database);
     assert_eq!(error.sqlstate(), Some(&SqlState::SYNTAX_ERROR));
     assert!(!error.is_transient());
-    assert!(std::error::Error::source(&error).is_some(), "the driver error is the source");
-    let error = conn.query_one("SELECT 1 / $1::int4", &[&0_i32]).await.unwrap_err();
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the driver error is the source"
+    );
+    let error = conn
+        .query_one("SELECT 1 / $1::int4", &[&0_i32])
+        .await
+        .unwrap_err();
     assert_eq!(error.sqlstate(), Some(&SqlState::DIVISION_BY_ZERO));
-    let error = conn.execute("SELECT $1::int4", &[&"not an int"]).await.unwrap_err();
+    let error = conn
+        .execute("SELECT $1::int4", &[&"not an int"])
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Encode);
-    assert_eq!(conn.query_one("SELECT 1::int4", &[]).await?.get::<_, i32>(0), 1);
+    assert_eq!(
+        conn.query_one("SELECT 1::int4", &[])
+            .await?
+            .get::<_, i32>(0),
+        1
+    );
     assert!(!conn.is_closed());
     Ok(())
 }
 
-async fn create_counter_table(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+async fn create_counter_table(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
-    engine.connect().await?.batch_execute("CREATE TABLE IF NOT EXISTS counter (n int NOT NULL)").await
+    engine
+        .connect()
+        .await?
+        .batch_execute("CREATE TABLE IF NOT EXISTS counter (n int NOT NULL)")
+        .await
 }
 
 async fn count_rows(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<i64> {
     let engine = factory.engine(config)?;
-    Ok(engine.connect().await?.query_one("SELECT count(*) FROM counter", &[]).await?.get(0))
+    Ok(engine
+        .connect()
+        .await?
+        .query_one("SELECT count(*) FROM counter", &[])
+        .await?
+        .get(0))
 }
 
 /// Commit persists, rollback and drop discard.
-pub async fn sessions_commit_rollback_and_drop(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn sessions_commit_rollback_and_drop(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     create_counter_table(factory, config).await?;
     let engine = factory.engine(config)?;
 
     let mut session = engine.session(&TransactionOptions::new()).await?;
-    session.execute("INSERT INTO counter VALUES ($1)", &[&1_i32]).await?;
+    session
+        .execute("INSERT INTO counter VALUES ($1)", &[&1_i32])
+        .await?;
     session.commit().await?;
     assert_eq!(count_rows(factory, config).await?, 1);
 
     let mut session = engine.session(&TransactionOptions::new()).await?;
-    session.execute("INSERT INTO counter VALUES (2)", &[]).await?;
+    session
+        .execute("INSERT INTO counter VALUES (2)", &[])
+        .await?;
     session.rollback().await?;
     assert_eq!(count_rows(factory, config).await?, 1);
 
     let mut session = engine.session(&TransactionOptions::new()).await?;
-    session.execute("INSERT INTO counter VALUES (3)", &[]).await?;
+    session
+        .execute("INSERT INTO counter VALUES (3)", &[])
+        .await?;
     drop(session);
-    assert_eq!(count_rows(factory, config).await?, 1, "a dropped session rolls back");
+    assert_eq!(
+        count_rows(factory, config).await?,
+        1,
+        "a dropped session rolls back"
+    );
 
     let conn = engine.connect().await?;
     let mut session = conn.begin(&TransactionOptions::new()).await?;
-    session.execute("INSERT INTO counter VALUES (4)", &[]).await?;
+    session
+        .execute("INSERT INTO counter VALUES (4)", &[])
+        .await?;
     session.commit().await?;
     assert_eq!(count_rows(factory, config).await?, 2);
     Ok(())
@@ -145,32 +252,57 @@ pub async fn savepoints_nest(factory: &dyn EngineFactory, config: &ConnectionCon
     create_counter_table(factory, config).await?;
     let engine = factory.engine(config)?;
     let mut session = engine.session(&TransactionOptions::new()).await?;
-    session.execute("INSERT INTO counter VALUES (1)", &[]).await?;
+    session
+        .execute("INSERT INTO counter VALUES (1)", &[])
+        .await?;
     session.savepoint("inner").await?;
-    session.execute("INSERT INTO counter VALUES (2)", &[]).await?;
+    session
+        .execute("INSERT INTO counter VALUES (2)", &[])
+        .await?;
     session.rollback_to_savepoint("inner").await?;
     session.savepoint("second").await?;
-    session.execute("INSERT INTO counter VALUES (3)", &[]).await?;
+    session
+        .execute("INSERT INTO counter VALUES (3)", &[])
+        .await?;
     session.release_savepoint("second").await?;
     // A failed statement inside a savepoint does not doom the session.
     session.savepoint("failing").await?;
-    assert!(session.execute("INSERT INTO counter VALUES (NULL)", &[]).await.is_err());
+    assert!(
+        session
+            .execute("INSERT INTO counter VALUES (NULL)", &[])
+            .await
+            .is_err()
+    );
     session.rollback_to_savepoint("failing").await?;
     session.commit().await?;
-    let rows = factory.engine(config)?.connect().await?.query("SELECT n FROM counter ORDER BY n", &[]).await?;
+    let rows = factory
+        .engine(config)?
+        .connect()
+        .await?
+        .query("SELECT n FROM counter ORDER BY n", &[])
+        .await?;
     let kept: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(kept, [1, 3]);
 
     let mut session = engine.session(&TransactionOptions::new()).await?;
-    let error = session.rollback_to_savepoint("never_set").await.unwrap_err();
+    let error = session
+        .rollback_to_savepoint("never_set")
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Database);
-    assert!(session.savepoint("bad\0name").await.is_err(), "an invalid name is an error, not a panic");
+    assert!(
+        session.savepoint("bad\0name").await.is_err(),
+        "an invalid name is an error, not a panic"
+    );
     session.rollback().await?;
     Ok(())
 }
 
 /// Isolation level, read-only and deferrable reach the server.
-pub async fn transaction_options_apply(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn transaction_options_apply(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     create_counter_table(factory, config).await?;
     let engine = factory.engine(config)?;
     let options = TransactionOptions::new()
@@ -186,24 +318,38 @@ pub async fn transaction_options_apply(factory: &dyn EngineFactory, config: &Con
     assert_eq!(row.get::<_, &str>(0), "serializable");
     assert_eq!(row.get::<_, &str>(1), "on");
     assert_eq!(row.get::<_, &str>(2), "on");
-    let error = session.execute("INSERT INTO counter VALUES (1)", &[]).await.unwrap_err();
+    let error = session
+        .execute("INSERT INTO counter VALUES (1)", &[])
+        .await
+        .unwrap_err();
     assert_eq!(error.sqlstate(), Some(&SqlState::READ_ONLY_SQL_TRANSACTION));
     drop(session);
 
-    let mut session = engine.session(&TransactionOptions::new().isolation(IsolationLevel::RepeatableRead)).await?;
-    let level: String = session.query_one("SHOW transaction_isolation", &[]).await?.get(0);
+    let mut session = engine
+        .session(&TransactionOptions::new().isolation(IsolationLevel::RepeatableRead))
+        .await?;
+    let level: String = session
+        .query_one("SHOW transaction_isolation", &[])
+        .await?
+        .get(0);
     assert_eq!(level, "repeatable read");
     session.commit().await?;
     Ok(())
 }
 
 /// The same configuration gives the same engine; another gives another.
-pub async fn one_engine_per_config(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn one_engine_per_config(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let first = factory.engine(config)?;
     let again = factory.engine(&config.clone())?;
     assert!(Arc::ptr_eq(&first, &again), "same config, same engine");
     let other = factory.engine(&config.to_builder().pool_size(1).build()?)?;
-    assert!(!Arc::ptr_eq(&first, &other), "another config, another engine");
+    assert!(
+        !Arc::ptr_eq(&first, &other),
+        "another config, another engine"
+    );
     assert_eq!(first.config(), config);
     Ok(())
 }
@@ -222,7 +368,8 @@ pub async fn callbacks_run_once_per_physical_connection(
     });
     factory.callbacks().register("tag", |conn| {
         Box::pin(async move {
-            conn.batch_execute("SET application_name = 'uno-db-callback'").await?;
+            conn.batch_execute("SET application_name = 'uno-db-callback'")
+                .await?;
             Ok(())
         })
     });
@@ -237,7 +384,11 @@ pub async fn callbacks_run_once_per_physical_connection(
     for _ in 0..5 {
         engine.connect().await?.query_one("SELECT 1", &[]).await?;
     }
-    assert_eq!(runs.load(Ordering::SeqCst), 2, "reused connections do not rerun callbacks");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "reused connections do not rerun callbacks"
+    );
     Ok(())
 }
 
@@ -252,23 +403,43 @@ pub async fn failing_callback_discards_the_connection(
             Ok(())
         })
     });
-    let engine = factory.engine(&config.to_builder().pool_timeout(Duration::from_secs(2)).build()?)?;
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .pool_timeout(Duration::from_secs(2))
+            .build()?,
+    )?;
     let started = Instant::now();
     let error = engine.connect().await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
-    let callback_error = find_kind(&error, ErrorKind::Callback).expect("a Callback error in the chain");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    let callback_error =
+        find_kind(&error, ErrorKind::Callback).expect("a Callback error in the chain");
     assert!(callback_error.contains("`bad_sql`"), "{callback_error}");
     assert_eq!(engine.status().in_use, 0);
-    assert_eq!(engine.status().idle, 0, "no half-initialised connection is pooled");
+    assert_eq!(
+        engine.status().idle,
+        0,
+        "no half-initialised connection is pooled"
+    );
     assert!(factory.callbacks().unregister("bad_sql"));
     engine.connect().await?.query_one("SELECT 1", &[]).await?;
     Ok(())
 }
 
 /// Status and counters follow checkouts and returns.
-pub async fn status_and_counters(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn status_and_counters(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
-    assert_eq!(engine.status().max_size, config.pool_size() + config.max_overflow());
+    assert_eq!(
+        engine.status().max_size,
+        config.pool_size() + config.max_overflow()
+    );
     {
         let _a = engine.connect().await?;
         let _b = engine.connect().await?;
@@ -286,21 +457,35 @@ pub async fn status_and_counters(factory: &dyn EngineFactory, config: &Connectio
 }
 
 /// A disposed engine hands out nothing.
-pub async fn dispose_closes_the_engine(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn dispose_closes_the_engine(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let engine = factory.engine(config)?;
     engine.connect().await?.query_one("SELECT 1", &[]).await?;
     engine.dispose();
     assert!(engine.is_disposed());
-    assert_eq!(engine.connect().await.unwrap_err().kind(), ErrorKind::PoolClosed);
+    assert_eq!(
+        engine.connect().await.unwrap_err().kind(),
+        ErrorKind::PoolClosed
+    );
     assert_eq!(engine.status().idle, 0);
     Ok(())
 }
 
 /// An exhausted pool gives a `PoolTimeout` within `pool_timeout` (plus a
 /// margin), not a hang.
-pub async fn exhausted_pool_times_out(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn exhausted_pool_times_out(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let timeout = Duration::from_millis(300);
-    let config = config.to_builder().pool_size(1).max_overflow(0).pool_timeout(timeout).build()?;
+    let config = config
+        .to_builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pool_timeout(timeout)
+        .build()?;
     let engine = factory.engine(&config)?;
     let _held = engine.connect().await?;
     let started = Instant::now();
@@ -308,7 +493,10 @@ pub async fn exhausted_pool_times_out(factory: &dyn EngineFactory, config: &Conn
     let waited = started.elapsed();
     assert_eq!(error.kind(), ErrorKind::PoolTimeout, "{error:?}");
     assert!(error.is_transient());
-    assert!(waited >= timeout.mul_f64(0.9) && waited < timeout + Duration::from_secs(2), "{waited:?}");
+    assert!(
+        waited >= timeout.mul_f64(0.9) && waited < timeout + Duration::from_secs(2),
+        "{waited:?}"
+    );
     assert_eq!(engine.counters().acquire_timeouts, 1);
     Ok(())
 }
@@ -329,19 +517,29 @@ pub async fn unreachable_server_error_carries_the_cause(
     let engine = factory.engine(&config)?;
     let started = Instant::now();
     let error = engine.connect().await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(
         matches!(error.kind(), ErrorKind::PoolTimeout | ErrorKind::Connect),
         "{error:?}"
     );
-    assert!(find_kind(&error, ErrorKind::Connect).is_some(), "the connect error is in the chain: {error:?}");
+    assert!(
+        find_kind(&error, ErrorKind::Connect).is_some(),
+        "the connect error is in the chain: {error:?}"
+    );
     assert!(error.is_transient());
     Ok(())
 }
 
 /// A missing database is a permanent error with its SQLSTATE, reported
 /// fast rather than after `pool_timeout`.
-pub async fn missing_database_fails_fast(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn missing_database_fails_fast(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let config = config
         .to_builder()
         .database("uno_db_no_such_database")
@@ -350,18 +548,31 @@ pub async fn missing_database_fails_fast(factory: &dyn EngineFactory, config: &C
     let engine = factory.engine(&config)?;
     let started = Instant::now();
     let error = engine.connect().await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
-    assert_eq!(error.sqlstate(), Some(&SqlState::INVALID_CATALOG_NAME), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        error.sqlstate(),
+        Some(&SqlState::INVALID_CATALOG_NAME),
+        "{error:?}"
+    );
     assert!(!error.is_transient());
     Ok(())
 }
 
 /// `schema` sets the search path of every connection.
-pub async fn schema_sets_search_path(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn schema_sets_search_path(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     factory
         .engine(config)?
-        .connect().await?
-        .batch_execute("CREATE SCHEMA app; CREATE TABLE app.only_here (id int)").await?;
+        .connect()
+        .await?
+        .batch_execute("CREATE SCHEMA app; CREATE TABLE app.only_here (id int)")
+        .await?;
     let engine = factory.engine(&config.to_builder().schema("app").build()?)?;
     let mut conn = engine.connect().await?;
     let path: String = conn.query_one("SHOW search_path", &[]).await?.get(0);
@@ -371,16 +582,28 @@ pub async fn schema_sets_search_path(factory: &dyn EngineFactory, config: &Conne
 }
 
 /// `set_role` applies on every checkout and does not stick.
-pub async fn set_role_applies_on_checkout(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn set_role_applies_on_checkout(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     let admin = factory.engine(config)?;
     let role = format!("uno_db_reader_{}", std::process::id());
     admin.connect().await?.batch_execute(&format!(
         "DO $$ BEGIN CREATE ROLE {role} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
     )).await?;
-    let engine = factory.engine(&config.to_builder().set_role(role.as_str()).pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .set_role(role.as_str())
+            .pool_size(1)
+            .max_overflow(0)
+            .build()?,
+    )?;
     for _ in 0..2 {
         let mut conn = engine.connect().await?;
-        let row = conn.query_one("SELECT current_user::text, session_user::text", &[]).await?;
+        let row = conn
+            .query_one("SELECT current_user::text, session_user::text", &[])
+            .await?;
         assert_eq!(row.get::<_, &str>(0), role);
         assert_ne!(row.get::<_, &str>(1), role);
         // A user switching roles by hand must not leak it to the next checkout.
@@ -391,23 +614,36 @@ pub async fn set_role_applies_on_checkout(factory: &dyn EngineFactory, config: &
 
 /// A connection returned inside an open or failed transaction is cleaned
 /// before reuse.
-pub async fn returned_transactions_are_cleaned(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
+pub async fn returned_transactions_are_cleaned(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
     create_counter_table(factory, config).await?;
     let config = config.to_builder().pool_size(1).max_overflow(0).build()?;
     let engine = factory.engine(&config)?;
     {
         let mut conn = engine.connect().await?;
-        conn.batch_execute("BEGIN; INSERT INTO counter VALUES (1)").await?;
+        conn.batch_execute("BEGIN; INSERT INTO counter VALUES (1)")
+            .await?;
     }
     {
         let mut conn = engine.connect().await?;
-        let idle: bool = conn.query_one("SELECT pg_current_xact_id_if_assigned() IS NULL", &[]).await?.get(0);
+        let idle: bool = conn
+            .query_one("SELECT pg_current_xact_id_if_assigned() IS NULL", &[])
+            .await?
+            .get(0);
         assert!(idle, "no transaction carried over");
         conn.batch_execute("BEGIN").await?;
         assert!(conn.query("SELECT 1 / 0", &[]).await.is_err());
     }
     let mut conn = engine.connect().await?;
-    assert_eq!(conn.query_one("SELECT 2::int4", &[]).await?.get::<_, i32>(0), 2, "not an aborted transaction");
+    assert_eq!(
+        conn.query_one("SELECT 2::int4", &[])
+            .await?
+            .get::<_, i32>(0),
+        2,
+        "not an aborted transaction"
+    );
     drop(conn);
     assert_eq!(count_rows(factory, &config).await?, 0);
     Ok(())

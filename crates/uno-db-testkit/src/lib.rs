@@ -1,0 +1,62 @@
+//! Real Postgres for tests.
+//!
+//! - [`TestDb`]: a fresh database per test on whatever server is at hand (the one
+//!   `UNO_DB_TEST_URL` names, the local one on port 5432, or a throwaway cluster), dropped
+//!   when the test ends, also when it panics.
+//! - [`TestCluster`]: a private, throwaway server a test owns and can stop, restart and crash;
+//!   [`TestCluster::create_role`] makes password-protected users for authentication tests.
+//! - [`FaultProxy`]: a TCP proxy between client and server that adds latency, black-holes,
+//!   refuses or resets connections on command.
+//!
+//! - [`conformance`]: one set of behaviour tests, written against the core traits and run
+//!   against both backends.
+//!
+//! All of it works from plain `#[test]`s and from `#[tokio::test]`s (either flavour), with
+//! any test framework, and every network operation it performs has a deadline.
+//!
+//! ```no_run
+//! use uno_db_testkit::{FaultProxy, TestDb};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = TestDb::new()?;
+//! let proxy = FaultProxy::start(db.socket_addr()?)?;
+//! let mut client = postgres::Client::connect(&db.url_through(&proxy), postgres::NoTls)?;
+//! proxy.reset_all()?;
+//! assert!(client.simple_query("SELECT 1").is_err());
+//! # Ok(()) }
+//! ```
+
+mod admin;
+mod bounded_command;
+mod cluster;
+mod cluster_builder;
+pub mod conformance;
+mod default_server;
+mod error;
+mod fault_mode;
+mod janitor;
+mod pg_binaries;
+mod pg_ctl;
+mod postgres_url;
+mod pristine_data_dir;
+mod proxy;
+mod proxy_connection;
+mod role;
+mod scratch_dir;
+mod server;
+mod server_config;
+mod server_owner;
+mod sql_quote;
+mod template_db;
+mod test_db;
+
+pub use cluster::TestCluster;
+pub use cluster_builder::TestClusterBuilder;
+pub use default_server::TEST_URL_ENV;
+pub use error::TestkitError;
+pub use fault_mode::FaultMode;
+pub use pg_binaries::PG_BIN_ENV;
+pub use proxy::FaultProxy;
+pub use role::TestRole;
+pub use scratch_dir::SCRATCH_DIR_ENV;
+pub use test_db::TestDb;

@@ -1,0 +1,16 @@
+//! Integration tests of the test kit against real Postgres servers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod child_process;
+mod cluster;
+mod deadline;
+mod proxy;
+mod roles;
+mod test_db;
