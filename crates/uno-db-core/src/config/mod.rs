@@ -1,0 +1,33 @@
+//! [`ConnectionConfig`]: what to connect to and how to pool, validated once
+//! at [`ConnectionConfigBuilder::build`], parsed from URLs and libpq
+//! `key=value` strings, generated back as URLs, layered over the
+//! environment on request, and (feature `serde`) deserialized from files.
+//!
+//! See `docs/configuration.md` for every field, its default and its rules.
+
+mod builder;
+mod connection_config;
+pub mod defaults;
+mod driver;
+mod duration;
+mod env;
+mod fields;
+mod libpq;
+pub mod limits;
+mod options;
+mod params;
+mod parse;
+#[cfg(feature = "serde")]
+mod serde;
+mod ssl_mode;
+mod url;
+mod validate;
+
+#[cfg(test)]
+mod proptests;
+
+pub use builder::ConnectionConfigBuilder;
+pub use connection_config::ConnectionConfig;
+pub use driver::Driver;
+pub use env::{EnvSource, ProcessEnv};
+pub use ssl_mode::SslMode;

@@ -1,0 +1,300 @@
+//! Named parameters, shared by URL query strings, libpq `key=value`
+//! strings and environment variables.
+
+use secrecy::SecretString;
+
+use crate::config::fields::Fields;
+use crate::config::{Driver, SslMode, duration, options};
+
+/// Where a parameter comes from; only `key=value` strings and the
+/// environment may name the driver (a URL names it with its scheme).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    Url,
+    KeyValue,
+}
+
+/// Every parameter name accepted.
+pub(crate) const KEYS: &[&str] = &[
+    "user",
+    "password",
+    "dbname",
+    "host",
+    "port",
+    "driver",
+    "sslmode",
+    "application_name",
+    "connect_timeout",
+    "options",
+    "schema",
+    "set_role",
+    "pool_size",
+    "max_overflow",
+    "pool_timeout",
+    "pool_recycle",
+    "idle_timeout",
+    "pre_ping",
+    "statement_timeout",
+    "keepalives_idle",
+    "tcp_user_timeout",
+    "statement_cache_size",
+    "retry_max_attempts",
+    "retry_initial_delay",
+    "retry_multiplier",
+    "retry_max_delay",
+    "retry_deadline",
+];
+
+/// The value to show for `key` in an error: never a password, nor the
+/// value of an unknown parameter (it may be a misspelt password).
+pub(crate) fn shown(key: &str, value: &str) -> String {
+    if key == "password" || !KEYS.contains(&key) {
+        "***".to_owned()
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Sets the field `key` names from `value`, or returns the rule broken.
+pub(crate) fn apply(fields: &mut Fields, key: &str, value: &str, form: Form) -> Result<(), String> {
+    match key {
+        "user" => fields.role = Some(value.to_owned()),
+        "password" => fields.password = Some(Some(SecretString::from(value))),
+        "dbname" => fields.database = Some(value.to_owned()),
+        "host" => fields.hosts = Some(host_list(value)?),
+        "port" => fields.port = Some(port_list(value)?),
+        "driver" if form == Form::KeyValue => fields.driver = Some(Driver::parse_scheme(value)?),
+        "driver" => {
+            return Err("set the driver with the URL scheme, \
+                        for example postgresql+tokio-postgres://"
+                .to_owned());
+        }
+        "sslmode" => fields.ssl_mode = Some(SslMode::parse_name(value)?),
+        "application_name" => fields.application_name = Some(Some(value.to_owned())),
+        "connect_timeout" => fields.connect_timeout = Some(duration::parse(value)?),
+        "options" => fields.options = Some(options::decode(value)?),
+        "schema" => fields.schema = Some(Some(value.to_owned())),
+        "set_role" => fields.set_role = Some(Some(value.to_owned())),
+        "pool_size" => fields.pool_size = Some(integer(value)?),
+        "max_overflow" => fields.max_overflow = Some(integer(value)?),
+        "pool_timeout" => fields.pool_timeout = Some(duration::parse(value)?),
+        "pool_recycle" => fields.pool_recycle = Some(duration::parse_optional(value)?),
+        "idle_timeout" => fields.idle_timeout = Some(duration::parse_optional(value)?),
+        "pre_ping" => fields.pre_ping = Some(boolean(value)?),
+        "statement_timeout" => fields.statement_timeout = Some(duration::parse_optional(value)?),
+        "keepalives_idle" => fields.keepalives_idle = Some(duration::parse_optional(value)?),
+        "tcp_user_timeout" => fields.tcp_user_timeout = Some(duration::parse_optional(value)?),
+        "statement_cache_size" => fields.statement_cache_size = Some(integer(value)?),
+        "retry_max_attempts" => fields.retry_max_attempts = Some(integer(value)?),
+        "retry_initial_delay" => fields.retry_initial_delay = Some(duration::parse(value)?),
+        "retry_multiplier" => fields.retry_multiplier = Some(multiplier(value)?),
+        "retry_max_delay" => fields.retry_max_delay = Some(duration::parse(value)?),
+        "retry_deadline" => fields.retry_deadline = Some(duration::parse(value)?),
+        _ => return Err("unknown parameter".to_owned()),
+    }
+    Ok(())
+}
+
+/// `a,b,[::1]`: hosts separated by commas, IPv6 optionally in brackets.
+pub(crate) fn host_list(value: &str) -> Result<Vec<String>, String> {
+    value
+        .split(',')
+        .map(|host| {
+            let host = host.trim();
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            if host.is_empty() {
+                Err("must be a comma-separated list of non-empty hosts".to_owned())
+            } else {
+                Ok(host.to_owned())
+            }
+        })
+        .collect()
+}
+
+/// One port, or a comma-separated list of the same port.
+fn port_list(value: &str) -> Result<u16, String> {
+    let mut common = None;
+    for port in value.split(',') {
+        let port = port
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| "must be a port number between 1 and 65535".to_owned())?;
+        if common.is_some_and(|common| common != port) {
+            return Err("hosts with different ports are not supported; use one port".to_owned());
+        }
+        common = Some(port);
+    }
+    common.ok_or_else(|| "must be a port number between 1 and 65535".to_owned())
+}
+
+fn integer<T: std::str::FromStr>(value: &str) -> Result<T, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "must be a non-negative integer".to_owned())
+}
+
+fn multiplier(value: &str) -> Result<f64, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "must be a number such as 2 or 1.5".to_owned())
+}
+
+/// `true`/`false`, `on`/`off`, `yes`/`no`, `1`/`0` (any case).
+pub(crate) fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::time::Duration;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn set(key: &str, value: &str) -> Result<Fields, String> {
+        let mut fields = Fields::default();
+        apply(&mut fields, key, value, Form::KeyValue).map(|()| fields)
+    }
+
+    #[test]
+    fn every_key_is_known() {
+        let valid = |key: &str| match key {
+            "host" => "h",
+            "port" => "5432",
+            "driver" => "postgresql",
+            "sslmode" => "require",
+            "options" => "-c a=b",
+            "pre_ping" => "true",
+            "retry_multiplier" => "1.5",
+            "connect_timeout"
+            | "pool_timeout"
+            | "retry_initial_delay"
+            | "retry_max_delay"
+            | "retry_deadline"
+            | "pool_recycle"
+            | "idle_timeout"
+            | "statement_timeout"
+            | "keepalives_idle"
+            | "tcp_user_timeout" => "5s",
+            _ => "7",
+        };
+        for key in KEYS {
+            assert!(set(key, valid(key)).is_ok(), "{key}");
+        }
+        assert_eq!(set("nope", "1").unwrap_err(), "unknown parameter");
+        assert_eq!(shown("passwd", "Zebra"), "***");
+    }
+
+    #[test]
+    fn sets_the_named_field() {
+        assert_eq!(set("user", "u").unwrap().role.unwrap(), "u");
+        let password = set("password", "p").unwrap().password.unwrap().unwrap();
+        assert_eq!(password.expose_secret(), "p");
+        assert_eq!(set("dbname", "d").unwrap().database.unwrap(), "d");
+        assert_eq!(set("pool_recycle", "off").unwrap().pool_recycle, Some(None));
+        assert_eq!(
+            set("statement_timeout", "1500ms")
+                .unwrap()
+                .statement_timeout,
+            Some(Some(Duration::from_millis(1500)))
+        );
+        assert_eq!(
+            set("retry_multiplier", "1.5").unwrap().retry_multiplier,
+            Some(1.5)
+        );
+        assert_eq!(
+            set("driver", "postgresql+postgres").unwrap().driver,
+            Some(Driver::Postgres)
+        );
+    }
+
+    #[test]
+    fn driver_is_refused_in_urls() {
+        let mut fields = Fields::default();
+        let rule = apply(&mut fields, "driver", "postgresql", Form::Url).unwrap_err();
+        assert!(rule.contains("URL scheme"));
+    }
+
+    #[test]
+    fn malformed_values_name_the_rule() {
+        assert!(
+            set("pool_size", "-1")
+                .unwrap_err()
+                .contains("non-negative integer")
+        );
+        assert!(
+            set("pool_size", "ten")
+                .unwrap_err()
+                .contains("non-negative integer")
+        );
+        assert!(
+            set("pre_ping", "maybe")
+                .unwrap_err()
+                .contains("true or false")
+        );
+        assert!(set("retry_multiplier", "x").unwrap_err().contains("number"));
+        assert!(
+            set("sslmode", "x")
+                .unwrap_err()
+                .contains("disable, prefer or require")
+        );
+        assert!(
+            set("connect_timeout", "x")
+                .unwrap_err()
+                .contains("duration")
+        );
+        assert!(set("idle_timeout", "x").unwrap_err().contains("or `off`"));
+        assert!(
+            set("options", "-x")
+                .unwrap_err()
+                .contains("unsupported switch")
+        );
+        assert!(
+            set("driver", "postgresql+x")
+                .unwrap_err()
+                .contains("unknown driver")
+        );
+    }
+
+    #[test]
+    fn host_and_port_lists() {
+        assert_eq!(host_list("a, b,[::1]").unwrap(), ["a", "b", "::1"]);
+        assert!(host_list("a,,b").is_err());
+        assert!(host_list("").is_err());
+        assert_eq!(set("port", "5433,5433").unwrap().port, Some(5433));
+        assert!(
+            set("port", "5432,5433")
+                .unwrap_err()
+                .contains("different ports")
+        );
+        assert!(set("port", "65536").unwrap_err().contains("port number"));
+        assert!(set("port", "").unwrap_err().contains("port number"));
+    }
+
+    #[test]
+    fn booleans() {
+        for t in ["true", "ON", "yes", "1"] {
+            assert!(boolean(t).unwrap());
+        }
+        for f in ["false", "Off", "no", "0"] {
+            assert!(!boolean(f).unwrap());
+        }
+    }
+
+    #[test]
+    fn passwords_are_never_shown() {
+        assert_eq!(shown("password", "secret"), "***");
+        assert_eq!(shown("user", "app"), "app");
+    }
+}
