@@ -1,0 +1,147 @@
+//! [`AsyncConnection`]: a pooled connection handed to callers.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use deadpool::managed::Object;
+use tokio_postgres::types::ToSql;
+use uno_db_core::nonblocking::{Connection, Session};
+use uno_db_core::{Error, ErrorKind, Result, Row, Statement, TransactionOptions};
+
+use crate::manager::ConnManager;
+use crate::pg_conn::PgConn;
+use crate::release;
+use crate::session::AsyncSession;
+use crate::shared::EngineShared;
+
+/// A connection checked out of an [`AsyncEngine`](crate::AsyncEngine)'s
+/// pool. Dropping it returns it to the pool, cleaned: an open transaction
+/// is rolled back and the role reset first, and a connection dropped in the
+/// middle of a statement is discarded rather than reused.
+///
+/// Statements with parameters go through the connection's statement cache
+/// (unless `statement_cache_size` is 0); statements without parameters run
+/// as unnamed statements in one round trip.
+pub struct AsyncConnection {
+    inner: Option<Inner>,
+}
+
+enum Inner {
+    Pooled {
+        object: Object<ConnManager>,
+        shared: Arc<EngineShared>,
+    },
+    /// A connection not yet in the pool, lent to the connection callbacks.
+    Detached(PgConn),
+}
+
+impl std::fmt::Debug for AsyncConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let conn = match &self.inner {
+            Some(Inner::Pooled { object, .. }) => Some(&**object),
+            Some(Inner::Detached(conn)) => Some(conn),
+            None => None,
+        };
+        f.debug_struct("AsyncConnection")
+            .field("conn", &conn)
+            .finish()
+    }
+}
+
+impl AsyncConnection {
+    pub(crate) fn pooled(object: Object<ConnManager>, shared: Arc<EngineShared>) -> Self {
+        Self {
+            inner: Some(Inner::Pooled { object, shared }),
+        }
+    }
+
+    pub(crate) fn detached(conn: PgConn) -> Self {
+        Self {
+            inner: Some(Inner::Detached(conn)),
+        }
+    }
+
+    /// Takes back a connection lent to the callbacks.
+    pub(crate) fn into_detached(mut self) -> Option<PgConn> {
+        match self.inner.take() {
+            Some(Inner::Detached(conn)) => Some(conn),
+            other => {
+                self.inner = other;
+                None
+            }
+        }
+    }
+
+    pub(crate) fn pg(&mut self) -> Result<&mut PgConn> {
+        match &mut self.inner {
+            Some(Inner::Pooled { object, .. }) => Ok(&mut **object),
+            Some(Inner::Detached(conn)) => Ok(conn),
+            None => Err(Error::new(ErrorKind::Closed)),
+        }
+    }
+
+    /// Begins a transaction with `options`, turning this connection into an
+    /// [`AsyncSession`]; the concrete form of [`Connection::begin`].
+    ///
+    /// # Errors
+    ///
+    /// `BEGIN` failed; the connection goes back to the pool.
+    pub async fn transaction(mut self, options: &TransactionOptions) -> Result<AsyncSession> {
+        let conn = self.pg()?;
+        // Marked first: if BEGIN's outcome is unknown the return path rolls back.
+        conn.needs_rollback = true;
+        conn.internal(&options.begin_statement()).await?;
+        Ok(AsyncSession::new(self))
+    }
+}
+
+impl Drop for AsyncConnection {
+    fn drop(&mut self) {
+        if let Some(Inner::Pooled { object, shared }) = self.inner.take() {
+            release::release(shared, object);
+        }
+    }
+}
+
+#[async_trait]
+impl Connection for AsyncConnection {
+    async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        self.pg()?.execute(sql, params).await
+    }
+
+    async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.pg()?.query(sql, params).await
+    }
+
+    async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        self.pg()?.query_one(sql, params).await
+    }
+
+    async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        self.pg()?.query_opt(sql, params).await
+    }
+
+    async fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        self.pg()?.batch_execute(sql).await
+    }
+
+    async fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        self.pg()?.prepare(sql).await
+    }
+
+    async fn begin(self: Box<Self>, options: &TransactionOptions) -> Result<Box<dyn Session>> {
+        Ok(Box::new((*self).transaction(options).await?))
+    }
+
+    fn is_closed(&self) -> bool {
+        match &self.inner {
+            Some(Inner::Pooled { object, .. }) => object.is_closed(),
+            Some(Inner::Detached(conn)) => conn.is_closed(),
+            None => true,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! [`AsyncEngine`]: the connection pool of one configuration.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use deadpool::managed::{Pool, PoolError, QueueMode};
+use uno_db_core::nonblocking::{Connection, Engine, Session};
+use uno_db_core::{
+    AsyncCallbacks, ConnectionConfig, Error, ErrorKind, PoolCounters, PoolStatus, Result,
+    TransactionOptions, quote_identifier,
+};
+
+use crate::connection::AsyncConnection;
+use crate::driver_config::driver_config;
+use crate::manager::ConnManager;
+use crate::reaper;
+use crate::session::AsyncSession;
+use crate::shared::EngineShared;
+
+/// A pool of tokio-postgres connections for one [`ConnectionConfig`].
+///
+/// At most `pool_size + max_overflow` connections are open; overflow
+/// connections close when returned while `pool_size` idle ones wait.
+/// Connections open lazily, retrying transient failures with the
+/// configuration's backoff; a checkout waits at most `pool_timeout`, and
+/// when it gives up while the server is unreachable the error carries the
+/// last connection failure. Idle connections past `idle_timeout` or
+/// `pool_recycle` (shortened by up to 10% of jitter) are closed by a
+/// background task started on the first checkout.
+///
+/// ```no_run
+/// use uno_db_async::AsyncEngine;
+/// use uno_db_core::nonblocking::Connection;
+///
+/// # async fn demo() -> uno_db_core::Result<()> {
+/// let engine = AsyncEngine::new(&"postgresql://app@db/orders".parse()?)?;
+/// let mut conn = engine.checkout().await?;
+/// let row = conn.query_one("SELECT $1::int + 1", &[&41_i32]).await?;
+/// assert_eq!(row.get::<_, i32>(0), 42);
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncEngine {
+    shared: Arc<EngineShared>,
+    pool: Pool<ConnManager>,
+}
+
+impl std::fmt::Debug for AsyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncEngine")
+            .field("config", &self.shared.config.to_url())
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl AsyncEngine {
+    /// An engine for `config` with no connection callbacks. Connects
+    /// lazily, on the first checkout.
+    ///
+    /// # Errors
+    ///
+    /// The configuration names the blocking driver
+    /// ([`Config`](ErrorKind::Config)), requires TLS
+    /// ([`Tls`](ErrorKind::Tls): this backend has none), or its `schema`
+    /// or `set_role` is not a valid identifier.
+    pub fn new(config: &ConnectionConfig) -> Result<Self> {
+        Self::with_callbacks(config, AsyncCallbacks::new())
+    }
+
+    /// As [`new`](Self::new), running `callbacks` on every new physical
+    /// connection (the registry is shared, not copied).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_callbacks(config: &ConnectionConfig, callbacks: AsyncCallbacks) -> Result<Self> {
+        let driver = driver_config(config)?;
+        let set_role_sql = config
+            .set_role()
+            .map(|role| unquoted_identifier(role).map(|role| format!("SET ROLE {role}")))
+            .transpose()?;
+        let search_path_sql = config
+            .schema()
+            .map(|schema| {
+                let schemas = schema
+                    .split(',')
+                    .map(|name| unquoted_identifier(name.trim()))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok::<_, Error>(format!("SET search_path TO {}", schemas.join(", ")))
+            })
+            .transpose()?;
+        let shared = Arc::new(EngineShared::new(
+            config.clone(),
+            driver,
+            callbacks,
+            set_role_sql,
+            search_path_sql,
+        ));
+        let manager = ConnManager {
+            shared: Arc::clone(&shared),
+        };
+        // LIFO keeps the most recently used connections busy, so surplus
+        // ones go idle and are reaped by `idle_timeout`.
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size() + config.max_overflow())
+            .queue_mode(QueueMode::Lifo)
+            .build()
+            .map_err(|e| {
+                Error::with_message(ErrorKind::Config, "could not build the pool").with_source(e)
+            })?;
+        shared.events().engine_created("tokio-postgres");
+        Ok(Self { shared, pool })
+    }
+
+    /// Checks out a connection, waiting at most `pool_timeout`; the
+    /// concrete form of [`Engine::connect`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolTimeout`](ErrorKind::PoolTimeout) (with the last connection
+    /// failure as its source when connecting is failing),
+    /// [`PoolClosed`](ErrorKind::PoolClosed) after [`dispose`](Engine::dispose),
+    /// or the connect, auth or callback error of a permanent failure.
+    pub async fn checkout(&self) -> Result<AsyncConnection> {
+        if self.shared.is_disposed() {
+            return Err(closed());
+        }
+        self.start_reaper();
+        let timeout = self.shared.config.pool_timeout();
+        let started = Instant::now();
+        let mut get = std::pin::pin!(self.pool.get());
+        let outcome = tokio::time::timeout(timeout, get.as_mut()).await;
+        let waited = started.elapsed();
+        // Asked while this checkout's own connection attempt (if any) is
+        // still under way, so that it counts.
+        let trouble = match &outcome {
+            Ok(Ok(_)) => None,
+            _ => self.shared.connect_trouble(),
+        };
+        match outcome {
+            Ok(Ok(object)) => {
+                self.shared.in_use.fetch_add(1, Ordering::AcqRel);
+                self.shared.metrics.record_acquired(waited);
+                Ok(AsyncConnection::pooled(object, Arc::clone(&self.shared)))
+            }
+            Ok(Err(PoolError::Backend(error))) => Err(error),
+            Ok(Err(PoolError::Closed)) => Err(closed()),
+            Ok(Err(PoolError::Timeout(_))) | Err(_) => {
+                self.shared.metrics.record_acquire_timeout(waited);
+                let error = Error::pool_timeout(waited, trouble);
+                self.shared.events().acquire_timeout(waited, &error);
+                Err(error)
+            }
+            Ok(Err(other)) => Err(Error::with_message(ErrorKind::Connect, "the pool failed")
+                .with_source(other.to_string())),
+        }
+    }
+
+    /// Checks out a connection and begins a transaction; the concrete form
+    /// of [`Engine::session`].
+    ///
+    /// # Errors
+    ///
+    /// As [`checkout`](Self::checkout), or `BEGIN` failed.
+    pub async fn transaction(&self, options: &TransactionOptions) -> Result<AsyncSession> {
+        self.checkout().await?.transaction(options).await
+    }
+
+    /// The connection callbacks of this engine.
+    #[must_use]
+    pub fn callbacks(&self) -> &AsyncCallbacks {
+        &self.shared.callbacks
+    }
+
+    fn start_reaper(&self) {
+        let config = &self.shared.config;
+        let Some(period) = reaper::period(config.idle_timeout(), config.pool_recycle()) else {
+            return;
+        };
+        if self.shared.reaper_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::spawn(reaper::run(self.pool.weak(), period, config.idle_timeout()));
+    }
+}
+
+/// `name` as the server reads it unquoted (ASCII letters folded to lower
+/// case), quoted so that it cannot be read as anything else.
+fn unquoted_identifier(name: &str) -> Result<String> {
+    quote_identifier(&name.to_ascii_lowercase())
+}
+
+fn closed() -> Error {
+    Error::with_message(
+        ErrorKind::PoolClosed,
+        "the engine is disposed; it hands out no more connections",
+    )
+}
+
+#[async_trait]
+impl Engine for AsyncEngine {
+    async fn connect(&self) -> Result<Box<dyn Connection>> {
+        Ok(Box::new(self.checkout().await?))
+    }
+
+    async fn session(&self, options: &TransactionOptions) -> Result<Box<dyn Session>> {
+        Ok(Box::new(self.transaction(options).await?))
+    }
+
+    fn config(&self) -> &ConnectionConfig {
+        &self.shared.config
+    }
+
+    fn status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        let in_use = self.shared.in_use.load(Ordering::Acquire).min(status.size);
+        PoolStatus {
+            max_size: self.shared.config.pool_size() + self.shared.config.max_overflow(),
+            size: status.size,
+            idle: status.size - in_use,
+            in_use,
+            waiting: status.waiting,
+        }
+    }
+
+    fn counters(&self) -> PoolCounters {
+        self.shared.metrics.snapshot()
+    }
+
+    fn dispose(&self) {
+        if self.shared.disposed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Idle connections close now (recorded through `detach`); checked-out
+        // ones close when returned.
+        drop(self.pool.retain(|_, _| false));
+        self.pool.close();
+        self.shared.events().engine_disposed();
+    }
+
+    fn is_disposed(&self) -> bool {
+        self.shared.is_disposed()
+    }
+}

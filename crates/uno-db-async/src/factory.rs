@@ -1,0 +1,129 @@
+//! [`AsyncEngineFactory`]: one engine per distinct configuration.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use uno_db_core::nonblocking::{Engine, EngineFactory};
+use uno_db_core::{AsyncCallbacks, ConnectionConfig, Error, ErrorKind, Result};
+
+use crate::engine::AsyncEngine;
+
+/// Creates [`AsyncEngine`]s, keeping one per distinct configuration (two
+/// configurations are the same when their URLs, password included, are).
+///
+/// Clones share the engines and the callback registry: callbacks registered
+/// on the factory run on every new connection of every engine it made.
+///
+/// ```no_run
+/// use uno_db_async::AsyncEngineFactory;
+/// use uno_db_core::nonblocking::EngineFactory;
+///
+/// # async fn demo() -> uno_db_core::Result<()> {
+/// let factory = AsyncEngineFactory::new();
+/// factory.callbacks().register("utc", |conn| {
+///     Box::pin(async move {
+///         conn.batch_execute("SET TIME ZONE 'UTC'").await?;
+///         Ok(())
+///     })
+/// });
+/// let engine = factory.engine(&"postgresql://app@db/orders".parse()?)?;
+/// let conn = engine.connect().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct AsyncEngineFactory {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    engines: Mutex<HashMap<String, Arc<AsyncEngine>>>,
+    callbacks: AsyncCallbacks,
+    disposed: AtomicBool,
+}
+
+impl std::fmt::Debug for AsyncEngineFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let engines = self
+            .inner
+            .engines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("AsyncEngineFactory")
+            .field("engines", &engines)
+            .field("callbacks", &self.inner.callbacks)
+            .finish()
+    }
+}
+
+impl AsyncEngineFactory {
+    /// A factory with no engines and no callbacks.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The engine for `config`, created on first use; the concrete form of
+    /// [`EngineFactory::engine`]. An engine disposed on its own is replaced
+    /// by a fresh one.
+    ///
+    /// # Errors
+    ///
+    /// The configuration is unusable by this backend (see
+    /// [`AsyncEngine::new`]), or the factory was disposed
+    /// ([`PoolClosed`](ErrorKind::PoolClosed)).
+    pub fn async_engine(&self, config: &ConnectionConfig) -> Result<Arc<AsyncEngine>> {
+        if self.inner.disposed.load(Ordering::Acquire) {
+            return Err(Error::with_message(
+                ErrorKind::PoolClosed,
+                "the engine factory is disposed; it creates no more engines",
+            ));
+        }
+        let key = config.to_url_with_password();
+        let mut engines = self
+            .inner
+            .engines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(engine) = engines.get(&key)
+            && !engine.is_disposed()
+        {
+            return Ok(Arc::clone(engine));
+        }
+        let engine = Arc::new(AsyncEngine::with_callbacks(
+            config,
+            self.inner.callbacks.clone(),
+        )?);
+        engines.insert(key, Arc::clone(&engine));
+        Ok(engine)
+    }
+}
+
+impl EngineFactory for AsyncEngineFactory {
+    fn engine(&self, config: &ConnectionConfig) -> Result<Arc<dyn Engine>> {
+        let engine: Arc<dyn Engine> = self.async_engine(config)?;
+        Ok(engine)
+    }
+
+    fn callbacks(&self) -> &AsyncCallbacks {
+        &self.inner.callbacks
+    }
+
+    fn dispose_all(&self) {
+        self.inner.disposed.store(true, Ordering::Release);
+        let engines: Vec<Arc<AsyncEngine>> = self
+            .inner
+            .engines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, engine)| engine)
+            .collect();
+        for engine in engines {
+            engine.dispose();
+        }
+    }
+}

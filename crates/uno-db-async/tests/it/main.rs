@@ -1,0 +1,13 @@
+//! Integration tests of `uno-db-async` against a real `PostgreSQL`, through
+//! the test kit (a fresh database per test).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod basics;
+mod callbacks;
+mod conformance;
+mod connect_errors;
+mod faults;
+mod pool;
+mod roles;
+mod sessions;
+mod support;
