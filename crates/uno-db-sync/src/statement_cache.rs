@@ -1,0 +1,121 @@
+//! A small LRU cache of prepared statements, one per physical connection
+//! (the `postgres` crate has none).
+
+use std::collections::HashMap;
+
+/// Statements keyed by SQL text, evicting the least recently used beyond
+/// `capacity`. Capacity 0 disables caching.
+///
+/// Recency is a counter per entry; eviction scans the entries, which is
+/// cheap at the sizes a statement cache has (tens to a few hundred) next to
+/// the network round trip it saves.
+#[derive(Debug)]
+pub(crate) struct StatementCache<S> {
+    capacity: usize,
+    tick: u64,
+    entries: HashMap<String, (S, u64)>,
+}
+
+impl<S: Clone> StatementCache<S> {
+    /// An empty cache holding at most `capacity` statements.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            tick: 0,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// Whether the cache is switched on.
+    pub(crate) fn enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
+    /// The statement for `sql`, marking it recently used.
+    pub(crate) fn get(&mut self, sql: &str) -> Option<S> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(sql).map(|(statement, used)| {
+            *used = tick;
+            statement.clone()
+        })
+    }
+
+    /// Stores `statement` for `sql`, returning the statement evicted to make
+    /// room, if any. Does nothing when disabled.
+    pub(crate) fn insert(&mut self, sql: &str, statement: S) -> Option<S> {
+        if !self.enabled() {
+            return None;
+        }
+        self.tick += 1;
+        let mut evicted = None;
+        if !self.entries.contains_key(sql) && self.entries.len() >= self.capacity {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(key, _)| key.clone());
+            if let Some(key) = oldest {
+                evicted = self.entries.remove(&key).map(|(statement, _)| statement);
+            }
+        }
+        self.entries.insert(sql.to_owned(), (statement, self.tick));
+        evicted
+    }
+
+    /// Forgets the statement for `sql` (for example after the server said
+    /// its cached plan is stale).
+    pub(crate) fn remove(&mut self, sql: &str) {
+        self.entries.remove(sql);
+    }
+
+    /// The number of cached statements.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evicts_the_least_recently_used() {
+        let mut cache = StatementCache::new(2);
+        assert_eq!(cache.insert("a", 1), None);
+        assert_eq!(cache.insert("b", 2), None);
+        assert_eq!(cache.get("a"), Some(1));
+        assert_eq!(cache.insert("c", 3), Some(2), "b was used least recently");
+        assert_eq!(cache.get("b"), None);
+        assert_eq!(cache.get("a"), Some(1));
+        assert_eq!(cache.get("c"), Some(3));
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn replacing_a_key_evicts_nothing() {
+        let mut cache = StatementCache::new(1);
+        cache.insert("a", 1);
+        assert_eq!(cache.insert("a", 2), None);
+        assert_eq!(cache.get("a"), Some(2));
+    }
+
+    #[test]
+    fn capacity_zero_caches_nothing() {
+        let mut cache = StatementCache::new(0);
+        assert!(!cache.enabled());
+        assert_eq!(cache.insert("a", 1), None);
+        assert_eq!(cache.get("a"), None);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn remove_forgets() {
+        let mut cache = StatementCache::new(4);
+        cache.insert("a", 1);
+        cache.remove("a");
+        assert_eq!(cache.get("a"), None);
+    }
+}
