@@ -48,7 +48,14 @@ fn hands_out_shared_engines_and_sessions() {
             sync_engine.connect().unwrap_err().kind(),
             ErrorKind::PoolClosed
         );
-        let async_engine = runtime.block_on(async { factory.async_engine() });
-        let _ = async_engine; // see below
+        // A disposed factory makes no new engines either.
+        assert_eq!(
+            factory.sync_engine().unwrap_err().kind(),
+            ErrorKind::PoolClosed
+        );
+        assert_eq!(
+            factory.async_engine().unwrap_err().kind(),
+            ErrorKind::PoolClosed
+        );
     });
 }

@@ -4,5 +4,6 @@
 
 mod async_conformance;
 mod database_factory;
+mod logging;
 mod repository;
 mod sync_conformance;

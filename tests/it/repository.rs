@@ -9,13 +9,13 @@ mod blocking {
     use uno_db::blocking::EngineFactory;
     use uno_db::{ConnectionConfig, Result};
 
-    pub struct UserRepository<F: EngineFactory> {
-        pub factory: F,
-        pub config: ConnectionConfig,
+    pub(super) struct UserRepository<F: EngineFactory> {
+        pub(super) factory: F,
+        pub(super) config: ConnectionConfig,
     }
 
     impl<F: EngineFactory> UserRepository<F> {
-        pub fn find_name(&self, id: i64) -> Result<Option<String>> {
+        pub(super) fn find_name(&self, id: i64) -> Result<Option<String>> {
             let engine = self.factory.engine(&self.config)?;
             let mut conn = engine.connect()?;
             let row = conn.query_opt("SELECT name FROM users WHERE id = $1", &[&id])?;
@@ -28,13 +28,13 @@ mod nonblocking {
     use uno_db::nonblocking::EngineFactory;
     use uno_db::{ConnectionConfig, Result};
 
-    pub struct UserRepository<F: EngineFactory> {
-        pub factory: F,
-        pub config: ConnectionConfig,
+    pub(super) struct UserRepository<F: EngineFactory> {
+        pub(super) factory: F,
+        pub(super) config: ConnectionConfig,
     }
 
     impl<F: EngineFactory> UserRepository<F> {
-        pub async fn find_name(&self, id: i64) -> Result<Option<String>> {
+        pub(super) async fn find_name(&self, id: i64) -> Result<Option<String>> {
             let engine = self.factory.engine(&self.config)?;
             let mut conn = engine.connect().await?;
             let row = conn

@@ -29,7 +29,9 @@ impl Manager for ConnManager {
     type Error = Error;
 
     async fn create(&self) -> Result<PgConn, Error> {
-        connect::open(&self.shared).await
+        // Boxed: connecting is rare and its future is large; inline, it
+        // would bloat every checkout future.
+        Box::pin(connect::open(&self.shared)).await
     }
 
     /// Runs when an idle connection is about to be handed out: it must be
@@ -54,7 +56,8 @@ impl Manager for ConnManager {
             None => None,
         };
         if let Some(sql) = check {
-            let outcome = tokio::time::timeout(config.connect_timeout(), conn.internal(sql)).await;
+            let outcome =
+                tokio::time::timeout(config.connect_timeout(), Box::pin(conn.internal(sql))).await;
             if !matches!(outcome, Ok(Ok(()))) {
                 conn.close_reason = Some(CloseReason::Broken);
                 return Err(RecycleError::message("the connection failed its check"));

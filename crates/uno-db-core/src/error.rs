@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::error::{DbError, SqlState};
@@ -95,7 +96,11 @@ impl fmt::Display for ErrorKind {
 /// [`is_serialization_failure`](Self::is_serialization_failure). `Display`
 /// describes only this layer; the underlying cause (driver, I/O, callback
 /// error) is reached through [`std::error::Error::source`].
-pub struct Error(Box<Inner>);
+///
+/// Cloning is cheap and keeps the whole cause chain (the clones share it),
+/// so a pool can hand the last connect error to every timed-out caller.
+#[derive(Clone)]
+pub struct Error(Arc<Inner>);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -119,7 +124,7 @@ impl Error {
     /// failure (lowercase, no trailing period, no cause text).
     #[must_use]
     pub fn with_message(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Self(Box::new(Inner {
+        Self(Arc::new(Inner {
             kind,
             message: message.into(),
             violations: Vec::new(),
@@ -131,7 +136,7 @@ impl Error {
     /// Attaches the underlying cause, reachable through `source()`.
     #[must_use]
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
-        self.0.source = Some(source.into());
+        self.inner_mut().source = Some(source.into());
         self
     }
 
@@ -148,7 +153,7 @@ impl Error {
     /// ```
     #[must_use]
     pub fn with_sqlstate(mut self, code: SqlState) -> Self {
-        self.0.sqlstate = Some(code);
+        self.inner_mut().sqlstate = Some(code);
         self
     }
 
@@ -161,7 +166,7 @@ impl Error {
             message.push_str(&violation.to_string());
         }
         let mut error = Self::with_message(ErrorKind::Config, message);
-        error.0.violations = violations;
+        error.inner_mut().violations = violations;
         error
     }
 
@@ -243,6 +248,27 @@ impl Error {
         match code {
             Some(code) => error.with_sqlstate(code),
             None => error,
+        }
+    }
+
+    // Builders run before an error is shared; should a clone exist, the
+    // builder detaches this error from it (keeping everything but the source,
+    // which the caller is about to replace or keep).
+    fn inner_mut(&mut self) -> &mut Inner {
+        if Arc::get_mut(&mut self.0).is_none() {
+            let shared = &self.0;
+            let detached = Inner {
+                kind: shared.kind,
+                message: shared.message.clone(),
+                violations: shared.violations.clone(),
+                sqlstate: shared.sqlstate.clone(),
+                source: Some(Box::new(Self(Arc::clone(shared)))),
+            };
+            self.0 = Arc::new(detached);
+        }
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner,
+            None => unreachable!("a freshly created Arc is unique"),
         }
     }
 
@@ -714,6 +740,22 @@ mod tests {
             let text = Error::new(kind).to_string();
             assert_eq!(text, text.to_lowercase(), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn clones_share_the_cause_chain() {
+        let error = Error::with_message(ErrorKind::Connect, "could not connect")
+            .with_source(io::Error::from(io::ErrorKind::ConnectionRefused))
+            .with_sqlstate(SqlState::CANNOT_CONNECT_NOW);
+        let clone = error.clone();
+        assert_eq!(clone.to_string(), error.to_string());
+        assert_eq!(clone.sqlstate(), Some(&SqlState::CANNOT_CONNECT_NOW));
+        let cause = std::error::Error::source(&clone).unwrap();
+        assert!(cause.downcast_ref::<io::Error>().is_some());
+        // Building on a shared error never changes the other clone.
+        let extended = clone.with_sqlstate(SqlState::ADMIN_SHUTDOWN);
+        assert_eq!(extended.sqlstate(), Some(&SqlState::ADMIN_SHUTDOWN));
+        assert_eq!(error.sqlstate(), Some(&SqlState::CANNOT_CONNECT_NOW));
     }
 
     #[test]

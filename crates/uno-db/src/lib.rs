@@ -16,3 +16,12 @@ pub use uno_db_sync::SyncEngineFactory;
 pub use uno_db_async as r#async;
 #[cfg(feature = "async")]
 pub use uno_db_async::{AsyncEngineFactory, AsyncSessionFactory};
+
+// The guides' examples are compiled and run as doc tests too.
+#[cfg(all(doctest, feature = "mock"))]
+#[doc = include_str!("../../../docs/testing.md")]
+struct TestingGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/errors.md")]
+struct ErrorsGuide;

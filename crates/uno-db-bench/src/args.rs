@@ -1,0 +1,65 @@
+//! Command-line arguments.
+
+use std::time::Duration;
+
+pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync) [--url URL] [--rounds N] [--seconds S]
+  --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
+  --rounds   interleaved rounds per contender and shape (default 5)
+  --seconds  length of one round (default 2)";
+
+/// Which family to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Async,
+    Sync,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Args {
+    pub(crate) mode: Mode,
+    pub(crate) url: String,
+    pub(crate) rounds: usize,
+    pub(crate) round: Duration,
+}
+
+impl Args {
+    pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
+        let mode = match args.next().as_deref() {
+            Some("async") => Mode::Async,
+            Some("sync") => Mode::Sync,
+            Some(other) => return Err(format!("unknown mode {other:?}")),
+            None => return Err("missing mode".to_owned()),
+        };
+        let mut parsed = Self {
+            mode,
+            url: std::env::var("DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
+            rounds: 5,
+            round: Duration::from_secs(2),
+        };
+        while let Some(flag) = args.next() {
+            let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            match flag.as_str() {
+                "--url" => parsed.url = value,
+                "--rounds" => {
+                    parsed.rounds = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or("--rounds takes a whole number above 0")?;
+                }
+                "--seconds" => {
+                    let seconds: f64 = value
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 600.0)
+                        .ok_or("--seconds takes a number of seconds in (0, 600]")?;
+                    parsed.round = Duration::from_secs_f64(seconds);
+                }
+                _ => return Err(format!("unknown flag {flag:?}")),
+            }
+        }
+        Ok(parsed)
+    }
+}

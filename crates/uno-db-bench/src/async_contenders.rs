@@ -1,0 +1,178 @@
+//! `SELECT 1` through uno-db-async, raw deadpool-postgres and sqlx.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use uno_db::nonblocking::EngineFactory as _;
+use uno_db::{AsyncEngineFactory, ConnectionConfig};
+
+use crate::args::Args;
+use crate::report::Report;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const SHAPES: [(usize, usize); 2] = [(64, 16), (16, 4)];
+const UNO: &str = "uno-db-async";
+const DEADPOOL: &str = "deadpool-postgres";
+const SQLX: &str = "sqlx";
+
+pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(args))
+}
+
+/// The three pools of one shape, built with the same settings: `pool`
+/// connections, all opened before measuring.
+struct Contenders {
+    uno: Arc<dyn uno_db::nonblocking::Engine>,
+    deadpool: deadpool_postgres::Pool,
+    sqlx: sqlx::PgPool,
+}
+
+async fn build(args: &Args, pool: usize) -> Result<Contenders, BoxError> {
+    let config = args
+        .url
+        .parse::<ConnectionConfig>()?
+        .to_builder()
+        .pool_size(pool)
+        .max_overflow(0)
+        .pool_timeout(Duration::from_secs(30))
+        .build()?;
+    let uno = AsyncEngineFactory::new().engine(&config)?;
+
+    let pg_config: tokio_postgres::Config = args.url.parse()?;
+    let manager = deadpool_postgres::Manager::from_config(
+        pg_config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    let deadpool = deadpool_postgres::Pool::builder(manager)
+        .max_size(pool)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .build()?;
+
+    let sqlx = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(u32::try_from(pool)?)
+        .min_connections(u32::try_from(pool)?)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&args.url)
+        .await?;
+
+    // Open every connection before measuring, so no round pays for connects.
+    let mut uno_held = Vec::new();
+    let mut deadpool_held = Vec::new();
+    for _ in 0..pool {
+        uno_held.push(uno.connect().await?);
+        deadpool_held.push(deadpool.get().await?);
+    }
+    drop((uno_held, deadpool_held));
+    Ok(Contenders {
+        uno,
+        deadpool,
+        sqlx,
+    })
+}
+
+async fn run_async(args: &Args) -> Result<(), BoxError> {
+    println!(
+        "SELECT 1, prepared; {} interleaved rounds of {:?}; shapes (tasks x pool) {SHAPES:?}",
+        args.rounds, args.round
+    );
+    let mut report = Report::default();
+    let mut shapes = Vec::new();
+    for (tasks, pool) in SHAPES {
+        let shape = format!("{tasks}x{pool}");
+        shapes.push(shape.clone());
+        let contenders = build(args, pool).await?;
+        for round in 0..args.rounds {
+            // Rotate the order each round so no contender always goes first.
+            for slot in 0..3 {
+                match (round + slot) % 3 {
+                    0 => {
+                        let engine = Arc::clone(&contenders.uno);
+                        let ops = measure(tasks, args.round, move || {
+                            let engine = Arc::clone(&engine);
+                            async move {
+                                let mut conn = engine.connect().await?;
+                                conn.query("SELECT 1", &[]).await?;
+                                Ok(())
+                            }
+                        })
+                        .await?;
+                        report.record(UNO, &shape, ops);
+                    }
+                    1 => {
+                        let pool = contenders.deadpool.clone();
+                        let ops = measure(tasks, args.round, move || {
+                            let pool = pool.clone();
+                            async move {
+                                let client = pool.get().await?;
+                                let statement = client.prepare_cached("SELECT 1").await?;
+                                client.query(&statement, &[]).await?;
+                                Ok(())
+                            }
+                        })
+                        .await?;
+                        report.record(DEADPOOL, &shape, ops);
+                    }
+                    _ => {
+                        let pool = contenders.sqlx.clone();
+                        let ops = measure(tasks, args.round, move || {
+                            let pool = pool.clone();
+                            async move {
+                                sqlx::query("SELECT 1").fetch_all(&pool).await?;
+                                Ok(())
+                            }
+                        })
+                        .await?;
+                        report.record(SQLX, &shape, ops);
+                    }
+                }
+            }
+        }
+        report.print_medians(&shape, &[UNO, DEADPOOL, SQLX]);
+        contenders.uno.dispose();
+        contenders.deadpool.close();
+        contenders.sqlx.close().await;
+    }
+    report.ratio(UNO, SQLX, &shapes);
+    let worst = report.ratio(UNO, DEADPOOL, &shapes);
+    println!("ratio {UNO}/{DEADPOOL} = {worst:.3}");
+    Ok(())
+}
+
+/// Runs `tasks` tasks that repeat `operation` for `length`; returns
+/// operations per second.
+async fn measure<F, Fut>(tasks: usize, length: Duration, operation: F) -> Result<f64, BoxError>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(tasks);
+    for _ in 0..tasks {
+        let (stop, done, operation) = (Arc::clone(&stop), Arc::clone(&done), operation.clone());
+        handles.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                operation().await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<(), BoxError>(())
+        }));
+    }
+    tokio::time::sleep(length).await;
+    stop.store(true, Ordering::Relaxed);
+    for handle in handles {
+        handle.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}

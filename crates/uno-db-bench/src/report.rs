@@ -1,0 +1,67 @@
+//! Collecting and printing throughput.
+
+use std::collections::BTreeMap;
+
+/// Throughputs (operations per second) per contender and shape, one per
+/// round.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    samples: BTreeMap<(String, String), Vec<f64>>,
+}
+
+impl Report {
+    pub(crate) fn record(&mut self, contender: &str, shape: &str, ops_per_sec: f64) {
+        println!("  {shape:<14} {contender:<18} {ops_per_sec:>10.0} ops/s");
+        self.samples
+            .entry((contender.to_owned(), shape.to_owned()))
+            .or_default()
+            .push(ops_per_sec);
+    }
+
+    /// The median throughput of `contender` at `shape`.
+    pub(crate) fn median(&self, contender: &str, shape: &str) -> f64 {
+        let mut values = self
+            .samples
+            .get(&(contender.to_owned(), shape.to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        if values.is_empty() {
+            return 0.0;
+        }
+        values.sort_by(f64::total_cmp);
+        let mid = values.len() / 2;
+        if values.len() % 2 == 0 {
+            (values[mid - 1] + values[mid]) / 2.0
+        } else {
+            values[mid]
+        }
+    }
+
+    /// Prints the medians of every contender at `shape`.
+    pub(crate) fn print_medians(&self, shape: &str, contenders: &[&str]) {
+        println!("median at {shape}:");
+        for contender in contenders {
+            println!(
+                "  {contender:<18} {:>10.0} ops/s",
+                self.median(contender, shape)
+            );
+        }
+    }
+
+    /// The ratio of medians `ours / theirs` at each shape, printed, and the
+    /// smallest of them.
+    pub(crate) fn ratio(&self, ours: &str, theirs: &str, shapes: &[String]) -> f64 {
+        let mut worst = f64::INFINITY;
+        for shape in shapes {
+            let theirs_median = self.median(theirs, shape);
+            let ratio = if theirs_median > 0.0 {
+                self.median(ours, shape) / theirs_median
+            } else {
+                0.0
+            };
+            println!("ratio {ours}/{theirs} at {shape} = {ratio:.3}");
+            worst = worst.min(ratio);
+        }
+        worst
+    }
+}
