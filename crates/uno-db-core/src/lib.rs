@@ -40,3 +40,8 @@ pub use transaction_options::{IsolationLevel, TransactionOptions};
 pub use postgres_types::{FromSql, ToSql, Type};
 /// The driver's SQLSTATE codes, for matching [`Error::sqlstate`].
 pub use tokio_postgres::error::SqlState;
+
+// The configuration guide's examples are compiled and run as doc tests.
+#[cfg(all(doctest, feature = "serde"))]
+#[doc = include_str!("../../../docs/configuration.md")]
+struct ConfigurationGuide;
