@@ -8,12 +8,11 @@ use async_trait::async_trait;
 use deadpool::managed::{Pool, PoolError, QueueMode};
 use uno_db_core::nonblocking::{Connection, Engine, Session};
 use uno_db_core::{
-    AsyncCallbacks, ConnectionConfig, Error, ErrorKind, PoolCounters, PoolStatus, Result,
-    TransactionOptions, quote_identifier,
+    AsyncCallbacks, ConnectionConfig, Driver, Error, ErrorKind, PoolCounters, PoolStatus, Result,
+    TransactionOptions,
 };
 
 use crate::connection::AsyncConnection;
-use crate::driver_config::driver_config;
 use crate::manager::ConnManager;
 use crate::reaper;
 use crate::session::AsyncSession;
@@ -77,21 +76,10 @@ impl AsyncEngine {
     ///
     /// As [`new`](Self::new).
     pub fn with_callbacks(config: &ConnectionConfig, callbacks: AsyncCallbacks) -> Result<Self> {
-        let driver = driver_config(config)?;
-        let set_role_sql = config
-            .set_role()
-            .map(|role| unquoted_identifier(role).map(|role| format!("SET ROLE {role}")))
-            .transpose()?;
-        let search_path_sql = config
-            .schema()
-            .map(|schema| {
-                let schemas = schema
-                    .split(',')
-                    .map(|name| unquoted_identifier(name.trim()))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok::<_, Error>(format!("SET search_path TO {}", schemas.join(", ")))
-            })
-            .transpose()?;
+        config.ensure_backend_without_tls(Driver::TokioPostgres)?;
+        let driver = config.driver_config();
+        let set_role_sql = config.set_role_statement();
+        let search_path_sql = config.search_path_statement();
         let shared = Arc::new(EngineShared::new(
             config.clone(),
             driver,
@@ -185,12 +173,6 @@ impl AsyncEngine {
         }
         tokio::spawn(reaper::run(self.pool.weak(), period, config.idle_timeout()));
     }
-}
-
-/// `name` as the server reads it unquoted (ASCII letters folded to lower
-/// case), quoted so that it cannot be read as anything else.
-fn unquoted_identifier(name: &str) -> Result<String> {
-    quote_identifier(&name.to_ascii_lowercase())
 }
 
 fn closed() -> Error {

@@ -35,7 +35,6 @@
 
 mod connect;
 mod connection;
-mod driver_config;
 mod engine;
 mod factory;
 mod manager;

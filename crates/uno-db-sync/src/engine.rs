@@ -9,13 +9,12 @@ use r2d2::{Pool, PooledConnection};
 use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
 use uno_db_core::blocking::{self, Connection as _};
 use uno_db_core::{
-    BlockingCallbacks, CloseReason, ConnectionConfig, Error, ErrorKind, PoolCounters, PoolStatus,
-    Result, TransactionOptions, quote_identifier,
+    BlockingCallbacks, CloseReason, ConnectionConfig, Driver, Error, ErrorKind, PoolCounters,
+    PoolStatus, Result, SqlState, TransactionOptions,
 };
 
 use crate::connection::SyncConnection;
 use crate::connector::connect_within;
-use crate::driver_config::driver_config;
 use crate::engine_state::EngineState;
 use crate::physical::PhysicalConnection;
 use crate::runtime_guard::ensure_blocking_context;
@@ -110,12 +109,9 @@ impl SyncEngine {
     ///
     /// As [`new`](Self::new).
     pub fn with_callbacks(config: &ConnectionConfig, callbacks: BlockingCallbacks) -> Result<Self> {
-        let driver_config = driver_config(config)?;
-        let search_path_sql = config.schema().map(search_path_statement).transpose()?;
-        let set_role_sql = config
-            .set_role()
-            .map(|role| as_unquoted(role).map(|r| format!("SET ROLE {r}")))
-            .transpose()?;
+        let driver_config = blocking_driver_config(config)?;
+        let search_path_sql = config.search_path_statement();
+        let set_role_sql = config.set_role_statement();
         let state = Arc::new(EngineState::new(config.clone()));
         let pool = build_pool(config, Arc::clone(&state));
         state.events().engine_created("postgres");
@@ -341,20 +337,19 @@ impl EngineInner {
 }
 
 /// `SET search_path` for a schema or comma-separated list of schemas.
-fn search_path_statement(schemas: &str) -> Result<String> {
-    let quoted = schemas
-        .split(',')
-        .map(|schema| as_unquoted(schema.trim()))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(format!("SET search_path TO {}", quoted.join(", ")))
-}
-
-/// Quotes `name` so that it means what it would unquoted. The configuration
-/// holds unquoted identifiers (`schema`, `set_role`), which the server folds
-/// to lower case; folding and then quoting keeps that meaning and rules out
-/// injection.
-fn as_unquoted(name: &str) -> Result<String> {
-    quote_identifier(&name.to_ascii_lowercase())
+/// The `postgres` driver's configuration for `config`.
+fn blocking_driver_config(config: &ConnectionConfig) -> Result<postgres::Config> {
+    config.ensure_backend_without_tls(Driver::Postgres)?;
+    let mut pg = postgres::Config::from(config.driver_config());
+    // ROLLBACK on return may warn "no transaction in progress" when a
+    // connection only looked like it might hold one; that warning is noise.
+    // Every other notice keeps the driver's default handling.
+    pg.notice_callback(|notice| {
+        if notice.code() != &SqlState::NO_ACTIVE_SQL_TRANSACTION {
+            log::info!("{}: {}", notice.severity(), notice.message());
+        }
+    });
+    Ok(pg)
 }
 
 fn build_pool(config: &ConnectionConfig, state: Arc<EngineState>) -> Pool<SlotManager> {
@@ -481,25 +476,5 @@ impl fmt::Debug for SyncEngine {
             .field("config", &self.inner.state.config.to_url())
             .field("disposed", &self.inner.state.is_disposed())
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn search_path_folds_and_quotes() {
-        assert_eq!(
-            search_path_statement("app").unwrap(),
-            "SET search_path TO \"app\""
-        );
-        assert_eq!(
-            search_path_statement("App, public").unwrap(),
-            "SET search_path TO \"app\", \"public\""
-        );
-        assert!(search_path_statement("a,,b").is_err());
-        assert_eq!(as_unquoted("AppRole").unwrap(), "\"approle\"");
     }
 }

@@ -23,7 +23,6 @@
 
 mod connection;
 mod connector;
-mod driver_config;
 mod engine;
 mod engine_state;
 mod factory;

@@ -9,6 +9,7 @@ mod builder;
 mod connection_config;
 pub mod defaults;
 mod driver;
+mod driver_config;
 mod duration;
 mod env;
 mod fields;

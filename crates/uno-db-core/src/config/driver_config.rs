@@ -1,0 +1,240 @@
+//! Translation of a [`ConnectionConfig`] into the drivers' configuration.
+//! Both drivers share it: `postgres::Config` is made from the
+//! `tokio_postgres::Config` this returns.
+
+use secrecy::ExposeSecret;
+
+use super::options;
+use super::{ConnectionConfig, Driver, SslMode};
+use crate::error::{Error, ErrorKind, Result};
+
+impl ConnectionConfig {
+    /// The driver configuration for this configuration: hosts, port, role,
+    /// password, database, application name, `connect_timeout`, TCP
+    /// keepalives (off when `keepalives_idle` is unset), `tcp_user_timeout`,
+    /// and the server options (`statement_timeout` included, unless the
+    /// options set it themselves) as libpq's `-c key=value` string.
+    ///
+    /// ```
+    /// # use uno_db_core::ConnectionConfig;
+    /// let config: ConnectionConfig = "postgresql://app@db:5433/orders?statement_timeout=2s".parse()?;
+    /// let pg = config.driver_config();
+    /// assert_eq!(pg.get_ports(), [5433]);
+    /// assert_eq!(pg.get_options(), Some("-c statement_timeout=2000ms"));
+    /// # Ok::<(), uno_db_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn driver_config(&self) -> tokio_postgres::Config {
+        let mut pg = tokio_postgres::Config::new();
+        for host in self.hosts() {
+            pg.host(host);
+        }
+        pg.port(self.port())
+            .user(self.role())
+            .dbname(self.database())
+            .ssl_mode(self.ssl_mode().into())
+            .connect_timeout(self.connect_timeout());
+        if let Some(password) = self.password() {
+            pg.password(password.expose_secret().as_bytes());
+        }
+        if let Some(name) = self.application_name() {
+            pg.application_name(name);
+        }
+        match self.keepalives_idle() {
+            Some(idle) => pg.keepalives(true).keepalives_idle(idle),
+            None => pg.keepalives(false),
+        };
+        if let Some(timeout) = self.tcp_user_timeout() {
+            pg.tcp_user_timeout(timeout);
+        }
+        let options = self.startup_options();
+        if !options.is_empty() {
+            pg.options(&options);
+        }
+        pg
+    }
+
+    /// Checks that a backend of `family` without TLS can serve this
+    /// configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when the configuration names the other driver
+    /// family; [`ErrorKind::Tls`] when it requires TLS.
+    pub fn ensure_backend_without_tls(&self, family: Driver) -> Result<()> {
+        let driver = self.driver();
+        if driver != Driver::Any && driver != family {
+            return Err(Error::with_message(
+                ErrorKind::Config,
+                format!(
+                    "the configuration names the `{driver}` driver, which this backend \
+                     (`{family}`) does not serve; use the other engine factory or a \
+                     `{family}` or bare `postgresql` scheme"
+                ),
+            ));
+        }
+        if self.ssl_mode() == SslMode::Require {
+            return Err(Error::with_message(
+                ErrorKind::Tls,
+                "sslmode=require, but this backend is built without TLS support; \
+                 use sslmode=disable or prefer",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `SET search_path` statement for [`schema`](Self::schema), if set.
+    /// The names are folded to lower case and quoted: the same meaning as
+    /// writing them unquoted, with no way to inject SQL.
+    #[must_use]
+    pub fn search_path_statement(&self) -> Option<String> {
+        self.schema().map(|_| {
+            let quoted: Vec<String> = self.schemas().map(quote_folded).collect();
+            format!("SET search_path TO {}", quoted.join(", "))
+        })
+    }
+
+    /// The `SET ROLE` statement for [`set_role`](Self::set_role), if set,
+    /// folded and quoted like [`search_path_statement`](Self::search_path_statement).
+    #[must_use]
+    pub fn set_role_statement(&self) -> Option<String> {
+        self.set_role()
+            .map(|role| format!("SET ROLE {}", quote_folded(role)))
+    }
+
+    fn startup_options(&self) -> String {
+        let mut settings = self.options().to_vec();
+        if let Some(timeout) = self.statement_timeout()
+            && !settings.iter().any(|(key, _)| key == "statement_timeout")
+        {
+            let value = format!("{}ms", timeout.as_millis());
+            settings.insert(0, ("statement_timeout".to_owned(), value));
+        }
+        options::encode(&settings)
+    }
+}
+
+/// Validation admits only unquoted identifiers here; the server folds those
+/// to lower case.
+fn quote_folded(name: &str) -> String {
+    format!("\"{}\"", name.to_ascii_lowercase().replace('"', "\"\""))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn maps_every_field() {
+        let config = ConnectionConfig::builder()
+            .role("app")
+            .password("pw")
+            .database("orders")
+            .hosts(["db1", "db2"])
+            .port(5433)
+            .application_name("svc")
+            .ssl_mode(SslMode::Disable)
+            .connect_timeout(Duration::from_secs(3))
+            .keepalives_idle(Duration::from_secs(20))
+            .tcp_user_timeout(Duration::from_secs(7))
+            .build()
+            .unwrap();
+        let pg = config.driver_config();
+        assert_eq!(pg.get_user(), Some("app"));
+        assert_eq!(pg.get_password(), Some(&b"pw"[..]));
+        assert_eq!(pg.get_dbname(), Some("orders"));
+        assert_eq!(pg.get_hosts().len(), 2);
+        assert_eq!(pg.get_ports(), [5433]);
+        assert_eq!(pg.get_application_name(), Some("svc"));
+        assert_eq!(pg.get_ssl_mode(), tokio_postgres::config::SslMode::Disable);
+        assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert!(pg.get_keepalives());
+        assert_eq!(pg.get_keepalives_idle(), Duration::from_secs(20));
+        assert_eq!(pg.get_tcp_user_timeout(), Some(&Duration::from_secs(7)));
+        assert_eq!(pg.get_options(), None);
+    }
+
+    #[test]
+    fn session_statements_fold_and_quote() {
+        let config = ConnectionConfig::builder()
+            .schema("App, public")
+            .set_role("Reader")
+            .build()
+            .unwrap();
+        assert_eq!(
+            config.search_path_statement().as_deref(),
+            Some(r#"SET search_path TO "app", "public""#)
+        );
+        assert_eq!(
+            config.set_role_statement().as_deref(),
+            Some(r#"SET ROLE "reader""#)
+        );
+        let plain = ConnectionConfig::builder().build().unwrap();
+        assert_eq!(plain.search_path_statement(), None);
+        assert_eq!(plain.set_role_statement(), None);
+    }
+
+    #[test]
+    fn keepalives_are_off_without_an_idle_time() {
+        let config = ConnectionConfig::builder()
+            .keepalives_idle(None)
+            .build()
+            .unwrap();
+        assert!(!config.driver_config().get_keepalives());
+    }
+
+    #[test]
+    fn options_are_escaped_and_statement_timeout_comes_first() {
+        let config = ConnectionConfig::builder()
+            .option("work_mem", "64MB")
+            .option("x.y", r"a b\c")
+            .statement_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        assert_eq!(
+            config.driver_config().get_options(),
+            Some(r"-c statement_timeout=2000ms -c work_mem=64MB -c x.y=a\ b\\c")
+        );
+        let explicit = config
+            .to_builder()
+            .option("statement_timeout", "5s")
+            .build()
+            .unwrap();
+        assert_eq!(
+            explicit.driver_config().get_options(),
+            Some(r"-c work_mem=64MB -c x.y=a\ b\\c -c statement_timeout=5s"),
+            "an explicit option wins"
+        );
+    }
+
+    #[test]
+    fn backends_refuse_the_other_family_and_required_tls() {
+        let any = ConnectionConfig::builder().build().unwrap();
+        assert!(any.ensure_backend_without_tls(Driver::Postgres).is_ok());
+        assert!(
+            any.ensure_backend_without_tls(Driver::TokioPostgres)
+                .is_ok()
+        );
+        let blocking = any.to_builder().driver(Driver::Postgres).build().unwrap();
+        assert!(
+            blocking
+                .ensure_backend_without_tls(Driver::Postgres)
+                .is_ok()
+        );
+        let error = blocking
+            .ensure_backend_without_tls(Driver::TokioPostgres)
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(error.to_string().contains("postgresql+postgres"), "{error}");
+        let tls = any.to_builder().ssl_mode(SslMode::Require).build().unwrap();
+        assert_eq!(
+            tls.ensure_backend_without_tls(Driver::Postgres)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Tls
+        );
+    }
+}
