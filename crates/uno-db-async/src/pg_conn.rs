@@ -137,17 +137,18 @@ impl PgConn {
         result.map(|rows| rows.into_iter().map(Row::from_driver).collect())
     }
 
-    /// How to run `sql`: without parameters, as the unnamed statement (one
-    /// round trip); with them, from the statement cache; with the cache
-    /// off, described first and then run as the unnamed statement, so that
-    /// no named statement outlives the call (`PgBouncer` in transaction
-    /// mode may route the next message to another server connection).
+    /// How to run `sql`: from the statement cache (prepared once per
+    /// connection, then one round trip without parse or plan work on the
+    /// server); with the cache off, as the unnamed statement, described
+    /// first when it has parameters, so that no named statement outlives
+    /// the call (`PgBouncer` in transaction mode may route the next message
+    /// to another server connection).
     async fn plan(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Plan> {
-        if params.is_empty() {
-            return Ok(Plan::Unnamed(Vec::new()));
-        }
         if self.cache.is_enabled() {
             return self.cached(sql).await.map(Plan::Prepared);
+        }
+        if params.is_empty() {
+            return Ok(Plan::Unnamed(Vec::new()));
         }
         let statement = self.client.prepare(sql).await.map_err(Error::from_driver)?;
         if statement.params().len() == params.len() {

@@ -120,14 +120,11 @@ impl PhysicalConnection {
         Ok(statement)
     }
 
-    /// The cached statement for `sql` when the cache is on and there are
-    /// parameters; `None` to send the SQL text (unnamed statement).
-    fn cached(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<postgres::Statement>> {
-        if params.is_empty() || !self.cache.enabled() {
+    /// The cached statement for `sql` when the cache is on (prepared once
+    /// per connection, then one round trip with no parse or plan work on
+    /// the server); `None` to send the SQL text (unnamed statement).
+    fn cached(&mut self, sql: &str) -> Result<Option<postgres::Statement>> {
+        if !self.cache.enabled() {
             return Ok(None);
         }
         self.statement(sql).map(Some)
@@ -154,20 +151,23 @@ impl PhysicalConnection {
     }
 
     pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        let statement = self.cached(sql, params)?;
+        let statement = self.cached(sql)?;
         let client = self.client()?;
         let result = drive(|| match &statement {
             Some(statement) => client.execute(statement, params),
+            // Without parameters there is nothing to describe: one round trip.
+            None if params.is_empty() => client.execute_typed(sql, &[]),
             None => client.execute(sql, params),
         });
         self.finish(sql, result)
     }
 
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let statement = self.cached(sql, params)?;
+        let statement = self.cached(sql)?;
         let client = self.client()?;
         let result = drive(|| match &statement {
             Some(statement) => client.query(statement, params),
+            None if params.is_empty() => client.query_typed(sql, &[]),
             None => client.query(sql, params),
         });
         let rows = self.finish(sql, result)?;

@@ -540,6 +540,41 @@ pub fn set_role_applies_on_checkout(
     Ok(())
 }
 
+/// Statements, with or without parameters, are prepared once per physical
+/// connection and then served from its statement cache; with the cache off
+/// none stays prepared.
+pub fn statements_are_prepared_once(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let probe = "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1";
+    for (cache_size, expected) in [(16_usize, 1_i64), (0, 0)] {
+        let config = config
+            .to_builder()
+            .pool_size(1)
+            .max_overflow(0)
+            .statement_cache_size(cache_size)
+            .build()?;
+        let engine = factory.engine(&config)?;
+        for sql in ["SELECT 1", "SELECT $1::int4"] {
+            for i in 0..3_i32 {
+                let mut conn = engine.connect()?;
+                if sql.contains("$1") {
+                    conn.query(sql, &[&i])?;
+                } else {
+                    conn.query(sql, &[])?;
+                }
+            }
+            let held: i64 = engine.connect()?.query_one(probe, &[&sql])?.get(0);
+            assert_eq!(
+                held, expected,
+                "{sql} with statement_cache_size = {cache_size}"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A connection returned inside an open or failed transaction is cleaned
 /// before reuse.
 pub fn returned_transactions_are_cleaned(
@@ -598,7 +633,8 @@ macro_rules! blocking_conformance {
             missing_database_fails_fast,
             schema_sets_search_path,
             set_role_applies_on_checkout,
-            returned_transactions_are_cleaned
+            returned_transactions_are_cleaned,
+            statements_are_prepared_once
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

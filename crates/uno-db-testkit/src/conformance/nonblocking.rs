@@ -612,6 +612,46 @@ pub async fn set_role_applies_on_checkout(
     Ok(())
 }
 
+/// Statements, with or without parameters, are prepared once per physical
+/// connection and then served from its statement cache; with the cache off
+/// none stays prepared.
+pub async fn statements_are_prepared_once(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let probe = "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1";
+    for (cache_size, expected) in [(16_usize, 1_i64), (0, 0)] {
+        let config = config
+            .to_builder()
+            .pool_size(1)
+            .max_overflow(0)
+            .statement_cache_size(cache_size)
+            .build()?;
+        let engine = factory.engine(&config)?;
+        for sql in ["SELECT 1", "SELECT $1::int4"] {
+            for i in 0..3_i32 {
+                let mut conn = engine.connect().await?;
+                if sql.contains("$1") {
+                    conn.query(sql, &[&i]).await?;
+                } else {
+                    conn.query(sql, &[]).await?;
+                }
+            }
+            let held: i64 = engine
+                .connect()
+                .await?
+                .query_one(probe, &[&sql])
+                .await?
+                .get(0);
+            assert_eq!(
+                held, expected,
+                "{sql} with statement_cache_size = {cache_size}"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A connection returned inside an open or failed transaction is cleaned
 /// before reuse.
 pub async fn returned_transactions_are_cleaned(
@@ -675,7 +715,8 @@ macro_rules! nonblocking_conformance {
             missing_database_fails_fast,
             schema_sets_search_path,
             set_role_applies_on_checkout,
-            returned_transactions_are_cleaned
+            returned_transactions_are_cleaned,
+            statements_are_prepared_once
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
