@@ -20,6 +20,7 @@ mod chain;
 mod free_port;
 pub mod nonblocking;
 mod outer_timeout;
+mod unique_name;
 
 pub use case_config::case_config;
 pub use outer_timeout::{CASE_TIMEOUT, run_with_timeout};

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use super::chain::find_kind;
 use super::free_port::closed_port;
-use uno_db_core::nonblocking::EngineFactory;
+use super::unique_name::unique_application_name;
+use uno_db_core::nonblocking::{Engine, EngineFactory};
 use uno_db_core::{
-    ConnectionConfig, ErrorKind, IsolationLevel, Result, SqlState, TransactionOptions, Type,
+    CloseReason, ConnectionConfig, ErrorKind, IsolationLevel, Result, SqlState, TransactionOptions,
+    Type,
 };
 
 /// Parameters in, typed rows out, by name and by position.
@@ -461,8 +463,17 @@ pub async fn dispose_closes_the_engine(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(config)?;
+    let name = unique_application_name("dispose");
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .application_name(name.as_str())
+            .build()?,
+    )?;
+    let admin = factory.engine(config)?;
+    let mut held = engine.connect().await?;
     engine.connect().await?.query_one("SELECT 1", &[]).await?;
+    assert_eq!(server_backends(&*admin, &name).await?, 2);
     engine.dispose();
     assert!(engine.is_disposed());
     assert_eq!(
@@ -470,7 +481,84 @@ pub async fn dispose_closes_the_engine(
         ErrorKind::PoolClosed
     );
     assert_eq!(engine.status().idle, 0);
+    assert!(
+        eventually_backends(&*admin, &name, 1).await?,
+        "the idle connection closes at once"
+    );
+    held.query_one("SELECT 1", &[]).await?;
+    drop(held);
+    assert!(
+        eventually_backends(&*admin, &name, 0).await?,
+        "the returned one closes within a second"
+    );
+    assert_eq!(engine.status().size, 0);
     Ok(())
+}
+
+/// After a burst, the pool shrinks back to `pool_size`: overflow connections
+/// close when returned, on the server too.
+pub async fn overflow_shrinks_back(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let name = unique_application_name("overflow");
+    let config = config
+        .to_builder()
+        .application_name(name.as_str())
+        .pool_size(1)
+        .max_overflow(3)
+        .pool_timeout(Duration::from_millis(300))
+        .build()?;
+    let engine = factory.engine(&config)?;
+    let admin = factory.engine(&config.to_builder().clear_application_name().build()?)?;
+    let mut burst = Vec::new();
+    for _ in 0..4 {
+        burst.push(engine.connect().await?);
+    }
+    assert_eq!(engine.status().size, 4);
+    assert_eq!(
+        engine.connect().await.unwrap_err().kind(),
+        ErrorKind::PoolTimeout,
+        "max is 4"
+    );
+    drop(burst);
+    assert!(
+        eventually_backends(&*admin, &name, 1).await?,
+        "back to pool_size on the server"
+    );
+    let status = engine.status();
+    assert_eq!(
+        (status.size, status.idle, status.in_use),
+        (1, 1, 0),
+        "{status:?}"
+    );
+    assert_eq!(engine.counters().closed(CloseReason::Overflow), 3);
+    Ok(())
+}
+
+/// Server backends whose `application_name` is `name`.
+async fn server_backends(admin: &dyn Engine, name: &str) -> Result<i64> {
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
+    Ok(admin
+        .connect()
+        .await?
+        .query_one(sql, &[&name])
+        .await?
+        .get(0))
+}
+
+/// Whether the server comes down to `expected` such backends within a second.
+async fn eventually_backends(admin: &dyn Engine, name: &str, expected: i64) -> Result<bool> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        if server_backends(admin, name).await? == expected {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// An exhausted pool gives a `PoolTimeout` within `pool_timeout` (plus a
@@ -716,7 +804,8 @@ macro_rules! nonblocking_conformance {
             schema_sets_search_path,
             set_role_applies_on_checkout,
             returned_transactions_are_cleaned,
-            statements_are_prepared_once
+            statements_are_prepared_once,
+            overflow_shrinks_back
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
