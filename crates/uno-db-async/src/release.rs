@@ -104,11 +104,20 @@ fn cleanup_sql(needs_rollback: bool, role_was_set: bool) -> Option<&'static str>
 /// idle connections and nobody waits: then it is surplus overflow.
 fn put_back(returning: Returning, mut object: Object<ConnManager>) {
     let shared = &returning.shared;
-    if let Some(status) = Object::pool(&object).map(|pool| pool.status()) {
+    let pool_size = shared.config.pool_size();
+    // Only with overflow connections open is the pool's (locked) status
+    // worth asking for: the common return takes no lock.
+    let overflowing =
+        usize::try_from(shared.metrics.open_connections()).map_or(true, |open| open > pool_size);
+    let status = if overflowing {
+        Object::pool(&object).map(|pool| pool.status())
+    } else {
+        None
+    };
+    if let Some(status) = status {
         // `in_use` still counts this connection.
         let in_use = shared.in_use.load(Ordering::Acquire);
         let idle = status.size.saturating_sub(in_use);
-        let pool_size = shared.config.pool_size();
         if status.size > pool_size && idle >= pool_size && status.waiting == 0 {
             discard(returning, object, CloseReason::Overflow);
             return;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync) [--url URL] [--rounds N] [--seconds S]
   --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
-  --rounds   interleaved rounds per contender and shape (default 5)
+  --rounds   interleaved rounds per contender and shape (default 7)
   --seconds  length of one round (default 2)";
 
 /// Which family to measure.
@@ -35,7 +35,7 @@ impl Args {
             mode,
             url: std::env::var("DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
-            rounds: 5,
+            rounds: 7,
             round: Duration::from_secs(2),
         };
         while let Some(flag) = args.next() {

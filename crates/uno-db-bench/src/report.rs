@@ -25,16 +25,7 @@ impl Report {
             .get(&(contender.to_owned(), shape.to_owned()))
             .cloned()
             .unwrap_or_default();
-        if values.is_empty() {
-            return 0.0;
-        }
-        values.sort_by(f64::total_cmp);
-        let mid = values.len() / 2;
-        if values.len() % 2 == 0 {
-            (values[mid - 1] + values[mid]) / 2.0
-        } else {
-            values[mid]
-        }
+        median(&mut values)
     }
 
     /// Prints the medians of every contender at `shape`.
@@ -48,20 +39,43 @@ impl Report {
         }
     }
 
-    /// The ratio of medians `ours / theirs` at each shape, printed, and the
-    /// smallest of them.
+    /// The ratio `ours / theirs` at each shape, printed, and the smallest
+    /// of them. Each round's two figures were measured back to back, so the
+    /// ratio is taken per round and the median of those is reported: drift
+    /// in the machine's load cancels out within a round.
     pub(crate) fn ratio(&self, ours: &str, theirs: &str, shapes: &[String]) -> f64 {
         let mut worst = f64::INFINITY;
         for shape in shapes {
-            let theirs_median = self.median(theirs, shape);
-            let ratio = if theirs_median > 0.0 {
-                self.median(ours, shape) / theirs_median
-            } else {
-                0.0
-            };
-            println!("ratio {ours}/{theirs} at {shape} = {ratio:.3}");
+            let key = |contender: &str| (contender.to_owned(), shape.clone());
+            let empty = Vec::new();
+            let ours_rounds = self.samples.get(&key(ours)).unwrap_or(&empty);
+            let theirs_rounds = self.samples.get(&key(theirs)).unwrap_or(&empty);
+            let mut ratios: Vec<f64> = ours_rounds
+                .iter()
+                .zip(theirs_rounds)
+                .filter(|(_, theirs)| **theirs > 0.0)
+                .map(|(ours, theirs)| ours / theirs)
+                .collect();
+            let ratio = median(&mut ratios);
+            println!(
+                "ratio {ours}/{theirs} at {shape} = {ratio:.3} (median of {} rounds)",
+                ratios.len()
+            );
             worst = worst.min(ratio);
         }
         worst
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
     }
 }

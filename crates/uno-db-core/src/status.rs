@@ -154,6 +154,14 @@ impl PoolMetrics {
         self.wait_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
+    /// Physical connections opened and not closed yet (created minus
+    /// closed), read without locking the pool.
+    #[must_use]
+    pub fn open_connections(&self) -> u64 {
+        let closed: u64 = self.closed.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        self.created.load(Ordering::Relaxed).saturating_sub(closed)
+    }
+
     /// The counters now.
     #[must_use]
     pub fn snapshot(&self) -> PoolCounters {
@@ -187,6 +195,10 @@ mod tests {
         assert_eq!(counters.closed(CloseReason::Overflow), 1);
         assert_eq!(counters.closed(CloseReason::Idle), 0);
         assert_eq!(counters.closed_total(), 3);
+        assert_eq!(metrics.open_connections(), 0, "never below zero");
+        metrics.record_created();
+        metrics.record_created();
+        assert_eq!(metrics.open_connections(), 1);
         assert_eq!(counters.acquired, 1);
         assert_eq!(counters.acquire_timeouts, 1);
         assert_eq!(counters.total_wait, Duration::from_millis(10));
