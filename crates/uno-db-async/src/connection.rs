@@ -32,14 +32,14 @@ enum Inner {
         shared: Arc<EngineShared>,
     },
     /// A connection not yet in the pool, lent to the connection callbacks.
-    Detached(PgConn),
+    Detached(Box<PgConn>),
 }
 
 impl std::fmt::Debug for AsyncConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let conn = match &self.inner {
-            Some(Inner::Pooled { object, .. }) => Some(&**object),
-            Some(Inner::Detached(conn)) => Some(conn),
+            Some(Inner::Pooled { object, .. }) => Some(&***object),
+            Some(Inner::Detached(conn)) => Some(&**conn),
             None => None,
         };
         f.debug_struct("AsyncConnection")
@@ -57,14 +57,14 @@ impl AsyncConnection {
 
     pub(crate) fn detached(conn: PgConn) -> Self {
         Self {
-            inner: Some(Inner::Detached(conn)),
+            inner: Some(Inner::Detached(Box::new(conn))),
         }
     }
 
     /// Takes back a connection lent to the callbacks.
     pub(crate) fn into_detached(mut self) -> Option<PgConn> {
         match self.inner.take() {
-            Some(Inner::Detached(conn)) => Some(conn),
+            Some(Inner::Detached(conn)) => Some(*conn),
             other => {
                 self.inner = other;
                 None
@@ -74,8 +74,8 @@ impl AsyncConnection {
 
     pub(crate) fn pg(&mut self) -> Result<&mut PgConn> {
         match &mut self.inner {
-            Some(Inner::Pooled { object, .. }) => Ok(&mut **object),
-            Some(Inner::Detached(conn)) => Ok(conn),
+            Some(Inner::Pooled { object, .. }) => Ok(&mut ***object),
+            Some(Inner::Detached(conn)) => Ok(&mut **conn),
             None => Err(Error::new(ErrorKind::Closed)),
         }
     }

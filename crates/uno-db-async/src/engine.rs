@@ -164,6 +164,10 @@ impl AsyncEngine {
     }
 
     fn start_reaper(&self) {
+        // Every checkout asks; only the first needs to look further.
+        if self.shared.reaper_started.load(Ordering::Acquire) {
+            return;
+        }
         let config = &self.shared.config;
         let Some(period) = reaper::period(config.idle_timeout(), config.pool_recycle()) else {
             return;

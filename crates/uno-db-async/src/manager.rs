@@ -25,19 +25,21 @@ impl std::fmt::Debug for ConnManager {
 }
 
 impl Manager for ConnManager {
-    type Type = PgConn;
+    // Boxed: the pool moves its objects around several times per checkout,
+    // and a box moves as one pointer where a `PgConn` is hundreds of bytes.
+    type Type = Box<PgConn>;
     type Error = Error;
 
-    async fn create(&self) -> Result<PgConn, Error> {
+    async fn create(&self) -> Result<Box<PgConn>, Error> {
         // Boxed: connecting is rare and its future is large; inline, it
         // would bloat every checkout future.
-        Box::pin(connect::open(&self.shared)).await
+        Box::pin(connect::open(&self.shared)).await.map(Box::new)
     }
 
     /// Runs when an idle connection is about to be handed out: it must be
     /// open, within its lifetime and idle limit, and (with `set_role` or
     /// `pre_ping`) answer a statement.
-    async fn recycle(&self, conn: &mut PgConn, _: &Metrics) -> RecycleResult<Error> {
+    async fn recycle(&self, conn: &mut Box<PgConn>, _: &Metrics) -> RecycleResult<Error> {
         let config = &self.shared.config;
         // Normally cleaned on return; this catches a cleanup that never ran
         // (its task was dropped with its runtime).
@@ -56,8 +58,11 @@ impl Manager for ConnManager {
             None => None,
         };
         if let Some(sql) = check {
-            let outcome =
-                tokio::time::timeout(config.connect_timeout(), Box::pin(conn.internal(sql))).await;
+            let outcome = Box::pin(tokio::time::timeout(
+                config.connect_timeout(),
+                conn.internal(sql),
+            ))
+            .await;
             if !matches!(outcome, Ok(Ok(()))) {
                 conn.close_reason = Some(CloseReason::Broken);
                 return Err(RecycleError::message("the connection failed its check"));
@@ -67,7 +72,7 @@ impl Manager for ConnManager {
     }
 
     /// Every connection leaving the pool for good passes here.
-    fn detach(&self, conn: &mut PgConn) {
+    fn detach(&self, conn: &mut Box<PgConn>) {
         let reason = conn.close_reason.take().unwrap_or_else(|| {
             if self.shared.is_disposed() {
                 CloseReason::Disposed

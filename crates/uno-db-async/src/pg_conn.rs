@@ -97,7 +97,7 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
-        self.note_sql(sql);
+        self.note_statement(sql);
         self.in_flight = true;
         let result = match self.plan(sql, params).await {
             Ok(Plan::Prepared(statement)) => {
@@ -120,7 +120,7 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
-        self.note_sql(sql);
+        self.note_statement(sql);
         self.in_flight = true;
         let result = match self.plan(sql, params).await {
             Ok(Plan::Prepared(statement)) => {
@@ -150,7 +150,9 @@ impl PgConn {
         if params.is_empty() {
             return Ok(Plan::Unnamed(Vec::new()));
         }
-        let statement = self.client.prepare(sql).await.map_err(Error::from_driver)?;
+        let statement = Box::pin(self.client.prepare(sql))
+            .await
+            .map_err(Error::from_driver)?;
         if statement.params().len() == params.len() {
             Ok(Plan::Unnamed(statement.params().to_vec()))
         } else {
@@ -247,13 +249,26 @@ impl PgConn {
         if let Some(statement) = self.cache.get(sql) {
             return Ok(statement);
         }
-        let statement = self.client.prepare(sql).await.map_err(Error::from_driver)?;
+        // Boxed: preparing is the rare path and its future is large; inline,
+        // it would bloat (and slow) every statement's future.
+        let statement = Box::pin(self.client.prepare(sql))
+            .await
+            .map_err(Error::from_driver)?;
         self.cache.insert(sql, statement.clone());
         Ok(statement)
     }
 
     /// Conservatively notes statements that may open a transaction, so that
     /// a plain connection returned inside one is rolled back.
+    /// As [`note_sql`](Self::note_sql) for one extended-protocol statement,
+    /// which the server runs alone: only its first keyword can open a
+    /// transaction, so there is no need to scan all of it on every call.
+    fn note_statement(&mut self, sql: &str) {
+        if !self.needs_rollback && statement_may_open_transaction(sql) {
+            self.needs_rollback = true;
+        }
+    }
+
     fn note_sql(&mut self, sql: &str) {
         if !self.needs_rollback && may_open_transaction(sql) {
             self.needs_rollback = true;
@@ -292,6 +307,36 @@ pub(crate) fn may_open_transaction(sql: &str) -> bool {
         .any(|word| word.eq_ignore_ascii_case("begin") || word.eq_ignore_ascii_case("start"))
 }
 
+/// Whether one statement (not a `;`-separated batch) may open a transaction:
+/// its first keyword, after white space and comments, is `BEGIN` or `START`.
+/// Anything it cannot read past (an unterminated comment) counts as yes.
+pub(crate) fn statement_may_open_transaction(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(comment) = rest.strip_prefix("--") {
+            match comment.find('\n') {
+                Some(end) => rest = &comment[end..],
+                None => return false, // Nothing but a comment.
+            }
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            match comment.find("*/") {
+                // Nested comments are rare here; reading past the first
+                // `*/` at worst sees a word of the comment, a false yes.
+                Some(end) => rest = &comment[end + 2..],
+                None => return true,
+            }
+        } else {
+            break;
+        }
+    }
+    let word_end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    let word = &rest[..word_end];
+    word.eq_ignore_ascii_case("begin") || word.eq_ignore_ascii_case("start")
+}
+
 /// `lifetime` shortened by up to 10%, so connections opened together do not
 /// all retire at once.
 fn jittered(lifetime: Duration) -> Duration {
@@ -312,6 +357,27 @@ mod tests {
         assert!(may_open_transaction("START TRANSACTION"));
         assert!(!may_open_transaction("SELECT start_date, begins FROM t"));
         assert!(!may_open_transaction("COMMIT"));
+    }
+
+    #[test]
+    fn a_statement_opens_a_transaction_only_by_its_first_keyword() {
+        assert!(statement_may_open_transaction("BEGIN"));
+        assert!(statement_may_open_transaction(
+            "  begin isolation level serializable"
+        ));
+        assert!(statement_may_open_transaction("-- note\nSTART TRANSACTION"));
+        assert!(statement_may_open_transaction("/* hint */ begin"));
+        assert!(statement_may_open_transaction("/* unterminated"));
+        assert!(!statement_may_open_transaction("SELECT 1"));
+        assert!(!statement_may_open_transaction(
+            "SELECT start_date, begins FROM t"
+        ));
+        assert!(!statement_may_open_transaction(
+            "DO $$ BEGIN PERFORM 1; END $$"
+        ));
+        assert!(!statement_may_open_transaction("COMMIT"));
+        assert!(!statement_may_open_transaction("-- only a comment"));
+        assert!(!statement_may_open_transaction(""));
     }
 
     #[test]

@@ -30,6 +30,7 @@ impl Drop for Returning {
 pub(crate) fn release(shared: Arc<EngineShared>, mut object: Object<ConnManager>) {
     let returning = Returning { shared };
     let shared = &returning.shared;
+    let now = Instant::now();
     let conn = &mut *object;
     let verdict = if shared.is_disposed() {
         Some(CloseReason::Disposed)
@@ -49,7 +50,7 @@ pub(crate) fn release(shared: Arc<EngineShared>, mut object: Object<ConnManager>
             .events()
             .connection_discarded(CloseReason::Dirty, None);
         Some(CloseReason::Dirty)
-    } else if conn.is_expired(Instant::now()) {
+    } else if conn.is_expired(now) {
         Some(CloseReason::Expired)
     } else {
         None
@@ -59,7 +60,7 @@ pub(crate) fn release(shared: Arc<EngineShared>, mut object: Object<ConnManager>
         return;
     }
     let Some(sql) = cleanup_sql(conn.needs_rollback, shared.set_role_sql.is_some()) else {
-        put_back(returning, object);
+        put_back(returning, object, now);
         return;
     };
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -73,7 +74,7 @@ pub(crate) fn release(shared: Arc<EngineShared>, mut object: Object<ConnManager>
         let error = match tokio::time::timeout(timeout, object.internal(sql)).await {
             Ok(Ok(())) => {
                 object.needs_rollback = false;
-                put_back(returning, object);
+                put_back(returning, object, Instant::now());
                 return;
             }
             Ok(Err(error)) => error,
@@ -102,7 +103,7 @@ fn cleanup_sql(needs_rollback: bool, role_was_set: bool) -> Option<&'static str>
 
 /// Puts a clean connection back, unless the pool already holds `pool_size`
 /// idle connections and nobody waits: then it is surplus overflow.
-fn put_back(returning: Returning, mut object: Object<ConnManager>) {
+fn put_back(returning: Returning, mut object: Object<ConnManager>, now: Instant) {
     let shared = &returning.shared;
     let pool_size = shared.config.pool_size();
     // Only with overflow connections open is the pool's (locked) status
@@ -123,7 +124,7 @@ fn put_back(returning: Returning, mut object: Object<ConnManager>) {
             return;
         }
     }
-    object.returned_at = Instant::now();
+    object.returned_at = now;
     drop(returning);
     drop(object);
 }

@@ -36,11 +36,12 @@ impl EngineShared {
         set_role_sql: Option<String>,
         search_path_sql: Option<String>,
     ) -> Self {
+        let metrics = PoolMetrics::for_config(&config);
         Self {
             config,
             driver,
             callbacks,
-            metrics: PoolMetrics::new(),
+            metrics,
             set_role_sql,
             search_path_sql,
             in_use: AtomicUsize::new(0),

@@ -5,7 +5,8 @@ use std::time::Duration;
 pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync) [--url URL] [--rounds N] [--seconds S]
   --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --rounds   interleaved rounds per contender and shape (default 7)
-  --seconds  length of one round (default 2)";
+  --seconds  length of one round (default 2)
+  --only     run just this contender (for profiling), e.g. --only uno-db-async";
 
 /// Which family to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,9 +22,15 @@ pub(crate) struct Args {
     pub(crate) url: String,
     pub(crate) rounds: usize,
     pub(crate) round: Duration,
+    pub(crate) only: Option<String>,
 }
 
 impl Args {
+    /// Whether `contender` runs (all do unless `--only` names one).
+    pub(crate) fn runs(&self, contender: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == contender)
+    }
+
     pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
         let mode = match args.next().as_deref() {
             Some("async") => Mode::Async,
@@ -37,6 +44,7 @@ impl Args {
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
             rounds: 7,
             round: Duration::from_secs(2),
+            only: None,
         };
         while let Some(flag) = args.next() {
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -57,6 +65,7 @@ impl Args {
                         .ok_or("--seconds takes a number of seconds in (0, 600]")?;
                     parsed.round = Duration::from_secs_f64(seconds);
                 }
+                "--only" => parsed.only = Some(value),
                 _ => return Err(format!("unknown flag {flag:?}")),
             }
         }

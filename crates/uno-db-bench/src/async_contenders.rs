@@ -94,6 +94,10 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
         for round in 0..args.rounds {
             // Rotate the order each round so no contender always goes first.
             for slot in 0..3 {
+                let contender = [UNO, DEADPOOL, SQLX][(round + slot) % 3];
+                if !args.runs(contender) {
+                    continue;
+                }
                 match (round + slot) % 3 {
                     0 => {
                         let engine = Arc::clone(&contenders.uno);

@@ -55,6 +55,10 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
         }
         for round in 0..args.rounds {
             for slot in 0..3 {
+                let contender = [UNO, R2D2, PGBENCH][(round + slot) % 3];
+                if !args.runs(contender) {
+                    continue;
+                }
                 match (round + slot) % 3 {
                     0 => {
                         let engine = Arc::clone(&uno);

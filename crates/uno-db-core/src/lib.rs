@@ -16,6 +16,8 @@ mod config_violation;
 mod error;
 pub mod events;
 mod identifier;
+#[cfg(feature = "metrics")]
+mod metrics_export;
 pub mod nonblocking;
 mod retry;
 mod row;

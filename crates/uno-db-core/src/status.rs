@@ -111,6 +111,9 @@ impl PoolCounters {
 
 /// Lock-free recorder behind [`PoolCounters`], shared by an engine's
 /// threads or tasks. Backends record into it; `snapshot` reads it.
+///
+/// With the `metrics` feature, every record also reaches the `metrics`
+/// facade (see [`PoolMetrics::for_config`]).
 #[derive(Debug, Default)]
 pub struct PoolMetrics {
     created: AtomicU64,
@@ -118,35 +121,77 @@ pub struct PoolMetrics {
     acquired: AtomicU64,
     acquire_timeouts: AtomicU64,
     wait_nanos: AtomicU64,
+    #[cfg(feature = "metrics")]
+    export: Option<crate::metrics_export::MetricsExport>,
 }
 
 impl PoolMetrics {
-    /// A recorder with every counter at zero.
+    /// A recorder with every counter at zero, exported nowhere.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A recorder for the engine of `config`. With the `metrics` feature its
+    /// counters also go to the `metrics` recorder installed now, labelled
+    /// with the role, host and database: `uno_db_connections_created_total`,
+    /// `uno_db_connections_closed_total` (label `reason`),
+    /// `uno_db_checkouts_total`, `uno_db_checkout_timeouts_total` and the
+    /// histogram `uno_db_checkout_wait_seconds`.
+    #[must_use]
+    pub fn for_config(config: &crate::ConnectionConfig) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            Self {
+                export: Some(crate::metrics_export::MetricsExport::new(config)),
+                ..Self::default()
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = config;
+            Self::default()
+        }
+    }
+
     /// Records a new physical connection.
     pub fn record_created(&self) {
         self.created.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.created.increment(1);
+        }
     }
 
     /// Records a closed physical connection.
     pub fn record_closed(&self, reason: CloseReason) {
         self.closed[reason.slot()].fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.closed[reason.slot()].increment(1);
+        }
     }
 
     /// Records a successful checkout that waited `waited`.
     pub fn record_acquired(&self, waited: Duration) {
         self.acquired.fetch_add(1, Ordering::Relaxed);
         self.add_wait(waited);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.acquired.increment(1);
+            export.wait.record(waited.as_secs_f64());
+        }
     }
 
     /// Records a checkout that timed out after `waited`.
     pub fn record_acquire_timeout(&self, waited: Duration) {
         self.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
         self.add_wait(waited);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.acquire_timeouts.increment(1);
+            export.wait.record(waited.as_secs_f64());
+        }
     }
 
     fn add_wait(&self, waited: Duration) {

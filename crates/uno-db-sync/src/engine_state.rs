@@ -18,9 +18,10 @@ pub(crate) struct EngineState {
 
 impl EngineState {
     pub(crate) fn new(config: ConnectionConfig) -> Self {
+        let metrics = PoolMetrics::for_config(&config);
         Self {
             config,
-            metrics: PoolMetrics::new(),
+            metrics,
             disposed: AtomicBool::new(false),
         }
     }

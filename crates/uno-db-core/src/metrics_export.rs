@@ -1,0 +1,114 @@
+//! Pool counters on the `metrics` facade (feature `metrics`).
+
+use metrics::{Counter, Histogram, Label};
+
+use crate::config::ConnectionConfig;
+use crate::status::CloseReason;
+
+/// Handles registered once per engine, so recording is one call each.
+#[derive(Debug)]
+pub(crate) struct MetricsExport {
+    pub(crate) created: Counter,
+    pub(crate) closed: [Counter; 7],
+    pub(crate) acquired: Counter,
+    pub(crate) acquire_timeouts: Counter,
+    pub(crate) wait: Histogram,
+}
+
+impl MetricsExport {
+    pub(crate) fn new(config: &ConnectionConfig) -> Self {
+        let labels = vec![
+            Label::new("role", config.role().to_owned()),
+            Label::new("host", config.hosts().join(",")),
+            Label::new("database", config.database().to_owned()),
+        ];
+        let closed = CloseReason::ALL.map(|reason| {
+            let mut with_reason = labels.clone();
+            with_reason.push(Label::new("reason", reason.as_str()));
+            metrics::counter!("uno_db_connections_closed_total", with_reason)
+        });
+        Self {
+            created: metrics::counter!("uno_db_connections_created_total", labels.clone()),
+            closed,
+            acquired: metrics::counter!("uno_db_checkouts_total", labels.clone()),
+            acquire_timeouts: metrics::counter!("uno_db_checkout_timeouts_total", labels.clone()),
+            wait: metrics::histogram!("uno_db_checkout_wait_seconds", labels),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use std::time::Duration;
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use crate::{CloseReason, ConnectionConfig, PoolMetrics};
+
+    #[test]
+    fn counters_reach_the_metrics_recorder_with_labels() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let config = ConnectionConfig::builder()
+            .role("app")
+            .database("orders")
+            .password("hidden-pw")
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            let metrics = PoolMetrics::for_config(&config);
+            metrics.record_created();
+            metrics.record_created();
+            metrics.record_closed(CloseReason::Overflow);
+            metrics.record_acquired(Duration::from_millis(5));
+            metrics.record_acquire_timeout(Duration::from_millis(30));
+        });
+        let snapshot = snapshotter.snapshot().into_vec();
+        let counter = |name: &str, reason: Option<&str>| {
+            snapshot
+                .iter()
+                .find(|(key, _, _, _)| {
+                    let key = key.key();
+                    key.name() == name
+                        && key
+                            .labels()
+                            .any(|l| l.key() == "database" && l.value() == "orders")
+                        && key
+                            .labels()
+                            .any(|l| l.key() == "role" && l.value() == "app")
+                        && reason.is_none_or(|r| {
+                            key.labels().any(|l| l.key() == "reason" && l.value() == r)
+                        })
+                })
+                .map(|(_, _, _, value)| value)
+        };
+        assert_eq!(
+            counter("uno_db_connections_created_total", None),
+            Some(&DebugValue::Counter(2))
+        );
+        assert_eq!(
+            counter("uno_db_connections_closed_total", Some("overflow")),
+            Some(&DebugValue::Counter(1))
+        );
+        assert_eq!(
+            counter("uno_db_connections_closed_total", Some("broken")),
+            Some(&DebugValue::Counter(0))
+        );
+        assert_eq!(
+            counter("uno_db_checkouts_total", None),
+            Some(&DebugValue::Counter(1))
+        );
+        assert_eq!(
+            counter("uno_db_checkout_timeouts_total", None),
+            Some(&DebugValue::Counter(1))
+        );
+        let Some(DebugValue::Histogram(waits)) = counter("uno_db_checkout_wait_seconds", None)
+        else {
+            panic!("no wait histogram");
+        };
+        assert_eq!(waits.len(), 2);
+        let text = format!("{snapshot:?}");
+        assert!(!text.contains("hidden-pw"), "the password is never a label");
+    }
+}
