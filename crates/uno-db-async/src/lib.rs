@@ -45,7 +45,6 @@ mod retry_tx;
 mod session;
 mod session_factory;
 mod shared;
-mod statement_cache;
 
 pub use connection::AsyncConnection;
 pub use engine::AsyncEngine;

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CancelToken, Client};
-use uno_db_core::{CloseReason, Error, ErrorKind, Result, Row, SqlState, Statement};
-
-use crate::statement_cache::StatementCache;
+use uno_db_core::{
+    CloseReason, Error, ErrorKind, Result, Row, SqlState, Statement, StatementCache,
+};
 
 /// A physical connection and what is known about its state.
 pub(crate) struct PgConn {
@@ -254,7 +254,8 @@ impl PgConn {
         let statement = Box::pin(self.client.prepare(sql))
             .await
             .map_err(Error::from_driver)?;
-        self.cache.insert(sql, statement.clone());
+        // An evicted statement is closed on the server when dropped.
+        drop(self.cache.insert(sql, statement.clone()));
         Ok(statement)
     }
 

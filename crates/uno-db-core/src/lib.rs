@@ -22,6 +22,7 @@ pub mod nonblocking;
 mod retry;
 mod row;
 mod statement;
+mod statement_cache;
 mod status;
 mod transaction_options;
 
@@ -35,6 +36,7 @@ pub use identifier::quote_identifier;
 pub use retry::{Backoff, RetryPolicy};
 pub use row::{Column, ColumnIndex, Row, RowBuilder};
 pub use statement::Statement;
+pub use statement_cache::StatementCache;
 pub use status::{CloseReason, PoolCounters, PoolMetrics, PoolStatus};
 pub use transaction_options::{IsolationLevel, TransactionOptions};
 

@@ -31,7 +31,6 @@ mod runtime_guard;
 mod session;
 mod shared_error;
 mod slot_manager;
-mod statement_cache;
 mod transaction_retry;
 
 pub use connection::SyncConnection;

@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 use postgres::types::ToSql;
-use uno_db_core::{CloseReason, Error, ErrorKind, Result, Row, SqlState, Statement};
+use uno_db_core::{
+    CloseReason, Error, ErrorKind, Result, Row, SqlState, Statement, StatementCache,
+};
 
 use crate::engine_state::EngineState;
 use crate::runtime_guard::drive;
-use crate::statement_cache::StatementCache;
 
 /// Share of `pool_recycle` taken off at random per connection, so that
 /// connections opened together do not all expire together.
@@ -124,7 +125,7 @@ impl PhysicalConnection {
     /// per connection, then one round trip with no parse or plan work on
     /// the server); `None` to send the SQL text (unnamed statement).
     fn cached(&mut self, sql: &str) -> Result<Option<postgres::Statement>> {
-        if !self.cache.enabled() {
+        if !self.cache.is_enabled() {
             return Ok(None);
         }
         self.statement(sql).map(Some)
@@ -181,7 +182,7 @@ impl PhysicalConnection {
 
     /// Describes `sql`, through the cache when it is on.
     pub(crate) fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        let statement = if self.cache.enabled() {
+        let statement = if self.cache.is_enabled() {
             self.statement(sql)?
         } else {
             let client = self.client()?;

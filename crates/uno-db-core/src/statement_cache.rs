@@ -1,5 +1,6 @@
-//! A small LRU cache of prepared statements, one per physical connection
-//! (the `postgres` crate has none).
+//! The prepared-statement cache both backends keep per physical connection
+//! (the `postgres` crate has none, and both backends need the same bound
+//! and eviction).
 
 use std::collections::HashMap;
 
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 /// cheap at the sizes a statement cache has (tens to a few hundred) next to
 /// the network round trip it saves.
 #[derive(Debug)]
-pub(crate) struct StatementCache<S> {
+pub struct StatementCache<S> {
     capacity: usize,
     tick: u64,
     entries: HashMap<String, (S, u64)>,
@@ -18,7 +19,8 @@ pub(crate) struct StatementCache<S> {
 
 impl<S: Clone> StatementCache<S> {
     /// An empty cache holding at most `capacity` statements.
-    pub(crate) fn new(capacity: usize) -> Self {
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
             tick: 0,
@@ -27,12 +29,13 @@ impl<S: Clone> StatementCache<S> {
     }
 
     /// Whether the cache is switched on.
-    pub(crate) fn enabled(&self) -> bool {
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
         self.capacity > 0
     }
 
     /// The statement for `sql`, marking it recently used.
-    pub(crate) fn get(&mut self, sql: &str) -> Option<S> {
+    pub fn get(&mut self, sql: &str) -> Option<S> {
         self.tick += 1;
         let tick = self.tick;
         self.entries.get_mut(sql).map(|(statement, used)| {
@@ -43,8 +46,8 @@ impl<S: Clone> StatementCache<S> {
 
     /// Stores `statement` for `sql`, returning the statement evicted to make
     /// room, if any. Does nothing when disabled.
-    pub(crate) fn insert(&mut self, sql: &str, statement: S) -> Option<S> {
-        if !self.enabled() {
+    pub fn insert(&mut self, sql: &str, statement: S) -> Option<S> {
+        if !self.is_enabled() {
             return None;
         }
         self.tick += 1;
@@ -65,14 +68,20 @@ impl<S: Clone> StatementCache<S> {
 
     /// Forgets the statement for `sql` (for example after the server said
     /// its cached plan is stale).
-    pub(crate) fn remove(&mut self, sql: &str) {
+    pub fn remove(&mut self, sql: &str) {
         self.entries.remove(sql);
     }
 
     /// The number of cached statements.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    #[must_use]
+    pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether no statement is cached.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -105,7 +114,7 @@ mod tests {
     #[test]
     fn capacity_zero_caches_nothing() {
         let mut cache = StatementCache::new(0);
-        assert!(!cache.enabled());
+        assert!(!cache.is_enabled());
         assert_eq!(cache.insert("a", 1), None);
         assert_eq!(cache.get("a"), None);
         assert_eq!(cache.len(), 0);
