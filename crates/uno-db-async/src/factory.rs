@@ -1,11 +1,9 @@
 //! [`AsyncEngineFactory`]: one engine per distinct configuration.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use uno_db_core::nonblocking::{Engine, EngineFactory};
-use uno_db_core::{AsyncCallbacks, ConnectionConfig, Error, ErrorKind, Result};
+use uno_db_core::{AsyncCallbacks, ConnectionConfig, EngineRegistry, Result};
 
 use crate::engine::AsyncEngine;
 
@@ -39,21 +37,14 @@ pub struct AsyncEngineFactory {
 
 #[derive(Default)]
 struct Inner {
-    engines: Mutex<HashMap<String, Arc<AsyncEngine>>>,
+    engines: EngineRegistry<AsyncEngine>,
     callbacks: AsyncCallbacks,
-    disposed: AtomicBool,
 }
 
 impl std::fmt::Debug for AsyncEngineFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let engines = self
-            .inner
-            .engines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
         f.debug_struct("AsyncEngineFactory")
-            .field("engines", &engines)
+            .field("engines", &self.inner.engines.len())
             .field("callbacks", &self.inner.callbacks)
             .finish()
     }
@@ -76,29 +67,11 @@ impl AsyncEngineFactory {
     /// [`AsyncEngine::new`]), or the factory was disposed
     /// ([`PoolClosed`](ErrorKind::PoolClosed)).
     pub fn async_engine(&self, config: &ConnectionConfig) -> Result<Arc<AsyncEngine>> {
-        if self.inner.disposed.load(Ordering::Acquire) {
-            return Err(Error::with_message(
-                ErrorKind::PoolClosed,
-                "the engine factory is disposed; it creates no more engines",
-            ));
-        }
-        let key = config.to_url_with_password();
-        let mut engines = self
-            .inner
+        self.inner
             .engines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(engine) = engines.get(&key)
-            && !engine.is_disposed()
-        {
-            return Ok(Arc::clone(engine));
-        }
-        let engine = Arc::new(AsyncEngine::with_callbacks(
-            config,
-            self.inner.callbacks.clone(),
-        )?);
-        engines.insert(key, Arc::clone(&engine));
-        Ok(engine)
+            .get_or_create(config, Engine::is_disposed, || {
+                AsyncEngine::with_callbacks(config, self.inner.callbacks.clone())
+            })
     }
 }
 
@@ -113,17 +86,6 @@ impl EngineFactory for AsyncEngineFactory {
     }
 
     fn dispose_all(&self) {
-        self.inner.disposed.store(true, Ordering::Release);
-        let engines: Vec<Arc<AsyncEngine>> = self
-            .inner
-            .engines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain()
-            .map(|(_, engine)| engine)
-            .collect();
-        for engine in engines {
-            engine.dispose();
-        }
+        self.inner.engines.dispose_all(Engine::dispose);
     }
 }

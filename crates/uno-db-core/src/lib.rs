@@ -13,6 +13,7 @@ pub mod blocking;
 mod callbacks;
 mod config;
 mod config_violation;
+mod engine_registry;
 mod error;
 pub mod events;
 mod identifier;
@@ -31,6 +32,7 @@ pub use callbacks::{
 };
 pub use config::*;
 pub use config_violation::ConfigViolation;
+pub use engine_registry::EngineRegistry;
 pub use error::{BoxError, Error, ErrorKind, Result, is_transient_sqlstate};
 pub use identifier::quote_identifier;
 pub use retry::{Backoff, RetryPolicy};

@@ -1,12 +1,10 @@
 //! One engine per distinct configuration.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use uno_db_core::blocking::{self, Engine as _};
-use uno_db_core::{BlockingCallbacks, ConnectionConfig, Error, ErrorKind, Result};
+use uno_db_core::{BlockingCallbacks, ConnectionConfig, EngineRegistry, Result};
 
 use crate::engine::SyncEngine;
 
@@ -39,9 +37,8 @@ pub struct SyncEngineFactory {
 
 #[derive(Default)]
 struct FactoryInner {
-    engines: Mutex<HashMap<String, Arc<SyncEngine>>>,
+    engines: EngineRegistry<SyncEngine>,
     callbacks: BlockingCallbacks,
-    disposed: AtomicBool,
 }
 
 impl SyncEngineFactory {
@@ -59,29 +56,11 @@ impl SyncEngineFactory {
     /// The factory was disposed ([`ErrorKind::PoolClosed`]), or the engine
     /// could not be created (see [`SyncEngine::new`]).
     pub fn sync_engine(&self, config: &ConnectionConfig) -> Result<Arc<SyncEngine>> {
-        if self.inner.disposed.load(Ordering::Acquire) {
-            return Err(Error::with_message(
-                ErrorKind::PoolClosed,
-                "the engine factory is disposed",
-            ));
-        }
-        let key = config.to_url_with_password();
-        let mut engines = self
-            .inner
+        self.inner
             .engines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(engine) = engines.get(&key)
-            && !engine.is_disposed()
-        {
-            return Ok(Arc::clone(engine));
-        }
-        let engine = Arc::new(SyncEngine::with_callbacks(
-            config,
-            self.inner.callbacks.clone(),
-        )?);
-        engines.insert(key, Arc::clone(&engine));
-        Ok(engine)
+            .get_or_create(config, SyncEngine::is_disposed, || {
+                SyncEngine::with_callbacks(config, self.inner.callbacks.clone())
+            })
     }
 }
 
@@ -96,33 +75,16 @@ impl blocking::EngineFactory for SyncEngineFactory {
     }
 
     fn dispose_all(&self) {
-        self.inner.disposed.store(true, Ordering::Release);
-        let engines: Vec<Arc<SyncEngine>> = self
-            .inner
-            .engines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain()
-            .map(|(_, engine)| engine)
-            .collect();
-        for engine in engines {
-            engine.dispose();
-        }
+        self.inner.engines.dispose_all(SyncEngine::dispose);
     }
 }
 
 impl fmt::Debug for SyncEngineFactory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let engines = self
-            .inner
-            .engines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
         f.debug_struct("SyncEngineFactory")
-            .field("engines", &engines)
+            .field("engines", &self.inner.engines.len())
             .field("callbacks", &self.inner.callbacks)
-            .field("disposed", &self.inner.disposed.load(Ordering::Acquire))
+            .field("disposed", &self.inner.engines.is_disposed())
             .finish()
     }
 }

@@ -156,6 +156,7 @@ fn variables<E: EnvSource + ?Sized>(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use crate::config::violation_tuples::violation_tuples;
     use std::time::Duration;
 
     use secrecy::ExposeSecret;
@@ -171,18 +172,7 @@ mod tests {
     }
 
     fn errors(env: &[(&str, &str)]) -> Vec<(String, String, String)> {
-        ConnectionConfig::from_env_with(env)
-            .unwrap_err()
-            .config_violations()
-            .iter()
-            .map(|v| {
-                (
-                    v.field().to_owned(),
-                    v.value().to_owned(),
-                    v.rule().to_owned(),
-                )
-            })
-            .collect()
+        violation_tuples(&ConnectionConfig::from_env_with(env).unwrap_err())
     }
 
     #[test]

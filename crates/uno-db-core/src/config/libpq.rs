@@ -93,6 +93,7 @@ pub(crate) fn parse(s: &str) -> (Fields, Vec<ConfigViolation>) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use crate::config::violation_tuples::violation_tuples;
     use std::time::Duration;
 
     use secrecy::ExposeSecret;
@@ -104,18 +105,7 @@ mod tests {
     }
 
     fn errors(s: &str) -> Vec<(String, String, String)> {
-        s.parse::<ConnectionConfig>()
-            .unwrap_err()
-            .config_violations()
-            .iter()
-            .map(|v| {
-                (
-                    v.field().to_owned(),
-                    v.value().to_owned(),
-                    v.rule().to_owned(),
-                )
-            })
-            .collect()
+        violation_tuples(&s.parse::<ConnectionConfig>().unwrap_err())
     }
 
     #[test]

@@ -23,6 +23,8 @@ mod serde;
 mod ssl_mode;
 mod url;
 mod validate;
+#[cfg(test)]
+mod violation_tuples;
 
 #[cfg(test)]
 mod proptests;

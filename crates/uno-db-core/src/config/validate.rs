@@ -251,6 +251,7 @@ impl Violations {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::config::violation_tuples::violation_tuples;
     use crate::config::{ConnectionConfig, ConnectionConfigBuilder};
     use crate::error::ErrorKind;
     use crate::retry::RetryPolicy;
@@ -263,17 +264,7 @@ mod tests {
     fn broken(builder: &ConnectionConfigBuilder) -> Vec<(String, String, String)> {
         let error = builder.build().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Config);
-        error
-            .config_violations()
-            .iter()
-            .map(|v| {
-                (
-                    v.field().to_owned(),
-                    v.value().to_owned(),
-                    v.rule().to_owned(),
-                )
-            })
-            .collect()
+        violation_tuples(&error)
     }
 
     /// Asserts `builder` breaks exactly one rule, of `field`, whose text
