@@ -130,7 +130,6 @@ impl AsyncEngine {
         };
         match outcome {
             Ok(Ok(object)) => {
-                self.shared.in_use.fetch_add(1, Ordering::AcqRel);
                 self.shared.metrics.record_acquired(waited);
                 Ok(AsyncConnection::pooled(object, Arc::clone(&self.shared)))
             }
@@ -201,13 +200,14 @@ impl Engine for AsyncEngine {
     }
 
     fn status(&self) -> PoolStatus {
+        // deadpool counts a connection as in use from the moment a caller
+        // starts checking it out until its return (cleanup included) ends.
         let status = self.pool.status();
-        let in_use = self.shared.in_use.load(Ordering::Acquire).min(status.size);
         PoolStatus {
             max_size: self.shared.config.pool_size() + self.shared.config.max_overflow(),
             size: status.size,
-            idle: status.size - in_use,
-            in_use,
+            idle: status.available,
+            in_use: status.size - status.available,
             waiting: status.waiting,
         }
     }

@@ -65,7 +65,7 @@ impl AsyncEngineFactory {
     ///
     /// The configuration is unusable by this backend (see
     /// [`AsyncEngine::new`]), or the factory was disposed
-    /// ([`PoolClosed`](ErrorKind::PoolClosed)).
+    /// ([`PoolClosed`](uno_db_core::ErrorKind::PoolClosed)).
     pub fn async_engine(&self, config: &ConnectionConfig) -> Result<Arc<AsyncEngine>> {
         self.inner
             .engines

@@ -2,7 +2,6 @@
 //! the background, or put it back (unless it is surplus overflow).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use deadpool::managed::Object;
@@ -12,17 +11,11 @@ use uno_db_core::{CloseReason, Error, ErrorKind};
 use crate::manager::ConnManager;
 use crate::shared::EngineShared;
 
-/// A checked-out connection on its way back. Counts as in use until
-/// dropped, whichever way the return ends (also if a cleanup task is
-/// dropped with its runtime).
+/// A checked-out connection on its way back. The pool counts it as in use
+/// until its `Object` is dropped, whichever way the return ends (also if a
+/// cleanup task is dropped with its runtime).
 struct Returning {
     shared: Arc<EngineShared>,
-}
-
-impl Drop for Returning {
-    fn drop(&mut self) {
-        self.shared.in_use.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// Takes back a connection its caller dropped. Runs inside `Drop`, so it
@@ -116,9 +109,8 @@ fn put_back(returning: Returning, mut object: Object<ConnManager>, now: Instant)
         None
     };
     if let Some(status) = status {
-        // `in_use` still counts this connection.
-        let in_use = shared.in_use.load(Ordering::Acquire);
-        let idle = status.size.saturating_sub(in_use);
+        // The pool still counts this connection as in use.
+        let idle = status.available;
         if status.size > pool_size && idle >= pool_size && status.waiting == 0 {
             discard(returning, object, CloseReason::Overflow);
             return;

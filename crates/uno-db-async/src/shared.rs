@@ -19,8 +19,6 @@ pub(crate) struct EngineShared {
     pub(crate) set_role_sql: Option<String>,
     /// `SET search_path TO ...`, quoted once.
     pub(crate) search_path_sql: Option<String>,
-    /// Connections handed out and not yet back in the pool.
-    pub(crate) in_use: AtomicUsize,
     pub(crate) disposed: AtomicBool,
     pub(crate) reaper_started: AtomicBool,
     /// Connection attempts under way.
@@ -44,7 +42,6 @@ impl EngineShared {
             metrics,
             set_role_sql,
             search_path_sql,
-            in_use: AtomicUsize::new(0),
             disposed: AtomicBool::new(false),
             reaper_started: AtomicBool::new(false),
             connecting: AtomicUsize::new(0),

@@ -53,7 +53,7 @@ impl SyncEngineFactory {
     ///
     /// # Errors
     ///
-    /// The factory was disposed ([`ErrorKind::PoolClosed`]), or the engine
+    /// The factory was disposed ([`PoolClosed`](uno_db_core::ErrorKind::PoolClosed)), or the engine
     /// could not be created (see [`SyncEngine::new`]).
     pub fn sync_engine(&self, config: &ConnectionConfig) -> Result<Arc<SyncEngine>> {
         self.inner
