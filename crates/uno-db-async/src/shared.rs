@@ -1,12 +1,11 @@
 //! The state an engine shares with its pool manager, its connections and
 //! its background reaper.
 
-use std::error::Error as _;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
-use uno_db_core::events::{EngineEvents, error_chain};
+use uno_db_core::events::EngineEvents;
 use uno_db_core::{AsyncCallbacks, ConnectionConfig, Error, ErrorKind, PoolMetrics};
 
 /// What every part of one engine needs to see.
@@ -23,7 +22,7 @@ pub(crate) struct EngineShared {
     pub(crate) reaper_started: AtomicBool,
     /// Connection attempts under way.
     pub(crate) connecting: AtomicUsize,
-    last_connect_error: Mutex<Option<Arc<Error>>>,
+    last_connect_error: Mutex<Option<Error>>,
 }
 
 impl EngineShared {
@@ -60,11 +59,10 @@ impl EngineShared {
     /// Remembers why the latest connection attempt failed, for checkout
     /// timeouts to report.
     pub(crate) fn remember_connect_error(&self, error: &Error) {
-        let copy = copy_error(error);
         *self
             .last_connect_error
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(copy));
+            .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
     }
 
     /// Forgets the last failure once connecting works again, so a later
@@ -95,26 +93,12 @@ impl EngineShared {
         })
     }
 
-    /// A copy of the last connect error, if connecting is failing.
+    /// The last connect error (sharing its whole cause chain), if
+    /// connecting is failing.
     fn last_connect_error(&self) -> Option<Error> {
-        let last = self
-            .last_connect_error
+        self.last_connect_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        last.map(|error| copy_error(&error))
+            .clone()
     }
-}
-
-/// `Error` is not `Clone`: a copy keeps its kind, message and SQLSTATE,
-/// with the original's cause chain rendered as text.
-fn copy_error(error: &Error) -> Error {
-    let mut copy = Error::with_message(error.kind(), error.to_string());
-    if let Some(code) = error.sqlstate() {
-        copy = copy.with_sqlstate(code.clone());
-    }
-    if let Some(cause) = error.source() {
-        copy = copy.with_source(error_chain(cause));
-    }
-    copy
 }

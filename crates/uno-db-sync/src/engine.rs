@@ -19,7 +19,6 @@ use crate::engine_state::EngineState;
 use crate::physical::PhysicalConnection;
 use crate::runtime_guard::ensure_blocking_context;
 use crate::session::SyncSession;
-use crate::shared_error::shallow_copy;
 use crate::slot_manager::{EventErrorHandler, Slot, SlotManager};
 
 /// How long one wait on r2d2 lasts before checking whether the engine was
@@ -249,7 +248,7 @@ impl SyncEngine {
             .as_ref()
             // Only a failure while this caller waited explains its wait.
             .filter(|(at, _)| *at >= started)
-            .map(|(_, error)| shallow_copy(error));
+            .map(|(_, error)| error.clone());
         self.timeout_error(waited, last)
     }
 
@@ -287,7 +286,7 @@ impl SyncEngine {
                         .last_connect_error
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner) =
-                        Some((Instant::now(), shallow_copy(&error)));
+                        Some((Instant::now(), error.clone()));
                     match delay {
                         Some(delay) if Instant::now() + delay < deadline => {
                             events.connect_retry(attempt, delay, &error);

@@ -29,7 +29,6 @@ mod factory;
 mod physical;
 mod runtime_guard;
 mod session;
-mod shared_error;
 mod slot_manager;
 mod transaction_retry;
 

@@ -14,3 +14,18 @@ pub(super) fn find_kind(error: &Error, kind: ErrorKind) -> Option<String> {
     }
     None
 }
+
+/// Whether `error`'s chain holds the operating system's "connection
+/// refused", as the driver reported it (not just its text).
+pub(super) fn refused_in_chain(error: &Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}

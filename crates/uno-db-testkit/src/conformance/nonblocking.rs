@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::chain::find_kind;
+use super::chain::{find_kind, refused_in_chain};
 use super::free_port::closed_port;
 use super::unique_name::unique_application_name;
 use uno_db_core::nonblocking::{Engine, EngineFactory};
@@ -617,6 +617,10 @@ pub async fn unreachable_server_error_carries_the_cause(
     assert!(
         find_kind(&error, ErrorKind::Connect).is_some(),
         "the connect error is in the chain: {error:?}"
+    );
+    assert!(
+        refused_in_chain(&error),
+        "the chain keeps the driver's own I/O error: {error:?}"
     );
     assert!(error.is_transient());
     Ok(())
