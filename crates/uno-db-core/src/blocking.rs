@@ -12,6 +12,7 @@ use postgres_types::ToSql;
 use crate::callbacks::BlockingCallbacks;
 use crate::config::ConnectionConfig;
 use crate::error::Result;
+use crate::retry::RetryPolicy;
 use crate::row::Row;
 use crate::statement::Statement;
 use crate::status::{PoolCounters, PoolStatus};
@@ -235,6 +236,68 @@ pub trait Session: Send {
     ///
     /// The connection broke; the server rolls back on its own.
     fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+/// Runs `work` in a session begun with `options` and commits it. When the
+/// work or the commit fails with a serialization failure (40001) or a
+/// deadlock (40P01) (see [`Error::is_serialization_failure`]), the session
+/// is rolled back and the whole closure runs again in a new one, after a
+/// delay from `policy` (whose attempts and deadline bound the retries).
+/// Any other error returns at once; the session is rolled back.
+///
+/// `work` may run several times: it must not have effects outside the
+/// transaction that cannot be repeated.
+///
+/// ```no_run
+/// use uno_db_core::blocking::{Engine, transaction_with_retry};
+/// use uno_db_core::{IsolationLevel, RetryPolicy, TransactionOptions};
+///
+/// # fn demo(engine: &dyn Engine) -> uno_db_core::Result<()> {
+/// let options = TransactionOptions::new().isolation(IsolationLevel::Serializable);
+/// let total: i64 = transaction_with_retry(engine, &options, &RetryPolicy::default(), |session| {
+///     session.execute("UPDATE accounts SET balance = balance - 10 WHERE id = 1", &[])?;
+///     session.execute("UPDATE accounts SET balance = balance + 10 WHERE id = 2", &[])?;
+///     Ok(session.query_one("SELECT sum(balance)::int8 FROM accounts", &[])?.get(0))
+/// })?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// The first error that is not a serialization failure or deadlock, or the
+/// last one when `policy` gives up.
+///
+/// [`Error::is_serialization_failure`]: crate::Error::is_serialization_failure
+pub fn transaction_with_retry<E, T, F>(
+    engine: &E,
+    options: &TransactionOptions,
+    policy: &RetryPolicy,
+    mut work: F,
+) -> Result<T>
+where
+    E: Engine + ?Sized,
+    F: FnMut(&mut dyn Session) -> Result<T>,
+{
+    let mut backoff = policy.backoff();
+    loop {
+        let mut session = engine.session(options)?;
+        let error = match work(&mut *session) {
+            Ok(value) => match session.commit() {
+                Ok(()) => return Ok(value),
+                Err(error) => error,
+            },
+            // The session rolls back as it drops.
+            Err(error) => error,
+        };
+        match backoff.next_delay_if(error.is_serialization_failure()) {
+            Some(delay) => {
+                crate::events::transaction_retry(backoff.attempt(), delay, &error);
+                std::thread::sleep(delay);
+            }
+            None => return Err(error),
+        }
+    }
 }
 
 impl std::fmt::Debug for dyn Engine {

@@ -164,3 +164,15 @@ impl<'a> EngineEvents<'a> {
         );
     }
 }
+
+/// A whole transaction failed to serialize (or deadlocked) and is about to
+/// run again after `delay` (attempt `attempt` failed).
+pub fn transaction_retry(attempt: u32, delay: Duration, error: &Error) {
+    tracing::debug!(
+        target: TARGET,
+        attempt,
+        delay_ms = millis(delay),
+        sqlstate = error.sqlstate().map(|c| c.code()),
+        "transaction failed to serialize; retrying"
+    );
+}

@@ -9,6 +9,7 @@
 //! Most applications depend on the `uno-db` facade crate instead, which
 //! re-exports this crate and the backends.
 
+pub mod backend;
 pub mod blocking;
 mod callbacks;
 mod config;
@@ -23,7 +24,6 @@ pub mod nonblocking;
 mod retry;
 mod row;
 mod statement;
-mod statement_cache;
 mod status;
 mod transaction_options;
 
@@ -38,7 +38,6 @@ pub use identifier::quote_identifier;
 pub use retry::{Backoff, RetryPolicy};
 pub use row::{Column, ColumnIndex, Row, RowBuilder};
 pub use statement::Statement;
-pub use statement_cache::StatementCache;
 pub use status::{CloseReason, PoolCounters, PoolMetrics, PoolStatus};
 pub use transaction_options::{IsolationLevel, TransactionOptions};
 

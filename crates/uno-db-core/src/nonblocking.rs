@@ -12,9 +12,10 @@ use async_trait::async_trait;
 
 use postgres_types::ToSql;
 
-use crate::callbacks::AsyncCallbacks;
+use crate::callbacks::{AsyncCallbacks, BoxFuture};
 use crate::config::ConnectionConfig;
 use crate::error::Result;
+use crate::retry::RetryPolicy;
 use crate::row::Row;
 use crate::statement::Statement;
 use crate::status::{PoolCounters, PoolStatus};
@@ -244,6 +245,78 @@ pub trait Session: Send {
     ///
     /// The connection broke; the server rolls back on its own.
     async fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+/// Runs `work` in a session begun with `options` and commits it. When the
+/// work or the commit fails with a serialization failure (40001) or a
+/// deadlock (40P01) (see [`Error::is_serialization_failure`]), the session
+/// is rolled back and the whole closure runs again in a new one, after a
+/// delay from `policy` (whose attempts and deadline bound the retries).
+/// Any other error returns at once; the session is rolled back.
+///
+/// `work` may run several times: it must not have effects outside the
+/// transaction that cannot be repeated.
+///
+/// ```no_run
+/// use uno_db_core::nonblocking::{Engine, transaction_with_retry};
+/// use uno_db_core::{RetryPolicy, TransactionOptions};
+///
+/// # async fn demo(engine: &dyn Engine) -> uno_db_core::Result<()> {
+/// let policy = RetryPolicy::default().max_attempts(5);
+/// let moved: u64 = transaction_with_retry(engine, &TransactionOptions::new(), &policy, |session| {
+///     Box::pin(async move {
+///         session.execute("UPDATE account SET balance = balance - 10 WHERE id = 1", &[]).await?;
+///         session.execute("UPDATE account SET balance = balance + 10 WHERE id = 2", &[]).await
+///     })
+/// })
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// The first error that is not a serialization failure or deadlock, or the
+/// last one when `policy` gives up.
+///
+/// [`Error::is_serialization_failure`]: crate::Error::is_serialization_failure
+pub async fn transaction_with_retry<E, T, F>(
+    engine: &E,
+    options: &TransactionOptions,
+    policy: &RetryPolicy,
+    mut work: F,
+) -> Result<T>
+where
+    E: Engine + ?Sized,
+    T: Send,
+    F: for<'s> FnMut(&'s mut dyn Session) -> BoxFuture<'s, Result<T>> + Send,
+{
+    let mut backoff = policy.backoff();
+    loop {
+        let error = match attempt(engine, options, &mut work).await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        match backoff.next_delay_if(error.is_serialization_failure()) {
+            Some(delay) => {
+                crate::events::transaction_retry(backoff.attempt(), delay, &error);
+                tokio::time::sleep(delay).await;
+            }
+            None => return Err(error),
+        }
+    }
+}
+
+async fn attempt<E, T, F>(engine: &E, options: &TransactionOptions, work: &mut F) -> Result<T>
+where
+    E: Engine + ?Sized,
+    F: for<'s> FnMut(&'s mut dyn Session) -> BoxFuture<'s, Result<T>>,
+{
+    let mut session = engine.session(options).await?;
+    // On error the session is dropped, which rolls it back.
+    let value = work(&mut *session).await?;
+    session.commit().await?;
+    Ok(value)
 }
 
 impl std::fmt::Debug for dyn Engine {

@@ -68,8 +68,14 @@ impl<S: Clone> StatementCache<S> {
 
     /// Forgets the statement for `sql` (for example after the server said
     /// its cached plan is stale).
-    pub fn remove(&mut self, sql: &str) {
-        self.entries.remove(sql);
+    pub fn remove(&mut self, sql: &str) -> Option<S> {
+        self.entries.remove(sql).map(|(statement, _)| statement)
+    }
+
+    /// Forgets every statement (the server dropped them all, for example
+    /// after `DISCARD ALL`).
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 
     /// The number of cached statements.

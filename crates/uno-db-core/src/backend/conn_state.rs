@@ -1,0 +1,391 @@
+//! [`ConnState`]: everything the kernel knows about one physical
+//! connection, beside the driver's client that a backend keeps next to it.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::SqlState;
+
+use super::sql_effects::SqlEffects;
+use super::statement_cache::StatementCache;
+use crate::error::{Error, ErrorKind, Result};
+use crate::status::CloseReason;
+
+/// Share of `pool_recycle` taken off at random per connection, so that
+/// connections opened together do not all retire together.
+const RECYCLE_JITTER: f64 = 0.1;
+
+/// Where the connection stands with transactions, as far as the kernel can
+/// tell without the server's own transaction status (neither driver
+/// exposes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transaction {
+    /// No transaction block is open.
+    None,
+    /// The user's SQL may have opened one.
+    Maybe,
+    /// A session's `BEGIN` succeeded.
+    Open,
+    /// A statement failed inside the session's transaction: the server now
+    /// refuses everything but a rollback.
+    Aborted,
+}
+
+/// The lifecycle state of one physical connection: its statement cache,
+/// its age, and what its users may have left on it. Backends keep one next
+/// to each driver client and report every statement to it; the kernel
+/// ([`EngineCore`](super::EngineCore)) reads it to decide what happens at
+/// checkout and on return.
+///
+/// `S` is the driver's prepared statement type.
+#[derive(Debug)]
+pub struct ConnState<S> {
+    cache: StatementCache<S>,
+    expires_at: Option<Instant>,
+    returned_at: Instant,
+    transaction: Transaction,
+    /// A statement was started and has not finished: its caller was
+    /// cancelled, so the server may still be running it.
+    in_flight: bool,
+    /// The connection failed in a way that makes it unusable (closed,
+    /// terminated by the server, a fatal error).
+    lost: bool,
+    role_changed: bool,
+    search_path_changed: bool,
+    close_reason: Option<CloseReason>,
+}
+
+impl<S: Clone> ConnState<S> {
+    /// The state of a connection opened at `now`, with a statement cache of
+    /// `cache_size` entries and a lifetime of `pool_recycle` shortened by a
+    /// random 0–10 %.
+    #[must_use]
+    pub fn new(now: Instant, cache_size: usize, pool_recycle: Option<Duration>) -> Self {
+        let expires_at = pool_recycle
+            .map(|lifetime| now + lifetime.mul_f64(1.0 - RECYCLE_JITTER * fastrand::f64()));
+        Self {
+            cache: StatementCache::new(cache_size),
+            expires_at,
+            returned_at: now,
+            transaction: Transaction::None,
+            in_flight: false,
+            lost: false,
+            role_changed: false,
+            search_path_changed: false,
+            close_reason: None,
+        }
+    }
+
+    /// Whether prepared statements are cached (`statement_cache_size > 0`).
+    #[must_use]
+    pub fn caches_statements(&self) -> bool {
+        self.cache.is_enabled()
+    }
+
+    /// The cached statement for `sql`, if any (marking it recently used).
+    pub fn cached(&mut self, sql: &str) -> Option<S> {
+        self.cache.get(sql)
+    }
+
+    /// Caches a statement just prepared for `sql`; returns the one evicted
+    /// to make room, which the backend drops (closing it on the server).
+    pub fn remember(&mut self, sql: &str, statement: S) -> Option<S> {
+        self.cache.insert(sql, statement)
+    }
+
+    /// A user statement (one extended-protocol statement) is about to be
+    /// sent.
+    pub fn statement_started(&mut self, sql: &str) {
+        self.note(SqlEffects::of_statement(sql));
+        self.in_flight = true;
+    }
+
+    /// A user batch (simple protocol, `;`-separated) is about to be sent.
+    pub fn batch_started(&mut self, sql: &str) {
+        self.note(SqlEffects::of_batch(sql));
+        self.in_flight = true;
+    }
+
+    /// One of the pool's own statements (`ROLLBACK`, `SET ROLE`...) is
+    /// about to be sent.
+    pub fn internal_started(&mut self) {
+        self.in_flight = true;
+    }
+
+    fn note(&mut self, effects: SqlEffects) {
+        if effects.opens_transaction && self.transaction == Transaction::None {
+            self.transaction = Transaction::Maybe;
+        }
+        self.role_changed |= effects.changes_role;
+        self.search_path_changed |= effects.changes_search_path;
+        if effects.drops_statements {
+            self.cache.clear();
+        }
+    }
+
+    /// The statement started last finished with `result`; `sql` is its text
+    /// when it may be in the statement cache. Learns from errors: a lost
+    /// connection is never reused, a stale cached plan is forgotten (the
+    /// next call prepares afresh), and a failure inside a transaction
+    /// aborts it.
+    ///
+    /// # Errors
+    ///
+    /// `result`'s error, unchanged.
+    pub fn finished<T>(&mut self, sql: Option<&str>, result: Result<T>) -> Result<T> {
+        self.in_flight = false;
+        if let Err(error) = &result {
+            self.learn(sql, error);
+        }
+        result
+    }
+
+    fn learn(&mut self, sql: Option<&str>, error: &Error) {
+        if connection_lost(error) {
+            self.lost = true;
+            return;
+        }
+        let Some(code) = error.sqlstate() else {
+            return;
+        };
+        // 0A000: "cached plan must not change result type" after DDL;
+        // 26000: the server forgot the statement (DISCARD ALL elsewhere).
+        if (*code == SqlState::FEATURE_NOT_SUPPORTED || *code == SqlState::INVALID_SQL_STATEMENT_NAME)
+            && let Some(sql) = sql
+        {
+            drop(self.cache.remove(sql));
+        }
+        match self.transaction {
+            Transaction::Open => self.transaction = Transaction::Aborted,
+            Transaction::None if *code == SqlState::IN_FAILED_SQL_TRANSACTION => {
+                self.transaction = Transaction::Maybe;
+            }
+            _ => {}
+        }
+    }
+
+    /// The session's `BEGIN` is about to be sent: from now on a transaction
+    /// may be open, whatever its outcome.
+    pub fn begin_started(&mut self) {
+        self.transaction = Transaction::Maybe;
+        self.in_flight = true;
+    }
+
+    /// The session's `BEGIN` succeeded.
+    pub fn begin_succeeded(&mut self) {
+        self.in_flight = false;
+        self.transaction = Transaction::Open;
+    }
+
+    /// A `ROLLBACK TO SAVEPOINT` succeeded: an aborted transaction is usable
+    /// again.
+    pub fn savepoint_restored(&mut self) {
+        if self.transaction == Transaction::Aborted {
+            self.transaction = Transaction::Open;
+        }
+    }
+
+    /// How a session asked to commit ends: the statement to send, and the
+    /// error to report after it. An aborted transaction is rolled back and
+    /// reported as failed (SQLSTATE 25P02) instead of letting `COMMIT`
+    /// roll back silently.
+    #[must_use]
+    pub fn commit_plan(&self) -> (&'static str, Option<Error>) {
+        if self.transaction == Transaction::Aborted {
+            let error = Error::with_message(
+                ErrorKind::Database,
+                "the transaction was aborted by an earlier error and has been rolled back",
+            )
+            .with_sqlstate(SqlState::IN_FAILED_SQL_TRANSACTION);
+            ("ROLLBACK", Some(error))
+        } else {
+            ("COMMIT", None)
+        }
+    }
+
+    /// The session's `COMMIT` or `ROLLBACK` succeeded.
+    pub fn transaction_ended(&mut self) {
+        self.transaction = Transaction::None;
+    }
+
+    /// Whether a transaction block may be open.
+    #[must_use]
+    pub fn may_be_in_transaction(&self) -> bool {
+        self.transaction != Transaction::None
+    }
+
+    /// Whether the role or search path may differ from what the pool set.
+    #[must_use]
+    pub fn session_changed(&self) -> (bool, bool) {
+        (self.role_changed, self.search_path_changed)
+    }
+
+    /// The return path's cleaning statements succeeded: the connection is
+    /// as the pool set it up.
+    pub fn cleaned(&mut self) {
+        self.in_flight = false;
+        self.transaction = Transaction::None;
+        self.role_changed = false;
+        self.search_path_changed = false;
+    }
+
+    /// Whether a statement is still running (its caller was cancelled).
+    #[must_use]
+    pub fn is_in_flight(&self) -> bool {
+        self.in_flight
+    }
+
+    /// Whether an error showed the connection to be unusable.
+    #[must_use]
+    pub fn is_lost(&self) -> bool {
+        self.lost
+    }
+
+    /// Marks the connection unusable (for example when a cleaning statement
+    /// timed out).
+    pub fn mark_lost(&mut self) {
+        self.lost = true;
+    }
+
+    /// Whether `pool_recycle` (with its jitter) has passed.
+    #[must_use]
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// Whether it has sat in the pool for `idle_timeout` or longer.
+    #[must_use]
+    pub fn is_idle_beyond(&self, now: Instant, idle_timeout: Option<Duration>) -> bool {
+        idle_timeout.is_some_and(|limit| now.saturating_duration_since(self.returned_at) >= limit)
+    }
+
+    /// The connection went back to the pool at `now`.
+    pub fn returned(&mut self, now: Instant) {
+        self.returned_at = now;
+    }
+
+    /// Records why the pool is closing it (the first reason wins).
+    pub fn close_for(&mut self, reason: CloseReason) {
+        self.close_reason.get_or_insert(reason);
+    }
+
+    /// The reason recorded by [`close_for`](Self::close_for), if any.
+    #[must_use]
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+}
+
+/// Whether `error` shows that its connection can no longer be used: the
+/// driver saw it close, the socket failed, the server is terminating it
+/// (SQLSTATE class 57P: admin shutdown, crash shutdown, cannot connect
+/// now), or the server reported a connection exception (class 08) or a
+/// `FATAL`/`PANIC` error.
+#[must_use]
+pub fn connection_lost(error: &Error) -> bool {
+    if error.kind() == ErrorKind::Closed {
+        return true;
+    }
+    if let Some(db) = error.db_error()
+        && matches!(db.parsed_severity(), Some(tokio_postgres::error::Severity::Fatal | tokio_postgres::error::Severity::Panic))
+    {
+        return true;
+    }
+    error.sqlstate().is_some_and(|code| {
+        let code = code.code();
+        code.starts_with("08") || code.starts_with("57P")
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn state() -> ConnState<u32> {
+        ConnState::new(Instant::now(), 4, None)
+    }
+
+    fn db(code: &str) -> Error {
+        Error::with_message(ErrorKind::Database, "test").with_sqlstate(SqlState::from_code(code))
+    }
+
+    #[test]
+    fn a_batch_with_begin_leaves_a_transaction_to_roll_back() {
+        let mut conn = state();
+        conn.batch_started("SET application_name = 'x'; BEGIN");
+        conn.finished::<()>(None, Ok(())).unwrap();
+        assert!(conn.may_be_in_transaction());
+        conn.cleaned();
+        assert!(!conn.may_be_in_transaction());
+    }
+
+    #[test]
+    fn a_dropped_statement_stays_in_flight() {
+        let mut conn = state();
+        conn.statement_started("SELECT pg_sleep(10)");
+        assert!(conn.is_in_flight());
+    }
+
+    #[test]
+    fn fatal_and_connection_errors_lose_the_connection() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08003"] {
+            let mut conn = state();
+            conn.statement_started("SELECT 1");
+            let _ = conn.finished::<()>(None, Err(db(code)));
+            assert!(conn.is_lost(), "{code}");
+        }
+        let mut conn = state();
+        let _ = conn.finished::<()>(None, Err(Error::new(ErrorKind::Closed)));
+        assert!(conn.is_lost());
+        let mut conn = state();
+        let _ = conn.finished::<()>(None, Err(db("23505")));
+        assert!(!conn.is_lost());
+    }
+
+    #[test]
+    fn stale_plans_are_forgotten() {
+        let mut conn = state();
+        drop(conn.remember("SELECT * FROM t", 7));
+        let _ = conn.finished::<()>(Some("SELECT * FROM t"), Err(db("0A000")));
+        assert_eq!(conn.cached("SELECT * FROM t"), None);
+        drop(conn.remember("SELECT 2", 8));
+        let _ = conn.finished::<()>(Some("SELECT 2"), Err(db("42601")));
+        assert_eq!(conn.cached("SELECT 2"), Some(8));
+    }
+
+    #[test]
+    fn an_error_aborts_the_session_until_a_savepoint_restores_it() {
+        let mut conn = state();
+        conn.begin_started();
+        conn.begin_succeeded();
+        assert_eq!(conn.commit_plan().0, "COMMIT");
+        let _ = conn.finished::<()>(None, Err(db("23505")));
+        let (sql, error) = conn.commit_plan();
+        assert_eq!(sql, "ROLLBACK");
+        assert_eq!(error.unwrap().sqlstate(), Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
+        conn.savepoint_restored();
+        assert_eq!(conn.commit_plan().0, "COMMIT");
+        // Errors without a SQLSTATE (no row, decode) do not abort.
+        let _ = conn.finished::<()>(None, Err(Error::new(ErrorKind::RowNotFound)));
+        assert_eq!(conn.commit_plan().0, "COMMIT");
+    }
+
+    #[test]
+    fn discard_all_empties_the_statement_cache() {
+        let mut conn = state();
+        drop(conn.remember("SELECT 1", 1));
+        conn.batch_started("DISCARD ALL");
+        assert_eq!(conn.cached("SELECT 1"), None);
+        assert_eq!(conn.session_changed(), (true, true));
+    }
+
+    #[test]
+    fn lifetime_is_jittered_by_at_most_ten_percent() {
+        let now = Instant::now();
+        for _ in 0..100 {
+            let conn: ConnState<u32> = ConnState::new(now, 0, Some(Duration::from_secs(100)));
+            assert!(!conn.is_expired(now + Duration::from_secs(89)));
+            assert!(conn.is_expired(now + Duration::from_secs(100)));
+        }
+    }
+}

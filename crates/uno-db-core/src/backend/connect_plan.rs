@@ -1,0 +1,189 @@
+//! [`ConnectPlan`]: how one checkout opens a connection, retrying with
+//! backoff, bounded as a whole by `pool_timeout`.
+
+use std::time::{Duration, Instant};
+
+use super::engine_core::EngineCore;
+use crate::error::Error;
+use crate::retry::Backoff;
+
+/// The shortest connect attempt a checkout makes, even when `pool_timeout`
+/// is nearly used up: a shorter one could hardly succeed.
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
+
+/// What to do after a failed connect attempt.
+#[derive(Debug)]
+pub enum ConnectStep {
+    /// Sleep this long, then try again.
+    Retry(Duration),
+    /// Give up with this error: the failure is permanent (wrong password,
+    /// missing database...), the retry policy's limits are reached, or the
+    /// checkout's `pool_timeout` would pass first (then a
+    /// [`PoolTimeout`](crate::ErrorKind::PoolTimeout) carrying the failure).
+    GiveUp(Error),
+}
+
+/// One checkout's connect attempts. The backend loops:
+///
+/// ```text
+/// loop {
+///     let attempt = plan.start_attempt();
+///     match connect_within(plan.attempt_timeout()) {
+///         Ok(conn) => { plan.succeeded(attempt); break conn }
+///         Err(error) => match plan.failed(attempt, error) {
+///             ConnectStep::Retry(delay) => sleep(delay),
+///             ConnectStep::GiveUp(error) => return Err(error),
+///         },
+///     }
+/// }
+/// ```
+///
+/// Every attempt is bounded by `connect_timeout` and by what is left of
+/// `pool_timeout`; transient failures are retried with the configuration's
+/// backoff (its attempts and deadline apply too), permanent ones are
+/// returned at once. The engine remembers each failure, so that a checkout
+/// that times out anywhere reports the last one as its cause.
+#[derive(Debug)]
+pub struct ConnectPlan<'a> {
+    core: &'a EngineCore,
+    backoff: Backoff,
+    started: Instant,
+    deadline: Instant,
+}
+
+/// One attempt under way; counts as "connecting" until handed back to
+/// [`ConnectPlan::succeeded`] or [`ConnectPlan::failed`], or dropped (a
+/// cancelled checkout).
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    core: &'a EngineCore,
+    started: Instant,
+    ended: bool,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.core.connect_ended(None);
+        }
+    }
+}
+
+impl<'a> ConnectPlan<'a> {
+    pub(super) fn new(core: &'a EngineCore, started: Instant) -> Self {
+        Self {
+            backoff: core.config().retry().backoff(),
+            deadline: started + core.config().pool_timeout(),
+            core,
+            started,
+        }
+    }
+
+    /// Starts an attempt (logged, and counted for
+    /// [`EngineCore::connect_trouble`]).
+    #[must_use]
+    pub fn start_attempt(&self) -> Attempt<'a> {
+        self.core.events().connect_attempt(self.backoff.attempt());
+        self.core.connect_started();
+        Attempt {
+            core: self.core,
+            started: Instant::now(),
+            ended: false,
+        }
+    }
+
+    /// How long the next attempt may take as a whole (TCP connect, TLS,
+    /// startup and authentication, and the open steps).
+    #[must_use]
+    pub fn attempt_timeout(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .max(MIN_ATTEMPT)
+            .min(self.core.config().connect_timeout())
+    }
+
+    /// The attempt connected.
+    pub fn succeeded(&mut self, mut attempt: Attempt<'_>) {
+        attempt.ended = true;
+        self.core.connect_ended(None);
+        self.core
+            .events()
+            .connected(self.backoff.attempt(), attempt.started.elapsed());
+    }
+
+    /// The attempt failed with `error`: retry after a delay, or give up.
+    pub fn failed(&mut self, mut attempt: Attempt<'_>, error: Error) -> ConnectStep {
+        attempt.ended = true;
+        self.core.connect_ended(Some(&error));
+        let number = self.backoff.attempt();
+        let events = self.core.events();
+        match self.backoff.next_delay(&error) {
+            Some(delay) if Instant::now() + delay < self.deadline => {
+                events.connect_retry(number, delay, &error);
+                ConnectStep::Retry(delay)
+            }
+            Some(_) => {
+                events.connect_failed(number, &error);
+                ConnectStep::GiveUp(self.core.checkout_timed_out(self.started, Some(error)))
+            }
+            None => {
+                events.connect_failed(number, &error);
+                ConnectStep::GiveUp(error)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use std::io;
+
+    use super::*;
+    use crate::config::Driver;
+    use crate::error::ErrorKind;
+
+    fn core(url: &str) -> EngineCore {
+        EngineCore::new(&url.parse().unwrap(), Driver::Any).unwrap()
+    }
+
+    fn refused() -> Error {
+        Error::new(ErrorKind::Connect).with_source(io::Error::from(io::ErrorKind::ConnectionRefused))
+    }
+
+    #[test]
+    fn permanent_errors_give_up_at_once() {
+        let core = core("postgresql://app@db/x");
+        let mut plan = core.connect_plan(Instant::now());
+        let attempt = plan.start_attempt();
+        let auth = Error::new(ErrorKind::Auth);
+        let ConnectStep::GiveUp(error) = plan.failed(attempt, auth) else {
+            panic!("retried a permanent error");
+        };
+        assert_eq!(error.kind(), ErrorKind::Auth);
+    }
+
+    #[test]
+    fn running_out_of_pool_timeout_gives_a_pool_timeout_with_the_cause() {
+        let core = core("postgresql://app@db/x?pool_timeout=1ms&retry_initial_delay=50ms");
+        let started = Instant::now() - Duration::from_millis(5);
+        let mut plan = core.connect_plan(started);
+        let attempt = plan.start_attempt();
+        let ConnectStep::GiveUp(error) = plan.failed(attempt, refused()) else {
+            panic!("retried past the deadline");
+        };
+        assert_eq!(error.kind(), ErrorKind::PoolTimeout);
+        let cause = std::error::Error::source(&error).unwrap().downcast_ref::<Error>().unwrap();
+        assert_eq!(cause.kind(), ErrorKind::Connect);
+        assert_eq!(core.metrics().snapshot().acquire_timeouts, 1);
+    }
+
+    #[test]
+    fn transient_errors_are_retried_within_the_deadline() {
+        let core = core("postgresql://app@db/x?pool_timeout=30s");
+        let mut plan = core.connect_plan(Instant::now());
+        let attempt = plan.start_attempt();
+        assert!(matches!(plan.failed(attempt, refused()), ConnectStep::Retry(_)));
+        assert!(plan.attempt_timeout() <= core.config().connect_timeout());
+    }
+}

@@ -1,0 +1,469 @@
+//! [`EngineCore`]: the decisions an engine makes about its connections,
+//! made once for both backends.
+
+use std::fmt::Write as _;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::conn_state::ConnState;
+use super::connect_plan::ConnectPlan;
+use crate::config::{ConnectionConfig, Driver};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::EngineEvents;
+use crate::status::{CloseReason, PoolMetrics};
+
+/// One step of preparing a new physical connection, in the order the
+/// kernel fixes: the search path, then the factory's callbacks (which may
+/// rely on it), then the role (last, so callbacks run with the login
+/// role's privileges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenStep<'a> {
+    /// Run this statement with the simple protocol.
+    Run(&'a str),
+    /// Run the factory's connection callbacks, in order.
+    Callbacks,
+}
+
+/// What the return path does with a connection its user dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReturnPlan {
+    /// Put it back as it is.
+    Keep,
+    /// Run these statements (simple protocol, bounded by the clean-up
+    /// timeout), then put it back; if they fail or time out, discard it.
+    Clean(String),
+    /// Close it for this reason.
+    Discard(CloseReason),
+    /// A statement is still running on it: send a cancel request for it
+    /// and close it ([`CloseReason::Dirty`]).
+    CancelAndDiscard,
+}
+
+/// What an engine knows and decides, whatever its driver: its
+/// configuration, counters and events, whether it is disposed, why
+/// connecting fails, and every rule about its connections — what runs when
+/// one opens, whether an idle one may be handed out, what a returned one
+/// needs, and when one is discarded.
+///
+/// Backends hold one per engine and consult it at each of those points;
+/// they only do the I/O it asks for.
+#[derive(Debug)]
+pub struct EngineCore {
+    config: ConnectionConfig,
+    metrics: PoolMetrics,
+    disposed: AtomicBool,
+    search_path_sql: Option<String>,
+    set_role_sql: Option<String>,
+    /// The last failed connect attempt and when it failed; cleared by a
+    /// successful one.
+    last_connect_error: Mutex<Option<(Instant, Error)>>,
+    /// Connect attempts under way.
+    connecting: AtomicUsize,
+}
+
+impl EngineCore {
+    /// The core of an engine for `config`, served by a backend of `family`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when the configuration names the other driver
+    /// family; [`ErrorKind::Tls`] when it requires TLS.
+    pub fn new(config: &ConnectionConfig, family: Driver) -> Result<Self> {
+        config.ensure_backend_without_tls(family)?;
+        Ok(Self {
+            metrics: PoolMetrics::for_config(config),
+            search_path_sql: config.search_path_statement(),
+            set_role_sql: config.set_role_statement(),
+            config: config.clone(),
+            disposed: AtomicBool::new(false),
+            last_connect_error: Mutex::new(None),
+            connecting: AtomicUsize::new(0),
+        })
+    }
+
+    /// The engine's configuration.
+    #[must_use]
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    /// The engine's counters.
+    #[must_use]
+    pub fn metrics(&self) -> &PoolMetrics {
+        &self.metrics
+    }
+
+    /// The engine's log events.
+    #[must_use]
+    pub fn events(&self) -> EngineEvents<'_> {
+        EngineEvents::new(&self.config)
+    }
+
+    /// The most connections the pool may hold: `pool_size + max_overflow`.
+    #[must_use]
+    pub fn max_size(&self) -> usize {
+        self.config.pool_size().saturating_add(self.config.max_overflow())
+    }
+
+    /// Whether the engine was disposed.
+    #[must_use]
+    pub fn is_disposed(&self) -> bool {
+        self.disposed.load(Ordering::Acquire)
+    }
+
+    /// Marks the engine disposed; true for the one call that did it (which
+    /// then closes the idle connections and logs the event).
+    pub fn dispose(&self) -> bool {
+        let first = !self.disposed.swap(true, Ordering::AcqRel);
+        if first {
+            self.events().engine_disposed();
+        }
+        first
+    }
+
+    /// The error of a checkout on a disposed engine.
+    #[must_use]
+    pub fn disposed_error(&self) -> Error {
+        Error::with_message(
+            ErrorKind::PoolClosed,
+            "the engine is disposed; it hands out no more connections",
+        )
+    }
+
+    // ---- opening -------------------------------------------------------
+
+    /// The state of a connection that just connected.
+    #[must_use]
+    pub fn new_conn_state<S: Clone>(&self) -> ConnState<S> {
+        self.metrics.record_created();
+        ConnState::new(
+            Instant::now(),
+            self.config.statement_cache_size(),
+            self.config.pool_recycle(),
+        )
+    }
+
+    /// How one checkout opens a connection: retries with the configured
+    /// backoff, bounded as a whole by `pool_timeout` from `started` (when
+    /// the checkout began).
+    #[must_use]
+    pub fn connect_plan(&self, started: Instant) -> ConnectPlan<'_> {
+        ConnectPlan::new(self, started)
+    }
+
+    /// The steps that prepare a new connection, in order.
+    pub fn open_steps(&self) -> impl Iterator<Item = OpenStep<'_>> {
+        [
+            self.search_path_sql.as_deref().map(OpenStep::Run),
+            Some(OpenStep::Callbacks),
+            self.set_role_sql.as_deref().map(OpenStep::Run),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    pub(super) fn connect_started(&self) {
+        self.connecting.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(super) fn connect_ended(&self, outcome: Option<&Error>) {
+        self.connecting.fetch_sub(1, Ordering::AcqRel);
+        *self
+            .last_connect_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            outcome.map(|error| (Instant::now(), error.clone()));
+    }
+
+    /// Why a checkout that began at `started` could not get a connection,
+    /// if connecting is the reason: the last connect error since then, or
+    /// an attempt still waiting for an answer (a server that accepts and
+    /// then says nothing fails no attempt before `connect_timeout`).
+    #[must_use]
+    pub fn connect_trouble(&self, started: Instant) -> Option<Error> {
+        let last = self
+            .last_connect_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|(at, _)| *at >= started)
+            .map(|(_, error)| error.clone());
+        last.or_else(|| {
+            (self.connecting.load(Ordering::Acquire) > 0).then(|| {
+                Error::with_message(
+                    ErrorKind::Connect,
+                    format!(
+                        "a connection attempt to {} has had no answer yet",
+                        self.config.target()
+                    ),
+                )
+                .with_source(io::Error::from(io::ErrorKind::TimedOut))
+            })
+        })
+    }
+
+    /// A checkout that began at `started` gave up: counts it, logs it and
+    /// returns the [`ErrorKind::PoolTimeout`] error, carrying `cause` or
+    /// else [`connect_trouble`](Self::connect_trouble).
+    #[must_use]
+    pub fn checkout_timed_out(&self, started: Instant, cause: Option<Error>) -> Error {
+        let waited = started.elapsed();
+        let cause = cause.or_else(|| self.connect_trouble(started));
+        let error = Error::pool_timeout(waited, cause);
+        self.metrics.record_acquire_timeout(waited);
+        self.events().acquire_timeout(waited, &error);
+        error
+    }
+
+    /// A checkout that began at `started` got its connection.
+    pub fn checkout_succeeded(&self, started: Instant) {
+        self.metrics.record_acquired(started.elapsed());
+    }
+
+    // ---- checkout ------------------------------------------------------
+
+    /// Whether an idle connection may be handed out at `now`; `None` when
+    /// it may, else why it must be closed instead. `driver_closed` is what
+    /// the driver knows.
+    #[must_use]
+    pub fn checkout_verdict<S: Clone>(
+        &self,
+        conn: &ConnState<S>,
+        driver_closed: bool,
+        now: Instant,
+    ) -> Option<CloseReason> {
+        if conn.is_in_flight() || conn.may_be_in_transaction() {
+            // Its cleaning never ran (its task died with its runtime).
+            Some(CloseReason::Dirty)
+        } else if driver_closed || conn.is_lost() {
+            Some(CloseReason::Broken)
+        } else if conn.is_expired(now) {
+            Some(CloseReason::Expired)
+        } else if conn.is_idle_beyond(now, self.config.idle_timeout()) {
+            Some(CloseReason::Idle)
+        } else {
+            None
+        }
+    }
+
+    /// The statement that checks an idle connection before it is handed
+    /// out (`pre_ping`), bounded by `connect_timeout`. A connection that
+    /// fails it is closed and the checkout takes another, silently.
+    #[must_use]
+    pub fn checkout_probe(&self) -> Option<&'static str> {
+        self.config.pre_ping().then_some("SELECT 1")
+    }
+
+    /// How long checks and cleaning statements the pool runs itself may
+    /// take before the connection is given up on.
+    #[must_use]
+    pub fn housekeeping_timeout(&self) -> Duration {
+        self.config.connect_timeout()
+    }
+
+    // ---- return --------------------------------------------------------
+
+    /// What to do with a connection its user returned at `now`.
+    #[must_use]
+    pub fn return_plan<S: Clone>(
+        &self,
+        conn: &ConnState<S>,
+        driver_closed: bool,
+        now: Instant,
+    ) -> ReturnPlan {
+        if self.is_disposed() {
+            return ReturnPlan::Discard(CloseReason::Disposed);
+        }
+        if driver_closed || conn.is_lost() {
+            return ReturnPlan::Discard(CloseReason::Broken);
+        }
+        if conn.is_in_flight() {
+            return ReturnPlan::CancelAndDiscard;
+        }
+        if conn.is_expired(now) {
+            return ReturnPlan::Discard(CloseReason::Expired);
+        }
+        match self.cleaning(conn) {
+            Some(sql) => ReturnPlan::Clean(sql),
+            None => ReturnPlan::Keep,
+        }
+    }
+
+    /// The statements that restore what the pool promises about a
+    /// connection's session: no transaction, the configured role (or the
+    /// login role), the configured search path (or the server's default).
+    fn cleaning<S: Clone>(&self, conn: &ConnState<S>) -> Option<String> {
+        let (role_changed, search_path_changed) = conn.session_changed();
+        if !conn.may_be_in_transaction() && !role_changed && !search_path_changed {
+            return None;
+        }
+        let mut sql = String::new();
+        if conn.may_be_in_transaction() {
+            sql.push_str("ROLLBACK;");
+        }
+        if role_changed {
+            sql.push_str("RESET SESSION AUTHORIZATION;");
+            match &self.set_role_sql {
+                Some(set_role) => {
+                    let _ = write!(sql, "{set_role};");
+                }
+                None => sql.push_str("RESET ROLE;"),
+            }
+        }
+        if search_path_changed {
+            match &self.search_path_sql {
+                Some(search_path) => {
+                    let _ = write!(sql, "{search_path};");
+                }
+                None => sql.push_str("RESET search_path;"),
+            }
+        }
+        Some(sql)
+    }
+
+    /// Whether a clean returned connection is surplus and closes
+    /// ([`CloseReason::Overflow`]): the pool holds more than `pool_size`
+    /// connections (`open`, this one included), `pool_size` of them idle,
+    /// and nobody waits.
+    #[must_use]
+    pub fn is_surplus(&self, open: usize, idle: usize, waiting: usize) -> bool {
+        let pool_size = self.config.pool_size();
+        open > pool_size && idle >= pool_size && waiting == 0
+    }
+
+    /// Records a connection leaving the pool for good.
+    pub fn record_closed(&self, reason: CloseReason) {
+        self.metrics.record_closed(reason);
+        self.events().connection_closed(reason);
+    }
+
+    /// Logs why a connection is being discarded before its time.
+    pub fn record_discarded(&self, reason: CloseReason, error: Option<&Error>) {
+        self.events().connection_discarded(reason, error);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn core(url: &str) -> EngineCore {
+        EngineCore::new(&url.parse().unwrap(), Driver::Any).unwrap()
+    }
+
+    #[test]
+    fn open_runs_search_path_then_callbacks_then_role() {
+        let core = core("postgresql://app@db/x?schema=app&set_role=owner");
+        let steps: Vec<_> = core.open_steps().collect();
+        assert_eq!(steps.len(), 3);
+        assert!(matches!(steps[0], OpenStep::Run(sql) if sql.starts_with("SET search_path")));
+        assert_eq!(steps[1], OpenStep::Callbacks);
+        assert!(matches!(steps[2], OpenStep::Run(sql) if sql.starts_with("SET ROLE")));
+        let plain = self::core("postgresql://app@db/x");
+        assert_eq!(plain.open_steps().collect::<Vec<_>>(), [OpenStep::Callbacks]);
+    }
+
+    #[test]
+    fn a_clean_connection_goes_back_as_it_is() {
+        let core = core("postgresql://app@db/x");
+        let mut conn: ConnState<u32> = core.new_conn_state();
+        conn.statement_started("SELECT 1");
+        conn.finished::<()>(None, Ok(())).unwrap();
+        assert_eq!(core.return_plan(&conn, false, Instant::now()), ReturnPlan::Keep);
+    }
+
+    #[test]
+    fn a_returned_connection_is_rolled_back_and_its_session_restored() {
+        let core = core("postgresql://app@db/x?schema=app&set_role=owner");
+        let mut conn: ConnState<u32> = core.new_conn_state();
+        conn.batch_started("SET ROLE other; SET search_path = elsewhere; BEGIN");
+        conn.finished::<()>(None, Ok(())).unwrap();
+        let ReturnPlan::Clean(sql) = core.return_plan(&conn, false, Instant::now()) else {
+            panic!("expected cleaning");
+        };
+        assert_eq!(
+            sql,
+            "ROLLBACK;RESET SESSION AUTHORIZATION;SET ROLE \"owner\";SET search_path TO \"app\";"
+        );
+        let plain = self::core("postgresql://app@db/x");
+        let mut conn: ConnState<u32> = plain.new_conn_state();
+        conn.batch_started("SET ROLE other; SET search_path = elsewhere");
+        conn.finished::<()>(None, Ok(())).unwrap();
+        let ReturnPlan::Clean(sql) = plain.return_plan(&conn, false, Instant::now()) else {
+            panic!("expected cleaning");
+        };
+        assert_eq!(sql, "RESET SESSION AUTHORIZATION;RESET ROLE;RESET search_path;");
+    }
+
+    #[test]
+    fn broken_cancelled_expired_and_disposed_connections_are_discarded() {
+        let core = core("postgresql://app@db/x?pool_recycle=1s");
+        let now = Instant::now();
+        let mut conn: ConnState<u32> = core.new_conn_state();
+        assert_eq!(
+            core.return_plan(&conn, true, now),
+            ReturnPlan::Discard(CloseReason::Broken)
+        );
+        conn.statement_started("SELECT pg_sleep(10)");
+        assert_eq!(core.return_plan(&conn, false, now), ReturnPlan::CancelAndDiscard);
+        let conn: ConnState<u32> = core.new_conn_state();
+        assert_eq!(
+            core.return_plan(&conn, false, now + Duration::from_secs(2)),
+            ReturnPlan::Discard(CloseReason::Expired)
+        );
+        assert!(core.dispose());
+        assert!(!core.dispose());
+        assert_eq!(
+            core.return_plan(&conn, false, now),
+            ReturnPlan::Discard(CloseReason::Disposed)
+        );
+    }
+
+    #[test]
+    fn checkout_refuses_dirty_broken_expired_and_idle_connections() {
+        let core = core("postgresql://app@db/x?idle_timeout=1s");
+        let now = Instant::now();
+        let mut conn: ConnState<u32> = core.new_conn_state();
+        assert_eq!(core.checkout_verdict(&conn, false, now), None);
+        assert_eq!(
+            core.checkout_verdict(&conn, true, now),
+            Some(CloseReason::Broken)
+        );
+        assert_eq!(
+            core.checkout_verdict(&conn, false, now + Duration::from_secs(2)),
+            Some(CloseReason::Idle)
+        );
+        conn.batch_started("BEGIN");
+        assert_eq!(
+            core.checkout_verdict(&conn, false, now),
+            Some(CloseReason::Dirty)
+        );
+    }
+
+    #[test]
+    fn surplus_only_beyond_pool_size_with_enough_idle_and_no_waiter() {
+        let core = core("postgresql://app@db/x?pool_size=2&max_overflow=2");
+        assert!(core.is_surplus(3, 2, 0));
+        assert!(!core.is_surplus(3, 2, 1));
+        assert!(!core.is_surplus(3, 1, 0));
+        assert!(!core.is_surplus(2, 2, 0));
+    }
+
+    #[test]
+    fn a_timeout_blames_only_errors_seen_while_waiting() {
+        let core = core("postgresql://app@db/x");
+        core.connect_started();
+        core.connect_ended(Some(&Error::new(ErrorKind::Connect)));
+        let later = Instant::now();
+        assert!(core.connect_trouble(later + Duration::from_secs(1)).is_none());
+        assert_eq!(core.connect_trouble(later - Duration::from_secs(1)).unwrap().kind(), ErrorKind::Connect);
+        core.connect_started();
+        let waiting = core.connect_trouble(later + Duration::from_secs(1)).unwrap();
+        assert!(waiting.to_string().contains("no answer yet"), "{waiting}");
+        core.connect_ended(None);
+        assert!(core.connect_trouble(later - Duration::from_secs(1)).is_none());
+    }
+}

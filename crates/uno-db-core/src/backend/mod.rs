@@ -1,0 +1,38 @@
+//! For backend authors: the lifecycle kernel and the kit that the blocking
+//! and async backends are built from. Applications never need this module.
+//!
+//! Every decision about a physical connection is made here, once, so that
+//! both backends behave alike and a fix lands in both:
+//!
+//! - [`EngineCore`]: per engine. Opening ([`EngineCore::open_steps`]: search
+//!   path, callbacks, role; a failure discards the connection), connecting
+//!   with retry bounded by `pool_timeout` as a whole
+//!   ([`EngineCore::connect_plan`]), which connect error a timeout reports
+//!   ([`EngineCore::connect_trouble`]), whether an idle connection may be
+//!   handed out ([`EngineCore::checkout_verdict`], `pre_ping`), what a
+//!   returned one needs ([`EngineCore::return_plan`]: roll back, restore role
+//!   and search path, cancel and discard, or close as expired, broken,
+//!   disposed or surplus).
+//! - [`ConnState`]: per physical connection. Transaction tracking from the
+//!   SQL ([`SqlEffects`]), statements cancelled mid-flight, connections lost
+//!   to fatal errors, stale cached plans, the session's aborted state and
+//!   how `commit` ends, lifetime with jitter, idle time, the statement cache.
+//! - [`exactly_one`] / [`at_most_one`]: the row-count rules of `query_one`
+//!   and `query_opt`.
+//!
+//! A backend keeps only the I/O: how to connect, how to send a statement,
+//! how its pool waits.
+
+mod conn_state;
+mod connect_plan;
+mod engine_core;
+mod rows;
+mod sql_effects;
+mod statement_cache;
+
+pub use conn_state::{ConnState, connection_lost};
+pub use connect_plan::{Attempt, ConnectPlan, ConnectStep};
+pub use engine_core::{EngineCore, OpenStep, ReturnPlan};
+pub use rows::{at_most_one, exactly_one};
+pub use sql_effects::SqlEffects;
+pub use statement_cache::StatementCache;

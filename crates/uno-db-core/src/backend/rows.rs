@@ -1,0 +1,52 @@
+//! The row-count rules of `query_one` and `query_opt`.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::row::Row;
+
+/// The one row of a `query_one`.
+///
+/// # Errors
+///
+/// [`ErrorKind::RowNotFound`] for no row, [`ErrorKind::TooManyRows`] for
+/// more than one.
+pub fn exactly_one(rows: Vec<Row>) -> Result<Row> {
+    let mut rows = rows.into_iter();
+    match (rows.next(), rows.next()) {
+        (Some(row), None) => Ok(row),
+        (None, _) => Err(Error::new(ErrorKind::RowNotFound)),
+        (Some(_), Some(_)) => Err(Error::new(ErrorKind::TooManyRows)),
+    }
+}
+
+/// The row, if any, of a `query_opt`.
+///
+/// # Errors
+///
+/// [`ErrorKind::TooManyRows`] for more than one row.
+pub fn at_most_one(rows: Vec<Row>) -> Result<Option<Row>> {
+    let mut rows = rows.into_iter();
+    match (rows.next(), rows.next()) {
+        (row, None) => Ok(row),
+        (_, Some(_)) => Err(Error::new(ErrorKind::TooManyRows)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize) -> Vec<Row> {
+        (0..n).map(|_| Row::builder().build().unwrap()).collect()
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(exactly_one(rows(0)).unwrap_err().kind(), ErrorKind::RowNotFound);
+        assert!(exactly_one(rows(1)).is_ok());
+        assert_eq!(exactly_one(rows(2)).unwrap_err().kind(), ErrorKind::TooManyRows);
+        assert!(at_most_one(rows(0)).unwrap().is_none());
+        assert!(at_most_one(rows(1)).unwrap().is_some());
+        assert_eq!(at_most_one(rows(2)).unwrap_err().kind(), ErrorKind::TooManyRows);
+    }
+}

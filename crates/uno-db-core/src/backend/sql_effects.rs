@@ -1,0 +1,394 @@
+//! What a user's SQL may do to the session a pooled connection carries:
+//! open a transaction, change the role or the search path.
+//!
+//! Neither driver reports the server's transaction status, so the kernel
+//! reads the SQL. It reads it the way the server splits it: statements end
+//! at `;` outside quotes, comments and dollar-quoted bodies, and only a
+//! statement's leading keywords decide what it does. So `SET x = 1; BEGIN`
+//! opens a transaction, while `-- START TRANSACTION` and
+//! `DO $$ BEGIN ... END $$` do not. Every doubt is resolved towards "yes":
+//! a false yes costs one cleaning statement on return, a false no would hand
+//! the next user a dirty session.
+
+/// What a piece of SQL may have done to the session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SqlEffects {
+    /// A transaction block may be open afterwards (`BEGIN`, `START
+    /// TRANSACTION`, `COMMIT AND CHAIN`...).
+    pub opens_transaction: bool,
+    /// The current role or session authorization may have changed.
+    pub changes_role: bool,
+    /// The search path may have changed.
+    pub changes_search_path: bool,
+    /// Prepared statements may be gone (`DISCARD ALL`, `DEALLOCATE`).
+    pub drops_statements: bool,
+}
+
+impl SqlEffects {
+    /// The effects of one extended-protocol statement, which the server
+    /// runs alone.
+    #[must_use]
+    pub fn of_statement(sql: &str) -> Self {
+        let mut effects = Self::default();
+        let mut scanner = Scanner::new(sql);
+        effects.add_statement(&mut scanner);
+        effects.add_anywhere(sql);
+        effects
+    }
+
+    /// The effects of a simple-protocol batch: any of its `;`-separated
+    /// statements counts.
+    #[must_use]
+    pub fn of_batch(sql: &str) -> Self {
+        let mut effects = Self::default();
+        let mut scanner = Scanner::new(sql);
+        while !scanner.at_end() {
+            effects.add_statement(&mut scanner);
+        }
+        effects.add_anywhere(sql);
+        effects
+    }
+
+    /// Whether the SQL may have left anything for the return path to undo.
+    #[must_use]
+    pub fn any(self) -> bool {
+        self.opens_transaction
+            || self.changes_role
+            || self.changes_search_path
+            || self.drops_statements
+    }
+
+    /// Reads the leading keywords of the next statement and skips to its end.
+    fn add_statement(&mut self, scanner: &mut Scanner<'_>) {
+        let mut words: [&str; 4] = [""; 4];
+        let mut count = 0;
+        // Whether `AND CHAIN` (not `AND NO CHAIN`) appears at the top level.
+        let mut previous = "";
+        let mut before_previous = "";
+        let mut chained = false;
+        while let Some(token) = scanner.next_token() {
+            match token {
+                Token::End => break,
+                Token::Word(word) => {
+                    if count < words.len() {
+                        words[count] = word;
+                        count += 1;
+                    }
+                    if word.eq_ignore_ascii_case("chain")
+                        && previous.eq_ignore_ascii_case("and")
+                        && !before_previous.eq_ignore_ascii_case("no")
+                    {
+                        chained = true;
+                    }
+                    before_previous = previous;
+                    previous = word;
+                }
+                Token::Other => {
+                    before_previous = previous;
+                    previous = "";
+                }
+            }
+        }
+        let is = |i: usize, keyword: &str| words[i].eq_ignore_ascii_case(keyword);
+        if is(0, "begin") || is(0, "start") {
+            self.opens_transaction = true;
+        }
+        if (is(0, "commit") || is(0, "end") || is(0, "rollback") || is(0, "abort")) && chained {
+            self.opens_transaction = true;
+        }
+        if is(0, "set") || is(0, "reset") {
+            // `SET LOCAL` ends with the transaction, which the return path
+            // rolls back or the user committed; `SET SESSION x` is `SET x`.
+            let first = if is(1, "session") && !is(2, "authorization") {
+                2
+            } else {
+                1
+            };
+            if is(1, "local") {
+                return;
+            }
+            if is(first, "role") || is(first, "authorization") || is(1, "session") && is(2, "authorization") {
+                self.changes_role = true;
+            }
+            if is(first, "search_path") || is(first, "schema") {
+                self.changes_search_path = true;
+            }
+            if is(0, "reset") && is(1, "all") {
+                self.changes_role = true;
+                self.changes_search_path = true;
+            }
+        }
+        if is(0, "discard") && (is(1, "all") || is(1, "plans")) {
+            self.drops_statements = true;
+            if is(1, "all") {
+                self.changes_role = true;
+                self.changes_search_path = true;
+            }
+        }
+        if is(0, "deallocate") {
+            self.drops_statements = true;
+        }
+    }
+
+    /// Changes made from inside a function call or a `DO` body, which no
+    /// keyword reading can follow: any mention of `set_config`, of the
+    /// search path, or of setting a role counts.
+    fn add_anywhere(&mut self, sql: &str) {
+        if contains_ignore_case(sql, "set_config") {
+            self.changes_role = true;
+            self.changes_search_path = true;
+        }
+        if contains_ignore_case(sql, "search_path") {
+            self.changes_search_path = true;
+        }
+        if contains_phrase(sql, "set role") || contains_phrase(sql, "session authorization")
+        {
+            self.changes_role = true;
+        }
+    }
+}
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+/// As [`contains_ignore_case`], for whole words: `set role` but not
+/// `SET role_name`.
+fn contains_phrase(haystack: &str, needle: &str) -> bool {
+    let bytes = haystack.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    bytes
+        .windows(needle.len())
+        .enumerate()
+        .any(|(at, window)| {
+            window.eq_ignore_ascii_case(needle.as_bytes())
+                && (at == 0 || !is_word(bytes[at - 1]))
+                && bytes.get(at + needle.len()).is_none_or(|&b| !is_word(b))
+        })
+}
+
+enum Token<'a> {
+    /// A bare word (keyword or unquoted identifier).
+    Word(&'a str),
+    /// Anything else: punctuation, numbers, quoted text, parameters.
+    Other,
+    /// The `;` that ends a statement.
+    End,
+}
+
+/// Splits SQL into tokens the way the server's lexer does for the parts
+/// that matter here: comments (nested `/* */`), string literals (with `''`
+/// and, in `E''` strings, backslash escapes), quoted identifiers and
+/// dollar-quoted bodies are single tokens, so nothing inside them can end a
+/// statement or pass for a keyword.
+struct Scanner<'a> {
+    sql: &'a str,
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(sql: &'a str) -> Self {
+        Self { sql, at: 0 }
+    }
+
+    fn at_end(&self) -> bool {
+        self.at >= self.sql.len()
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        &self.sql.as_bytes()[self.at..]
+    }
+
+    fn next_token(&mut self) -> Option<Token<'a>> {
+        loop {
+            let rest = self.rest();
+            let &first = rest.first()?;
+            match first {
+                b if b.is_ascii_whitespace() => self.at += 1,
+                b'-' if rest.get(1) == Some(&b'-') => {
+                    self.at += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                }
+                b'/' if rest.get(1) == Some(&b'*') => self.skip_block_comment(),
+                b';' => {
+                    self.at += 1;
+                    return Some(Token::End);
+                }
+                b'\'' => {
+                    let escapes = self.at > 0
+                        && matches!(self.sql.as_bytes()[self.at - 1], b'e' | b'E');
+                    self.skip_quoted(b'\'', escapes);
+                    return Some(Token::Other);
+                }
+                b'"' => {
+                    self.skip_quoted(b'"', false);
+                    return Some(Token::Other);
+                }
+                b'$' => {
+                    self.skip_dollar();
+                    return Some(Token::Other);
+                }
+                b if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => {
+                    let start = self.at;
+                    let len = rest
+                        .iter()
+                        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80))
+                        .unwrap_or(rest.len());
+                    self.at += len;
+                    // An `E'...'` string starts right after its `E`.
+                    return Some(Token::Word(&self.sql[start..self.at]));
+                }
+                _ => {
+                    self.at += 1;
+                    return Some(Token::Other);
+                }
+            }
+        }
+    }
+
+    fn skip_block_comment(&mut self) {
+        let bytes = self.sql.as_bytes();
+        let mut depth = 0_usize;
+        while self.at < bytes.len() {
+            if bytes[self.at] == b'/' && bytes.get(self.at + 1) == Some(&b'*') {
+                depth += 1;
+                self.at += 2;
+            } else if bytes[self.at] == b'*' && bytes.get(self.at + 1) == Some(&b'/') {
+                depth -= 1;
+                self.at += 2;
+                if depth == 0 {
+                    return;
+                }
+            } else {
+                self.at += 1;
+            }
+        }
+    }
+
+    fn skip_quoted(&mut self, quote: u8, backslash_escapes: bool) {
+        let bytes = self.sql.as_bytes();
+        self.at += 1;
+        while self.at < bytes.len() {
+            let b = bytes[self.at];
+            if backslash_escapes && b == b'\\' {
+                self.at += 2;
+            } else if b == quote {
+                // A doubled quote is an escaped quote, not the end.
+                if bytes.get(self.at + 1) == Some(&quote) {
+                    self.at += 2;
+                } else {
+                    self.at += 1;
+                    return;
+                }
+            } else {
+                self.at += 1;
+            }
+        }
+        self.at = bytes.len();
+    }
+
+    /// `$tag$ ... $tag$` (the tag may be empty); `$1` is a parameter.
+    fn skip_dollar(&mut self) {
+        let rest = self.rest();
+        let tag_len = rest[1..]
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80))
+            .unwrap_or(rest.len() - 1);
+        let is_tag = rest.get(1 + tag_len) == Some(&b'$')
+            && !rest.get(1).is_some_and(u8::is_ascii_digit);
+        if !is_tag {
+            self.at += 1;
+            return;
+        }
+        let delimiter = &self.sql[self.at..self.at + tag_len + 2];
+        let body_start = self.at + delimiter.len();
+        self.at = match self.sql[body_start..].find(delimiter) {
+            Some(end) => body_start + end + delimiter.len(),
+            None => self.sql.len(),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opens(sql: &str) -> bool {
+        SqlEffects::of_batch(sql).opens_transaction
+    }
+
+    #[test]
+    fn transaction_openers_in_any_statement_of_a_batch() {
+        assert!(opens("BEGIN"));
+        assert!(opens("SET application_name = 'x'; BEGIN"));
+        assert!(opens("select 1; start transaction isolation level serializable"));
+        assert!(opens("/* hint */ begin"));
+        assert!(opens("-- note\nSTART TRANSACTION"));
+        assert!(opens("BEGIN; INSERT INTO t VALUES (1); COMMIT AND CHAIN"));
+        assert!(opens("COMMIT AND CHAIN"));
+        assert!(opens("rollback and chain"));
+        assert!(opens("END AND CHAIN"));
+    }
+
+    #[test]
+    fn words_that_do_not_open_a_transaction() {
+        assert!(!opens("SELECT 1"));
+        assert!(!opens("SELECT start_date, begins FROM t"));
+        assert!(!opens("-- START TRANSACTION\nSELECT 1"));
+        assert!(!opens("/* BEGIN */ SELECT 1"));
+        assert!(!opens("/* nested /* BEGIN */ still comment */ SELECT 1"));
+        assert!(!opens("DO $$ BEGIN PERFORM 1; END $$"));
+        assert!(!opens("DO $body$ BEGIN PERFORM 1; END $body$"));
+        assert!(!opens("SELECT 'x; BEGIN'"));
+        assert!(!opens("SELECT E'it\\'s; BEGIN'"));
+        assert!(!opens("SELECT \"begin\" FROM t"));
+        assert!(!opens("SELECT $1::text; SELECT 2"));
+        assert!(!opens("COMMIT"));
+        assert!(!opens("COMMIT AND NO CHAIN"));
+        assert!(!opens(""));
+        assert!(!opens("CREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END $$ LANGUAGE plpgsql"));
+    }
+
+    #[test]
+    fn one_statement_reads_only_its_own_keywords() {
+        assert!(SqlEffects::of_statement("  begin isolation level serializable").opens_transaction);
+        assert!(!SqlEffects::of_statement("SELECT 'BEGIN'").opens_transaction);
+    }
+
+    #[test]
+    fn role_and_search_path_changes() {
+        let e = SqlEffects::of_batch("SET ROLE other; SET search_path = other_schema");
+        assert!(e.changes_role && e.changes_search_path && !e.opens_transaction);
+        assert!(SqlEffects::of_batch("set session role x").changes_role);
+        assert!(SqlEffects::of_batch("SET SESSION AUTHORIZATION x").changes_role);
+        assert!(SqlEffects::of_batch("RESET ROLE").changes_role);
+        assert!(SqlEffects::of_batch("SET SCHEMA 'x'").changes_search_path);
+        assert!(SqlEffects::of_statement("SELECT set_config('search_path', 'x', false)").changes_search_path);
+        assert!(SqlEffects::of_batch("DO $$ BEGIN EXECUTE 'SET ROLE x'; END $$").changes_role);
+        let all = SqlEffects::of_batch("RESET ALL");
+        assert!(all.changes_role && all.changes_search_path);
+        let discard = SqlEffects::of_batch("DISCARD ALL");
+        assert!(discard.drops_statements && discard.changes_role);
+        assert!(SqlEffects::of_batch("DEALLOCATE ALL").drops_statements);
+    }
+
+    #[test]
+    fn local_and_unrelated_settings_change_nothing_kept() {
+        assert!(!SqlEffects::of_batch("SET LOCAL ROLE x").any());
+        assert!(!SqlEffects::of_batch("SET statement_timeout = 0").any());
+        assert!(!SqlEffects::of_batch("UPDATE t SET role_name = 'a'").any());
+        assert!(!SqlEffects::of_statement("SELECT 1").any());
+    }
+
+    #[test]
+    fn unterminated_input_never_panics() {
+        for sql in ["'", "\"", "$$", "$a$ x", "/*", "/* /*", "E'\\", "$", "$1", "--", "é; BEGIN"] {
+            let _ = SqlEffects::of_batch(sql);
+            let _ = SqlEffects::of_statement(sql);
+        }
+        assert!(opens("é; BEGIN"));
+    }
+}
