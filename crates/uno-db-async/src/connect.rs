@@ -1,50 +1,40 @@
-//! Opening one physical connection: connect with retry and backoff, then
-//! prepare it (search path, callbacks, role) before the pool sees it.
+//! Opening one physical connection: connect as the kernel's plan says,
+//! then run the kernel's open steps before the pool sees it.
 
-use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tokio_postgres::NoTls;
+use uno_db_core::backend::{ConnectStep, OpenStep};
 use uno_db_core::{CloseReason, Error, ErrorKind, Result};
 
 use crate::connection::AsyncConnection;
 use crate::pg_conn::PgConn;
 use crate::shared::EngineShared;
 
-/// Opens and prepares a new physical connection, retrying transient
-/// failures with the configuration's backoff. Permanent failures
-/// (authentication, missing database...) return at once.
-pub(crate) async fn open(shared: &Arc<EngineShared>) -> Result<PgConn> {
-    let events = shared.events();
-    let mut backoff = shared.config.retry().backoff();
+/// Opens and prepares a new physical connection for a checkout that began
+/// at `started`.
+pub(crate) async fn open(shared: &Arc<EngineShared>, started: Instant) -> Result<PgConn> {
+    let core = &shared.core;
+    let mut plan = core.connect_plan(started);
     let conn = loop {
-        let attempt = backoff.attempt();
-        events.connect_attempt(attempt);
-        let started = Instant::now();
-        match connect_once(shared).await {
+        let attempt = plan.start_attempt();
+        let limit = plan.attempt_timeout();
+        let outcome = match tokio::time::timeout(limit, connect_once(shared)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(plan.attempt_timed_out(limit)),
+        };
+        match outcome {
             Ok(conn) => {
-                events.connected(attempt, started.elapsed());
-                shared.forget_connect_error();
+                plan.succeeded(attempt);
                 break conn;
             }
-            Err(error) => {
-                shared.remember_connect_error(&error);
-                match backoff.next_delay(&error) {
-                    Some(delay) => {
-                        events.connect_retry(attempt, delay, &error);
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => {
-                        events.connect_failed(attempt, &error);
-                        return Err(error);
-                    }
-                }
-            }
+            Err(error) => match plan.failed(attempt, error) {
+                ConnectStep::Retry(delay) => tokio::time::sleep(delay).await,
+                ConnectStep::GiveUp(error) => return Err(error),
+            },
         }
     };
-    shared.metrics.record_created();
     // If this future is dropped while preparing (a checkout gave up), the
     // connection closes: the guard records that.
     let mut guard = ClosedUnlessKept {
@@ -60,78 +50,39 @@ pub(crate) async fn open(shared: &Arc<EngineShared>) -> Result<PgConn> {
     result
 }
 
-/// One attempt: TCP/startup/authentication and the search path, all within
-/// `connect_timeout` (the driver's own timeout covers only the TCP connect).
+/// One attempt: TCP, startup and authentication.
 async fn connect_once(shared: &EngineShared) -> Result<PgConn> {
-    let config = &shared.config;
-    let timeout = config.connect_timeout();
-    shared.connecting.fetch_add(1, Ordering::AcqRel);
-    let _connecting = Connecting(shared);
-    let attempt = async {
-        let (client, connection) = shared
-            .driver
-            .connect(NoTls)
-            .await
-            .map_err(|e| Error::from_connect(e, &config.target()))?;
-        // The connection task ends when the client is dropped or the
-        // socket fails; the client then reports `is_closed`.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let mut conn = PgConn::new(client, config.statement_cache_size(), config.pool_recycle());
-        if let Some(sql) = &shared.search_path_sql {
-            conn.internal(sql).await?;
-        }
-        Ok(conn)
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(Error::with_message(
-            ErrorKind::Connect,
-            format!(
-                "could not connect to {}: no answer within the connect timeout of {}ms",
-                config.target(),
-                timeout.as_millis()
-            ),
-        )
-        .with_source(io::Error::from(io::ErrorKind::TimedOut))),
-    }
+    let (client, connection) = shared
+        .driver
+        .connect(NoTls)
+        .await
+        .map_err(|e| Error::from_connect(e, &shared.core.config().target()))?;
+    // The connection task ends when the client is dropped or the socket
+    // fails; the client then reports `is_closed`.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(PgConn::new(client, shared.core.new_conn_state()))
 }
 
-/// Runs the factory's callbacks on the new connection, then assumes the
-/// configured role. A failing callback discards the connection.
+/// Runs the kernel's open steps: search path, callbacks, role.
 async fn prepare(shared: &Arc<EngineShared>, mut conn: PgConn) -> Result<PgConn> {
-    if !shared.callbacks.is_empty() {
-        let mut setup = AsyncConnection::detached(conn);
-        let result = shared.callbacks.run(&mut setup).await;
-        conn = setup
-            .into_detached()
-            .ok_or_else(|| Error::new(ErrorKind::Closed))?;
-        result?;
-        if conn.in_flight || conn.is_closed() {
-            return Err(Error::with_message(
-                ErrorKind::Closed,
-                "the connection broke while its callbacks ran",
-            ));
+    for step in shared.core.open_steps() {
+        match step {
+            OpenStep::Run(sql) => conn.internal(sql).await?,
+            OpenStep::Callbacks if shared.callbacks.is_empty() => {}
+            OpenStep::Callbacks => {
+                let mut setup = AsyncConnection::detached(conn);
+                let result = shared.callbacks.run(&mut setup).await;
+                conn = setup
+                    .into_detached()
+                    .ok_or_else(|| Error::new(ErrorKind::Closed))?;
+                result?;
+                conn.settle_callbacks(&shared.core).await?;
+            }
         }
-        if conn.needs_rollback {
-            conn.internal("ROLLBACK").await?;
-            conn.needs_rollback = false;
-        }
-    }
-    if let Some(sql) = &shared.set_role_sql {
-        conn.internal(sql).await?;
     }
     Ok(conn)
-}
-
-/// Counts a connection attempt under way until dropped.
-struct Connecting<'a>(&'a EngineShared);
-
-impl Drop for Connecting<'_> {
-    fn drop(&mut self) {
-        self.0.connecting.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// Records a new connection as closed for `reason`, unless that is `None`
@@ -144,8 +95,7 @@ struct ClosedUnlessKept<'a> {
 impl Drop for ClosedUnlessKept<'_> {
     fn drop(&mut self) {
         if let Some(reason) = self.reason {
-            self.shared.metrics.record_closed(reason);
-            self.shared.events().connection_closed(reason);
+            self.shared.core.record_closed(reason);
         }
     }
 }

@@ -87,10 +87,7 @@ impl AsyncConnection {
     ///
     /// `BEGIN` failed; the connection goes back to the pool.
     pub async fn transaction(mut self, options: &TransactionOptions) -> Result<AsyncSession> {
-        let conn = self.pg()?;
-        // Marked first: if BEGIN's outcome is unknown the return path rolls back.
-        conn.needs_rollback = true;
-        conn.internal(&options.begin_statement()).await?;
+        self.pg()?.begin(&options.begin_statement()).await?;
         Ok(AsyncSession::new(self))
     }
 }

@@ -1,11 +1,12 @@
 //! [`AsyncEngine`]: the connection pool of one configuration.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use deadpool::managed::{Pool, PoolError, QueueMode};
+use uno_db_core::backend::EngineCore;
 use uno_db_core::nonblocking::{Connection, Engine, Session};
 use uno_db_core::{
     AsyncCallbacks, ConnectionConfig, Driver, Error, ErrorKind, PoolCounters, PoolStatus, Result,
@@ -49,7 +50,7 @@ pub struct AsyncEngine {
 impl std::fmt::Debug for AsyncEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncEngine")
-            .field("config", &self.shared.config.to_url())
+            .field("config", &self.shared.core.config().to_url())
             .field("status", &self.status())
             .finish()
     }
@@ -62,9 +63,8 @@ impl AsyncEngine {
     /// # Errors
     ///
     /// The configuration names the blocking driver
-    /// ([`Config`](ErrorKind::Config)), requires TLS
-    /// ([`Tls`](ErrorKind::Tls): this backend has none), or its `schema`
-    /// or `set_role` is not a valid identifier.
+    /// ([`Config`](ErrorKind::Config)) or requires TLS
+    /// ([`Tls`](ErrorKind::Tls): this backend has none).
     pub fn new(config: &ConnectionConfig) -> Result<Self> {
         Self::with_callbacks(config, AsyncCallbacks::new())
     }
@@ -76,30 +76,26 @@ impl AsyncEngine {
     ///
     /// As [`new`](Self::new).
     pub fn with_callbacks(config: &ConnectionConfig, callbacks: AsyncCallbacks) -> Result<Self> {
-        config.ensure_backend_without_tls(Driver::TokioPostgres)?;
-        let driver = config.driver_config();
-        let set_role_sql = config.set_role_statement();
-        let search_path_sql = config.search_path_statement();
-        let shared = Arc::new(EngineShared::new(
-            config.clone(),
-            driver,
+        let core = EngineCore::new(config, Driver::TokioPostgres)?;
+        let shared = Arc::new(EngineShared {
+            driver: config.driver_config(),
+            core,
             callbacks,
-            set_role_sql,
-            search_path_sql,
-        ));
+            reaper_started: AtomicBool::new(false),
+        });
         let manager = ConnManager {
             shared: Arc::clone(&shared),
         };
         // LIFO keeps the most recently used connections busy, so surplus
         // ones go idle and are reaped by `idle_timeout`.
         let pool = Pool::builder(manager)
-            .max_size(config.pool_size() + config.max_overflow())
+            .max_size(shared.core.max_size())
             .queue_mode(QueueMode::Lifo)
             .build()
             .map_err(|e| {
                 Error::with_message(ErrorKind::Config, "could not build the pool").with_source(e)
             })?;
-        shared.events().engine_created("tokio-postgres");
+        shared.core.events().engine_created("tokio-postgres");
         Ok(Self { shared, pool })
     }
 
@@ -113,36 +109,27 @@ impl AsyncEngine {
     /// [`PoolClosed`](ErrorKind::PoolClosed) after [`dispose`](Engine::dispose),
     /// or the connect, auth or callback error of a permanent failure.
     pub async fn checkout(&self) -> Result<AsyncConnection> {
-        if self.shared.is_disposed() {
-            return Err(closed());
+        let core = &self.shared.core;
+        if core.is_disposed() {
+            return Err(core.disposed_error());
         }
         self.start_reaper();
-        let timeout = self.shared.config.pool_timeout();
         let started = Instant::now();
         let mut get = std::pin::pin!(self.pool.get());
-        let outcome = tokio::time::timeout(timeout, get.as_mut()).await;
-        let waited = started.elapsed();
-        // Asked while this checkout's own connection attempt (if any) is
-        // still under way, so that it counts.
-        let trouble = match &outcome {
-            Ok(Ok(_)) => None,
-            _ => self.shared.connect_trouble(),
-        };
-        match outcome {
+        match tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await {
             Ok(Ok(object)) => {
-                self.shared.metrics.record_acquired(waited);
+                core.checkout_succeeded(started);
                 Ok(AsyncConnection::pooled(object, Arc::clone(&self.shared)))
             }
             Ok(Err(PoolError::Backend(error))) => Err(error),
-            Ok(Err(PoolError::Closed)) => Err(closed()),
-            Ok(Err(PoolError::Timeout(_))) | Err(_) => {
-                self.shared.metrics.record_acquire_timeout(waited);
-                let error = Error::pool_timeout(waited, trouble);
-                self.shared.events().acquire_timeout(waited, &error);
-                Err(error)
+            Ok(Err(PoolError::Closed)) => Err(core.disposed_error()),
+            Ok(Err(PoolError::Timeout(_))) | Err(_) => Err(core.checkout_timed_out(started, None)),
+            Ok(Err(PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_))) => {
+                Err(Error::with_message(
+                    ErrorKind::Unsupported,
+                    "the pool is configured with a timeout but no runtime",
+                ))
             }
-            Ok(Err(other)) => Err(Error::with_message(ErrorKind::Connect, "the pool failed")
-                .with_source(other.to_string())),
         }
     }
 
@@ -167,22 +154,19 @@ impl AsyncEngine {
         if self.shared.reaper_started.load(Ordering::Acquire) {
             return;
         }
-        let config = &self.shared.config;
+        let config = self.shared.core.config();
         let Some(period) = reaper::period(config.idle_timeout(), config.pool_recycle()) else {
             return;
         };
         if self.shared.reaper_started.swap(true, Ordering::AcqRel) {
             return;
         }
-        tokio::spawn(reaper::run(self.pool.weak(), period, config.idle_timeout()));
+        tokio::spawn(reaper::run(
+            self.pool.weak(),
+            Arc::downgrade(&self.shared),
+            period,
+        ));
     }
-}
-
-fn closed() -> Error {
-    Error::with_message(
-        ErrorKind::PoolClosed,
-        "the engine is disposed; it hands out no more connections",
-    )
 }
 
 #[async_trait]
@@ -196,7 +180,7 @@ impl Engine for AsyncEngine {
     }
 
     fn config(&self) -> &ConnectionConfig {
-        &self.shared.config
+        self.shared.core.config()
     }
 
     fn status(&self) -> PoolStatus {
@@ -204,7 +188,7 @@ impl Engine for AsyncEngine {
         // starts checking it out until its return (cleanup included) ends.
         let status = self.pool.status();
         PoolStatus {
-            max_size: self.shared.config.pool_size() + self.shared.config.max_overflow(),
+            max_size: self.shared.core.max_size(),
             size: status.size,
             idle: status.available,
             in_use: status.size - status.available,
@@ -213,21 +197,20 @@ impl Engine for AsyncEngine {
     }
 
     fn counters(&self) -> PoolCounters {
-        self.shared.metrics.snapshot()
+        self.shared.core.metrics().snapshot()
     }
 
     fn dispose(&self) {
-        if self.shared.disposed.swap(true, Ordering::AcqRel) {
+        if !self.shared.core.dispose() {
             return;
         }
         // Idle connections close now (recorded through `detach`); checked-out
         // ones close when returned.
         drop(self.pool.retain(|_, _| false));
         self.pool.close();
-        self.shared.events().engine_disposed();
     }
 
     fn is_disposed(&self) -> bool {
-        self.shared.is_disposed()
+        self.shared.core.is_disposed()
     }
 }

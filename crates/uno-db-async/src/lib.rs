@@ -7,21 +7,16 @@
 //!   connect retry, `set_role`, `pre_ping`, `pool_recycle`, `idle_timeout`).
 //! - [`AsyncConnection`] / [`AsyncSession`]: a pooled connection, and one
 //!   inside a transaction, both returned to the pool clean when dropped.
-//! - [`AsyncSessionFactory`] and [`transaction_with_retry`] for units of
-//!   work.
+//! - [`AsyncSessionFactory`]: units of work with preset options
+//!   (whole-transaction retry is
+//!   [`uno_db_core::nonblocking::transaction_with_retry`]).
 //!
-//! How the pool keeps connections clean and alive:
-//!
-//! - A new connection gets its `schema` (search path), then the
-//!   callbacks, then `set_role`; a failing callback discards it.
-//! - On checkout an idle connection is checked: not closed, within
-//!   `pool_recycle` and `idle_timeout`; `SET ROLE` (with `set_role`) or
-//!   `SELECT 1` (with `pre_ping`) must succeed, else another is used.
-//! - On return, a connection that may be inside a transaction (a session
-//!   not committed, or `BEGIN` seen on a plain connection) is rolled back
-//!   and its role reset in a background task before anyone else gets it;
-//!   one dropped in the middle of a statement has that statement cancelled
-//!   and is closed.
+//! Every rule about a connection (what runs when it opens, whether an idle
+//! one may be handed out, what a returned one needs, when one is
+//! discarded) is the kernel's, [`uno_db_core::backend`], shared with the
+//! blocking backend; this crate does the I/O. Cleaning a returned
+//! connection and cancelling a statement whose caller was dropped run in
+//! spawned tasks, before anyone else gets the connection.
 //!
 //! Statements without parameters run as unnamed statements: one round
 //! trip, nothing left on the server. Statements with parameters are
@@ -41,7 +36,6 @@ mod manager;
 mod pg_conn;
 mod reaper;
 mod release;
-mod retry_tx;
 mod session;
 mod session_factory;
 mod shared;
@@ -49,7 +43,6 @@ mod shared;
 pub use connection::AsyncConnection;
 pub use engine::AsyncEngine;
 pub use factory::AsyncEngineFactory;
-pub use retry_tx::{transaction_with_retry, transaction_with_retry_options};
 pub use session::AsyncSession;
 pub use session_factory::AsyncSessionFactory;
 

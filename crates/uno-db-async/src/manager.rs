@@ -1,5 +1,5 @@
-//! The deadpool [`Manager`]: creates prepared connections, checks idle ones
-//! before they are handed out, and records every closed one.
+//! [`ConnManager`]: the pool's manager. Opens connections, asks the kernel
+//! whether an idle one may be handed out, and records every closed one.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +11,7 @@ use crate::connect;
 use crate::pg_conn::PgConn;
 use crate::shared::EngineShared;
 
-/// Creates and recycles the physical connections of one engine.
+/// Creates and checks the physical connections of one engine.
 pub(crate) struct ConnManager {
     pub(crate) shared: Arc<EngineShared>,
 }
@@ -19,7 +19,7 @@ pub(crate) struct ConnManager {
 impl std::fmt::Debug for ConnManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnManager")
-            .field("target", &self.shared.config.target())
+            .field("target", &self.shared.core.config().target())
             .finish_non_exhaustive()
     }
 }
@@ -33,38 +33,28 @@ impl Manager for ConnManager {
     async fn create(&self) -> Result<Box<PgConn>, Error> {
         // Boxed: connecting is rare and its future is large; inline, it
         // would bloat every checkout future.
-        Box::pin(connect::open(&self.shared)).await.map(Box::new)
+        Box::pin(connect::open(&self.shared, Instant::now()))
+            .await
+            .map(Box::new)
     }
 
-    /// Runs when an idle connection is about to be handed out: it must be
-    /// open, within its lifetime and idle limit, and (with `set_role` or
-    /// `pre_ping`) answer a statement.
+    /// Runs when an idle connection is about to be handed out. A failure
+    /// makes the pool close it and take (or open) another within the same
+    /// checkout.
     async fn recycle(&self, conn: &mut Box<PgConn>, _: &Metrics) -> RecycleResult<Error> {
-        let config = &self.shared.config;
-        // Normally cleaned on return; this catches a cleanup that never ran
-        // (its task was dropped with its runtime).
-        if conn.in_flight || conn.needs_rollback {
-            conn.close_reason = Some(CloseReason::Dirty);
-            return Err(RecycleError::message("returned without being cleaned"));
-        }
-        if let Some(reason) = conn.reap_reason(Instant::now(), config.idle_timeout()) {
-            conn.close_reason = Some(reason);
+        let core = &self.shared.core;
+        if let Some(reason) = core.checkout_verdict(&conn.state, conn.is_closed(), Instant::now()) {
+            conn.state.close_for(reason);
             return Err(RecycleError::message(reason.as_str()));
         }
-        // `SET ROLE` needs a round trip anyway, so it doubles as the ping.
-        let check = match &self.shared.set_role_sql {
-            Some(sql) => Some(sql.as_str()),
-            None if config.pre_ping() => Some("SELECT 1"),
-            None => None,
-        };
-        if let Some(sql) = check {
+        if let Some(probe) = core.checkout_probe() {
             let outcome = Box::pin(tokio::time::timeout(
-                config.connect_timeout(),
-                conn.internal(sql),
+                core.housekeeping_timeout(),
+                conn.internal(probe),
             ))
             .await;
             if !matches!(outcome, Ok(Ok(()))) {
-                conn.close_reason = Some(CloseReason::Broken);
+                conn.state.close_for(CloseReason::Broken);
                 return Err(RecycleError::message("the connection failed its check"));
             }
         }
@@ -73,17 +63,17 @@ impl Manager for ConnManager {
 
     /// Every connection leaving the pool for good passes here.
     fn detach(&self, conn: &mut Box<PgConn>) {
-        let reason = conn.close_reason.take().unwrap_or_else(|| {
-            if self.shared.is_disposed() {
+        let core = &self.shared.core;
+        let reason = conn.state.close_reason().unwrap_or_else(|| {
+            if core.is_disposed() {
                 CloseReason::Disposed
             } else {
-                // Removed by the reaper, which applies the same rules; else a
-                // check was cancelled half-way, leaving it in doubt.
-                conn.reap_reason(Instant::now(), self.shared.config.idle_timeout())
+                // Removed by the reaper, which applies the checkout rules;
+                // else a check was cancelled half-way, leaving it in doubt.
+                core.checkout_verdict(&conn.state, conn.is_closed(), Instant::now())
                     .unwrap_or(CloseReason::Dirty)
             }
         });
-        self.shared.metrics.record_closed(reason);
-        self.shared.events().connection_closed(reason);
+        core.record_closed(reason);
     }
 }

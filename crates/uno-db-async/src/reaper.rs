@@ -1,11 +1,13 @@
 //! The background task that closes idle connections past `idle_timeout`
 //! or `pool_recycle`, one per engine.
 
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use deadpool::managed::WeakPool;
 
 use crate::manager::ConnManager;
+use crate::shared::EngineShared;
 
 /// How often the reaper looks: a quarter of the shortest limit, kept
 /// between 10 ms and 30 s. `None` when no limit is set.
@@ -21,27 +23,28 @@ pub(crate) fn period(
     Some((shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(30)))
 }
 
-/// Runs until the engine's pool is dropped or closed. It holds only a weak
-/// reference, so it never keeps an engine alive.
-pub(crate) async fn run(
-    pool: WeakPool<ConnManager>,
-    period: Duration,
-    idle_timeout: Option<Duration>,
-) {
+/// Runs until the engine's pool is dropped or closed. It holds only weak
+/// references, so it never keeps an engine alive.
+pub(crate) async fn run(pool: WeakPool<ConnManager>, shared: Weak<EngineShared>, period: Duration) {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let Some(pool) = pool.upgrade() else {
+        let (Some(pool), Some(shared)) = (pool.upgrade(), shared.upgrade()) else {
             return;
         };
         if pool.is_closed() {
             return;
         }
         let now = Instant::now();
-        // Removed connections pass through `ConnManager::detach`, which
-        // records why; dropping them closes the sockets.
-        let removed = pool.retain(|conn, _| conn.reap_reason(now, idle_timeout).is_none());
+        // The kernel's checkout rules decide; removed connections pass
+        // through `ConnManager::detach`, which records why.
+        let removed = pool.retain(|conn, _| {
+            shared
+                .core
+                .checkout_verdict(&conn.state, conn.is_closed(), now)
+                .is_none()
+        });
         drop(removed);
     }
 }

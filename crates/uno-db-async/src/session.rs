@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
 use uno_db_core::nonblocking::Session;
-use uno_db_core::{Error, ErrorKind, Result, Row, SqlState, Statement, quote_identifier};
+use uno_db_core::{Result, Row, Statement, quote_identifier};
 
 use crate::connection::AsyncConnection;
 use crate::pg_conn::PgConn;
@@ -14,34 +14,20 @@ use crate::pg_conn::PgConn;
 ///
 /// Once a statement fails, the server refuses everything but a rollback
 /// (to a savepoint, or of the whole transaction); `commit` then rolls back
-/// and reports the failure instead of pretending to commit.
+/// and reports the failure (SQLSTATE 25P02) instead of pretending to
+/// commit.
 #[derive(Debug)]
 pub struct AsyncSession {
     conn: AsyncConnection,
-    /// A statement failed and no savepoint rollback has recovered since.
-    aborted: bool,
 }
 
 impl AsyncSession {
     pub(crate) fn new(conn: AsyncConnection) -> Self {
-        Self {
-            conn,
-            aborted: false,
-        }
+        Self { conn }
     }
 
     fn pg(&mut self) -> Result<&mut PgConn> {
         self.conn.pg()
-    }
-
-    /// Notes a server error: it aborts the transaction.
-    fn track<T>(&mut self, result: Result<T>) -> Result<T> {
-        if let Err(error) = &result
-            && error.sqlstate().is_some()
-        {
-            self.aborted = true;
-        }
-        result
     }
 
     /// Commits and returns the connection to its pool; the concrete form of
@@ -53,16 +39,7 @@ impl AsyncSession {
     /// an earlier statement had aborted the transaction; either way the
     /// work was rolled back.
     pub async fn commit(mut self) -> Result<()> {
-        if self.aborted {
-            // The server would answer COMMIT with a silent rollback.
-            self.finish("ROLLBACK").await?;
-            return Err(Error::with_message(
-                ErrorKind::Database,
-                "the transaction was aborted by an earlier error and has been rolled back",
-            )
-            .with_sqlstate(SqlState::IN_FAILED_SQL_TRANSACTION));
-        }
-        self.finish("COMMIT").await
+        self.pg()?.commit().await
     }
 
     /// Rolls back and returns the connection to its pool; the concrete form
@@ -72,32 +49,22 @@ impl AsyncSession {
     ///
     /// The connection broke; the server rolls back on its own.
     pub async fn rollback(mut self) -> Result<()> {
-        self.finish("ROLLBACK").await
-    }
-
-    async fn finish(&mut self, sql: &str) -> Result<()> {
-        let conn = self.pg()?;
-        conn.internal(sql).await?;
-        conn.needs_rollback = false;
-        Ok(())
+        self.pg()?.rollback().await
     }
 }
 
 #[async_trait]
 impl Session for AsyncSession {
     async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        let result = self.pg()?.execute(sql, params).await;
-        self.track(result)
+        self.pg()?.execute(sql, params).await
     }
 
     async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let result = self.pg()?.query(sql, params).await;
-        self.track(result)
+        self.pg()?.query(sql, params).await
     }
 
     async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
-        let result = self.pg()?.query_one(sql, params).await;
-        self.track(result)
+        self.pg()?.query_one(sql, params).await
     }
 
     async fn query_opt(
@@ -105,39 +72,33 @@ impl Session for AsyncSession {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
-        let result = self.pg()?.query_opt(sql, params).await;
-        self.track(result)
+        self.pg()?.query_opt(sql, params).await
     }
 
     async fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        let result = self.pg()?.batch_execute(sql).await;
-        self.track(result)
+        self.pg()?.batch_execute(sql).await
     }
 
     async fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        let result = self.pg()?.prepare(sql).await;
-        self.track(result)
+        self.pg()?.prepare(sql).await
     }
 
     async fn savepoint(&mut self, name: &str) -> Result<()> {
         let sql = format!("SAVEPOINT {}", quote_identifier(name)?);
-        let result = self.pg()?.internal(&sql).await;
-        self.track(result)
+        self.pg()?.internal(&sql).await
     }
 
     async fn rollback_to_savepoint(&mut self, name: &str) -> Result<()> {
         let sql = format!("ROLLBACK TO SAVEPOINT {}", quote_identifier(name)?);
-        let result = self.pg()?.internal(&sql).await;
-        if result.is_ok() {
-            self.aborted = false;
-        }
-        self.track(result)
+        let conn = self.pg()?;
+        conn.internal(&sql).await?;
+        conn.state.savepoint_restored();
+        Ok(())
     }
 
     async fn release_savepoint(&mut self, name: &str) -> Result<()> {
         let sql = format!("RELEASE SAVEPOINT {}", quote_identifier(name)?);
-        let result = self.pg()?.internal(&sql).await;
-        self.track(result)
+        self.pg()?.internal(&sql).await
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

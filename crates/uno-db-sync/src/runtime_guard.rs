@@ -1,39 +1,67 @@
 //! Living with async runtimes.
 //!
-//! The `postgres` crate drives each connection with a private runtime and
-//! `block_on`, which panics on a thread that is running a tokio runtime.
-//! tokio does not say publicly whether a thread is running one: a
-//! `spawn_blocking` thread has a runtime handle too, and may block. So:
+//! The `postgres` crate drives each call with `block_on` on a private
+//! runtime, which panics on a thread that is *inside* a tokio runtime: a
+//! worker running an async task, or a runtime's `block_on` body. Blocking
+//! there would also stall every task on that worker. A `spawn_blocking`
+//! thread, or a task inside `tokio::task::block_in_place` on a
+//! multi-threaded runtime, is not inside the runtime and may block.
 //!
-//! - a call from a runtime's `block_on` body (`#[tokio::main]`,
-//!   `#[tokio::test]`: a handle but no task) is refused with an error that
-//!   says what to do instead;
-//! - otherwise, when a handle is present (`spawn_blocking`, or an async
-//!   task, which cannot be told apart), driver calls run on a short-lived
-//!   helper thread, so they never panic.
+//! tokio does not say publicly which case a thread is in, so the guard
+//! asks the way the driver would: it starts an empty `block_on` on a tiny
+//! runtime of its own, which tokio refuses exactly where the driver's
+//! would panic. That refusal is caught and silenced (a panic hook that
+//! stays quiet for this thread's probe only) and becomes a clear error.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 
 use uno_db_core::{Error, ErrorKind, Result};
 
-/// Fails when called from a runtime's `block_on` body.
-pub(crate) fn ensure_blocking_context() -> Result<()> {
-    if tokio::runtime::Handle::try_current().is_ok() && tokio::task::try_id().is_none() {
-        return Err(Error::with_message(
-            ErrorKind::Unsupported,
-            "the blocking uno-db backend cannot be used inside an async runtime; \
-             use uno-db-async, or call it through tokio::task::spawn_blocking",
-        ));
-    }
-    Ok(())
+thread_local! {
+    static PROBING: Cell<bool> = const { Cell::new(false) };
+    static PROBE_RUNTIME: RefCell<Option<tokio::runtime::Runtime>> = const { RefCell::new(None) };
 }
 
-/// Runs a driver call: directly on a thread without a runtime, on a helper
-/// thread otherwise (see the module documentation).
-pub(crate) fn drive<T: Send>(call: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return call();
+static QUIET_PROBES: Once = Once::new();
+
+/// Fails when the calling thread is inside an async runtime, where the
+/// driver would panic; costs nothing on a thread without a runtime.
+pub(crate) fn ensure_blocking_context() -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_err() || may_block_here() {
+        return Ok(());
     }
-    std::thread::scope(|scope| match scope.spawn(call).join() {
-        Ok(value) => value,
-        Err(panic) => std::panic::resume_unwind(panic),
+    Err(Error::with_message(
+        ErrorKind::Unsupported,
+        "the blocking uno-db backend was called from inside an async runtime (an async \
+         task or a block_on body), where it would stall the runtime; use uno-db-async, or \
+         call it through tokio::task::spawn_blocking or, on a multi-threaded runtime, \
+         tokio::task::block_in_place",
+    ))
+}
+
+/// Whether this thread, which has a runtime handle, may block.
+fn may_block_here() -> bool {
+    QUIET_PROBES.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !PROBING.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    PROBE_RUNTIME.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = tokio::runtime::Builder::new_current_thread().build().ok();
+        }
+        let Some(runtime) = slot.as_ref() else {
+            return false;
+        };
+        PROBING.with(|probing| probing.set(true));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(async {})));
+        PROBING.with(|probing| probing.set(false));
+        outcome.is_ok()
     })
 }

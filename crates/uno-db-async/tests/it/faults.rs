@@ -50,7 +50,7 @@ async fn a_black_holed_server_times_out_with_the_cause() {
             .and_then(|c| c.downcast_ref::<Error>())
             .expect("the connect error");
         assert_eq!(cause.kind(), ErrorKind::Connect);
-        assert!(cause.to_string().contains("connect timeout"), "{cause}");
+        assert!(timed_out(cause), "{cause:?}");
     })
     .await;
 }
@@ -102,8 +102,24 @@ async fn a_timeout_during_a_pending_connect_is_not_bare() {
             .source()
             .and_then(|c| c.downcast_ref::<Error>())
             .expect("a cause");
+        // The attempt is bounded by what is left of pool_timeout, so it
+        // ends with the checkout and says why.
         assert_eq!(cause.kind(), ErrorKind::Connect);
-        assert!(cause.to_string().contains("no answer yet"), "{cause}");
+        assert!(timed_out(cause), "{cause:?}");
     })
     .await;
+}
+
+/// Whether the cause chain of `error` holds an I/O time-out.
+fn timed_out(error: &Error) -> bool {
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }

@@ -5,9 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Barrier;
-use uno_db_async::{
-    AsyncEngine, AsyncEngineFactory, AsyncSessionFactory, transaction_with_retry_options,
-};
+use uno_db_async::{AsyncEngine, AsyncEngineFactory, AsyncSessionFactory};
 use uno_db_core::nonblocking::{Connection, Engine, Session};
 use uno_db_core::{
     CloseReason, ErrorKind, IsolationLevel, RetryPolicy, SqlState, TransactionOptions,
@@ -241,7 +239,7 @@ async fn serialization_failures_are_retried() {
             let (engine, barrier, attempts) = (Arc::clone(&engine), Arc::clone(&barrier), Arc::clone(&attempts));
             tokio::spawn(async move {
                 let mut first = true;
-                transaction_with_retry_options(&*engine, &policy, &options, move |session| {
+                uno_db_core::nonblocking::transaction_with_retry(&*engine, &options, &policy, move |session| {
                     let barrier = Arc::clone(&barrier);
                     attempts.fetch_add(1, Ordering::SeqCst);
                     let wait = std::mem::replace(&mut first, false);
@@ -267,7 +265,7 @@ async fn serialization_failures_are_retried() {
         // Other errors are not retried.
         let tries = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&tries);
-        let error = uno_db_async::transaction_with_retry(&*engine, &policy, move |session| {
+        let error = uno_db_core::nonblocking::transaction_with_retry(&*engine, &TransactionOptions::new(), &policy, move |session| {
             seen.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move { session.execute("SELEC", &[]).await })
         })

@@ -149,7 +149,8 @@ impl<S: Clone> ConnState<S> {
         };
         // 0A000: "cached plan must not change result type" after DDL;
         // 26000: the server forgot the statement (DISCARD ALL elsewhere).
-        if (*code == SqlState::FEATURE_NOT_SUPPORTED || *code == SqlState::INVALID_SQL_STATEMENT_NAME)
+        if (*code == SqlState::FEATURE_NOT_SUPPORTED
+            || *code == SqlState::INVALID_SQL_STATEMENT_NAME)
             && let Some(sql) = sql
         {
             drop(self.cache.remove(sql));
@@ -286,7 +287,10 @@ pub fn connection_lost(error: &Error) -> bool {
         return true;
     }
     if let Some(db) = error.db_error()
-        && matches!(db.parsed_severity(), Some(tokio_postgres::error::Severity::Fatal | tokio_postgres::error::Severity::Panic))
+        && matches!(
+            db.parsed_severity(),
+            Some(tokio_postgres::error::Severity::Fatal | tokio_postgres::error::Severity::Panic)
+        )
     {
         return true;
     }
@@ -345,10 +349,10 @@ mod tests {
     #[test]
     fn stale_plans_are_forgotten() {
         let mut conn = state();
-        drop(conn.remember("SELECT * FROM t", 7));
+        let _ = conn.remember("SELECT * FROM t", 7);
         let _ = conn.finished::<()>(Some("SELECT * FROM t"), Err(db("0A000")));
         assert_eq!(conn.cached("SELECT * FROM t"), None);
-        drop(conn.remember("SELECT 2", 8));
+        let _ = conn.remember("SELECT 2", 8);
         let _ = conn.finished::<()>(Some("SELECT 2"), Err(db("42601")));
         assert_eq!(conn.cached("SELECT 2"), Some(8));
     }
@@ -362,7 +366,10 @@ mod tests {
         let _ = conn.finished::<()>(None, Err(db("23505")));
         let (sql, error) = conn.commit_plan();
         assert_eq!(sql, "ROLLBACK");
-        assert_eq!(error.unwrap().sqlstate(), Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
+        assert_eq!(
+            error.unwrap().sqlstate(),
+            Some(&SqlState::IN_FAILED_SQL_TRANSACTION)
+        );
         conn.savepoint_restored();
         assert_eq!(conn.commit_plan().0, "COMMIT");
         // Errors without a SQLSTATE (no row, decode) do not abort.
@@ -373,7 +380,7 @@ mod tests {
     #[test]
     fn discard_all_empties_the_statement_cache() {
         let mut conn = state();
-        drop(conn.remember("SELECT 1", 1));
+        let _ = conn.remember("SELECT 1", 1);
         conn.batch_started("DISCARD ALL");
         assert_eq!(conn.cached("SELECT 1"), None);
         assert_eq!(conn.session_changed(), (true, true));

@@ -102,6 +102,20 @@ impl<'a> ConnectPlan<'a> {
             .min(self.core.config().connect_timeout())
     }
 
+    /// The error of an attempt that had no answer within `limit`.
+    #[must_use]
+    pub fn attempt_timed_out(&self, limit: Duration) -> Error {
+        Error::with_message(
+            crate::ErrorKind::Connect,
+            format!(
+                "could not connect to {}: no answer within {}ms",
+                self.core.config().target(),
+                limit.as_millis()
+            ),
+        )
+        .with_source(std::io::Error::from(std::io::ErrorKind::TimedOut))
+    }
+
     /// The attempt connected.
     pub fn succeeded(&mut self, mut attempt: Attempt<'_>) {
         attempt.ended = true;
@@ -148,7 +162,8 @@ mod tests {
     }
 
     fn refused() -> Error {
-        Error::new(ErrorKind::Connect).with_source(io::Error::from(io::ErrorKind::ConnectionRefused))
+        Error::new(ErrorKind::Connect)
+            .with_source(io::Error::from(io::ErrorKind::ConnectionRefused))
     }
 
     #[test]
@@ -173,7 +188,10 @@ mod tests {
             panic!("retried past the deadline");
         };
         assert_eq!(error.kind(), ErrorKind::PoolTimeout);
-        let cause = std::error::Error::source(&error).unwrap().downcast_ref::<Error>().unwrap();
+        let cause = std::error::Error::source(&error)
+            .unwrap()
+            .downcast_ref::<Error>()
+            .unwrap();
         assert_eq!(cause.kind(), ErrorKind::Connect);
         assert_eq!(core.metrics().snapshot().acquire_timeouts, 1);
     }
@@ -183,7 +201,10 @@ mod tests {
         let core = core("postgresql://app@db/x?pool_timeout=30s");
         let mut plan = core.connect_plan(Instant::now());
         let attempt = plan.start_attempt();
-        assert!(matches!(plan.failed(attempt, refused()), ConnectStep::Retry(_)));
+        assert!(matches!(
+            plan.failed(attempt, refused()),
+            ConnectStep::Retry(_)
+        ));
         assert!(plan.attempt_timeout() <= core.config().connect_timeout());
     }
 }

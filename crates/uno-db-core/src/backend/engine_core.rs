@@ -104,7 +104,9 @@ impl EngineCore {
     /// The most connections the pool may hold: `pool_size + max_overflow`.
     #[must_use]
     pub fn max_size(&self) -> usize {
-        self.config.pool_size().saturating_add(self.config.max_overflow())
+        self.config
+            .pool_size()
+            .saturating_add(self.config.max_overflow())
     }
 
     /// Whether the engine was disposed.
@@ -162,6 +164,31 @@ impl EngineCore {
         ]
         .into_iter()
         .flatten()
+    }
+
+    /// After the callbacks ran on a new connection: it must not have
+    /// broken, and a transaction they left open is rolled back (the
+    /// statement to run is returned). Settings they made (time zone, and
+    /// so on) become the connection's baseline, which returns keep.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Closed`] when the connection broke or a statement of
+    /// theirs is still running.
+    pub fn settle_after_callbacks<S: Clone>(
+        &self,
+        conn: &mut ConnState<S>,
+        driver_closed: bool,
+    ) -> Result<Option<&'static str>> {
+        if driver_closed || conn.is_lost() || conn.is_in_flight() {
+            return Err(Error::with_message(
+                ErrorKind::Closed,
+                "the connection broke while its callbacks ran",
+            ));
+        }
+        let rollback = conn.may_be_in_transaction().then_some("ROLLBACK");
+        conn.cleaned();
+        Ok(rollback)
     }
 
     pub(super) fn connect_started(&self) {
@@ -363,7 +390,10 @@ mod tests {
         assert_eq!(steps[1], OpenStep::Callbacks);
         assert!(matches!(steps[2], OpenStep::Run(sql) if sql.starts_with("SET ROLE")));
         let plain = self::core("postgresql://app@db/x");
-        assert_eq!(plain.open_steps().collect::<Vec<_>>(), [OpenStep::Callbacks]);
+        assert_eq!(
+            plain.open_steps().collect::<Vec<_>>(),
+            [OpenStep::Callbacks]
+        );
     }
 
     #[test]
@@ -372,7 +402,10 @@ mod tests {
         let mut conn: ConnState<u32> = core.new_conn_state();
         conn.statement_started("SELECT 1");
         conn.finished::<()>(None, Ok(())).unwrap();
-        assert_eq!(core.return_plan(&conn, false, Instant::now()), ReturnPlan::Keep);
+        assert_eq!(
+            core.return_plan(&conn, false, Instant::now()),
+            ReturnPlan::Keep
+        );
     }
 
     #[test]
@@ -395,7 +428,10 @@ mod tests {
         let ReturnPlan::Clean(sql) = plain.return_plan(&conn, false, Instant::now()) else {
             panic!("expected cleaning");
         };
-        assert_eq!(sql, "RESET SESSION AUTHORIZATION;RESET ROLE;RESET search_path;");
+        assert_eq!(
+            sql,
+            "RESET SESSION AUTHORIZATION;RESET ROLE;RESET search_path;"
+        );
     }
 
     #[test]
@@ -408,7 +444,10 @@ mod tests {
             ReturnPlan::Discard(CloseReason::Broken)
         );
         conn.statement_started("SELECT pg_sleep(10)");
-        assert_eq!(core.return_plan(&conn, false, now), ReturnPlan::CancelAndDiscard);
+        assert_eq!(
+            core.return_plan(&conn, false, now),
+            ReturnPlan::CancelAndDiscard
+        );
         let conn: ConnState<u32> = core.new_conn_state();
         assert_eq!(
             core.return_plan(&conn, false, now + Duration::from_secs(2)),
@@ -458,12 +497,25 @@ mod tests {
         core.connect_started();
         core.connect_ended(Some(&Error::new(ErrorKind::Connect)));
         let later = Instant::now();
-        assert!(core.connect_trouble(later + Duration::from_secs(1)).is_none());
-        assert_eq!(core.connect_trouble(later - Duration::from_secs(1)).unwrap().kind(), ErrorKind::Connect);
+        assert!(
+            core.connect_trouble(later + Duration::from_secs(1))
+                .is_none()
+        );
+        assert_eq!(
+            core.connect_trouble(later - Duration::from_secs(1))
+                .unwrap()
+                .kind(),
+            ErrorKind::Connect
+        );
         core.connect_started();
-        let waiting = core.connect_trouble(later + Duration::from_secs(1)).unwrap();
+        let waiting = core
+            .connect_trouble(later + Duration::from_secs(1))
+            .unwrap();
         assert!(waiting.to_string().contains("no answer yet"), "{waiting}");
         core.connect_ended(None);
-        assert!(core.connect_trouble(later - Duration::from_secs(1)).is_none());
+        assert!(
+            core.connect_trouble(later - Duration::from_secs(1))
+                .is_none()
+        );
     }
 }

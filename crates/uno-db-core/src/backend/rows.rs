@@ -42,11 +42,20 @@ mod tests {
 
     #[test]
     fn counts() {
-        assert_eq!(exactly_one(rows(0)).unwrap_err().kind(), ErrorKind::RowNotFound);
+        assert_eq!(
+            exactly_one(rows(0)).unwrap_err().kind(),
+            ErrorKind::RowNotFound
+        );
         assert!(exactly_one(rows(1)).is_ok());
-        assert_eq!(exactly_one(rows(2)).unwrap_err().kind(), ErrorKind::TooManyRows);
+        assert_eq!(
+            exactly_one(rows(2)).unwrap_err().kind(),
+            ErrorKind::TooManyRows
+        );
         assert!(at_most_one(rows(0)).unwrap().is_none());
         assert!(at_most_one(rows(1)).unwrap().is_some());
-        assert_eq!(at_most_one(rows(2)).unwrap_err().kind(), ErrorKind::TooManyRows);
+        assert_eq!(
+            at_most_one(rows(2)).unwrap_err().kind(),
+            ErrorKind::TooManyRows
+        );
     }
 }

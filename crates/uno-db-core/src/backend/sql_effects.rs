@@ -107,7 +107,10 @@ impl SqlEffects {
             if is(1, "local") {
                 return;
             }
-            if is(first, "role") || is(first, "authorization") || is(1, "session") && is(2, "authorization") {
+            if is(first, "role")
+                || is(first, "authorization")
+                || is(1, "session") && is(2, "authorization")
+            {
                 self.changes_role = true;
             }
             if is(first, "search_path") || is(first, "schema") {
@@ -141,8 +144,7 @@ impl SqlEffects {
         if contains_ignore_case(sql, "search_path") {
             self.changes_search_path = true;
         }
-        if contains_phrase(sql, "set role") || contains_phrase(sql, "session authorization")
-        {
+        if contains_phrase(sql, "set role") || contains_phrase(sql, "session authorization") {
             self.changes_role = true;
         }
     }
@@ -161,14 +163,11 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
 fn contains_phrase(haystack: &str, needle: &str) -> bool {
     let bytes = haystack.as_bytes();
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    bytes
-        .windows(needle.len())
-        .enumerate()
-        .any(|(at, window)| {
-            window.eq_ignore_ascii_case(needle.as_bytes())
-                && (at == 0 || !is_word(bytes[at - 1]))
-                && bytes.get(at + needle.len()).is_none_or(|&b| !is_word(b))
-        })
+    bytes.windows(needle.len()).enumerate().any(|(at, window)| {
+        window.eq_ignore_ascii_case(needle.as_bytes())
+            && (at == 0 || !is_word(bytes[at - 1]))
+            && bytes.get(at + needle.len()).is_none_or(|&b| !is_word(b))
+    })
 }
 
 enum Token<'a> {
@@ -218,8 +217,8 @@ impl<'a> Scanner<'a> {
                     return Some(Token::End);
                 }
                 b'\'' => {
-                    let escapes = self.at > 0
-                        && matches!(self.sql.as_bytes()[self.at - 1], b'e' | b'E');
+                    let escapes =
+                        self.at > 0 && matches!(self.sql.as_bytes()[self.at - 1], b'e' | b'E');
                     self.skip_quoted(b'\'', escapes);
                     return Some(Token::Other);
                 }
@@ -235,7 +234,9 @@ impl<'a> Scanner<'a> {
                     let start = self.at;
                     let len = rest
                         .iter()
-                        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80))
+                        .position(|&b| {
+                            !(b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80)
+                        })
                         .unwrap_or(rest.len());
                     self.at += len;
                     // An `E'...'` string starts right after its `E`.
@@ -297,8 +298,8 @@ impl<'a> Scanner<'a> {
             .iter()
             .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80))
             .unwrap_or(rest.len() - 1);
-        let is_tag = rest.get(1 + tag_len) == Some(&b'$')
-            && !rest.get(1).is_some_and(u8::is_ascii_digit);
+        let is_tag =
+            rest.get(1 + tag_len) == Some(&b'$') && !rest.get(1).is_some_and(u8::is_ascii_digit);
         if !is_tag {
             self.at += 1;
             return;
@@ -324,7 +325,9 @@ mod tests {
     fn transaction_openers_in_any_statement_of_a_batch() {
         assert!(opens("BEGIN"));
         assert!(opens("SET application_name = 'x'; BEGIN"));
-        assert!(opens("select 1; start transaction isolation level serializable"));
+        assert!(opens(
+            "select 1; start transaction isolation level serializable"
+        ));
         assert!(opens("/* hint */ begin"));
         assert!(opens("-- note\nSTART TRANSACTION"));
         assert!(opens("BEGIN; INSERT INTO t VALUES (1); COMMIT AND CHAIN"));
@@ -349,7 +352,9 @@ mod tests {
         assert!(!opens("COMMIT"));
         assert!(!opens("COMMIT AND NO CHAIN"));
         assert!(!opens(""));
-        assert!(!opens("CREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END $$ LANGUAGE plpgsql"));
+        assert!(!opens(
+            "CREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END $$ LANGUAGE plpgsql"
+        ));
     }
 
     #[test]
@@ -366,7 +371,10 @@ mod tests {
         assert!(SqlEffects::of_batch("SET SESSION AUTHORIZATION x").changes_role);
         assert!(SqlEffects::of_batch("RESET ROLE").changes_role);
         assert!(SqlEffects::of_batch("SET SCHEMA 'x'").changes_search_path);
-        assert!(SqlEffects::of_statement("SELECT set_config('search_path', 'x', false)").changes_search_path);
+        assert!(
+            SqlEffects::of_statement("SELECT set_config('search_path', 'x', false)")
+                .changes_search_path
+        );
         assert!(SqlEffects::of_batch("DO $$ BEGIN EXECUTE 'SET ROLE x'; END $$").changes_role);
         let all = SqlEffects::of_batch("RESET ALL");
         assert!(all.changes_role && all.changes_search_path);
@@ -385,7 +393,19 @@ mod tests {
 
     #[test]
     fn unterminated_input_never_panics() {
-        for sql in ["'", "\"", "$$", "$a$ x", "/*", "/* /*", "E'\\", "$", "$1", "--", "é; BEGIN"] {
+        for sql in [
+            "'",
+            "\"",
+            "$$",
+            "$a$ x",
+            "/*",
+            "/* /*",
+            "E'\\",
+            "$",
+            "$1",
+            "--",
+            "é; BEGIN",
+        ] {
             let _ = SqlEffects::of_batch(sql);
             let _ = SqlEffects::of_statement(sql);
         }

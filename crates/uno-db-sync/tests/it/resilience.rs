@@ -59,24 +59,45 @@ fn with_pre_ping_terminated_backends_are_replaced_on_checkout() {
 }
 
 #[test]
-fn without_pre_ping_a_dead_connection_fails_once_and_is_discarded() {
+fn without_pre_ping_a_connection_that_died_idle_is_never_handed_out() {
     within(LIMIT, || {
         let fx = Fixture::new();
         let engine =
             SyncEngine::new(&fx.builder().pool_size(1).pre_ping(false).build().unwrap()).unwrap();
         let before = pids(&engine, 1);
         terminate(&fx, &before);
+        // The checkout reads the server's FATAL without a round trip and
+        // opens a fresh connection in its place.
         let mut conn = engine.checkout().unwrap();
+        conn.execute("SELECT 1", &[]).unwrap();
+        drop(conn);
+        let after = pids(&engine, 1);
+        assert_ne!(before, after);
+        assert_eq!(engine.counters().closed(CloseReason::Broken), 1);
+    });
+}
+
+#[test]
+fn a_connection_lost_mid_use_is_never_pooled_again() {
+    within(LIMIT, || {
+        let fx = Fixture::new();
+        let engine =
+            SyncEngine::new(&fx.builder().pool_size(1).pre_ping(false).build().unwrap()).unwrap();
+        let mut conn = engine.checkout().unwrap();
+        let pid: i32 = conn
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        terminate(&fx, &[pid]);
         let error = conn.execute("SELECT 1", &[]).unwrap_err();
         assert!(
             matches!(error.kind(), ErrorKind::Closed | ErrorKind::Database),
             "{error:?}"
         );
         assert!(error.is_transient(), "{error:?}");
-        assert!(conn.is_closed());
         drop(conn);
         let after = pids(&engine, 1);
-        assert_ne!(before, after);
+        assert_ne!(vec![pid], after);
         assert_eq!(engine.counters().closed(CloseReason::Broken), 1);
     });
 }
@@ -102,7 +123,7 @@ fn with_set_role_a_dead_idle_connection_is_replaced_during_checkout() {
         let engine = SyncEngine::new(&config).unwrap();
         let before = pids(&engine, 1);
         terminate(&fx, &before);
-        // SET ROLE on checkout finds the connection dead and takes a new one.
+        // The checkout finds the connection dead and takes a new one.
         let after = pids(&engine, 1);
         assert_ne!(before, after);
         assert_eq!(engine.counters().closed(CloseReason::Broken), 1);

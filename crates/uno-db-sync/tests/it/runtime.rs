@@ -32,13 +32,19 @@ async fn connecting_inside_a_runtime_is_refused_and_spawn_blocking_works() {
         .unwrap();
         assert_eq!(value, 7);
 
-        // Inside a spawned task (which tokio does not let us tell apart from
-        // a spawn_blocking thread) the call is not refused, and must not
-        // panic.
+        // Inside a spawned task it would stall a runtime worker: refused,
+        // without a panic; through block_in_place it works.
+        let worker = engine.clone();
+        let kind = tokio::spawn(async move { worker.checkout().err().map(|e| e.kind()) })
+            .await
+            .unwrap();
+        assert_eq!(kind, Some(ErrorKind::Unsupported));
         let worker = engine.clone();
         let value: i32 = tokio::spawn(async move {
-            let mut conn = worker.checkout().unwrap();
-            conn.query_one("SELECT 8", &[]).unwrap().get(0)
+            tokio::task::block_in_place(|| {
+                let mut conn = worker.checkout().unwrap();
+                conn.query_one("SELECT 8", &[]).unwrap().get(0)
+            })
         })
         .await
         .unwrap();
@@ -57,6 +63,51 @@ async fn connecting_inside_a_runtime_is_refused_and_spawn_blocking_works() {
         drop(conn);
         engine.dispose();
         tokio::task::spawn_blocking(move || drop(fx)).await.unwrap();
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+/// Records the thread that serializes it: the one that talks to the server.
+#[derive(Debug)]
+struct ThreadProbe(std::sync::Mutex<Option<std::thread::ThreadId>>);
+
+impl uno_db_core::ToSql for ThreadProbe {
+    fn to_sql(
+        &self,
+        ty: &uno_db_core::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        *self.0.lock().unwrap() = Some(std::thread::current().id());
+        7_i32.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &uno_db_core::Type) -> bool {
+        <i32 as uno_db_core::ToSql>::accepts(ty)
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// From `spawn_blocking`, statements run on the calling thread itself: no
+/// helper thread per statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_blocking_runs_statements_on_its_own_thread() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let fx = tokio::task::spawn_blocking(Fixture::new).await.unwrap();
+        let engine = SyncEngine::new(&fx.config()).unwrap();
+        let (caller, driver) = tokio::task::spawn_blocking(move || {
+            let probe = ThreadProbe(std::sync::Mutex::new(None));
+            let mut conn = engine.checkout().unwrap();
+            conn.query_one("SELECT $1::int4", &[&probe]).unwrap();
+            drop(conn);
+            engine.dispose();
+            drop(fx);
+            (std::thread::current().id(), probe.0.lock().unwrap().take())
+        })
+        .await
+        .unwrap();
+        assert_eq!(driver, Some(caller));
     })
     .await
     .expect("the test finished in time");

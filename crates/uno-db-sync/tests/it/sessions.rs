@@ -3,9 +3,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use uno_db_core::blocking::transaction_with_retry;
 use uno_db_core::blocking::{Connection, Engine, Session};
 use uno_db_core::{ErrorKind, IsolationLevel, RetryPolicy, SqlState, TransactionOptions};
-use uno_db_sync::{SyncEngine, transaction_with_retry, transaction_with_retry_options};
+use uno_db_sync::SyncEngine;
 
 use crate::support::{Fixture, LIMIT, within};
 
@@ -31,7 +32,7 @@ fn a_dropped_session_rolls_back_and_the_connection_is_reused() {
         let fx = Fixture::new();
         let engine = engine_with_table(&fx);
         let pid: i32 = {
-            let mut session = engine.begin(&TransactionOptions::new()).unwrap();
+            let mut session = engine.transaction(&TransactionOptions::new()).unwrap();
             session
                 .execute("INSERT INTO t (id) VALUES ($1)", &[&1_i32])
                 .unwrap();
@@ -201,7 +202,7 @@ fn a_serialization_failure_is_retried() {
         let policy = RetryPolicy::default()
             .initial_delay(Duration::from_millis(5))
             .max_delay(Duration::from_millis(20));
-        let value: i32 = transaction_with_retry_options(&engine, &options, &policy, |session| {
+        let value: i32 = transaction_with_retry(&engine, &options, &policy, |session| {
             let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
             let v: i32 = session
                 .query_one("SELECT v FROM t WHERE id = 1", &[])
@@ -224,7 +225,7 @@ fn a_serialization_failure_is_retried() {
 
         // Other errors are not retried.
         let attempts = AtomicUsize::new(0);
-        let error = transaction_with_retry_options(&engine, &options, &policy, |session| {
+        let error = transaction_with_retry(&engine, &options, &policy, |session| {
             attempts.fetch_add(1, Ordering::SeqCst);
             session.execute("INSERT INTO t VALUES (1, 0)", &[])
         })
@@ -234,7 +235,7 @@ fn a_serialization_failure_is_retried() {
 
         // Persistent failures stop after max_attempts.
         let attempts = AtomicUsize::new(0);
-        let error = transaction_with_retry_options(
+        let error = transaction_with_retry(
             &engine,
             &options,
             &policy.max_attempts(3),
@@ -250,16 +251,17 @@ fn a_serialization_failure_is_retried() {
 
         // The default-options form retries deadlocks (40P01) the same way.
         let attempts = AtomicUsize::new(0);
-        let value = transaction_with_retry(&engine, &policy, |session| {
-            if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
-                return Err(uno_db_core::Error::new(ErrorKind::Database)
-                    .with_sqlstate(SqlState::T_R_DEADLOCK_DETECTED));
-            }
-            Ok(session
-                .query_one("SELECT v FROM t WHERE id = 1", &[])?
-                .get::<_, i32>(0))
-        })
-        .unwrap();
+        let value =
+            transaction_with_retry(&engine, &TransactionOptions::new(), &policy, |session| {
+                if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return Err(uno_db_core::Error::new(ErrorKind::Database)
+                        .with_sqlstate(SqlState::T_R_DEADLOCK_DETECTED));
+                }
+                Ok(session
+                    .query_one("SELECT v FROM t WHERE id = 1", &[])?
+                    .get::<_, i32>(0))
+            })
+            .unwrap();
         assert_eq!((attempts.load(Ordering::SeqCst), value), (2, 101));
     });
 }

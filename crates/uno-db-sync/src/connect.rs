@@ -1,0 +1,115 @@
+//! Opening one physical connection: connect as the kernel's plan says,
+//! then run the kernel's open steps before the pool sees it.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use postgres::{Client, NoTls};
+use r2d2::ManageConnection;
+use r2d2_postgres::PostgresConnectionManager;
+use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep};
+use uno_db_core::{CloseReason, Error, ErrorKind, Result};
+
+use crate::connection::SyncConnection;
+use crate::pg_conn::PgConn;
+use crate::shared::EngineShared;
+
+/// Opens and prepares a new physical connection for a checkout that began
+/// at `started`.
+pub(crate) fn open(shared: &Arc<EngineShared>, started: Instant) -> Result<PgConn> {
+    let mut plan = shared.core.connect_plan(started);
+    let client = loop {
+        let attempt = plan.start_attempt();
+        match connect_within(shared, &plan, plan.attempt_timeout()) {
+            Ok(client) => {
+                plan.succeeded(attempt);
+                break client;
+            }
+            Err(error) => match plan.failed(attempt, error) {
+                ConnectStep::Retry(delay) => std::thread::sleep(delay),
+                ConnectStep::GiveUp(error) => return Err(error),
+            },
+        }
+    };
+    prepare(shared, PgConn::new(client, Arc::clone(shared)))
+}
+
+/// One attempt, through `r2d2_postgres`, bounded as a whole by `limit`.
+///
+/// The driver bounds only the TCP connect: a server or proxy that accepts
+/// and then says nothing would block it forever. So the attempt runs on a
+/// helper thread; when `limit` passes the caller gets a timeout and the
+/// thread finishes on its own (the server's `authentication_timeout`, or
+/// TCP keepalives and `tcp_user_timeout`, end it), closing what it got. At
+/// most one such thread per pool slot runs at a time.
+fn connect_within(
+    shared: &Arc<EngineShared>,
+    plan: &ConnectPlan<'_>,
+    limit: Duration,
+) -> Result<Client> {
+    let target = shared.core.config().target();
+    let Some(permit) = shared.helper_permit() else {
+        return Err(Error::with_message(
+            ErrorKind::Connect,
+            format!(
+                "could not connect to {target}: every pool slot still has an earlier \
+                 connection attempt waiting for the server"
+            ),
+        )
+        .with_source(std::io::Error::from(std::io::ErrorKind::TimedOut)));
+    };
+    let manager = PostgresConnectionManager::new(shared.driver.clone(), NoTls);
+    let (sender, receiver) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("uno-db-sync-connect".to_owned())
+        .spawn(move || {
+            let _permit = permit;
+            // If the caller gave up, the client comes back and is closed.
+            drop(sender.send(manager.connect()));
+        })
+        .map_err(|e| {
+            Error::with_message(
+                ErrorKind::Connect,
+                format!("could not start a thread to connect to {target}"),
+            )
+            .with_source(e)
+        })?;
+    match receiver.recv_timeout(limit) {
+        Ok(result) => result.map_err(|e| Error::from_connect(e, &target)),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(plan.attempt_timed_out(limit)),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::with_message(
+            ErrorKind::Connect,
+            format!("the attempt to connect to {target} ended without a result"),
+        )),
+    }
+}
+
+/// Runs the kernel's open steps: search path, callbacks, role. On failure
+/// the connection is closed, recorded with the reason.
+fn prepare(shared: &Arc<EngineShared>, mut conn: PgConn) -> Result<PgConn> {
+    for step in shared.core.open_steps() {
+        let result = match step {
+            OpenStep::Run(sql) => conn.internal(sql),
+            OpenStep::Callbacks if shared.callbacks.is_empty() => Ok(()),
+            OpenStep::Callbacks => {
+                let mut setup = SyncConnection::detached(conn);
+                let result = shared.callbacks.run(&mut setup);
+                conn = setup
+                    .into_detached()
+                    .ok_or_else(|| Error::new(ErrorKind::Closed))?;
+                result.and_then(|()| conn.settle_callbacks())
+            }
+        };
+        if let Err(error) = result {
+            let reason = if error.kind() == ErrorKind::Callback {
+                CloseReason::CallbackFailed
+            } else {
+                CloseReason::Broken
+            };
+            conn.state.close_for(reason);
+            return Err(error);
+        }
+    }
+    Ok(conn)
+}

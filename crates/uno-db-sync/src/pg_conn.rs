@@ -1,0 +1,275 @@
+//! [`PgConn`]: one physical connection, the driver's client next to the
+//! kernel's state for it. Sends statements; the kernel decides.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use fallible_iterator::FallibleIterator;
+use postgres::Client;
+use postgres::types::{ToSql, Type};
+use uno_db_core::backend::{ConnState, at_most_one, exactly_one};
+use uno_db_core::{CloseReason, Error, Result, Row, Statement};
+
+use crate::shared::EngineShared;
+
+/// A physical connection and what the kernel knows about it. Counted as
+/// closed (with the kernel's reason) when dropped.
+pub(crate) struct PgConn {
+    // `None` only while being dropped.
+    client: Option<Client>,
+    pub(crate) state: ConnState<postgres::Statement>,
+    shared: Arc<EngineShared>,
+}
+
+impl std::fmt::Debug for PgConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConn")
+            .field("closed", &self.is_closed())
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgConn {
+    pub(crate) fn new(client: Client, shared: Arc<EngineShared>) -> Self {
+        Self {
+            state: shared.core.new_conn_state(),
+            client: Some(client),
+            shared,
+        }
+    }
+
+    fn client(&mut self) -> Result<&mut Client> {
+        self.client.as_mut().ok_or_else(|| {
+            Error::with_message(uno_db_core::ErrorKind::Closed, "the connection is closed")
+        })
+    }
+
+    /// Whether the driver knows the connection to be broken.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.client.as_ref().is_none_or(Client::is_closed)
+    }
+
+    /// Whether the connection is closed, after reading without blocking
+    /// whatever the server sent while it sat idle (a `FATAL` from
+    /// `pg_terminate_backend`, a restart's EOF). The driver only reads
+    /// during calls, so without this a connection that died idle would
+    /// look alive until its next statement failed. Notifications read
+    /// meanwhile are dropped: pooled connections do not `LISTEN`.
+    pub(crate) fn poll_closed(&mut self) -> bool {
+        let Some(client) = self.client.as_mut() else {
+            return true;
+        };
+        let failed = {
+            let mut notifications = client.notifications();
+            // A zero timeout, not the plain non-blocking iterator: it lets
+            // the driver's reactor turn once, so that data that arrived
+            // while idle is seen at all.
+            let mut pending = notifications.timeout_iter(std::time::Duration::ZERO);
+            loop {
+                match pending.next() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break false,
+                    Err(_) => break true,
+                }
+            }
+        };
+        failed || client.is_closed()
+    }
+
+    /// The checkout check (`pre_ping`): a round trip bounded by `timeout`.
+    /// The driver's own check sends an empty query, as cheap as `probe`.
+    pub(crate) fn probe(&mut self, _probe: &str, timeout: std::time::Duration) -> Result<()> {
+        self.state.internal_started();
+        let result = self.client()?.is_valid(timeout);
+        self.state
+            .finished(None, result.map_err(Error::from_driver))
+    }
+
+    /// A token to cancel whatever the connection runs, from elsewhere.
+    pub(crate) fn cancel_token(&self) -> Option<postgres::CancelToken> {
+        self.client.as_ref().map(Client::cancel_token)
+    }
+
+    /// Runs a statement, returning the affected row count.
+    pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        self.state.statement_started(sql);
+        let result = match self.plan(sql, params) {
+            Ok(Plan::Prepared(statement)) => self.client()?.execute(&statement, params),
+            Ok(Plan::Unnamed(types)) => {
+                let typed = with_types(params, &types);
+                self.client()?.execute_typed(sql, &typed)
+            }
+            Err(error) => return self.state.finished(Some(sql), Err(error)),
+        };
+        self.state
+            .finished(Some(sql), result.map_err(Error::from_driver))
+    }
+
+    /// Runs a query, returning all rows.
+    pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.state.statement_started(sql);
+        let result = match self.plan(sql, params) {
+            Ok(Plan::Prepared(statement)) => self.client()?.query(&statement, params),
+            Ok(Plan::Unnamed(types)) => {
+                let typed = with_types(params, &types);
+                self.client()?.query_typed(sql, &typed)
+            }
+            Err(error) => return self.state.finished(Some(sql), Err(error)),
+        };
+        let rows = self
+            .state
+            .finished(Some(sql), result.map_err(Error::from_driver))?;
+        Ok(rows.into_iter().map(Row::from_driver).collect())
+    }
+
+    /// Runs a query that must return exactly one row.
+    pub(crate) fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        exactly_one(self.query(sql, params)?)
+    }
+
+    /// Runs a query that returns at most one row.
+    pub(crate) fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        at_most_one(self.query(sql, params)?)
+    }
+
+    /// Runs the user's statements with the simple query protocol.
+    pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        self.state.batch_started(sql);
+        let result = self.client()?.batch_execute(sql);
+        self.state
+            .finished(None, result.map_err(Error::from_driver))
+    }
+
+    /// Runs statements the pool itself issues (`ROLLBACK`, `SET ROLE`,
+    /// savepoints...).
+    pub(crate) fn internal(&mut self, sql: &str) -> Result<()> {
+        self.state.internal_started();
+        let result = self.client()?.batch_execute(sql);
+        self.state
+            .finished(None, result.map_err(Error::from_driver))
+    }
+
+    /// Sends `BEGIN ...` for a session.
+    pub(crate) fn begin(&mut self, sql: &str) -> Result<()> {
+        self.state.begin_started();
+        let result = self.client()?.batch_execute(sql);
+        self.state
+            .finished(None, result.map_err(Error::from_driver))?;
+        self.state.begin_succeeded();
+        Ok(())
+    }
+
+    /// Ends a session's transaction: commits, or rolls back an aborted one
+    /// and reports it, as the kernel says.
+    pub(crate) fn commit(&mut self) -> Result<()> {
+        let (sql, outcome) = self.state.commit_plan();
+        self.internal(sql)?;
+        self.state.transaction_ended();
+        outcome.map_or(Ok(()), Err)
+    }
+
+    /// Rolls back a session's transaction.
+    pub(crate) fn rollback(&mut self) -> Result<()> {
+        self.internal("ROLLBACK")?;
+        self.state.transaction_ended();
+        Ok(())
+    }
+
+    /// Leaves the connection as the kernel wants it after the callbacks.
+    pub(crate) fn settle_callbacks(&mut self) -> Result<()> {
+        let closed = self.is_closed();
+        if let Some(sql) = self
+            .shared
+            .core
+            .settle_after_callbacks(&mut self.state, closed)?
+        {
+            self.internal(sql)?;
+        }
+        Ok(())
+    }
+
+    /// Prepares `sql` (through the cache when it is on) and describes it.
+    pub(crate) fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        self.state.internal_started();
+        let result = if self.state.caches_statements() {
+            self.cached(sql)
+        } else {
+            self.client()
+                .and_then(|client| client.prepare(sql).map_err(Error::from_driver))
+        };
+        let statement = self.state.finished(Some(sql), result)?;
+        Ok(Statement::from_driver(sql, &statement))
+    }
+
+    /// How to run `sql`: as the async backend does (see its `PgConn`).
+    fn plan(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Plan> {
+        if self.state.caches_statements() {
+            return self.cached(sql).map(Plan::Prepared);
+        }
+        if params.is_empty() {
+            return Ok(Plan::Unnamed(Vec::new()));
+        }
+        let statement = self.client()?.prepare(sql).map_err(Error::from_driver)?;
+        if statement.params().len() == params.len() {
+            Ok(Plan::Unnamed(statement.params().to_vec()))
+        } else {
+            // The driver reports the count mismatch before sending anything.
+            Ok(Plan::Prepared(statement))
+        }
+    }
+
+    fn cached(&mut self, sql: &str) -> Result<postgres::Statement> {
+        if let Some(statement) = self.state.cached(sql) {
+            return Ok(statement);
+        }
+        let statement = self.client()?.prepare(sql).map_err(Error::from_driver)?;
+        // An evicted statement is closed on the server when dropped.
+        drop(self.state.remember(sql, statement.clone()));
+        Ok(statement)
+    }
+}
+
+/// How one statement runs.
+enum Plan {
+    /// A prepared (usually cached) statement.
+    Prepared(postgres::Statement),
+    /// The unnamed statement, with these parameter types.
+    Unnamed(Vec<Type>),
+}
+
+/// Pairs parameters with the types the server expects for them.
+fn with_types<'a>(
+    params: &[&'a (dyn ToSql + Sync)],
+    types: &[Type],
+) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    params.iter().copied().zip(types.iter().cloned()).collect()
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        let core = &self.shared.core;
+        let reason = self.state.close_reason().unwrap_or_else(|| {
+            // Dropped by r2d2 itself (its reaper, or the pool going away):
+            // the kernel's checkout rules say why, else the pool is gone.
+            core.checkout_verdict(&self.state, self.is_closed(), Instant::now())
+                .unwrap_or(CloseReason::Disposed)
+        });
+        core.record_closed(reason);
+        if let Some(client) = self.client.take() {
+            // A graceful close waits for the server to answer what is in
+            // flight, which a server gone silent never does: close on a
+            // thread of its own, so no caller, reaper or dispose hangs. (The
+            // driver's runtime would also panic on a runtime thread.)
+            let closer = std::thread::Builder::new()
+                .name("uno-db-sync-close".to_owned())
+                .spawn(move || drop(client));
+            // Without a thread the client was dropped (closed) right here.
+            drop(closer);
+        }
+    }
+}

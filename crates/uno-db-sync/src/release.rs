@@ -1,0 +1,116 @@
+//! The return path of a checked-out connection: the kernel's
+//! [`ReturnPlan`] carried out. Runs inside `Drop`: every wait here is
+//! bounded by the housekeeping timeout, and statements run on a helper
+//! thread so that a silent server cannot hang the caller (nor a runtime
+//! thread make the driver panic).
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use r2d2::Pool;
+use uno_db_core::backend::ReturnPlan;
+use uno_db_core::{CloseReason, Error, ErrorKind};
+
+use crate::manager::{ConnManager, Slot};
+use crate::pg_conn::PgConn;
+use crate::shared::EngineShared;
+
+/// Takes back the connection in `slot`; r2d2 then keeps the slot or,
+/// when the connection was closed or taken away, drops it.
+pub(crate) fn release(shared: &Arc<EngineShared>, pool: &Pool<ConnManager>, slot: &mut Slot) {
+    let Some(conn) = slot.0.as_mut() else {
+        return;
+    };
+    let now = Instant::now();
+    match shared.core.return_plan(&conn.state, conn.is_closed(), now) {
+        ReturnPlan::Keep => put_back(shared, pool, conn, now),
+        ReturnPlan::Discard(reason) => conn.state.close_for(reason),
+        ReturnPlan::CancelAndDiscard => {
+            // The caller unwound mid-statement: the server may still run it.
+            if let (Some(token), Some(permit)) = (conn.cancel_token(), shared.helper_permit()) {
+                let spawned = std::thread::Builder::new()
+                    .name("uno-db-sync-cancel".to_owned())
+                    .spawn(move || {
+                        let _permit = permit;
+                        drop(token.cancel_query(postgres::NoTls));
+                    });
+                drop(spawned);
+            }
+            shared.core.record_discarded(CloseReason::Dirty, None);
+            conn.state.close_for(CloseReason::Dirty);
+        }
+        ReturnPlan::Clean(sql) => clean(shared, pool, slot, sql),
+    }
+}
+
+/// Runs the cleaning statements on a helper thread, waiting at most the
+/// housekeeping timeout; a connection that fails them or is late is closed.
+fn clean(shared: &Arc<EngineShared>, pool: &Pool<ConnManager>, slot: &mut Slot, sql: String) {
+    let core = &shared.core;
+    let (Some(permit), Some(mut conn)) = (shared.helper_permit(), slot.0.take()) else {
+        discard(shared, slot, None);
+        return;
+    };
+    let (sender, receiver) = mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("uno-db-sync-clean".to_owned())
+        .spawn(move || {
+            let _permit = permit;
+            let result = conn.internal(&sql);
+            if let Err(mpsc::SendError((mut late, _))) = sender.send((conn, result)) {
+                // The caller stopped waiting: close it.
+                let late: &mut PgConn = &mut late;
+                late.state.close_for(CloseReason::Dirty);
+            }
+        });
+    if spawned.is_err() {
+        return;
+    }
+    match receiver.recv_timeout(core.housekeeping_timeout()) {
+        Ok((mut conn, Ok(()))) => {
+            conn.state.cleaned();
+            put_back(shared, pool, &mut conn, Instant::now());
+            slot.0 = Some(conn);
+        }
+        Ok((conn, Err(error))) => {
+            slot.0 = Some(conn);
+            discard(shared, slot, Some(&error));
+        }
+        Err(_) => {
+            let error = Error::with_message(
+                ErrorKind::QueryTimeout,
+                "cleaning the returned connection took longer than connect_timeout",
+            );
+            core.record_discarded(CloseReason::Dirty, Some(&error));
+        }
+    }
+}
+
+fn discard(shared: &EngineShared, slot: &mut Slot, error: Option<&Error>) {
+    shared.core.record_discarded(CloseReason::Dirty, error);
+    if let Some(conn) = slot.0.as_mut() {
+        conn.state.close_for(CloseReason::Dirty);
+    }
+}
+
+/// Keeps a clean connection, unless the kernel finds it surplus.
+fn put_back(shared: &EngineShared, pool: &Pool<ConnManager>, conn: &mut PgConn, now: Instant) {
+    let core = &shared.core;
+    // Only with overflow connections open is the pool's (locked) state
+    // worth asking for: the common return takes no lock.
+    let open = usize::try_from(core.metrics().open_connections()).unwrap_or(usize::MAX);
+    if open > core.config().pool_size() {
+        let state = pool.state();
+        // r2d2 counts this connection as in use until the slot is back.
+        if core.is_surplus(
+            state.connections as usize,
+            state.idle_connections as usize,
+            shared.queue.len(),
+        ) {
+            conn.state.close_for(CloseReason::Overflow);
+            return;
+        }
+    }
+    conn.state.returned(now);
+}

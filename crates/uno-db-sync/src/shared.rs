@@ -1,0 +1,63 @@
+//! [`EngineShared`]: what an engine shares with its pool manager and its
+//! connections.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use uno_db_core::BlockingCallbacks;
+use uno_db_core::backend::EngineCore;
+
+use crate::wait_queue::WaitQueue;
+
+/// The kernel's state and decisions for one engine, plus what this backend
+/// needs to connect and wait. It does not own the pool, which owns the
+/// manager that holds this.
+pub(crate) struct EngineShared {
+    pub(crate) core: EngineCore,
+    /// The driver's settings, translated once from the configuration.
+    pub(crate) driver: postgres::Config,
+    pub(crate) callbacks: BlockingCallbacks,
+    pub(crate) queue: WaitQueue,
+    /// Helper threads still running after their caller stopped waiting (a
+    /// connect attempt or a clean-up that timed out); at most one per pool
+    /// slot.
+    lingering: AtomicUsize,
+}
+
+impl EngineShared {
+    pub(crate) fn new(
+        core: EngineCore,
+        driver: postgres::Config,
+        callbacks: BlockingCallbacks,
+    ) -> Self {
+        Self {
+            core,
+            driver,
+            callbacks,
+            queue: WaitQueue::default(),
+            lingering: AtomicUsize::new(0),
+        }
+    }
+
+    /// Reserves a place for a helper thread that may outlive its caller's
+    /// wait; `None` when every pool slot already has one.
+    pub(crate) fn helper_permit(self: &Arc<Self>) -> Option<HelperPermit> {
+        let limit = self.core.max_size().max(1);
+        self.lingering
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| HelperPermit(Arc::clone(self)))
+    }
+}
+
+/// A reserved helper-thread place, moved into the thread and released when
+/// the thread ends.
+pub(crate) struct HelperPermit(Arc<EngineShared>);
+
+impl Drop for HelperPermit {
+    fn drop(&mut self) {
+        self.0.lingering.fetch_sub(1, Ordering::AcqRel);
+    }
+}
