@@ -1,9 +1,9 @@
 //! [`PgConn`]: one physical connection, the driver's client next to the
 //! kernel's state for it. Sends statements; the kernel decides.
 
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, Client};
-use uno_db_core::backend::{ConnState, at_most_one, exactly_one};
+use uno_db_core::backend::{ConnState, SendPlan, at_most_one, exactly_one, typed_params};
 use uno_db_core::{Error, Result, Row, Statement};
 
 /// A physical connection and what the kernel knows about it.
@@ -49,9 +49,9 @@ impl PgConn {
     ) -> Result<u64> {
         self.state.statement_started(sql);
         let result = match self.plan(sql, params).await {
-            Ok(Plan::Prepared(statement)) => self.client.execute(&statement, params).await,
-            Ok(Plan::Unnamed(types)) => {
-                let typed = with_types(params, &types);
+            Ok(SendPlan::Prepared(statement)) => self.client.execute(&statement, params).await,
+            Ok(SendPlan::Unnamed(types)) => {
+                let typed = typed_params(params, &types);
                 self.client.execute_typed(sql, &typed).await
             }
             Err(error) => return self.state.finished(Some(sql), Err(error)),
@@ -68,9 +68,9 @@ impl PgConn {
     ) -> Result<Vec<Row>> {
         self.state.statement_started(sql);
         let result = match self.plan(sql, params).await {
-            Ok(Plan::Prepared(statement)) => self.client.query(&statement, params).await,
-            Ok(Plan::Unnamed(types)) => {
-                let typed = with_types(params, &types);
+            Ok(SendPlan::Prepared(statement)) => self.client.query(&statement, params).await,
+            Ok(SendPlan::Unnamed(types)) => {
+                let typed = typed_params(params, &types);
                 self.client.query_typed(sql, &typed).await
             }
             Err(error) => return self.state.finished(Some(sql), Err(error)),
@@ -172,22 +172,22 @@ impl PgConn {
     /// first when it has parameters, so that no named statement outlives
     /// the call (`PgBouncer` in transaction mode may route the next message
     /// to another server connection).
-    async fn plan(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Plan> {
+    async fn plan(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<SendPlan<tokio_postgres::Statement>> {
         if self.state.caches_statements() {
-            return self.cached(sql).await.map(Plan::Prepared);
+            return self.cached(sql).await.map(SendPlan::Prepared);
         }
         if params.is_empty() {
-            return Ok(Plan::Unnamed(Vec::new()));
+            return Ok(SendPlan::Unnamed(Vec::new()));
         }
         let statement = Box::pin(self.client.prepare(sql))
             .await
             .map_err(Error::from_driver)?;
-        if statement.params().len() == params.len() {
-            Ok(Plan::Unnamed(statement.params().to_vec()))
-        } else {
-            // The driver reports the count mismatch before sending anything.
-            Ok(Plan::Prepared(statement))
-        }
+        let described = statement.params().to_vec();
+        Ok(SendPlan::described(statement, &described, params.len()))
     }
 
     async fn cached(&mut self, sql: &str) -> Result<tokio_postgres::Statement> {
@@ -203,20 +203,4 @@ impl PgConn {
         drop(self.state.remember(sql, statement.clone()));
         Ok(statement)
     }
-}
-
-/// How one statement runs.
-enum Plan {
-    /// A prepared (usually cached) statement.
-    Prepared(tokio_postgres::Statement),
-    /// The unnamed statement, with these parameter types.
-    Unnamed(Vec<Type>),
-}
-
-/// Pairs parameters with the types the server expects for them.
-fn with_types<'a>(
-    params: &[&'a (dyn ToSql + Sync)],
-    types: &[Type],
-) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
-    params.iter().copied().zip(types.iter().cloned()).collect()
 }

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use fallible_iterator::FallibleIterator;
 use postgres::Client;
-use postgres::types::{ToSql, Type};
-use uno_db_core::backend::{ConnState, at_most_one, exactly_one};
+use postgres::types::ToSql;
+use uno_db_core::backend::{ConnState, SendPlan, at_most_one, exactly_one, typed_params};
 use uno_db_core::{CloseReason, Error, Result, Row, Statement};
 
 use crate::shared::EngineShared;
@@ -95,9 +95,9 @@ impl PgConn {
     pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         self.state.statement_started(sql);
         let result = match self.plan(sql, params) {
-            Ok(Plan::Prepared(statement)) => self.client()?.execute(&statement, params),
-            Ok(Plan::Unnamed(types)) => {
-                let typed = with_types(params, &types);
+            Ok(SendPlan::Prepared(statement)) => self.client()?.execute(&statement, params),
+            Ok(SendPlan::Unnamed(types)) => {
+                let typed = typed_params(params, &types);
                 self.client()?.execute_typed(sql, &typed)
             }
             Err(error) => return self.state.finished(Some(sql), Err(error)),
@@ -110,9 +110,9 @@ impl PgConn {
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         self.state.statement_started(sql);
         let result = match self.plan(sql, params) {
-            Ok(Plan::Prepared(statement)) => self.client()?.query(&statement, params),
-            Ok(Plan::Unnamed(types)) => {
-                let typed = with_types(params, &types);
+            Ok(SendPlan::Prepared(statement)) => self.client()?.query(&statement, params),
+            Ok(SendPlan::Unnamed(types)) => {
+                let typed = typed_params(params, &types);
                 self.client()?.query_typed(sql, &typed)
             }
             Err(error) => return self.state.finished(Some(sql), Err(error)),
@@ -207,20 +207,20 @@ impl PgConn {
     }
 
     /// How to run `sql`: as the async backend does (see its `PgConn`).
-    fn plan(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Plan> {
+    fn plan(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<SendPlan<postgres::Statement>> {
         if self.state.caches_statements() {
-            return self.cached(sql).map(Plan::Prepared);
+            return self.cached(sql).map(SendPlan::Prepared);
         }
         if params.is_empty() {
-            return Ok(Plan::Unnamed(Vec::new()));
+            return Ok(SendPlan::Unnamed(Vec::new()));
         }
         let statement = self.client()?.prepare(sql).map_err(Error::from_driver)?;
-        if statement.params().len() == params.len() {
-            Ok(Plan::Unnamed(statement.params().to_vec()))
-        } else {
-            // The driver reports the count mismatch before sending anything.
-            Ok(Plan::Prepared(statement))
-        }
+        let described = statement.params().to_vec();
+        Ok(SendPlan::described(statement, &described, params.len()))
     }
 
     fn cached(&mut self, sql: &str) -> Result<postgres::Statement> {
@@ -232,22 +232,6 @@ impl PgConn {
         drop(self.state.remember(sql, statement.clone()));
         Ok(statement)
     }
-}
-
-/// How one statement runs.
-enum Plan {
-    /// A prepared (usually cached) statement.
-    Prepared(postgres::Statement),
-    /// The unnamed statement, with these parameter types.
-    Unnamed(Vec<Type>),
-}
-
-/// Pairs parameters with the types the server expects for them.
-fn with_types<'a>(
-    params: &[&'a (dyn ToSql + Sync)],
-    types: &[Type],
-) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
-    params.iter().copied().zip(types.iter().cloned()).collect()
 }
 
 impl Drop for PgConn {

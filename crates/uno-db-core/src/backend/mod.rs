@@ -27,6 +27,7 @@ mod conn_state;
 mod connect_plan;
 mod engine_core;
 mod rows;
+mod send_plan;
 mod sql_effects;
 mod statement_cache;
 
@@ -34,5 +35,6 @@ pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep};
 pub use engine_core::{EngineCore, OpenStep, ReturnPlan};
 pub use rows::{at_most_one, exactly_one};
+pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;
 pub use statement_cache::StatementCache;
