@@ -47,7 +47,7 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
-        self.state.statement_started(sql);
+        self.state.statement_started(sql)?;
         let result = match self.plan(sql, params).await {
             Ok(SendPlan::Prepared(statement)) => self.client.execute(&statement, params).await,
             Ok(SendPlan::Unnamed(types)) => {
@@ -66,7 +66,7 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
-        self.state.statement_started(sql);
+        self.state.statement_started(sql)?;
         let result = match self.plan(sql, params).await {
             Ok(SendPlan::Prepared(statement)) => self.client.query(&statement, params).await,
             Ok(SendPlan::Unnamed(types)) => {
@@ -101,7 +101,7 @@ impl PgConn {
 
     /// Runs the user's statements with the simple query protocol.
     pub(crate) async fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        self.state.batch_started(sql);
+        self.state.batch_started(sql)?;
         let result = self.client.batch_execute(sql).await;
         self.state
             .finished(None, result.map_err(Error::from_driver))
@@ -110,7 +110,7 @@ impl PgConn {
     /// Runs statements the pool itself issues (`ROLLBACK`, `SET ROLE`,
     /// savepoints...).
     pub(crate) async fn internal(&mut self, sql: &str) -> Result<()> {
-        self.state.internal_started();
+        self.state.internal_started()?;
         let result = self.client.batch_execute(sql).await;
         self.state
             .finished(None, result.map_err(Error::from_driver))
@@ -118,7 +118,7 @@ impl PgConn {
 
     /// Sends `BEGIN ...` for a session.
     pub(crate) async fn begin(&mut self, sql: &str) -> Result<()> {
-        self.state.begin_started();
+        self.state.begin_started()?;
         let result = self.client.batch_execute(sql).await;
         self.state
             .finished(None, result.map_err(Error::from_driver))?;
@@ -156,7 +156,7 @@ impl PgConn {
 
     /// Prepares `sql` (through the cache when it is on) and describes it.
     pub(crate) async fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        self.state.internal_started();
+        self.state.internal_started()?;
         let result = if self.state.caches_statements() {
             self.cached(sql).await
         } else {

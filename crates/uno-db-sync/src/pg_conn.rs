@@ -80,7 +80,7 @@ impl PgConn {
     /// The checkout check (`pre_ping`): a round trip bounded by `timeout`.
     /// The driver's own check sends an empty query, as cheap as `probe`.
     pub(crate) fn probe(&mut self, _probe: &str, timeout: std::time::Duration) -> Result<()> {
-        self.state.internal_started();
+        self.state.internal_started()?;
         let result = self.client()?.is_valid(timeout);
         self.state
             .finished(None, result.map_err(Error::from_driver))
@@ -93,7 +93,7 @@ impl PgConn {
 
     /// Runs a statement, returning the affected row count.
     pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.state.statement_started(sql);
+        self.state.statement_started(sql)?;
         let result = match self.plan(sql, params) {
             Ok(SendPlan::Prepared(statement)) => self.client()?.execute(&statement, params),
             Ok(SendPlan::Unnamed(types)) => {
@@ -108,7 +108,7 @@ impl PgConn {
 
     /// Runs a query, returning all rows.
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.state.statement_started(sql);
+        self.state.statement_started(sql)?;
         let result = match self.plan(sql, params) {
             Ok(SendPlan::Prepared(statement)) => self.client()?.query(&statement, params),
             Ok(SendPlan::Unnamed(types)) => {
@@ -139,7 +139,7 @@ impl PgConn {
 
     /// Runs the user's statements with the simple query protocol.
     pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        self.state.batch_started(sql);
+        self.state.batch_started(sql)?;
         let result = self.client()?.batch_execute(sql);
         self.state
             .finished(None, result.map_err(Error::from_driver))
@@ -148,7 +148,7 @@ impl PgConn {
     /// Runs statements the pool itself issues (`ROLLBACK`, `SET ROLE`,
     /// savepoints...).
     pub(crate) fn internal(&mut self, sql: &str) -> Result<()> {
-        self.state.internal_started();
+        self.state.internal_started()?;
         let result = self.client()?.batch_execute(sql);
         self.state
             .finished(None, result.map_err(Error::from_driver))
@@ -156,7 +156,7 @@ impl PgConn {
 
     /// Sends `BEGIN ...` for a session.
     pub(crate) fn begin(&mut self, sql: &str) -> Result<()> {
-        self.state.begin_started();
+        self.state.begin_started()?;
         let result = self.client()?.batch_execute(sql);
         self.state
             .finished(None, result.map_err(Error::from_driver))?;
@@ -195,7 +195,7 @@ impl PgConn {
 
     /// Prepares `sql` (through the cache when it is on) and describes it.
     pub(crate) fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        self.state.internal_started();
+        self.state.internal_started()?;
         let result = if self.state.caches_statements() {
             self.cached(sql)
         } else {

@@ -94,21 +94,69 @@ impl<S: Clone> ConnState<S> {
 
     /// A user statement (one extended-protocol statement) is about to be
     /// sent.
-    pub fn statement_started(&mut self, sql: &str) {
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Closed`] when the connection was lost earlier (a
+    /// statement timed out, the server ended it): nothing is sent.
+    pub fn statement_started(&mut self, sql: &str) -> Result<()> {
+        self.usable()?;
         self.note(SqlEffects::of_statement(sql));
         self.in_flight = true;
+        Ok(())
     }
 
     /// A user batch (simple protocol, `;`-separated) is about to be sent.
-    pub fn batch_started(&mut self, sql: &str) {
+    ///
+    /// # Errors
+    ///
+    /// As [`statement_started`](Self::statement_started).
+    pub fn batch_started(&mut self, sql: &str) -> Result<()> {
+        self.usable()?;
         self.note(SqlEffects::of_batch(sql));
         self.in_flight = true;
+        Ok(())
     }
 
     /// One of the pool's own statements (`ROLLBACK`, `SET ROLE`...) is
     /// about to be sent.
-    pub fn internal_started(&mut self) {
+    ///
+    /// # Errors
+    ///
+    /// As [`statement_started`](Self::statement_started).
+    pub fn internal_started(&mut self) -> Result<()> {
+        self.usable()?;
         self.in_flight = true;
+        Ok(())
+    }
+
+    fn usable(&self) -> Result<()> {
+        if self.lost {
+            return Err(Error::with_message(
+                ErrorKind::Closed,
+                "the connection was lost earlier (a statement failed or timed out); \
+                 it will be discarded when returned",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The statement started last did not finish within `limit` (the
+    /// client-side `query_timeout`): the connection is lost (its reply may
+    /// still come), the return path cancels the statement on the server if
+    /// it may still run, and the caller gets this error.
+    #[must_use]
+    pub fn statement_timed_out(&mut self, limit: Duration) -> Error {
+        self.lost = true;
+        Error::with_message(
+            ErrorKind::QueryTimeout,
+            format!(
+                "the statement did not finish within query_timeout ({}ms); it was cancelled \
+                 and the connection will be discarded",
+                limit.as_millis()
+            ),
+        )
+        .with_source(std::io::Error::from(std::io::ErrorKind::TimedOut))
     }
 
     fn note(&mut self, effects: SqlEffects) {
@@ -166,9 +214,15 @@ impl<S: Clone> ConnState<S> {
 
     /// The session's `BEGIN` is about to be sent: from now on a transaction
     /// may be open, whatever its outcome.
-    pub fn begin_started(&mut self) {
+    ///
+    /// # Errors
+    ///
+    /// As [`statement_started`](Self::statement_started).
+    pub fn begin_started(&mut self) -> Result<()> {
+        self.usable()?;
         self.transaction = Transaction::Maybe;
         self.in_flight = true;
+        Ok(())
     }
 
     /// The session's `BEGIN` succeeded.
@@ -316,7 +370,8 @@ mod tests {
     #[test]
     fn a_batch_with_begin_leaves_a_transaction_to_roll_back() {
         let mut conn = state();
-        conn.batch_started("SET application_name = 'x'; BEGIN");
+        conn.batch_started("SET application_name = 'x'; BEGIN")
+            .unwrap();
         conn.finished::<()>(None, Ok(())).unwrap();
         assert!(conn.may_be_in_transaction());
         conn.cleaned();
@@ -326,15 +381,22 @@ mod tests {
     #[test]
     fn a_dropped_statement_stays_in_flight() {
         let mut conn = state();
-        conn.statement_started("SELECT pg_sleep(10)");
+        conn.statement_started("SELECT pg_sleep(10)").unwrap();
         assert!(conn.is_in_flight());
+        let error = conn.statement_timed_out(Duration::from_secs(1));
+        assert_eq!(error.kind(), ErrorKind::QueryTimeout);
+        assert!(conn.is_lost());
+        assert_eq!(
+            conn.statement_started("SELECT 1").unwrap_err().kind(),
+            ErrorKind::Closed
+        );
     }
 
     #[test]
     fn fatal_and_connection_errors_lose_the_connection() {
         for code in ["57P01", "57P02", "57P03", "08006", "08003"] {
             let mut conn = state();
-            conn.statement_started("SELECT 1");
+            conn.statement_started("SELECT 1").unwrap();
             let _ = conn.finished::<()>(None, Err(db(code)));
             assert!(conn.is_lost(), "{code}");
         }
@@ -360,7 +422,7 @@ mod tests {
     #[test]
     fn an_error_aborts_the_session_until_a_savepoint_restores_it() {
         let mut conn = state();
-        conn.begin_started();
+        conn.begin_started().unwrap();
         conn.begin_succeeded();
         assert_eq!(conn.commit_plan().0, "COMMIT");
         let _ = conn.finished::<()>(None, Err(db("23505")));
@@ -381,7 +443,7 @@ mod tests {
     fn discard_all_empties_the_statement_cache() {
         let mut conn = state();
         let _ = conn.remember("SELECT 1", 1);
-        conn.batch_started("DISCARD ALL");
+        conn.batch_started("DISCARD ALL").unwrap();
         assert_eq!(conn.cached("SELECT 1"), None);
         assert_eq!(conn.session_changed(), (true, true));
     }

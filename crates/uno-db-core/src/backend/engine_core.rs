@@ -300,14 +300,18 @@ impl EngineCore {
         driver_closed: bool,
         now: Instant,
     ) -> ReturnPlan {
+        if driver_closed {
+            return ReturnPlan::Discard(CloseReason::Broken);
+        }
+        // Before anything else: the server may still be running it.
+        if conn.is_in_flight() {
+            return ReturnPlan::CancelAndDiscard;
+        }
         if self.is_disposed() {
             return ReturnPlan::Discard(CloseReason::Disposed);
         }
-        if driver_closed || conn.is_lost() {
+        if conn.is_lost() {
             return ReturnPlan::Discard(CloseReason::Broken);
-        }
-        if conn.is_in_flight() {
-            return ReturnPlan::CancelAndDiscard;
         }
         if conn.is_expired(now) {
             return ReturnPlan::Discard(CloseReason::Expired);
@@ -400,7 +404,7 @@ mod tests {
     fn a_clean_connection_goes_back_as_it_is() {
         let core = core("postgresql://app@db/x");
         let mut conn: ConnState<u32> = core.new_conn_state();
-        conn.statement_started("SELECT 1");
+        conn.statement_started("SELECT 1").unwrap();
         conn.finished::<()>(None, Ok(())).unwrap();
         assert_eq!(
             core.return_plan(&conn, false, Instant::now()),
@@ -412,7 +416,8 @@ mod tests {
     fn a_returned_connection_is_rolled_back_and_its_session_restored() {
         let core = core("postgresql://app@db/x?schema=app&set_role=owner");
         let mut conn: ConnState<u32> = core.new_conn_state();
-        conn.batch_started("SET ROLE other; SET search_path = elsewhere; BEGIN");
+        conn.batch_started("SET ROLE other; SET search_path = elsewhere; BEGIN")
+            .unwrap();
         conn.finished::<()>(None, Ok(())).unwrap();
         let ReturnPlan::Clean(sql) = core.return_plan(&conn, false, Instant::now()) else {
             panic!("expected cleaning");
@@ -423,7 +428,8 @@ mod tests {
         );
         let plain = self::core("postgresql://app@db/x");
         let mut conn: ConnState<u32> = plain.new_conn_state();
-        conn.batch_started("SET ROLE other; SET search_path = elsewhere");
+        conn.batch_started("SET ROLE other; SET search_path = elsewhere")
+            .unwrap();
         conn.finished::<()>(None, Ok(())).unwrap();
         let ReturnPlan::Clean(sql) = plain.return_plan(&conn, false, Instant::now()) else {
             panic!("expected cleaning");
@@ -443,7 +449,7 @@ mod tests {
             core.return_plan(&conn, true, now),
             ReturnPlan::Discard(CloseReason::Broken)
         );
-        conn.statement_started("SELECT pg_sleep(10)");
+        conn.statement_started("SELECT pg_sleep(10)").unwrap();
         assert_eq!(
             core.return_plan(&conn, false, now),
             ReturnPlan::CancelAndDiscard
@@ -475,7 +481,7 @@ mod tests {
             core.checkout_verdict(&conn, false, now + Duration::from_secs(2)),
             Some(CloseReason::Idle)
         );
-        conn.batch_started("BEGIN");
+        conn.batch_started("BEGIN").unwrap();
         assert_eq!(
             core.checkout_verdict(&conn, false, now),
             Some(CloseReason::Dirty)
