@@ -43,6 +43,7 @@ mod runtime_guard;
 mod session;
 mod shared;
 mod wait_queue;
+mod watchdog;
 
 pub use connection::SyncConnection;
 pub use engine::SyncEngine;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fallible_iterator::FallibleIterator;
-use postgres::Client;
+use postgres::{CancelToken, Client};
 use postgres::types::ToSql;
 use uno_db_core::backend::{ConnState, SendPlan, at_most_one, exactly_one, typed_params};
 use uno_db_core::{CloseReason, Error, Result, Row, Statement};
@@ -17,6 +17,7 @@ use crate::shared::EngineShared;
 pub(crate) struct PgConn {
     // `None` only while being dropped.
     client: Option<Client>,
+    cancel: Option<CancelToken>,
     pub(crate) state: ConnState<postgres::Statement>,
     shared: Arc<EngineShared>,
 }
@@ -34,6 +35,7 @@ impl PgConn {
     pub(crate) fn new(client: Client, shared: Arc<EngineShared>) -> Self {
         Self {
             state: shared.core.new_conn_state(),
+            cancel: Some(client.cancel_token()),
             client: Some(client),
             shared,
         }
@@ -43,6 +45,30 @@ impl PgConn {
         self.client.as_mut().ok_or_else(|| {
             Error::with_message(uno_db_core::ErrorKind::Closed, "the connection is closed")
         })
+    }
+
+    /// One driver call, watched for `query_timeout`: past it, the watchdog
+    /// cancels the statement on the server and the call fails with the
+    /// kernel's time-out error (the connection is then lost).
+    fn call<T>(
+        &mut self,
+        call: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let limit = self.shared.core.query_timeout();
+        let client = self.client.as_mut().ok_or_else(|| {
+            Error::with_message(uno_db_core::ErrorKind::Closed, "the connection is closed")
+        })?;
+        let armed = match (limit, &self.cancel) {
+            (Some(limit), Some(token)) => Some(self.shared.watchdog.arm(limit, token)),
+            _ => None,
+        };
+        let result = call(client).map_err(Error::from_driver);
+        if let (Some(armed), Some(limit)) = (armed, limit)
+            && armed.disarm()
+        {
+            return Err(self.state.statement_timed_out(limit));
+        }
+        result
     }
 
     /// Whether the driver knows the connection to be broken.
@@ -87,39 +113,36 @@ impl PgConn {
     }
 
     /// A token to cancel whatever the connection runs, from elsewhere.
-    pub(crate) fn cancel_token(&self) -> Option<postgres::CancelToken> {
-        self.client.as_ref().map(Client::cancel_token)
+    pub(crate) fn cancel_token(&self) -> Option<CancelToken> {
+        self.cancel.clone()
     }
 
     /// Runs a statement, returning the affected row count.
     pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         self.state.statement_started(sql)?;
         let result = match self.plan(sql, params) {
-            Ok(SendPlan::Prepared(statement)) => self.client()?.execute(&statement, params),
+            Ok(SendPlan::Prepared(statement)) => self.call(|c| c.execute(&statement, params)),
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
-                self.client()?.execute_typed(sql, &typed)
+                self.call(|c| c.execute_typed(sql, &typed))
             }
-            Err(error) => return self.state.finished(Some(sql), Err(error)),
+            Err(error) => Err(error),
         };
-        self.state
-            .finished(Some(sql), result.map_err(Error::from_driver))
+        self.state.finished(Some(sql), result)
     }
 
     /// Runs a query, returning all rows.
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         self.state.statement_started(sql)?;
         let result = match self.plan(sql, params) {
-            Ok(SendPlan::Prepared(statement)) => self.client()?.query(&statement, params),
+            Ok(SendPlan::Prepared(statement)) => self.call(|c| c.query(&statement, params)),
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
-                self.client()?.query_typed(sql, &typed)
+                self.call(|c| c.query_typed(sql, &typed))
             }
-            Err(error) => return self.state.finished(Some(sql), Err(error)),
+            Err(error) => Err(error),
         };
-        let rows = self
-            .state
-            .finished(Some(sql), result.map_err(Error::from_driver))?;
+        let rows = self.state.finished(Some(sql), result)?;
         Ok(rows.into_iter().map(Row::from_driver).collect())
     }
 
@@ -140,26 +163,23 @@ impl PgConn {
     /// Runs the user's statements with the simple query protocol.
     pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.state.batch_started(sql)?;
-        let result = self.client()?.batch_execute(sql);
-        self.state
-            .finished(None, result.map_err(Error::from_driver))
+        let result = self.call(|c| c.batch_execute(sql));
+        self.state.finished(None, result)
     }
 
     /// Runs statements the pool itself issues (`ROLLBACK`, `SET ROLE`,
     /// savepoints...).
     pub(crate) fn internal(&mut self, sql: &str) -> Result<()> {
         self.state.internal_started()?;
-        let result = self.client()?.batch_execute(sql);
-        self.state
-            .finished(None, result.map_err(Error::from_driver))
+        let result = self.call(|c| c.batch_execute(sql));
+        self.state.finished(None, result)
     }
 
     /// Sends `BEGIN ...` for a session.
     pub(crate) fn begin(&mut self, sql: &str) -> Result<()> {
         self.state.begin_started()?;
-        let result = self.client()?.batch_execute(sql);
-        self.state
-            .finished(None, result.map_err(Error::from_driver))?;
+        let result = self.call(|c| c.batch_execute(sql));
+        self.state.finished(None, result)?;
         self.state.begin_succeeded();
         Ok(())
     }
@@ -199,8 +219,7 @@ impl PgConn {
         let result = if self.state.caches_statements() {
             self.cached(sql)
         } else {
-            self.client()
-                .and_then(|client| client.prepare(sql).map_err(Error::from_driver))
+            self.call(|c| c.prepare(sql))
         };
         let statement = self.state.finished(Some(sql), result)?;
         Ok(Statement::from_driver(sql, &statement))
@@ -218,7 +237,7 @@ impl PgConn {
         if params.is_empty() {
             return Ok(SendPlan::Unnamed(Vec::new()));
         }
-        let statement = self.client()?.prepare(sql).map_err(Error::from_driver)?;
+        let statement = self.call(|c| c.prepare(sql))?;
         let described = statement.params().to_vec();
         Ok(SendPlan::described(statement, &described, params.len()))
     }
@@ -227,7 +246,7 @@ impl PgConn {
         if let Some(statement) = self.state.cached(sql) {
             return Ok(statement);
         }
-        let statement = self.client()?.prepare(sql).map_err(Error::from_driver)?;
+        let statement = self.call(|c| c.prepare(sql))?;
         // An evicted statement is closed on the server when dropped.
         drop(self.state.remember(sql, statement.clone()));
         Ok(statement)

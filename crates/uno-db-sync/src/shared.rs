@@ -8,6 +8,7 @@ use uno_db_core::BlockingCallbacks;
 use uno_db_core::backend::EngineCore;
 
 use crate::wait_queue::WaitQueue;
+use crate::watchdog::Watchdog;
 
 /// The kernel's state and decisions for one engine, plus what this backend
 /// needs to connect and wait. It does not own the pool, which owns the
@@ -18,6 +19,8 @@ pub(crate) struct EngineShared {
     pub(crate) driver: postgres::Config,
     pub(crate) callbacks: BlockingCallbacks,
     pub(crate) queue: WaitQueue,
+    /// Cancels statements that run past `query_timeout`.
+    pub(crate) watchdog: Watchdog,
     /// Helper threads still running after their caller stopped waiting (a
     /// connect attempt or a clean-up that timed out); at most one per pool
     /// slot.
@@ -35,6 +38,7 @@ impl EngineShared {
             driver,
             callbacks,
             queue: WaitQueue::default(),
+            watchdog: Watchdog::default(),
             lingering: AtomicUsize::new(0),
         }
     }

@@ -283,6 +283,12 @@ impl EngineCore {
         self.config.pre_ping().then_some("SELECT 1")
     }
 
+    /// The client-side limit on one statement (`query_timeout`), if any.
+    #[must_use]
+    pub fn query_timeout(&self) -> Option<Duration> {
+        None
+    }
+
     /// How long checks and cleaning statements the pool runs itself may
     /// take before the connection is given up on.
     #[must_use]
