@@ -1,3 +1,4 @@
-//! The shared conformance suite of the test kit, run against this backend.
+//! The test kit's conformance suite against this backend: the one place it
+//! runs for it (not also from the workspace's `tests/it`).
 
 uno_db_testkit::nonblocking_conformance!(uno_db_async::AsyncEngineFactory::new());

@@ -71,6 +71,8 @@ async fn the_engine_recovers_after_an_outage() {
         drop(engine.checkout().await.unwrap());
         proxy.refuse().unwrap();
         proxy.reset_all().unwrap();
+        // The one wait with no event to await: the driver's connection task
+        // noticing the reset (nothing public tells when it has).
         tokio::time::sleep(Duration::from_millis(100)).await;
         let error = engine.checkout().await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Connect, "{error:?}");

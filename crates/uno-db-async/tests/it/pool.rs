@@ -143,8 +143,27 @@ async fn terminated_backends_are_replaced() {
                 assert!(row.get::<_, bool>(0));
             }
             if !pre_ping {
-                // Without a ping, the pool relies on the driver noticing.
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Without a ping, the pool relies on the driver noticing:
+                // wait until the backends are gone. A backend sends its
+                // FATAL message to the client before it leaves
+                // pg_stat_activity, so the driver has it by then.
+                let old_pids = old.to_vec();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                loop {
+                    let left: i64 = admin_conn
+                        .query_one(
+                            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)",
+                            &[&old_pids],
+                        )
+                        .await
+                        .unwrap()
+                        .get(0);
+                    if left == 0 {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "the backends never exited");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
             let mut a = engine.checkout().await.unwrap();
             let mut b = engine.checkout().await.unwrap();

@@ -65,10 +65,10 @@ fn a_waiting_checkout_gets_a_returned_connection() {
         let waiter = {
             let engine = engine.clone();
             std::thread::spawn(move || {
-                let started = Instant::now();
                 let mut conn = engine.checkout().unwrap();
+                let served_at = Instant::now();
                 conn.execute("SELECT 1", &[]).unwrap();
-                started.elapsed()
+                served_at
             })
         };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -76,12 +76,16 @@ fn a_waiting_checkout_gets_a_returned_connection() {
             assert!(Instant::now() < deadline, "the waiter never waited");
             std::thread::sleep(Duration::from_millis(5));
         }
-        std::thread::sleep(Duration::from_millis(150));
+        assert!(!waiter.is_finished(), "served while the pool was empty");
+        let released_at = Instant::now();
         drop(held);
-        let waited = waiter.join().unwrap();
+        let served_at = waiter.join().unwrap();
+        // Served by the release, not before it, and promptly.
+        assert!(served_at >= released_at, "served before the release");
         assert!(
-            waited >= Duration::from_millis(150) && waited < Duration::from_secs(2),
-            "{waited:?}"
+            served_at - released_at < Duration::from_secs(2),
+            "{:?} after the release",
+            served_at - released_at
         );
         assert_eq!(engine.status().waiting, 0);
         assert_eq!(
@@ -174,7 +178,15 @@ fn a_checkout_waiting_on_a_full_pool_reports_the_last_connect_error() {
             let engine = engine.clone();
             std::thread::spawn(move || engine.checkout().unwrap_err())
         };
-        std::thread::sleep(Duration::from_millis(100));
+        // Wait until it holds the slot (and is connecting), not a fixed time.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while engine.status().in_use == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the first checkout never took the slot"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let error = engine.checkout().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::PoolTimeout);
         let cause = std::error::Error::source(&error)

@@ -13,6 +13,13 @@
 //! uno_db_testkit::blocking_conformance!(uno_db_sync::SyncEngineFactory::new());
 //! # }
 //! ```
+//!
+//! Besides the basic cases, two groups are named so that a test filter
+//! picks them out: `clean_return_*` (a returned connection comes back
+//! clean to the next user) and `fault_*` (behaviour on a real server under
+//! faults: outages, black holes, terminated backends, fairness, session
+//! state). Each `clean_return_*`/`fault_*` case says in its doc what it
+//! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
 mod case_config;
@@ -20,10 +27,12 @@ mod chain;
 mod free_port;
 pub mod nonblocking;
 mod outer_timeout;
+mod shared;
+mod temp_roles;
 mod unique_name;
 
 pub use case_config::case_config;
-pub use outer_timeout::{CASE_TIMEOUT, run_with_timeout};
+pub use outer_timeout::{CASE_TIMEOUT, case_timeout, run_with_timeout};
 
 // The macros expand in the user's crate; they reach these through `$crate`.
 #[doc(hidden)]

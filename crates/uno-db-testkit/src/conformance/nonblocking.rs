@@ -11,16 +11,25 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::chain::{find_kind, refused_in_chain};
 use super::free_port::closed_port;
+use super::shared::{
+    BACKENDS_OF_APPLICATION, DEFAULT_ISOLATION, FIFO_POOL, FIFO_TOLERANCE, FIFO_WAITERS,
+    LOAD_WORKERS, OPEN_TRANSACTION_PROBE, OPS_BETWEEN_POINTS, OUTAGE, OUTAGE_POOL_TIMEOUT, POLL,
+    QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION, SERVER_STATE_WAIT, SLEEPING, STILL_RUNNING,
+    TERMINATE, TERMINATION_POINTS, TIMEOUT_SLACK, TRANSACTION_WORDS_ONLY, with_url_param,
+    worst_overtaking,
+};
+use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
-use uno_db_core::nonblocking::{Engine, EngineFactory};
+use crate::{FaultProxy, TestCluster};
+use uno_db_core::nonblocking::{Connection, Engine, EngineFactory};
 use uno_db_core::{
-    CloseReason, ConnectionConfig, ErrorKind, IsolationLevel, Result, SqlState, TransactionOptions,
-    Type,
+    CloseReason, ConnectionConfig, ErrorKind, IsolationLevel, PoolCounters, Result, RetryPolicy,
+    SqlState, TransactionOptions, Type,
 };
 
 /// Parameters in, typed rows out, by name and by position.
@@ -679,10 +688,14 @@ pub async fn set_role_applies_on_checkout(
     config: &ConnectionConfig,
 ) -> Result<()> {
     let admin = factory.engine(config)?;
-    let role = format!("uno_db_reader_{}", std::process::id());
-    admin.connect().await?.batch_execute(&format!(
-        "DO $$ BEGIN CREATE ROLE {role} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-    )).await?;
+    // Dropped again at the end: roles outlive the test database.
+    let roles = TempRoles::new(config, "reader", 1);
+    let role = roles.name(0).to_owned();
+    admin
+        .connect()
+        .await?
+        .batch_execute(&roles.create_sql())
+        .await?;
     let engine = factory.engine(
         &config
             .to_builder()
@@ -781,10 +794,915 @@ pub async fn returned_transactions_are_cleaned(
     Ok(())
 }
 
+// ---------------------------------------------------------------------------
+// Return hygiene: a returned connection comes back clean to the next user.
+//
+// Each case uses an engine of one connection (`pool_size` 1, `max_overflow`
+// 0), so the next checkout gets the same physical connection unless the
+// pool discarded it, and checks from inside it that nothing carried over.
+// ---------------------------------------------------------------------------
+
+/// The `counter` table, an engine of exactly one connection, and an admin
+/// engine (the case's own configuration) to look from outside.
+async fn one_connection_engine(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<(Arc<dyn Engine>, Arc<dyn Engine>)> {
+    create_counter_table(factory, config).await?;
+    let single = config.to_builder().pool_size(1).max_overflow(0).build()?;
+    Ok((factory.engine(&single)?, factory.engine(config)?))
+}
+
+/// The server process id behind `conn`.
+async fn backend_pid(conn: &mut dyn Connection) -> Result<i32> {
+    Ok(conn.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
+}
+
+/// Checks, from inside `conn`, that it carries no transaction over: the
+/// server refuses a savepoint (no transaction block is open), only the
+/// `committed` rows of `counter` are visible (none left uncommitted by the
+/// previous user) and the isolation level is the default one.
+async fn assert_clean(conn: &mut dyn Connection, committed: i64, context: &str) -> Result<()> {
+    match conn.batch_execute(OPEN_TRANSACTION_PROBE).await {
+        Ok(()) => panic!(
+            "{context}: the next user got a connection inside the previous user's \
+             transaction (SAVEPOINT was accepted)"
+        ),
+        Err(error) if error.sqlstate() == Some(&SqlState::NO_ACTIVE_SQL_TRANSACTION) => {}
+        Err(error) if error.sqlstate() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => panic!(
+            "{context}: the next user got a connection inside the previous user's \
+             aborted transaction"
+        ),
+        Err(error) => panic!("{context}: the open-transaction probe failed otherwise: {error:?}"),
+    }
+    let visible: i64 = conn
+        .query_one("SELECT count(*) FROM counter", &[])
+        .await?
+        .get(0);
+    assert_eq!(
+        visible, committed,
+        "{context}: the next user sees rows the previous one never committed"
+    );
+    let default_isolation: bool = conn.query_one(DEFAULT_ISOLATION, &[]).await?.get(0);
+    assert!(
+        default_isolation,
+        "{context}: an isolation level carried over"
+    );
+    Ok(())
+}
+
+/// Waits (bounded) until `condition` holds; fails the case naming `what`.
+async fn wait_for<F>(what: &str, mut condition: impl FnMut() -> F) -> Result<()>
+where
+    F: Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + SERVER_STATE_WAIT;
+    while !condition().await? {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached within {SERVER_STATE_WAIT:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// Terminates the backends `pids` from `admin` and waits until they are
+/// gone; returns how many the server terminated.
+async fn terminate_backends(admin: &dyn Engine, pids: &[i32]) -> Result<i64> {
+    let pids = pids.to_vec();
+    let mut conn = admin.connect().await?;
+    let terminated: i64 = conn.query_one(TERMINATE, &[&pids]).await?.get(0);
+    let deadline = Instant::now() + SERVER_STATE_WAIT;
+    loop {
+        let left: i64 = conn.query_one(STILL_RUNNING, &[&pids]).await?.get(0);
+        if left == 0 {
+            return Ok(terminated);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the terminated backends to exit: not reached within {SERVER_STATE_WAIT:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Whether backend `pid` runs `pg_sleep`, asked from `admin`.
+async fn sleeping(admin: &dyn Engine, pid: i32) -> Result<bool> {
+    Ok(admin
+        .connect()
+        .await?
+        .query_one(SLEEPING, &[&pid])
+        .await?
+        .get(0))
+}
+
+/// The backends of this database whose `application_name` is `name`.
+async fn backends_of(admin: &dyn Engine, name: &str) -> Result<Vec<i32>> {
+    Ok(admin
+        .connect()
+        .await?
+        .query_one(BACKENDS_OF_APPLICATION, &[&name])
+        .await?
+        .get(0))
+}
+
+/// Pins: `SET application_name = 'x'; BEGIN` on a plain connection, then
+/// returning it, rolls the transaction back; the next user of the same
+/// pooled connection is outside any transaction and does not see the
+/// uncommitted row, which is never committed later either.
+pub async fn clean_return_after_set_then_begin(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let (engine, _admin) = one_connection_engine(factory, config).await?;
+    {
+        let mut conn = engine.connect().await?;
+        conn.batch_execute("SET application_name = 'x'; BEGIN")
+            .await?;
+        conn.execute("INSERT INTO counter VALUES (1)", &[]).await?;
+    }
+    assert_clean(&mut *engine.connect().await?, 0, "after `SET ...; BEGIN`").await?;
+    engine.dispose();
+    assert_eq!(
+        count_rows(factory, config).await?,
+        0,
+        "the row was never committed"
+    );
+    Ok(())
+}
+
+/// Pins: a transaction opened after another statement of the same batch
+/// is rolled back on return, also when the batch failed. Three batches on a
+/// plain connection, each followed by a return and a check that the next
+/// user is outside any transaction, at the default isolation level, and
+/// sees no uncommitted row:
+///
+/// - `SELECT 1; START TRANSACTION ISOLATION LEVEL SERIALIZABLE`: the server
+///   rejects it (SQLSTATE 25001: the `SELECT` already took a snapshot), and
+///   nothing stays open;
+/// - `SELECT 1; START TRANSACTION; SET TRANSACTION ISOLATION LEVEL
+///   SERIALIZABLE`: rejected too (25001), but it leaves an aborted
+///   transaction block open although the call returned an error;
+/// - `SHOW search_path; START TRANSACTION ISOLATION LEVEL SERIALIZABLE`,
+///   then an `INSERT`: accepted, a serializable transaction stays open.
+pub async fn clean_return_after_select_then_start_transaction(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let (engine, _admin) = one_connection_engine(factory, config).await?;
+    for (batch, rejected) in SELECT_THEN_START_TRANSACTION {
+        {
+            let mut conn = engine.connect().await?;
+            match (conn.batch_execute(batch).await, rejected) {
+                (Ok(()), false) => {
+                    conn.execute("INSERT INTO counter VALUES (1)", &[]).await?;
+                }
+                (Err(error), true) => assert_eq!(
+                    error.sqlstate(),
+                    Some(&SqlState::ACTIVE_SQL_TRANSACTION),
+                    "{batch}: {error:?}"
+                ),
+                (outcome, _) => panic!("{batch}: unexpected outcome {outcome:?}"),
+            }
+        }
+        assert_clean(
+            &mut *engine.connect().await?,
+            0,
+            &format!("after `{batch}`"),
+        )
+        .await?;
+    }
+    engine.dispose();
+    assert_eq!(
+        count_rows(factory, config).await?,
+        0,
+        "the row was never committed"
+    );
+    Ok(())
+}
+
+/// Pins: `START TRANSACTION` in a comment and `BEGIN` in a `DO` body open
+/// no transaction; run through `batch_execute` and `execute`, they leave
+/// the connection usable and clean, and it is reused (same
+/// `pg_backend_pid()`): a false positive may cost a `ROLLBACK`, never the
+/// connection.
+pub async fn clean_return_keeps_the_connection_after_transaction_words(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let (engine, _admin) = one_connection_engine(factory, config).await?;
+    let pid = backend_pid(&mut *engine.connect().await?).await?;
+    for sql in TRANSACTION_WORDS_ONLY {
+        for extended in [false, true] {
+            let how = if extended { "execute" } else { "batch_execute" };
+            let context = format!("{how}({sql:?})");
+            {
+                let mut conn = engine.connect().await?;
+                if extended {
+                    conn.execute(sql, &[]).await?;
+                } else {
+                    conn.batch_execute(sql).await?;
+                }
+            }
+            let mut conn = engine.connect().await?;
+            assert_eq!(
+                backend_pid(&mut *conn).await?,
+                pid,
+                "{context}: the connection was discarded"
+            );
+            assert_clean(&mut *conn, 0, &context).await?;
+        }
+    }
+    let counters = engine.counters();
+    assert_eq!(counters.closed_total(), 0, "{counters:?}");
+    Ok(())
+}
+
+/// Pins: `COMMIT AND CHAIN` opens a new transaction, which is rolled back
+/// on return, not leaked: in a session then dropped, and on a plain
+/// connection (`BEGIN; INSERT; COMMIT AND CHAIN; INSERT` in one batch, and
+/// statement by statement). Only the rows before each `COMMIT AND CHAIN`
+/// are committed.
+pub async fn clean_return_after_commit_and_chain(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let (engine, _admin) = one_connection_engine(factory, config).await?;
+    {
+        let mut session = engine.session(&TransactionOptions::new()).await?;
+        session
+            .execute("INSERT INTO counter VALUES (1)", &[])
+            .await?;
+        session.batch_execute("COMMIT AND CHAIN").await?;
+        session
+            .execute("INSERT INTO counter VALUES (2)", &[])
+            .await?;
+    }
+    assert_clean(
+        &mut *engine.connect().await?,
+        1,
+        "a session after COMMIT AND CHAIN",
+    )
+    .await?;
+    {
+        let mut conn = engine.connect().await?;
+        conn.batch_execute(
+            "BEGIN; INSERT INTO counter VALUES (3); COMMIT AND CHAIN; \
+             INSERT INTO counter VALUES (4)",
+        )
+        .await?;
+    }
+    assert_clean(
+        &mut *engine.connect().await?,
+        2,
+        "one batch with COMMIT AND CHAIN",
+    )
+    .await?;
+    {
+        let mut conn = engine.connect().await?;
+        conn.execute("BEGIN", &[]).await?;
+        conn.execute("INSERT INTO counter VALUES (5)", &[]).await?;
+        conn.execute("COMMIT AND CHAIN", &[]).await?;
+        conn.execute("INSERT INTO counter VALUES (6)", &[]).await?;
+    }
+    assert_clean(
+        &mut *engine.connect().await?,
+        3,
+        "COMMIT AND CHAIN statement by statement",
+    )
+    .await?;
+    engine.dispose();
+    let rows = factory
+        .engine(config)?
+        .connect()
+        .await?
+        .query("SELECT n FROM counter ORDER BY n", &[])
+        .await?;
+    let committed: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(committed, [1, 3, 5]);
+    Ok(())
+}
+
+/// Pins: a statement cancelled mid-flight (async family: the future of
+/// `query("SELECT pg_sleep(30)")` dropped once the server runs it) leaves
+/// the pool working: after the connection is returned, the next checkout
+/// succeeds at once with a clean, working connection, which is another
+/// one (the old one's state was unknown, so it was discarded: another
+/// `pg_backend_pid()`), and the server runs no `pg_sleep` for the old one
+/// any more (it was cancelled, not left running).
+pub async fn clean_return_after_cancelled_statement(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let (engine, admin) = one_connection_engine(factory, config).await?;
+    let mut conn = engine.connect().await?;
+    let pid = backend_pid(&mut *conn).await?;
+    let started = Instant::now();
+    {
+        let slow = conn.query("SELECT pg_sleep(30)", &[]);
+        let server_runs_it = wait_for("the server to run pg_sleep", || sleeping(&*admin, pid));
+        tokio::select! {
+            outcome = slow => panic!("pg_sleep(30) ended early: {outcome:?}"),
+            waited = server_runs_it => waited?,
+        }
+        // Leaving this block drops the statement's future mid-flight.
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(conn);
+    let started = Instant::now();
+    let mut next = engine.connect().await?;
+    let next_pid = backend_pid(&mut *next).await?;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the next checkout took {:?}",
+        started.elapsed()
+    );
+    assert_ne!(
+        next_pid, pid,
+        "a connection dropped mid-statement was handed out again"
+    );
+    assert_clean(&mut *next, 0, "after a cancelled statement").await?;
+    wait_for(
+        "no pg_sleep left running for the cancelled statement",
+        || {
+            let admin = Arc::clone(&admin);
+            async move { Ok(!sleeping(&*admin, pid).await?) }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Pins: a connection whose backend was terminated while it was inside a
+/// transaction (a session, then a plain connection after `BEGIN`) cannot
+/// be rolled back on return; the pool closes it, and the next checkout
+/// gets a fresh, working, clean connection without any error. The
+/// counters show each broken connection closed (as broken or dirty).
+pub async fn clean_return_after_failed_rollback(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let (engine, admin) = one_connection_engine(factory, config).await?;
+    for in_session in [true, false] {
+        let context = if in_session {
+            "a session"
+        } else {
+            "a plain connection after BEGIN"
+        };
+        let before = engine.counters();
+        let pid = if in_session {
+            let mut session = engine.session(&TransactionOptions::new()).await?;
+            session
+                .execute("INSERT INTO counter VALUES (1)", &[])
+                .await?;
+            let pid: i32 = session
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await?
+                .get(0);
+            assert_eq!(terminate_backends(&*admin, &[pid]).await?, 1);
+            drop(session);
+            pid
+        } else {
+            let mut conn = engine.connect().await?;
+            conn.batch_execute("BEGIN; INSERT INTO counter VALUES (1)")
+                .await?;
+            let pid = backend_pid(&mut *conn).await?;
+            assert_eq!(terminate_backends(&*admin, &[pid]).await?, 1);
+            drop(conn);
+            pid
+        };
+        let mut conn = engine
+            .connect()
+            .await
+            .unwrap_or_else(|error| panic!("{context}: the next checkout failed: {error:?}"));
+        assert_ne!(
+            backend_pid(&mut *conn).await?,
+            pid,
+            "{context}: a dead connection"
+        );
+        assert_clean(&mut *conn, 0, context).await?;
+        drop(conn);
+        let counters = engine.counters();
+        let closed = |c: PoolCounters| c.closed(CloseReason::Broken) + c.closed(CloseReason::Dirty);
+        assert_eq!(
+            closed(counters) - closed(before),
+            1,
+            "{context}: the broken connection is counted closed once: {counters:?}"
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Faults on a real server. Named `fault_*`; most fail on the backends as they
+// were when these cases were written: each pins the behaviour its doc says.
+// ---------------------------------------------------------------------------
+
+/// Pins: a server back within `pool_timeout` is used. The server (a
+/// throwaway cluster) is stopped; a checkout starts with `pool_timeout`
+/// 4 s and the default retry policy; the server starts again about 1 s
+/// later, from another task. The checkout must succeed, instead of giving
+/// up with the connect error once its retries are spent.
+pub async fn fault_server_back_within_pool_timeout_is_used(
+    factory: &dyn EngineFactory,
+    _config: &ConnectionConfig,
+) -> Result<()> {
+    let cluster = tokio::task::spawn_blocking(|| TestCluster::new().expect("a throwaway cluster"))
+        .await
+        .map(Arc::new)
+        .expect("starting the cluster");
+    let db = {
+        let cluster = Arc::clone(&cluster);
+        tokio::task::spawn_blocking(move || cluster.test_db().expect("a database on the cluster"))
+            .await
+            .expect("creating the database")
+    };
+    let config = super::case_config(db.url())?
+        .to_builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pool_timeout(OUTAGE_POOL_TIMEOUT)
+        .retry(RetryPolicy::default())
+        .build()?;
+    let engine = factory.engine(&config)?;
+    {
+        let cluster = Arc::clone(&cluster);
+        tokio::task::spawn_blocking(move || cluster.stop().expect("stopping the cluster"))
+            .await
+            .expect("stopping the cluster");
+    }
+    let restarter = {
+        let cluster = Arc::clone(&cluster);
+        tokio::spawn(async move {
+            // The outage itself: how long the server stays away.
+            tokio::time::sleep(OUTAGE).await;
+            tokio::task::spawn_blocking(move || {
+                cluster.start().expect("starting the cluster again");
+                Instant::now()
+            })
+            .await
+            .expect("starting the cluster again")
+        })
+    };
+    let started = Instant::now();
+    let outcome = engine.connect().await;
+    let waited = started.elapsed();
+    let back_at = restarter.await.expect("the restarter");
+    assert!(
+        back_at < started + OUTAGE_POOL_TIMEOUT,
+        "the server took {:?} to come back: the case proves nothing",
+        back_at - started
+    );
+    let mut conn = outcome.unwrap_or_else(|error| {
+        panic!(
+            "the checkout gave up after {waited:?}, although the server was back after \
+             {:?}, within pool_timeout ({OUTAGE_POOL_TIMEOUT:?}): {error:?}",
+            back_at - started
+        )
+    });
+    assert_eq!(
+        conn.query_one("SELECT 1::int4", &[])
+            .await?
+            .get::<_, i32>(0),
+        1
+    );
+    assert!(waited < OUTAGE_POOL_TIMEOUT + TIMEOUT_SLACK, "{waited:?}");
+    drop(conn);
+    engine.dispose();
+    Ok(())
+}
+
+/// A proxy in front of the case's server and a configuration through it.
+fn through_proxy(config: &ConnectionConfig) -> Result<(FaultProxy, ConnectionConfig)> {
+    let host = config.hosts().first().map_or("127.0.0.1", String::as_str);
+    let upstream = std::net::ToSocketAddrs::to_socket_addrs(&(host, config.port()))
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .expect("the case's server is reachable over TCP");
+    let proxy = FaultProxy::start(upstream).expect("a fault proxy");
+    let proxied = config
+        .to_builder()
+        .host("127.0.0.1")
+        .port(proxy.port())
+        .build()?;
+    Ok((proxy, proxied))
+}
+
+/// Pins: a black-holed statement fails within its timeout plus 250 ms. The
+/// configuration sets the client-side statement timeout with the URL
+/// parameter `query_timeout=1s` (rejected by URL parsing before the
+/// parameter existed, which fails the case too). A warm connection goes
+/// through a [`FaultProxy`] that then black-holes: `query_one("SELECT 1")`
+/// must fail with [`ErrorKind::QueryTimeout`] within 1.25 s, and once the
+/// proxy is restored the next checkout gets a fresh connection (another
+/// `pg_backend_pid()`), never the timed-out one.
+pub async fn fault_black_holed_statement_fails_within_query_timeout(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let (proxy, proxied) = through_proxy(config)?;
+    let url = with_url_param(
+        &proxied.to_url_with_password(),
+        "query_timeout",
+        &format!("{}s", QUERY_TIMEOUT.as_secs()),
+    );
+    let config = url
+        .parse::<ConnectionConfig>()?
+        .to_builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pre_ping(false)
+        .build()?;
+    let engine = factory.engine(&config)?;
+    let warm_pid = backend_pid(&mut *engine.connect().await?).await?;
+    proxy.black_hole().expect("black-holing the proxy");
+    let mut conn = engine.connect().await?;
+    let started = Instant::now();
+    let limit = QUERY_TIMEOUT + Duration::from_secs(5);
+    let outcome = tokio::time::timeout(limit, conn.query_one("SELECT 1", &[]))
+        .await
+        .unwrap_or_else(|_| {
+            panic!("a black-holed SELECT 1 with query_timeout=1s: still running after {limit:?}")
+        })
+        .map(|_| ());
+    let elapsed = started.elapsed();
+    let error = outcome.expect_err("a black-holed statement cannot succeed");
+    assert_eq!(error.kind(), ErrorKind::QueryTimeout, "{error:?}");
+    assert!(
+        elapsed <= QUERY_TIMEOUT + TIMEOUT_SLACK,
+        "failed after {elapsed:?}, not within {QUERY_TIMEOUT:?} + {TIMEOUT_SLACK:?}"
+    );
+    drop(conn);
+    proxy.restore().expect("restoring the proxy");
+    let fresh_pid = backend_pid(&mut *engine.connect().await?).await?;
+    assert_ne!(fresh_pid, warm_pid, "the timed-out connection was reused");
+    engine.dispose();
+    Ok(())
+}
+
+/// What the load workers of the "terminated under load" cases count.
+#[derive(Default)]
+struct LoadTally {
+    ok: AtomicUsize,
+    failures: std::sync::Mutex<Vec<String>>,
+}
+
+impl LoadTally {
+    /// One checkout plus `SELECT pg_backend_pid()`, counted.
+    async fn operation(&self, engine: &dyn Engine) {
+        let outcome = match engine.connect().await {
+            Ok(mut conn) => backend_pid(&mut *conn).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(_) => {
+                self.ok.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(error) => self
+                .failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(format!("{error:?}")),
+        }
+    }
+
+    fn failures(&self) -> Vec<String> {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The engines of the "terminated under load" cases.
+struct LoadEngines {
+    /// [`LOAD_WORKERS`] connections under their own `application_name`.
+    engine: Arc<dyn Engine>,
+    /// The case's configuration, to terminate from.
+    admin: Arc<dyn Engine>,
+    /// The `application_name` of `engine`'s connections.
+    name: String,
+}
+
+fn load_engine(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+    pre_ping: bool,
+) -> Result<LoadEngines> {
+    let name = unique_application_name("load");
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .application_name(name.as_str())
+            .pool_size(LOAD_WORKERS)
+            .max_overflow(0)
+            .pre_ping(pre_ping)
+            .build()?,
+    )?;
+    Ok(LoadEngines {
+        engine,
+        admin: factory.engine(config)?,
+        name,
+    })
+}
+
+/// Pins: terminating pooled backends under concurrent load costs at most
+/// one failed operation per terminated backend. A pool of 8 (`pre_ping`
+/// off), 8 tasks looping checkout + `SELECT pg_backend_pid()`; at 3
+/// points, while they run, an admin connection terminates every backend of
+/// the pool (by `application_name`). Of all operations, at most N (the
+/// number of backends terminated) may fail; the load runs on afterwards.
+pub async fn fault_terminated_backends_under_load_fail_at_most_once_each(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let LoadEngines {
+        engine,
+        admin,
+        name,
+    } = load_engine(factory, config, false)?;
+    let tally = Arc::new(LoadTally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..LOAD_WORKERS)
+        .map(|_| {
+            let (engine, tally, stop) =
+                (Arc::clone(&engine), Arc::clone(&tally), Arc::clone(&stop));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    tally.operation(&*engine).await;
+                }
+            })
+        })
+        .collect();
+    let mut terminated = 0;
+    for point in 0..=TERMINATION_POINTS {
+        let target = tally.ok.load(Ordering::SeqCst) + OPS_BETWEEN_POINTS;
+        wait_for("the load to make progress", || {
+            let reached = tally.ok.load(Ordering::SeqCst) >= target;
+            async move { Ok(reached) }
+        })
+        .await?;
+        if point < TERMINATION_POINTS {
+            let pids = backends_of(&*admin, &name).await?;
+            let now = terminate_backends(&*admin, &pids).await?;
+            assert!(now > 0, "point {point}: nothing to terminate");
+            terminated += now;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.await.expect("a load worker");
+    }
+    let failures = tally.failures();
+    assert!(
+        i64::try_from(failures.len()).unwrap_or(i64::MAX) <= terminated,
+        "{} operations failed for {terminated} terminated backends: {failures:#?}",
+        failures.len()
+    );
+    Ok(())
+}
+
+/// Pins: with `pre_ping`, backends terminated while idle in the pool cost
+/// no failed operation, under concurrent load. Same pool and workers as
+/// [`fault_terminated_backends_under_load_fail_at_most_once_each`], but
+/// with `pre_ping` on and the workers stopped at each of the 3 points
+/// (between two bursts of load), so that every terminated backend is idle
+/// in the pool: a statement already running on a backend being terminated
+/// fails whatever the pool does, so only idle ones can have a bar of 0.
+/// Every operation must succeed.
+pub async fn fault_terminated_backends_with_pre_ping_never_fail(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let LoadEngines {
+        engine,
+        admin,
+        name,
+    } = load_engine(factory, config, true)?;
+    let tally = Arc::new(LoadTally::default());
+    let mut terminated = 0;
+    for point in 0..=TERMINATION_POINTS {
+        let workers: Vec<_> = (0..LOAD_WORKERS)
+            .map(|_| {
+                let (engine, tally) = (Arc::clone(&engine), Arc::clone(&tally));
+                tokio::spawn(async move {
+                    for _ in 0..OPS_BETWEEN_POINTS / LOAD_WORKERS + 2 {
+                        tally.operation(&*engine).await;
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.expect("a load worker");
+        }
+        if point < TERMINATION_POINTS {
+            let pids = backends_of(&*admin, &name).await?;
+            let now = terminate_backends(&*admin, &pids).await?;
+            assert!(now > 0, "point {point}: nothing to terminate");
+            terminated += now;
+        }
+    }
+    let failures = tally.failures();
+    assert!(
+        failures.is_empty(),
+        "{} operations failed ({terminated} idle backends terminated, pre_ping on): {failures:#?}",
+        failures.len()
+    );
+    Ok(())
+}
+
+/// Pins: a connection whose backend was terminated while idle in the pool
+/// is never handed out dead, even without `pre_ping`. Two connections are
+/// returned idle, their backends terminated (and gone); the next four
+/// checkouts each run `SELECT pg_backend_pid()` without a failure, on
+/// backends other than the terminated ones.
+pub async fn fault_terminated_idle_connection_is_never_handed_out(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .pool_size(2)
+            .max_overflow(0)
+            .pre_ping(false)
+            .build()?,
+    )?;
+    let admin = factory.engine(config)?;
+    let mut first = engine.connect().await?;
+    let mut second = engine.connect().await?;
+    let old = [
+        backend_pid(&mut *first).await?,
+        backend_pid(&mut *second).await?,
+    ];
+    drop((first, second));
+    assert_eq!(terminate_backends(&*admin, &old).await?, 2);
+    let mut failures = Vec::new();
+    for i in 0..4 {
+        let outcome = match engine.connect().await {
+            Ok(mut conn) => backend_pid(&mut *conn).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(pid) => assert!(!old.contains(&pid), "checkout {i}: a terminated backend"),
+            Err(error) => failures.push(format!("checkout {i}: {error:?}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "dead connections were handed out: {failures:#?}"
+    );
+    Ok(())
+}
+
+/// Pins: waiters are served first come, first served. A pool of 4 is held
+/// entirely; 32 tasks then ask for a connection one after the other, each
+/// starting only once `status().waiting` shows the previous one waiting
+/// (arrival order). The held connections are released one at a time, and
+/// each served waiter's connection is released only after it was recorded,
+/// so exactly one connection is free at a time. Tolerance: no waiter may
+/// be overtaken by more than one later arrival (`FIFO_TOLERANCE`).
+pub async fn fault_waiters_are_served_first_come_first_served(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .pool_size(FIFO_POOL)
+            .max_overflow(0)
+            .pool_timeout(Duration::from_secs(8))
+            .build()?,
+    )?;
+    let mut held = Vec::new();
+    for _ in 0..FIFO_POOL {
+        held.push(engine.connect().await?);
+    }
+    let (served, mut serve_order) = tokio::sync::mpsc::unbounded_channel();
+    let mut waiters = Vec::new();
+    for index in 0..FIFO_WAITERS {
+        let (waiter_engine, served) = (Arc::clone(&engine), served.clone());
+        waiters.push(tokio::spawn(async move {
+            let _ = served.send((index, waiter_engine.connect().await));
+        }));
+        wait_for("the waiter to be counted", || {
+            let counted = engine.status().waiting > index;
+            async move { Ok(counted) }
+        })
+        .await?;
+    }
+    let mut order = Vec::new();
+    let mut free = held.into_iter();
+    let mut release: Option<Box<dyn Connection>> = free.next();
+    while order.len() < FIFO_WAITERS {
+        drop(release.take());
+        let (index, conn) = tokio::time::timeout(Duration::from_secs(5), serve_order.recv())
+            .await
+            .expect("a waiter served after a release")
+            .expect("the waiters' channel");
+        order.push(index);
+        release = Some(conn.unwrap_or_else(|error| panic!("waiter {index}: {error:?}")));
+    }
+    drop((release, free));
+    for waiter in waiters {
+        waiter.await.expect("a waiter");
+    }
+    let (waiter, overtaken_by) = worst_overtaking(&order);
+    assert!(
+        overtaken_by <= FIFO_TOLERANCE,
+        "waiter {waiter} was overtaken by {overtaken_by} later arrivals; served: {order:?}"
+    );
+    Ok(())
+}
+
+/// Pins: `search_path` and the role are restored after any change a user
+/// makes. A pool of one with `set_role` and `schema` configured; the user
+/// switches both (`SET ROLE other; SET search_path = other_schema`, then
+/// through `set_config`) and returns the connection; the next user sees the
+/// configured role (`current_user`) and the configured `search_path`
+/// (`SHOW search_path` as on a fresh connection).
+pub async fn fault_role_and_search_path_are_restored_after_user_change(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let roles = TempRoles::new(config, "role", 2);
+    let (configured_role, other_role) = (roles.name(0), roles.name(1));
+    let admin = factory.engine(config)?;
+    admin
+        .connect()
+        .await?
+        .batch_execute(&format!(
+            "{} CREATE SCHEMA configured_schema; CREATE SCHEMA other_schema",
+            roles.create_sql()
+        ))
+        .await?;
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .set_role(configured_role)
+            .schema("configured_schema")
+            .pool_size(1)
+            .max_overflow(0)
+            .build()?,
+    )?;
+    let configured_path: String = engine
+        .connect()
+        .await?
+        .query_one("SHOW search_path", &[])
+        .await?
+        .get(0);
+    assert!(
+        configured_path.contains("configured_schema"),
+        "{configured_path}"
+    );
+    let changes = [
+        format!("SET ROLE {other_role}; SET search_path = other_schema"),
+        format!(
+            "SELECT set_config('role', '{other_role}', false), \
+             set_config('search_path', 'other_schema', false)"
+        ),
+    ];
+    for change in &changes {
+        {
+            let mut conn = engine.connect().await?;
+            conn.batch_execute(change).await?;
+            let user: String = conn
+                .query_one("SELECT current_user::text", &[])
+                .await?
+                .get(0);
+            assert_eq!(user, other_role, "the change took: {change}");
+        }
+        let mut conn = engine.connect().await?;
+        let row = conn
+            .query_one(
+                "SELECT current_user::text, current_setting('search_path')",
+                &[],
+            )
+            .await?;
+        assert_eq!(
+            row.get::<_, &str>(0),
+            configured_role,
+            "role after: {change}"
+        );
+        assert_eq!(
+            row.get::<_, &str>(1),
+            configured_path,
+            "search_path after: {change}"
+        );
+    }
+    engine.dispose();
+    Ok(())
+}
+
 /// Defines one `#[test]` per async conformance case, each with a fresh
-/// database, its own multi-threaded tokio runtime and an outer timeout.
-/// `$factory` is an expression evaluated per test that makes a
-/// `nonblocking::EngineFactory`.
+/// database, its own multi-threaded tokio runtime and an outer timeout
+/// ([`CASE_TIMEOUT`](crate::conformance::CASE_TIMEOUT), or the case's own
+/// `within` seconds). `$factory` is an expression evaluated per test that
+/// makes a `nonblocking::EngineFactory`.
+///
+/// The return-hygiene cases are named `clean_return_*` and the fault cases
+/// `fault_*`, so that a test-name filter runs just them.
 #[macro_export]
 macro_rules! nonblocking_conformance {
     ($factory:expr) => {
@@ -809,14 +1727,29 @@ macro_rules! nonblocking_conformance {
             set_role_applies_on_checkout,
             returned_transactions_are_cleaned,
             statements_are_prepared_once,
-            overflow_shrinks_back
+            overflow_shrinks_back,
+            // Return hygiene (kernel decisions).
+            clean_return_after_set_then_begin within 30,
+            clean_return_after_select_then_start_transaction within 30,
+            clean_return_keeps_the_connection_after_transaction_words within 30,
+            clean_return_after_commit_and_chain within 30,
+            clean_return_after_cancelled_statement within 45,
+            clean_return_after_failed_rollback within 30,
+            // Faults on a real server; most fail before the lifecycle kernel.
+            fault_server_back_within_pool_timeout_is_used within 30,
+            fault_black_holed_statement_fails_within_query_timeout within 30,
+            fault_terminated_backends_under_load_fail_at_most_once_each within 30,
+            fault_terminated_backends_with_pre_ping_never_fail within 30,
+            fault_terminated_idle_connection_is_never_handed_out within 30,
+            fault_waiters_are_served_first_come_first_served within 30,
+            fault_role_and_search_path_are_restored_after_user_change within 30,
         );
     };
-    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+    (@cases $factory:expr; $($case:ident $(within $secs:literal)?),* $(,)?) => {
         $(
             #[test]
             fn $case() {
-                $crate::conformance::run_with_timeout($crate::conformance::CASE_TIMEOUT, || {
+                $crate::conformance::run_with_timeout($crate::conformance::case_timeout(&[$($secs)?]), || {
                     let db = $crate::TestDb::new().expect("a test database");
                     let config = $crate::conformance::case_config(db.url()).expect("a valid config");
                     let runtime = $crate::conformance::tokio::runtime::Builder::new_multi_thread()

@@ -4,8 +4,17 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-/// How long one conformance case may take.
+/// How long one conformance case may take, unless the macros' case list
+/// gives it its own limit (`case_name within 30`).
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The outer timeout of a case: `secs` seconds when the case list gives
+/// them (`&[30]`), else [`CASE_TIMEOUT`].
+#[must_use]
+pub fn case_timeout(secs: &[u64]) -> Duration {
+    secs.first()
+        .map_or(CASE_TIMEOUT, |&secs| Duration::from_secs(secs))
+}
 
 /// Runs `body` on its own thread and waits at most `timeout` for it.
 /// A panic in `body` is re-raised here; a body still running at the
