@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
+use tokio_postgres::error::DbError;
+
 use crate::config::ConnectionConfig;
-use crate::error::Error;
+use crate::error::{Error, server_report};
 use crate::status::CloseReason;
 
 /// The `tracing` target of every uno-db event.
@@ -18,14 +20,40 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// Renders an error with its whole cause chain, for the `error` field.
+///
+/// A server report in the chain is rendered as uno-db's `Display` renders
+/// it (SQLSTATE, condition name, message; see [`Error`]), once: never its
+/// DETAIL, which quotes row values, unlike the driver's own rendering.
 #[must_use]
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
+    let mut text = String::new();
+    // Once a link has told the server's report, the driver's links that
+    // carry it (its "db error" wrapper, the report itself) add nothing.
+    let mut report_told = false;
+    let mut link = Some(error);
+    while let Some(e) = link {
+        link = e.source();
+        let rendered = if let Some(db) = e.downcast_ref::<DbError>() {
+            if report_told {
+                continue;
+            }
+            report_told = true;
+            server_report(db)
+        } else if report_told
+            && e.downcast_ref::<tokio_postgres::Error>()
+                .is_some_and(|driver| driver.as_db_error().is_some())
+        {
+            continue;
+        } else {
+            if let Some(ours) = e.downcast_ref::<Error>() {
+                report_told |= ours.shows_server_report();
+            }
+            e.to_string()
+        };
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&rendered);
     }
     text
 }
@@ -162,5 +190,53 @@ impl<'a> EngineEvents<'a> {
             error = error.as_deref(),
             "connection discarded"
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use tokio_postgres::NoTls;
+
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::fake_server::{self, Report, Script};
+
+    #[tokio::test]
+    async fn error_chain_tells_a_server_report_once_and_never_its_detail() {
+        let (client, connection) = fake_server::start(Script::FailQueries(
+            Report::error(
+                "23505",
+                "duplicate key value violates unique constraint \"u_pkey\"",
+            )
+            .with_detail("Key (email)=(secret@example.com) already exists."),
+        ))
+        .await
+        .connect(NoTls)
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        let driver = client.batch_execute("INSERT").await.unwrap_err();
+        // The driver's own rendering would print the DETAIL.
+        assert!(error_chain(&driver).starts_with("db error: database error 23505"));
+        assert!(!error_chain(&driver).contains("secret@example.com"));
+
+        let ours = Error::from_driver(driver);
+        let wrapped = Error::callback("init", ours.clone());
+        assert_eq!(
+            error_chain(&ours),
+            "database error 23505 unique_violation: duplicate key value violates unique constraint \"u_pkey\""
+        );
+        assert_eq!(
+            error_chain(&wrapped),
+            "connection callback `init` failed; the connection was discarded: database error 23505 unique_violation: duplicate key value violates unique constraint \"u_pkey\""
+        );
+    }
+
+    #[test]
+    fn error_chain_joins_other_causes() {
+        let error = Error::with_message(ErrorKind::Connect, "could not connect to x")
+            .with_source(std::io::Error::other("refused"));
+        assert_eq!(error_chain(&error), "could not connect to x: refused");
     }
 }

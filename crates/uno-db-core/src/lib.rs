@@ -16,6 +16,8 @@ mod config_violation;
 mod engine_registry;
 mod error;
 pub mod events;
+#[cfg(test)]
+mod fake_server;
 mod identifier;
 #[cfg(feature = "metrics")]
 mod metrics_export;
@@ -34,7 +36,7 @@ pub use callbacks::{
 pub use config::*;
 pub use config_violation::ConfigViolation;
 pub use engine_registry::EngineRegistry;
-pub use error::{BoxError, Error, ErrorKind, Result, is_transient_sqlstate};
+pub use error::{BoxError, Error, ErrorKind, Result, TlsError, is_transient_sqlstate};
 pub use identifier::quote_identifier;
 pub use retry::{Backoff, RetryPolicy};
 pub use row::{Column, ColumnIndex, Row, RowBuilder};
