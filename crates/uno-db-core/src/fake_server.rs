@@ -70,6 +70,9 @@ pub(crate) enum Script {
     HangUpAfterReady,
     /// Accepts the startup, then resets the TCP connection.
     ResetAfterReady,
+    /// Accepts the startup and answers every query with the same result:
+    /// the columns `id` (`int4`) and `Name` (`text`), and these rows.
+    Rows(Vec<(i32, &'static str)>),
 }
 
 /// Starts a fake server playing `script` for one connection and returns a
@@ -170,6 +173,56 @@ async fn play(mut stream: TcpStream, script: Script) -> std::io::Result<()> {
                 _ => {}
             }
         },
+        Script::Rows(rows) => {
+            // Sync ends either a prepare (Parse, Describe) or an execution
+            // (Bind, Execute); the answer depends on which.
+            let mut executing = false;
+            loop {
+                let Some((tag, _)) = read_message(&mut stream).await? else {
+                    return Ok(());
+                };
+                match tag {
+                    b'P' => executing = false,
+                    b'B' => executing = true,
+                    b'S' if executing => {
+                        let mut reply = message(b'2', &[]);
+                        for (id, name) in &rows {
+                            let mut body = Vec::new();
+                            body.extend_from_slice(&2_i16.to_be_bytes());
+                            body.extend_from_slice(&4_i32.to_be_bytes());
+                            body.extend_from_slice(&id.to_be_bytes());
+                            body.extend_from_slice(&i32::try_from(name.len()).unwrap().to_be_bytes());
+                            body.extend_from_slice(name.as_bytes());
+                            reply.extend(message(b'D', &body));
+                        }
+                        reply.extend(message(b'C', format!("SELECT {}\0", rows.len()).as_bytes()));
+                        reply.extend(ready_for_query());
+                        stream.write_all(&reply).await?;
+                    }
+                    b'S' => {
+                        let mut reply = message(b'1', &[]);
+                        reply.extend(message(b't', &0_i16.to_be_bytes()));
+                        let mut fields = Vec::new();
+                        fields.extend_from_slice(&2_i16.to_be_bytes());
+                        for (name, oid, size) in [("id", 23_u32, 4_i16), ("Name", 25, -1)] {
+                            fields.extend_from_slice(name.as_bytes());
+                            fields.push(0);
+                            fields.extend_from_slice(&0_i32.to_be_bytes()); // table
+                            fields.extend_from_slice(&0_i16.to_be_bytes()); // column
+                            fields.extend_from_slice(&oid.to_be_bytes());
+                            fields.extend_from_slice(&size.to_be_bytes());
+                            fields.extend_from_slice(&(-1_i32).to_be_bytes()); // modifier
+                            fields.extend_from_slice(&0_i16.to_be_bytes()); // format
+                        }
+                        reply.extend(message(b'T', &fields));
+                        reply.extend(ready_for_query());
+                        stream.write_all(&reply).await?;
+                    }
+                    b'X' => return Ok(()),
+                    _ => {}
+                }
+            }
+        }
         Script::RejectStartup(_) | Script::OfferTls => Ok(()),
     }
 }
