@@ -1233,8 +1233,11 @@ mod driver_tests {
     #[tokio::test]
     async fn the_server_report_stays_reachable_with_its_detail() {
         let error = query_error(
-            Report::error("23505", "duplicate key value violates unique constraint \"u_pkey\"")
-                .with_detail("Key (id)=(secret-42) already exists."),
+            Report::error(
+                "23505",
+                "duplicate key value violates unique constraint \"u_pkey\"",
+            )
+            .with_detail("Key (id)=(secret-42) already exists."),
         )
         .await;
         assert_eq!(error.sqlstate(), Some(&SqlState::UNIQUE_VIOLATION));

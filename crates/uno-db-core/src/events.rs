@@ -319,8 +319,11 @@ mod tests {
     #[tokio::test]
     async fn a_connection_task_killed_by_the_server_is_a_warning_naming_the_report() {
         let error = connection_task_error(Script::TerminateAfterReady(
-            Report::fatal("57P01", "terminating connection due to administrator command")
-                .with_detail("secret-detail"),
+            Report::fatal(
+                "57P01",
+                "terminating connection due to administrator command",
+            )
+            .with_detail("secret-detail"),
         ))
         .await;
         let events = captured(|events| events.connection_task_failed(&error));

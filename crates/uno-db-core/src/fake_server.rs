@@ -191,7 +191,9 @@ async fn play(mut stream: TcpStream, script: Script) -> std::io::Result<()> {
                             body.extend_from_slice(&2_i16.to_be_bytes());
                             body.extend_from_slice(&4_i32.to_be_bytes());
                             body.extend_from_slice(&id.to_be_bytes());
-                            body.extend_from_slice(&i32::try_from(name.len()).unwrap().to_be_bytes());
+                            body.extend_from_slice(
+                                &i32::try_from(name.len()).unwrap().to_be_bytes(),
+                            );
                             body.extend_from_slice(name.as_bytes());
                             reply.extend(message(b'D', &body));
                         }

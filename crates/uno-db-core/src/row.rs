@@ -284,14 +284,11 @@ impl ColumnIndex for usize {
 
 impl ColumnIndex for str {
     fn position(&self, columns: &[Column]) -> Option<usize> {
-        columns
-            .iter()
-            .position(|c| c.name() == self)
-            .or_else(|| {
-                columns
-                    .iter()
-                    .position(|c| c.name().eq_ignore_ascii_case(self))
-            })
+        columns.iter().position(|c| c.name() == self).or_else(|| {
+            columns
+                .iter()
+                .position(|c| c.name().eq_ignore_ascii_case(self))
+        })
     }
 
     fn describe(&self) -> String {
@@ -473,7 +470,12 @@ mod tests {
         tokio::spawn(connection);
         let mut rows = Vec::new();
         for _ in 0..queries {
-            rows.extend(client.query("SELECT id, \"Name\" FROM t", &[]).await.unwrap());
+            rows.extend(
+                client
+                    .query("SELECT id, \"Name\" FROM t", &[])
+                    .await
+                    .unwrap(),
+            );
         }
         rows
     }
@@ -482,7 +484,10 @@ mod tests {
     async fn driver_rows_of_one_query_share_one_column_list() {
         let rows = Row::from_driver_rows(driver_rows(1).await);
         assert_eq!(rows.len(), 3);
-        let expected = [Column::new("id", Type::INT4), Column::new("Name", Type::TEXT)];
+        let expected = [
+            Column::new("id", Type::INT4),
+            Column::new("Name", Type::TEXT),
+        ];
         for row in &rows {
             assert_eq!(row.columns(), expected);
             assert!(std::ptr::eq(row.columns(), rows[0].columns()), "{row:?}");

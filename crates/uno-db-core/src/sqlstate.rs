@@ -43,7 +43,10 @@ const SQLSTATE_NAMES: [(&str, &str); 261] = [
     ("0LP01", "invalid_grant_operation"),
     ("0P000", "invalid_role_specification"),
     ("0Z000", "diagnostics_exception"),
-    ("0Z002", "stacked_diagnostics_accessed_without_active_handler"),
+    (
+        "0Z002",
+        "stacked_diagnostics_accessed_without_active_handler",
+    ),
     ("20000", "case_not_found"),
     ("21000", "cardinality_violation"),
     ("22000", "data_exception"),
@@ -127,7 +130,10 @@ const SQLSTATE_NAMES: [(&str, &str); 261] = [
     ("25001", "active_sql_transaction"),
     ("25002", "branch_transaction_already_active"),
     ("25003", "inappropriate_access_mode_for_branch_transaction"),
-    ("25004", "inappropriate_isolation_level_for_branch_transaction"),
+    (
+        "25004",
+        "inappropriate_isolation_level_for_branch_transaction",
+    ),
     ("25005", "no_active_sql_transaction_for_branch_transaction"),
     ("25006", "read_only_sql_transaction"),
     ("25007", "schema_and_data_statement_mixing_not_supported"),
