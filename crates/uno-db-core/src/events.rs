@@ -1,13 +1,15 @@
 //! The log events both backends emit, so that their messages and fields are
 //! identical. Target `uno_db`; fields `role`, `host`, `database`,
-//! `attempt`, `delay_ms`, `error`. The password is never logged: it is not
+//! `attempt`, `delay_ms`, `error`, `sqlstate`. The password is never logged: it is not
 //! a field, and configurations are rendered with [`ConnectionConfig::to_url`],
 //! which masks it.
 
 use std::time::Duration;
 
+use tokio_postgres::error::{DbError, SqlState};
+
 use crate::config::ConnectionConfig;
-use crate::error::Error;
+use crate::error::{Error, server_report};
 use crate::status::CloseReason;
 
 /// The `tracing` target of every uno-db event.
@@ -18,14 +20,40 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// Renders an error with its whole cause chain, for the `error` field.
+///
+/// A server report in the chain is rendered as uno-db's `Display` renders
+/// it (SQLSTATE, condition name, message; see [`Error`]), once: never its
+/// DETAIL, which quotes row values, unlike the driver's own rendering.
 #[must_use]
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
+    let mut text = String::new();
+    // Once a link has told the server's report, the driver's links that
+    // carry it (its "db error" wrapper, the report itself) add nothing.
+    let mut report_told = false;
+    let mut link = Some(error);
+    while let Some(e) = link {
+        link = e.source();
+        let rendered = if let Some(db) = e.downcast_ref::<DbError>() {
+            if report_told {
+                continue;
+            }
+            report_told = true;
+            server_report(db)
+        } else if report_told
+            && e.downcast_ref::<tokio_postgres::Error>()
+                .is_some_and(|driver| driver.as_db_error().is_some())
+        {
+            continue;
+        } else {
+            if let Some(ours) = e.downcast_ref::<Error>() {
+                report_told |= ours.shows_server_report();
+            }
+            e.to_string()
+        };
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&rendered);
     }
     text
 }
@@ -162,6 +190,211 @@ impl<'a> EngineEvents<'a> {
             error = error.as_deref(),
             "connection discarded"
         );
+    }
+
+    /// The async driver's connection task (the future that owns the socket
+    /// and reads the server's messages) ended with `error`. The backend
+    /// calls this instead of dropping the task's outcome, so that a
+    /// connection the server killed says why; the pool itself finds the
+    /// connection broken at its next use (reason `broken`).
+    ///
+    /// WARN, with the server's SQLSTATE as the `sqlstate` field when it sent
+    /// a report: the server terminated the session (`FATAL 57P01
+    /// admin_shutdown` from `pg_terminate_backend` or a shutdown, `57P05
+    /// idle_session_timeout`...), the socket failed (reset, timeout), or the
+    /// server sent something the driver could not follow. DEBUG for the
+    /// expected close: the server or a proxy closed the socket without a
+    /// report (the driver's `is_closed`), which says nothing beyond the
+    /// `connection closed` event. A task that ends without an error (its
+    /// client was dropped) is not reported at all.
+    pub fn connection_task_failed(&self, error: &tokio_postgres::Error) {
+        let sqlstate = error.code().map(SqlState::code);
+        if error.is_closed() {
+            tracing::debug!(
+                target: TARGET,
+                role = self.config.role(),
+                host = %self.host(),
+                database = self.config.database(),
+                error = %error_chain(error),
+                "connection closed by the server"
+            );
+        } else {
+            tracing::warn!(
+                target: TARGET,
+                role = self.config.role(),
+                host = %self.host(),
+                database = self.config.database(),
+                sqlstate,
+                error = %error_chain(error),
+                "connection task failed"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::fmt::Write as _;
+    use std::sync::{Arc, Mutex};
+
+    use tokio_postgres::NoTls;
+    use tracing::field::{Field, Visit};
+    use tracing::{Event, Level, Metadata, Subscriber, span};
+
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::fake_server::{self, Report, Script};
+
+    /// One captured event: its level and its fields, `name=value` each.
+    #[derive(Debug, Clone)]
+    struct Captured {
+        level: Level,
+        fields: String,
+    }
+
+    /// The least `tracing` subscriber that keeps every event, so that the
+    /// tests see levels and fields without a subscriber crate.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+    struct Fields(String);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, "{}={value:?} ", field.name());
+        }
+
+        fn record_str(&mut self, field: &Field, value: &str) {
+            let _ = write!(self.0, "{}={value} ", field.name());
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+            span::Id::from_u64(1)
+        }
+        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(Captured {
+                level: *event.metadata().level(),
+                fields: fields.0,
+            });
+        }
+        fn enter(&self, _: &span::Id) {}
+        fn exit(&self, _: &span::Id) {}
+    }
+
+    fn config() -> ConnectionConfig {
+        ConnectionConfig::builder()
+            .role("app")
+            .database("orders")
+            .hosts(["db1"])
+            .build()
+            .unwrap()
+    }
+
+    fn captured(emit: impl FnOnce(&EngineEvents<'_>)) -> Vec<Captured> {
+        let capture = Capture::default();
+        let config = config();
+        tracing::subscriber::with_default(capture.clone(), || emit(&EngineEvents::new(&config)));
+        capture.0.lock().unwrap().clone()
+    }
+
+    async fn connection_task_error(script: Script) -> tokio_postgres::Error {
+        let (_client, connection) = fake_server::start(script)
+            .await
+            .connect(NoTls)
+            .await
+            .unwrap();
+        connection.await.unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_connection_task_killed_by_the_server_is_a_warning_naming_the_report() {
+        let error = connection_task_error(Script::TerminateAfterReady(
+            Report::fatal(
+                "57P01",
+                "terminating connection due to administrator command",
+            )
+            .with_detail("secret-detail"),
+        ))
+        .await;
+        let events = captured(|events| events.connection_task_failed(&error));
+        assert_eq!(events.len(), 1, "{events:?}");
+        let event = &events[0];
+        assert_eq!(event.level, Level::WARN, "{event:?}");
+        assert!(event.fields.contains("sqlstate=57P01"), "{event:?}");
+        assert!(
+            event.fields.contains(
+                "database error 57P01 admin_shutdown: terminating connection due to administrator command"
+            ),
+            "{event:?}"
+        );
+        assert!(event.fields.contains("role=app"), "{event:?}");
+        assert!(!event.fields.contains("secret-detail"), "{event:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reset_connection_task_is_a_warning() {
+        let error = connection_task_error(Script::ResetAfterReady).await;
+        let events = captured(|events| events.connection_task_failed(&error));
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].level, Level::WARN, "{events:?}");
+        assert!(!events[0].fields.contains("sqlstate"), "{events:?}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_without_a_report_is_debug() {
+        let error = connection_task_error(Script::HangUpAfterReady).await;
+        assert!(error.is_closed());
+        let events = captured(|events| events.connection_task_failed(&error));
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].level, Level::DEBUG, "{events:?}");
+    }
+
+    #[tokio::test]
+    async fn error_chain_tells_a_server_report_once_and_never_its_detail() {
+        let (client, connection) = fake_server::start(Script::FailQueries(
+            Report::error(
+                "23505",
+                "duplicate key value violates unique constraint \"u_pkey\"",
+            )
+            .with_detail("Key (email)=(secret@example.com) already exists."),
+        ))
+        .await
+        .connect(NoTls)
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        let driver = client.batch_execute("INSERT").await.unwrap_err();
+        // The driver's own rendering would print the DETAIL.
+        assert!(error_chain(&driver).starts_with("db error: database error 23505"));
+        assert!(!error_chain(&driver).contains("secret@example.com"));
+
+        let ours = Error::from_driver(driver);
+        let wrapped = Error::callback("init", ours.clone());
+        assert_eq!(
+            error_chain(&ours),
+            "database error 23505 unique_violation: duplicate key value violates unique constraint \"u_pkey\""
+        );
+        assert_eq!(
+            error_chain(&wrapped),
+            "connection callback `init` failed; the connection was discarded: database error 23505 unique_violation: duplicate key value violates unique constraint \"u_pkey\""
+        );
+    }
+
+    #[test]
+    fn error_chain_joins_other_causes() {
+        let error = Error::with_message(ErrorKind::Connect, "could not connect to x")
+            .with_source(std::io::Error::other("refused"));
+        assert_eq!(error_chain(&error), "could not connect to x: refused");
     }
 }
 

@@ -17,12 +17,15 @@ mod config_violation;
 mod engine_registry;
 mod error;
 pub mod events;
+#[cfg(test)]
+mod fake_server;
 mod identifier;
 #[cfg(feature = "metrics")]
 mod metrics_export;
 pub mod nonblocking;
 mod retry;
 mod row;
+mod sqlstate;
 mod statement;
 mod status;
 mod transaction_options;
@@ -33,10 +36,11 @@ pub use callbacks::{
 pub use config::*;
 pub use config_violation::ConfigViolation;
 pub use engine_registry::EngineRegistry;
-pub use error::{BoxError, Error, ErrorKind, Result, is_transient_sqlstate};
+pub use error::{BoxError, Error, ErrorKind, Result, TlsError, is_transient_sqlstate};
 pub use identifier::quote_identifier;
 pub use retry::{Backoff, RetryPolicy};
 pub use row::{Column, ColumnIndex, Row, RowBuilder};
+pub use sqlstate::sqlstate_name;
 pub use statement::Statement;
 pub use status::{CloseReason, PoolCounters, PoolMetrics, PoolStatus};
 pub use transaction_options::{IsolationLevel, TransactionOptions};

@@ -9,7 +9,7 @@ use crate::status::CloseReason;
 #[derive(Debug)]
 pub(crate) struct MetricsExport {
     pub(crate) created: Counter,
-    pub(crate) closed: [Counter; 7],
+    pub(crate) closed: [Counter; CloseReason::COUNT],
     pub(crate) acquired: Counter,
     pub(crate) acquire_timeouts: Counter,
     pub(crate) wait: Histogram,
@@ -22,7 +22,10 @@ impl MetricsExport {
             Label::new("host", config.hosts().join(",")),
             Label::new("database", config.database().to_owned()),
         ];
-        let closed = CloseReason::ALL.map(|reason| {
+        // Indexed like `PoolMetrics`' counters: `CloseReason::ALL` is in
+        // slot order.
+        let closed = std::array::from_fn(|slot| {
+            let reason = CloseReason::ALL[slot];
             let mut with_reason = labels.clone();
             with_reason.push(Label::new("reason", reason.as_str()));
             metrics::counter!("uno_db_connections_closed_total", with_reason)

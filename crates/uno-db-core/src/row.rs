@@ -44,12 +44,20 @@ impl Column {
 /// with [`Row::builder`] for tests. Either way, [`get`](Self::get) and
 /// [`try_get`](Self::try_get) decode through the same `FromSql`
 /// implementations, so a hand-built row behaves like a real one.
+///
+/// A column is picked by position or by name; a name matches exactly
+/// first, then ignoring ASCII case, like the driver's own `Row::get`.
 pub struct Row {
     repr: Repr,
 }
 
 enum Repr {
-    Driver(tokio_postgres::Row),
+    // The column list is built once per result set and shared by its rows
+    // (see `from_driver_rows`), so that `columns()` is a borrow.
+    Driver {
+        row: tokio_postgres::Row,
+        columns: Arc<[Column]>,
+    },
     Built(Arc<BuiltRow>),
 }
 
@@ -59,12 +67,45 @@ struct BuiltRow {
 }
 
 impl Row {
-    /// Wraps a driver row. Both backends' rows are this type.
+    /// Wraps one driver row. Prefer
+    /// [`from_driver_rows`](Self::from_driver_rows) for a query's result,
+    /// which describes the columns once for all its rows.
     #[must_use]
     pub fn from_driver(row: tokio_postgres::Row) -> Self {
+        let columns = describe(&row);
         Self {
-            repr: Repr::Driver(row),
+            repr: Repr::Driver { row, columns },
         }
+    }
+
+    /// Wraps the driver rows of one query. Rows of the same statement share
+    /// one column list, built once; both backends' rows are made this way.
+    ///
+    /// Rows of different statements may be mixed: each statement's rows get
+    /// their own list.
+    #[must_use]
+    pub fn from_driver_rows(rows: Vec<tokio_postgres::Row>) -> Vec<Self> {
+        // The driver's rows of one statement borrow their column
+        // descriptions from that statement, so the same slice address
+        // means the same columns. An address cannot be reused by another
+        // statement meanwhile: the rows already wrapped keep theirs alive.
+        let mut shared: Option<(*const tokio_postgres::Column, Arc<[Column]>)> = None;
+        rows.into_iter()
+            .map(|row| {
+                let address = row.columns().as_ptr();
+                let columns = match &shared {
+                    Some((known, columns)) if *known == address => Arc::clone(columns),
+                    _ => {
+                        let columns = describe(&row);
+                        shared = Some((address, Arc::clone(&columns)));
+                        columns
+                    }
+                };
+                Self {
+                    repr: Repr::Driver { row, columns },
+                }
+            })
+            .collect()
     }
 
     /// Starts building a row by hand, for test doubles.
@@ -91,7 +132,7 @@ impl Row {
     #[must_use]
     pub fn as_driver(&self) -> Option<&tokio_postgres::Row> {
         match &self.repr {
-            Repr::Driver(row) => Some(row),
+            Repr::Driver { row, .. } => Some(row),
             Repr::Built(_) => None,
         }
     }
@@ -99,10 +140,7 @@ impl Row {
     /// The number of columns.
     #[must_use]
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Driver(row) => row.len(),
-            Repr::Built(row) => row.columns.len(),
-        }
+        self.columns().len()
     }
 
     /// Whether the row has no columns.
@@ -111,16 +149,13 @@ impl Row {
         self.len() == 0
     }
 
-    /// The columns' names and types, in order.
+    /// The columns' names and types, in order. Borrowed: the rows of one
+    /// result set share one list.
     #[must_use]
-    pub fn columns(&self) -> Vec<Column> {
+    pub fn columns(&self) -> &[Column] {
         match &self.repr {
-            Repr::Driver(row) => row
-                .columns()
-                .iter()
-                .map(|c| Column::new(c.name(), c.type_().clone()))
-                .collect(),
-            Repr::Built(row) => row.columns.clone(),
+            Repr::Driver { columns, .. } => columns,
+            Repr::Built(row) => &row.columns,
         }
     }
 
@@ -156,18 +191,14 @@ impl Row {
         I: ColumnIndex,
         T: FromSql<'a>,
     {
-        let position = match &self.repr {
-            Repr::Driver(row) => index.position(&mut row.columns().iter().map(|c| c.name())),
-            Repr::Built(row) => index.position(&mut row.columns.iter().map(Column::name)),
-        };
-        let Some(position) = position else {
+        let Some(position) = index.position(self.columns()) else {
             return Err(Error::with_message(
                 ErrorKind::Decode,
                 format!("no column {} in the row", index.describe()),
             ));
         };
         match &self.repr {
-            Repr::Driver(row) => row.try_get(position).map_err(|e| {
+            Repr::Driver { row, .. } => row.try_get(position).map_err(|e| {
                 Error::with_message(
                     ErrorKind::Decode,
                     format!(
@@ -201,6 +232,14 @@ impl Row {
     }
 }
 
+/// Our description of a driver row's columns.
+fn describe(row: &tokio_postgres::Row) -> Arc<[Column]> {
+    row.columns()
+        .iter()
+        .map(|c| Column::new(c.name(), c.type_().clone()))
+        .collect()
+}
+
 fn cause_text(error: &Error) -> String {
     std::error::Error::source(error).map_or_else(String::new, ToString::to_string)
 }
@@ -215,8 +254,11 @@ impl fmt::Debug for Row {
 
 /// Something that picks a column: a position (`usize`) or a name (`&str`).
 pub trait ColumnIndex: sealed::Sealed {
-    /// The position of the column among `names`, if present.
-    fn position(&self, names: &mut dyn Iterator<Item = &str>) -> Option<usize>;
+    /// The position of the column among `columns`, if present. A name
+    /// matches exactly first, then ignoring ASCII case (as the driver does:
+    /// unquoted SQL identifiers are folded to lower case, so `get("ID")`
+    /// finds the column `id`).
+    fn position(&self, columns: &[Column]) -> Option<usize>;
 
     /// How the index reads in an error message.
     fn describe(&self) -> String;
@@ -231,8 +273,8 @@ mod sealed {
 }
 
 impl ColumnIndex for usize {
-    fn position(&self, names: &mut dyn Iterator<Item = &str>) -> Option<usize> {
-        (*self < names.count()).then_some(*self)
+    fn position(&self, columns: &[Column]) -> Option<usize> {
+        (*self < columns.len()).then_some(*self)
     }
 
     fn describe(&self) -> String {
@@ -241,13 +283,12 @@ impl ColumnIndex for usize {
 }
 
 impl ColumnIndex for str {
-    fn position(&self, names: &mut dyn Iterator<Item = &str>) -> Option<usize> {
-        for (index, name) in names.enumerate() {
-            if name == self {
-                return Some(index);
-            }
-        }
-        None
+    fn position(&self, columns: &[Column]) -> Option<usize> {
+        columns.iter().position(|c| c.name() == self).or_else(|| {
+            columns
+                .iter()
+                .position(|c| c.name().eq_ignore_ascii_case(self))
+        })
     }
 
     fn describe(&self) -> String {
@@ -256,8 +297,8 @@ impl ColumnIndex for str {
 }
 
 impl ColumnIndex for String {
-    fn position(&self, names: &mut dyn Iterator<Item = &str>) -> Option<usize> {
-        self.as_str().position(names)
+    fn position(&self, columns: &[Column]) -> Option<usize> {
+        self.as_str().position(columns)
     }
 
     fn describe(&self) -> String {
@@ -266,8 +307,8 @@ impl ColumnIndex for String {
 }
 
 impl<T: ColumnIndex + ?Sized> ColumnIndex for &T {
-    fn position(&self, names: &mut dyn Iterator<Item = &str>) -> Option<usize> {
-        (**self).position(names)
+    fn position(&self, columns: &[Column]) -> Option<usize> {
+        (**self).position(columns)
     }
 
     fn describe(&self) -> String {
@@ -397,6 +438,89 @@ mod tests {
     #[should_panic(expected = "no column `nope`")]
     fn get_panics_like_the_driver() {
         let _: i64 = sample().get("nope");
+    }
+
+    #[test]
+    fn names_match_exactly_first_then_ignoring_ascii_case() {
+        let row = Row::builder()
+            .column("Name", Type::TEXT, "upper")
+            .column("name", Type::TEXT, "lower")
+            .column("id", Type::INT8, 7_i64)
+            .build()
+            .unwrap();
+        assert_eq!(row.get::<_, &str>("Name"), "upper");
+        assert_eq!(row.get::<_, &str>("name"), "lower");
+        // No exact match: the first column equal ignoring case.
+        assert_eq!(row.get::<_, &str>("NAME"), "upper");
+        assert_eq!(row.get::<_, i64>("ID"), 7);
+        assert_eq!(row.get::<_, i64>(String::from("Id")), 7);
+        let error = row.try_get::<_, i64>("idx").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Decode);
+    }
+
+    async fn driver_rows(queries: usize) -> Vec<tokio_postgres::Row> {
+        use crate::fake_server::{self, Script};
+
+        let (client, connection) =
+            fake_server::start(Script::Rows(vec![(1, "alice"), (2, "bob"), (3, "carol")]))
+                .await
+                .connect(tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let mut rows = Vec::new();
+        for _ in 0..queries {
+            rows.extend(
+                client
+                    .query("SELECT id, \"Name\" FROM t", &[])
+                    .await
+                    .unwrap(),
+            );
+        }
+        rows
+    }
+
+    #[tokio::test]
+    async fn driver_rows_of_one_query_share_one_column_list() {
+        let rows = Row::from_driver_rows(driver_rows(1).await);
+        assert_eq!(rows.len(), 3);
+        let expected = [
+            Column::new("id", Type::INT4),
+            Column::new("Name", Type::TEXT),
+        ];
+        for row in &rows {
+            assert_eq!(row.columns(), expected);
+            assert!(std::ptr::eq(row.columns(), rows[0].columns()), "{row:?}");
+        }
+        assert_eq!(rows[1].get::<_, i32>("id"), 2);
+        assert_eq!(rows[1].get::<_, &str>("Name"), "bob");
+        // The driver's row keeps the driver's lookup rules.
+        assert_eq!(rows[2].get::<_, &str>("name"), "carol");
+        assert_eq!(rows[2].get::<_, i32>("ID"), 3);
+        assert_eq!(
+            rows[0].try_get::<_, String>("id").unwrap_err().kind(),
+            ErrorKind::Decode
+        );
+    }
+
+    #[tokio::test]
+    async fn rows_of_different_statements_keep_their_own_columns() {
+        let rows = Row::from_driver_rows(driver_rows(2).await);
+        assert_eq!(rows.len(), 6);
+        assert!(std::ptr::eq(rows[0].columns(), rows[2].columns()));
+        assert!(std::ptr::eq(rows[3].columns(), rows[5].columns()));
+        assert!(!std::ptr::eq(rows[2].columns(), rows[3].columns()));
+        assert_eq!(rows[4].get::<_, &str>("NAME"), "bob");
+    }
+
+    #[tokio::test]
+    async fn a_single_driver_row_still_wraps() {
+        let driver = driver_rows(1).await.remove(0);
+        let row = Row::from_driver(driver);
+        assert_eq!(row.len(), 2);
+        assert_eq!(row.columns()[1], Column::new("Name", Type::TEXT));
+        assert_eq!(row.get::<_, &str>("name"), "alice");
+        assert!(row.as_driver().is_some());
     }
 
     #[test]

@@ -42,8 +42,9 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
-    /// Every reason, in a fixed order.
-    pub const ALL: [CloseReason; 7] = [
+    /// Every reason, in a fixed order. A slice rather than an array, so
+    /// that adding a reason changes no public type.
+    pub const ALL: &'static [CloseReason] = &[
         Self::Expired,
         Self::Idle,
         Self::Broken,
@@ -52,6 +53,10 @@ impl CloseReason {
         Self::CallbackFailed,
         Self::Disposed,
     ];
+
+    /// How many reasons there are: the size of the private per-reason
+    /// counter arrays.
+    pub(crate) const COUNT: usize = Self::ALL.len();
 
     /// The reason as a short lowercase word, as logged.
     #[must_use]
@@ -67,7 +72,8 @@ impl CloseReason {
         }
     }
 
-    fn slot(self) -> usize {
+    // The reason's index in `ALL` and in the counter arrays.
+    pub(crate) fn slot(self) -> usize {
         match self {
             Self::Expired => 0,
             Self::Idle => 1,
@@ -81,12 +87,19 @@ impl CloseReason {
 }
 
 /// Cumulative counters of an engine since it was created.
+///
+/// Closed connections are counted per [`CloseReason`], read with
+/// [`closed`](Self::closed), [`closed_total`](Self::closed_total) and
+/// [`closed_by_reason`](Self::closed_by_reason); their storage is private
+/// so that a new reason is not a breaking change. Test doubles start from
+/// `PoolCounters::default()` and set counts with
+/// [`with_closed`](Self::with_closed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolCounters {
     /// Physical connections opened.
     pub created: u64,
-    /// Physical connections closed, by [`CloseReason::ALL`] order.
-    pub closed_by_reason: [u64; 7],
+    // Physical connections closed, indexed by `CloseReason::slot`.
+    closed: [u64; CloseReason::COUNT],
     /// Successful checkouts.
     pub acquired: u64,
     /// Checkouts that gave up after `pool_timeout`.
@@ -99,13 +112,29 @@ impl PoolCounters {
     /// Connections closed for `reason`.
     #[must_use]
     pub fn closed(&self, reason: CloseReason) -> u64 {
-        self.closed_by_reason[reason.slot()]
+        self.closed[reason.slot()]
     }
 
     /// Connections closed for any reason.
     #[must_use]
     pub fn closed_total(&self) -> u64 {
-        self.closed_by_reason.iter().sum()
+        self.closed.iter().sum()
+    }
+
+    /// Connections closed for each reason, every reason of
+    /// [`CloseReason::ALL`] in its order (zeros included).
+    pub fn closed_by_reason(&self) -> impl Iterator<Item = (CloseReason, u64)> + '_ {
+        CloseReason::ALL
+            .iter()
+            .map(|&reason| (reason, self.closed(reason)))
+    }
+
+    /// These counters with `count` connections closed for `reason`, for
+    /// test doubles that report pool activity.
+    #[must_use]
+    pub fn with_closed(mut self, reason: CloseReason, count: u64) -> Self {
+        self.closed[reason.slot()] = count;
+        self
     }
 }
 
@@ -117,7 +146,7 @@ impl PoolCounters {
 #[derive(Debug, Default)]
 pub struct PoolMetrics {
     created: AtomicU64,
-    closed: [AtomicU64; 7],
+    closed: [AtomicU64; CloseReason::COUNT],
     acquired: AtomicU64,
     acquire_timeouts: AtomicU64,
     wait_nanos: AtomicU64,
@@ -212,7 +241,7 @@ impl PoolMetrics {
     pub fn snapshot(&self) -> PoolCounters {
         PoolCounters {
             created: self.created.load(Ordering::Relaxed),
-            closed_by_reason: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
+            closed: std::array::from_fn(|slot| self.closed[slot].load(Ordering::Relaxed)),
             acquired: self.acquired.load(Ordering::Relaxed),
             acquire_timeouts: self.acquire_timeouts.load(Ordering::Relaxed),
             total_wait: Duration::from_nanos(self.wait_nanos.load(Ordering::Relaxed)),
@@ -240,6 +269,12 @@ mod tests {
         assert_eq!(counters.closed(CloseReason::Overflow), 1);
         assert_eq!(counters.closed(CloseReason::Idle), 0);
         assert_eq!(counters.closed_total(), 3);
+        let by_reason: Vec<(CloseReason, u64)> = counters.closed_by_reason().collect();
+        assert_eq!(by_reason.len(), CloseReason::ALL.len());
+        assert_eq!(by_reason[0], (CloseReason::Expired, 0));
+        assert_eq!(by_reason[2], (CloseReason::Broken, 2));
+        assert_eq!(by_reason[3], (CloseReason::Overflow, 1));
+        assert_eq!(by_reason.iter().map(|(_, n)| n).sum::<u64>(), 3);
         assert_eq!(metrics.open_connections(), 0, "never below zero");
         metrics.record_created();
         metrics.record_created();
@@ -253,6 +288,17 @@ mod tests {
     fn reasons_have_distinct_slots() {
         let mut slots: Vec<usize> = CloseReason::ALL.iter().map(|r| r.slot()).collect();
         slots.dedup();
-        assert_eq!(slots, (0..7).collect::<Vec<_>>());
+        assert_eq!(slots, (0..CloseReason::COUNT).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn test_doubles_set_closed_counts() {
+        let counters = PoolCounters::default()
+            .with_closed(CloseReason::Idle, 4)
+            .with_closed(CloseReason::Dirty, 1);
+        assert_eq!(counters.closed(CloseReason::Idle), 4);
+        assert_eq!(counters.closed(CloseReason::Dirty), 1);
+        assert_eq!(counters.closed(CloseReason::Broken), 0);
+        assert_eq!(counters.closed_total(), 5);
     }
 }

@@ -38,7 +38,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default maximum connection lifetime: 30 minutes.
 pub const POOL_RECYCLE: Option<Duration> = Some(Duration::from_secs(30 * 60));
 
-/// Default time an idle connection above `pool_size` is kept: 10 minutes.
+/// Default time a connection may wait in the pool before it is closed: 10
+/// minutes. It applies to every idle connection; the pool keeps no minimum.
 pub const IDLE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(10 * 60));
 
 /// Default for pinging a connection before handing it out: `false`.
