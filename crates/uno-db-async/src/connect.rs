@@ -58,9 +58,12 @@ async fn connect_once(shared: &EngineShared) -> Result<PgConn> {
         .await
         .map_err(|e| Error::from_connect(e, &shared.core.config().target()))?;
     // The connection task ends when the client is dropped or the socket
-    // fails; the client then reports `is_closed`.
+    // fails; the client then reports `is_closed`, and why is logged.
+    let config = shared.core.config().clone();
     tokio::spawn(async move {
-        let _ = connection.await;
+        if let Err(error) = connection.await {
+            uno_db_core::events::EngineEvents::new(&config).connection_task_failed(&error);
+        }
     });
     Ok(PgConn::new(client, shared.core.new_conn_state()))
 }

@@ -78,7 +78,7 @@ impl PgConn {
         let rows = self
             .state
             .finished(Some(sql), result.map_err(Error::from_driver))?;
-        Ok(rows.into_iter().map(Row::from_driver).collect())
+        Ok(Row::from_driver_rows(rows))
     }
 
     /// Runs a query that must return exactly one row.

@@ -332,7 +332,11 @@ impl Error {
     pub fn from_driver(error: tokio_postgres::Error) -> Self {
         if let Some(db) = error.as_db_error() {
             let code = db.code().clone();
-            let kind = if code == SqlState::QUERY_CANCELED {
+            let kind = if ends_the_connection(db) {
+                // Terminated by an administrator, a shutdown or a crash, or
+                // any FATAL: the connection is gone, whatever was asked.
+                ErrorKind::Closed
+            } else if code == SqlState::QUERY_CANCELED {
                 ErrorKind::QueryTimeout
             } else if is_auth_sqlstate(&code) {
                 ErrorKind::Auth
@@ -342,7 +346,7 @@ impl Error {
             let message = server_report(db);
             return Self::from_server(kind, message, code, error);
         }
-        let kind = if error.is_closed() || chain_has::<std::io::Error>(&error) {
+        let kind = if error.is_closed() || socket_failed(&error) {
             ErrorKind::Closed
         } else if error.source().is_some() {
             ErrorKind::Encode
@@ -485,6 +489,37 @@ impl Error {
     }
 }
 
+/// Whether a server error ends its connection: `FATAL` or `PANIC`
+/// severity, a connection exception (class 08), or an operator intervention
+/// that terminates sessions (57P01 admin shutdown, 57P02 crash shutdown,
+/// 57P03 cannot connect now).
+fn ends_the_connection(db: &DbError) -> bool {
+    use tokio_postgres::error::Severity;
+    let code = db.code().code();
+    matches!(
+        db.parsed_severity(),
+        Some(Severity::Fatal | Severity::Panic)
+    ) || code.starts_with("08")
+        || code.starts_with("57P")
+}
+
+/// Whether the socket failed: an I/O error in the chain other than the
+/// driver's own refusal to encode (`InvalidInput`, `InvalidData`: a NUL
+/// byte in the SQL, a message too large), which leaves the connection fine.
+fn socket_failed(error: &tokio_postgres::Error) -> bool {
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return !matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            );
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// Whether a SQLSTATE means "try again later" (see `docs/errors.md`).
 #[must_use]
 pub fn is_transient_sqlstate(code: &SqlState) -> bool {
@@ -527,17 +562,6 @@ fn chain_has_tls_error(error: &tokio_postgres::Error) -> bool {
             || e.downcast_ref::<Error>()
                 .is_some_and(|ours| ours.kind() == ErrorKind::Tls)
         {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
-}
-
-fn chain_has<T: StdError + 'static>(error: &tokio_postgres::Error) -> bool {
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        if e.is::<T>() {
             return true;
         }
         cause = e.source();
@@ -1156,7 +1180,8 @@ mod driver_tests {
                     "terminating connection due to administrator command",
                 ))
                 .await,
-                ErrorKind::Database,
+                // The session is over: the pool must never reuse it.
+                ErrorKind::Closed,
                 true,
                 false,
                 "database error 57P01 admin_shutdown: terminating connection due to administrator command",
@@ -1194,7 +1219,7 @@ mod driver_tests {
                     )))
                     .await,
                 ),
-                ErrorKind::Database,
+                ErrorKind::Closed,
                 true,
                 false,
                 "database error 57P01 admin_shutdown: terminating connection due to administrator command",

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fallible_iterator::FallibleIterator;
-use postgres::{CancelToken, Client};
 use postgres::types::ToSql;
+use postgres::{CancelToken, Client};
 use uno_db_core::backend::{ConnState, SendPlan, at_most_one, exactly_one, typed_params};
 use uno_db_core::{CloseReason, Error, Result, Row, Statement};
 
@@ -143,7 +143,7 @@ impl PgConn {
             Err(error) => Err(error),
         };
         let rows = self.state.finished(Some(sql), result)?;
-        Ok(rows.into_iter().map(Row::from_driver).collect())
+        Ok(Row::from_driver_rows(rows))
     }
 
     /// Runs a query that must return exactly one row.

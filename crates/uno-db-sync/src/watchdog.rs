@@ -60,7 +60,10 @@ impl Watchdog {
         let mut state = self.inner.lock();
         let key = (Instant::now() + limit, state.next_id);
         state.next_id += 1;
-        let earliest = state.armed.first_key_value().is_none_or(|(first, _)| key < *first);
+        let earliest = state
+            .armed
+            .first_key_value()
+            .is_none_or(|(first, _)| key < *first);
         state.armed.insert(key, token.clone());
         if !state.thread_started {
             state.thread_started = true;

@@ -31,7 +31,7 @@ impl SqlEffects {
     pub fn of_statement(sql: &str) -> Self {
         let mut effects = Self::default();
         let mut scanner = Scanner::new(sql);
-        effects.add_statement(&mut scanner);
+        effects.add_statement(&mut scanner, false);
         effects.add_anywhere(sql);
         effects
     }
@@ -43,7 +43,7 @@ impl SqlEffects {
         let mut effects = Self::default();
         let mut scanner = Scanner::new(sql);
         while !scanner.at_end() {
-            effects.add_statement(&mut scanner);
+            effects.add_statement(&mut scanner, true);
         }
         effects.add_anywhere(sql);
         effects
@@ -58,8 +58,10 @@ impl SqlEffects {
             || self.drops_statements
     }
 
-    /// Reads the leading keywords of the next statement and skips to its end.
-    fn add_statement(&mut self, scanner: &mut Scanner<'_>) {
+    /// Reads the leading keywords of the next statement and, in a batch
+    /// (`to_end`), skips to its end. Statements that begin with no keyword
+    /// of interest (the common `SELECT`, `INSERT`...) are not read further.
+    fn add_statement(&mut self, scanner: &mut Scanner<'_>, to_end: bool) {
         let mut words: [&str; 4] = [""; 4];
         let mut count = 0;
         // Whether `AND CHAIN` (not `AND NO CHAIN`) appears at the top level.
@@ -70,6 +72,12 @@ impl SqlEffects {
             match token {
                 Token::End => break,
                 Token::Word(word) => {
+                    if count == 0 && !is_leading_keyword(word) {
+                        if to_end {
+                            scanner.skip_statement();
+                        }
+                        return;
+                    }
                     if count < words.len() {
                         words[count] = word;
                         count += 1;
@@ -137,37 +145,55 @@ impl SqlEffects {
     /// keyword reading can follow: any mention of `set_config`, of the
     /// search path, or of setting a role counts.
     fn add_anywhere(&mut self, sql: &str) {
-        if contains_ignore_case(sql, "set_config") {
-            self.changes_role = true;
-            self.changes_search_path = true;
-        }
-        if contains_ignore_case(sql, "search_path") {
-            self.changes_search_path = true;
-        }
-        if contains_phrase(sql, "set role") || contains_phrase(sql, "session authorization") {
-            self.changes_role = true;
+        // One pass: every phrase starts with `se`, so only there is
+        // anything compared.
+        let bytes = sql.as_bytes();
+        let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        for at in 0..bytes.len().saturating_sub(1) {
+            if !(bytes[at].eq_ignore_ascii_case(&b's') && bytes[at + 1].eq_ignore_ascii_case(&b'e'))
+            {
+                continue;
+            }
+            let rest = &bytes[at..];
+            let starts = |phrase: &str| {
+                rest.len() >= phrase.len()
+                    && rest[..phrase.len()].eq_ignore_ascii_case(phrase.as_bytes())
+            };
+            // `set role`, `session authorization` as whole words only: not
+            // `SET role_name = ...` in an UPDATE.
+            let whole = |phrase: &str| {
+                starts(phrase)
+                    && (at == 0 || !is_word(bytes[at - 1]))
+                    && rest.get(phrase.len()).is_none_or(|&b| !is_word(b))
+            };
+            if starts("set_config") {
+                self.changes_role = true;
+                self.changes_search_path = true;
+            } else if starts("search_path") {
+                self.changes_search_path = true;
+            } else if whole("set role") || whole("session authorization") {
+                self.changes_role = true;
+            }
         }
     }
 }
 
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|window| window.eq_ignore_ascii_case(needle))
-}
-
-/// As [`contains_ignore_case`], for whole words: `set role` but not
-/// `SET role_name`.
-fn contains_phrase(haystack: &str, needle: &str) -> bool {
-    let bytes = haystack.as_bytes();
-    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    bytes.windows(needle.len()).enumerate().any(|(at, window)| {
-        window.eq_ignore_ascii_case(needle.as_bytes())
-            && (at == 0 || !is_word(bytes[at - 1]))
-            && bytes.get(at + needle.len()).is_none_or(|&b| !is_word(b))
-    })
+/// Whether a statement starting with `word` may matter here.
+fn is_leading_keyword(word: &str) -> bool {
+    [
+        "begin",
+        "start",
+        "commit",
+        "end",
+        "rollback",
+        "abort",
+        "set",
+        "reset",
+        "discard",
+        "deallocate",
+    ]
+    .iter()
+    .any(|keyword| word.eq_ignore_ascii_case(keyword))
 }
 
 enum Token<'a> {
@@ -246,6 +272,15 @@ impl<'a> Scanner<'a> {
                     self.at += 1;
                     return Some(Token::Other);
                 }
+            }
+        }
+    }
+
+    /// Skips to just after the `;` that ends the current statement.
+    fn skip_statement(&mut self) {
+        while let Some(token) = self.next_token() {
+            if matches!(token, Token::End) {
+                return;
             }
         }
     }
