@@ -115,15 +115,18 @@ impl SyncEngine {
         let started = Instant::now();
         let mut slot = self.wait_for_slot(started)?;
         if let Some(conn) = slot.0.as_mut() {
-            let closed = conn.poll_closed();
-            let verdict = core
-                .checkout_verdict(&conn.state, closed, Instant::now())
-                .or_else(|| {
-                    let probe = core.checkout_probe()?;
-                    conn.probe(probe, core.housekeeping_timeout())
-                        .err()
-                        .map(|_| CloseReason::Broken)
-                });
+            let now = Instant::now();
+            let closed = if core.checkout_looks_for_silent_close(&conn.state, now) {
+                conn.poll_closed()
+            } else {
+                conn.is_closed()
+            };
+            let verdict = core.checkout_verdict(&conn.state, closed, now).or_else(|| {
+                let probe = core.checkout_probe()?;
+                conn.probe(probe, core.housekeeping_timeout())
+                    .err()
+                    .map(|_| CloseReason::Broken)
+            });
             if let Some(reason) = verdict {
                 // Closed now; this checkout opens a fresh one in its place.
                 conn.state.close_for(reason);

@@ -90,7 +90,9 @@ impl PgConn {
             let mut notifications = client.notifications();
             // A zero timeout, not the plain non-blocking iterator: it lets
             // the driver's reactor turn once, so that data that arrived
-            // while idle is seen at all.
+            // while idle is seen at all. The turn waits for the driver's
+            // next timer tick (up to 1 ms), which is why the kernel asks for
+            // it only after a long idle.
             let mut pending = notifications.timeout_iter(std::time::Duration::ZERO);
             loop {
                 match pending.next() {

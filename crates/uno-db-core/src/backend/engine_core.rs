@@ -14,6 +14,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::EngineEvents;
 use crate::status::{CloseReason, PoolMetrics};
 
+/// How long after its last use a pooled connection is handed out without
+/// looking for a silent close (see
+/// [`EngineCore::checkout_looks_for_silent_close`]); HikariCP's
+/// `aliveBypassWindowMs`.
+pub const ALIVE_BYPASS_WINDOW: Duration = Duration::from_millis(500);
+
 /// One step of preparing a new physical connection, in the order the
 /// kernel fixes: the search path, then the factory's callbacks (which may
 /// rely on it), then the role (last, so callbacks run with the login
@@ -273,6 +279,23 @@ impl EngineCore {
         } else {
             None
         }
+    }
+
+    /// Whether a driver that only reads during calls should look, without
+    /// a round trip, for what the server sent an idle connection (a `FATAL`
+    /// from `pg_terminate_backend`, a restart's EOF) before handing it out:
+    /// when it has been idle for [`ALIVE_BYPASS_WINDOW`] or longer. Within
+    /// the window it is trusted, as HikariCP trusts a connection used less
+    /// than 500 ms ago; if it did die, its first statement fails as
+    /// [`ErrorKind::Closed`] (transient) and it is discarded, never handed
+    /// out again.
+    #[must_use]
+    pub fn checkout_looks_for_silent_close<S: Clone>(
+        &self,
+        conn: &ConnState<S>,
+        now: Instant,
+    ) -> bool {
+        conn.is_idle_beyond(now, Some(ALIVE_BYPASS_WINDOW))
     }
 
     /// The statement that checks an idle connection before it is handed

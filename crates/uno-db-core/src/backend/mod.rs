@@ -33,7 +33,7 @@ mod statement_cache;
 
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep};
-pub use engine_core::{EngineCore, OpenStep, ReturnPlan};
+pub use engine_core::{ALIVE_BYPASS_WINDOW, EngineCore, OpenStep, ReturnPlan};
 pub use rows::{at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;

@@ -26,6 +26,7 @@ use super::shared::{
 use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
 use crate::{FaultProxy, TestCluster};
+use uno_db_core::backend::ALIVE_BYPASS_WINDOW;
 use uno_db_core::blocking::{Connection, Engine, EngineFactory};
 use uno_db_core::{
     CloseReason, ConnectionConfig, ErrorKind, IsolationLevel, PoolCounters, Result, RetryPolicy,
@@ -1366,7 +1367,10 @@ pub fn fault_terminated_backends_with_pre_ping_never_fail(
 }
 
 /// Pins: a connection whose backend was terminated while idle in the pool
-/// is never handed out dead, even without `pre_ping`. Two connections are
+/// is never handed out dead, even without `pre_ping`, once it has been idle
+/// for the kernel's alive-bypass window (500 ms, HikariCP's
+/// `aliveBypassWindowMs`; within it, see
+/// `fault_connection_dead_within_the_alive_window_fails_once`). Two connections are
 /// returned idle, their backends terminated (and gone); the next four
 /// checkouts each run `SELECT pg_backend_pid()` without a failure, on
 /// backends other than the terminated ones.
@@ -1386,7 +1390,10 @@ pub fn fault_terminated_idle_connection_is_never_handed_out(
     let mut idle = [engine.connect()?, engine.connect()?];
     let old = [backend_pid(&mut *idle[0])?, backend_pid(&mut *idle[1])?];
     drop(idle);
+    let returned = Instant::now();
     assert_eq!(terminate_backends(&*admin, &old)?, 2);
+    // Idleness is what is under test: wait out the window.
+    std::thread::sleep((returned + ALIVE_BYPASS_WINDOW).saturating_duration_since(Instant::now()));
     let mut failures = Vec::new();
     for i in 0..4 {
         match engine
@@ -1401,6 +1408,42 @@ pub fn fault_terminated_idle_connection_is_never_handed_out(
         failures.is_empty(),
         "dead connections were handed out: {failures:#?}"
     );
+    Ok(())
+}
+
+/// Pins: a connection terminated within the alive-bypass window of its last
+/// use may be handed out (no check is made then, as in HikariCP), but it
+/// fails once, as a transient [`ErrorKind::Closed`] (the session is gone),
+/// and is never handed out again: the next checkout gets a new backend.
+pub fn fault_connection_dead_within_the_alive_window_fails_once(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .pool_size(1)
+            .max_overflow(0)
+            .pre_ping(false)
+            .build()?,
+    )?;
+    let admin = factory.engine(config)?;
+    let mut conn = engine.connect()?;
+    let old = backend_pid(&mut *conn)?;
+    drop(conn);
+    assert_eq!(terminate_backends(&*admin, &[old])?, 1);
+    let mut conn = engine.connect()?;
+    match backend_pid(&mut *conn) {
+        Ok(pid) => assert_ne!(pid, old, "a terminated backend answered"),
+        Err(error) => {
+            assert_eq!(error.kind(), ErrorKind::Closed, "{error:?}");
+            assert!(error.is_transient(), "{error:?}");
+        }
+    }
+    drop(conn);
+    let mut conn = engine.connect()?;
+    let pid = backend_pid(&mut *conn)?;
+    assert_ne!(pid, old, "a dead connection was handed out twice");
     Ok(())
 }
 
@@ -1571,6 +1614,7 @@ macro_rules! blocking_conformance {
             fault_terminated_backends_under_load_fail_at_most_once_each within 30,
             fault_terminated_backends_with_pre_ping_never_fail within 30,
             fault_terminated_idle_connection_is_never_handed_out within 30,
+            fault_connection_dead_within_the_alive_window_fails_once within 30,
             fault_waiters_are_served_first_come_first_served within 30,
             fault_role_and_search_path_are_restored_after_user_change within 30,
         );
