@@ -3,16 +3,18 @@
 //! `key=value` strings, generated back as URLs, layered over the
 //! environment on request, and (feature `serde`) deserialized from files.
 //!
-//! See `docs/configuration.md` for every field, its default and its rules.
+//! Every field is declared once, in `table.rs`; see `docs/configuration.md`
+//! for every field, its default and its rules.
 
 mod builder;
+mod codec;
 mod connection_config;
-pub mod defaults;
+#[cfg(test)]
+mod docs;
 mod driver;
 mod driver_config;
 mod duration;
 mod env;
-mod fields;
 mod libpq;
 pub mod limits;
 mod options;
@@ -21,6 +23,8 @@ mod parse;
 #[cfg(feature = "serde")]
 mod serde;
 mod ssl_mode;
+mod table;
+mod table_macro;
 mod url;
 mod validate;
 #[cfg(test)]
@@ -34,3 +38,4 @@ pub use connection_config::ConnectionConfig;
 pub use driver::Driver;
 pub use env::{EnvSource, ProcessEnv};
 pub use ssl_mode::SslMode;
+pub use table::defaults;
