@@ -328,6 +328,25 @@ config_table! {
         example: "30s";
     }
 
+    /// Client-side limit on one statement: when it passes, the statement
+    /// fails with a timeout error, a cancel request is sent and the
+    /// connection is discarded; unlike `statement_timeout` it also fires
+    /// when the server or network goes silent. `None` (`0` or `off`) turns
+    /// it off.
+    query_timeout: Option<Duration> {
+        default: Some(Duration::from_secs(300)), const QUERY_TIMEOUT: Option<Duration>;
+        codec: OptDuration<true>; // `0` is off, as for the server's timeouts
+        get: Option<Duration>;
+        set: into;
+        rule: Range(MIN_TIMEOUT, MAX_SERVER_TIMEOUT, "1ms and 1 day");
+        url: Query;
+        params: ["query_timeout"];
+        env: ["UNO_DB_QUERY_TIMEOUT"];
+        serde: ["query_timeout"];
+        secret: false;
+        example: "45s";
+    }
+
     /// The TCP keepalive idle time; `None` (`off`) turns keepalives off.
     keepalives_idle: Option<Duration> {
         default: Some(Duration::from_secs(60)), const KEEPALIVES_IDLE: Option<Duration>;
@@ -394,5 +413,50 @@ config_table! {
         serde: ["retry"];
         secret: false;
         example: "7";
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::config::ConnectionConfig;
+
+    use super::*;
+
+    #[test]
+    fn query_timeout_is_on_by_default_and_zero_or_off_disables_it_in_every_form() {
+        let config = ConnectionConfig::default();
+        assert_eq!(config.query_timeout(), Some(Duration::from_secs(300)));
+        assert_eq!(defaults::QUERY_TIMEOUT, config.query_timeout());
+        for off in ["0", "0s", "off", "none"] {
+            let url: ConnectionConfig = format!("postgresql://h?query_timeout={off}")
+                .parse()
+                .unwrap();
+            let key_value: ConnectionConfig = format!("query_timeout={off}").parse().unwrap();
+            let env = [("UNO_DB_QUERY_TIMEOUT", off)];
+            let env = ConnectionConfig::from_env_with(&env).unwrap();
+            for config in [url, key_value, env] {
+                assert_eq!(config.query_timeout(), None, "{off}");
+            }
+        }
+        let built = ConnectionConfig::builder()
+            .query_timeout(None)
+            .build()
+            .unwrap();
+        assert_eq!(built.query_timeout(), None);
+        assert!(built.to_url().ends_with("?query_timeout=off"));
+        let seconds: ConnectionConfig = "query_timeout=30".parse().unwrap();
+        assert_eq!(seconds.query_timeout(), Some(Duration::from_secs(30)));
+        let error = ConnectionConfig::builder()
+            .query_timeout(Duration::from_secs(86_401))
+            .build()
+            .unwrap_err();
+        assert_eq!(error.config_violations()[0].field(), "query_timeout");
+        #[cfg(feature = "serde")]
+        for off in ["0", r#""0s""#, r#""off""#, "null"] {
+            let json = format!(r#"{{"query_timeout": {off}}}"#);
+            let config: ConnectionConfig = serde_json::from_str(&json).unwrap();
+            assert_eq!(config.query_timeout(), None, "{json}");
+        }
     }
 }
