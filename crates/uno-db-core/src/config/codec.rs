@@ -4,6 +4,7 @@
 //! row names its codec; a new field of an existing kind needs nothing here.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -11,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::{Driver, SslMode, duration, options, params};
 use crate::retry::RetryPolicy;
 
-/// A field's Rust type: how the getter lends it and how two values
-/// compare.
+/// A field's Rust type: how the getter lends it, how two values compare and
+/// how it feeds a [`ConfigKey`](crate::ConfigKey).
 pub(crate) trait FieldValue: Clone + fmt::Debug {
     /// What the getter returns.
     type Out<'a>
@@ -25,13 +26,16 @@ pub(crate) trait FieldValue: Clone + fmt::Debug {
     /// Whether two values are the same (secrets compared by value).
     fn same(&self, other: &Self) -> bool;
 
+    /// Feeds the value, secrets included, to an identity hash.
+    fn feed<H: Hasher>(&self, state: &mut H);
+
     /// Whether a secret is present, so that `Debug` can say `Some(***)`.
     fn is_set(&self) -> bool {
         true
     }
 }
 
-/// Copy types with `Eq`: lent by value.
+/// Copy types with `Eq` and `Hash`: lent by value.
 macro_rules! copy_value {
     ($($ty:ty),* $(,)?) => {$(
         impl FieldValue for $ty {
@@ -43,6 +47,10 @@ macro_rules! copy_value {
 
             fn same(&self, other: &Self) -> bool {
                 self == other
+            }
+
+            fn feed<H: Hasher>(&self, state: &mut H) {
+                self.hash(state);
             }
         }
     )*};
@@ -58,7 +66,7 @@ copy_value!(
     SslMode
 );
 
-/// Owned types with `Eq`, lent as `$out` through `$view`.
+/// Owned types with `Eq` and `Hash`, lent as `$out` through `$view`.
 macro_rules! borrowed_value {
     ($($ty:ty => $lifetime:lifetime $out:ty, $view:expr;)*) => {$(
         impl FieldValue for $ty {
@@ -70,6 +78,10 @@ macro_rules! borrowed_value {
 
             fn same(&self, other: &Self) -> bool {
                 self == other
+            }
+
+            fn feed<H: Hasher>(&self, state: &mut H) {
+                self.hash(state);
             }
         }
     )*};
@@ -94,6 +106,10 @@ impl FieldValue for Option<SecretString> {
             == other.as_ref().map(ExposeSecret::expose_secret)
     }
 
+    fn feed<H: Hasher>(&self, state: &mut H) {
+        self.as_ref().map(ExposeSecret::expose_secret).hash(state);
+    }
+
     fn is_set(&self) -> bool {
         self.is_some()
     }
@@ -108,6 +124,17 @@ impl FieldValue for RetryPolicy {
 
     fn same(&self, other: &Self) -> bool {
         self == other
+    }
+
+    fn feed<H: Hasher>(&self, state: &mut H) {
+        self.get_max_attempts().hash(state);
+        self.get_initial_delay().hash(state);
+        // `0.0 == -0.0` must give one key; validation already refuses NaN.
+        let multiplier = self.get_multiplier();
+        let multiplier = if multiplier == 0.0 { 0.0 } else { multiplier };
+        multiplier.to_bits().hash(state);
+        self.get_max_delay().hash(state);
+        self.get_deadline().hash(state);
     }
 }
 
@@ -772,11 +799,19 @@ mod tests {
     }
 
     #[test]
-    fn secrets_compare_by_value_and_debug_masked() {
+    fn secrets_compare_and_hash_by_value_and_debug_masked() {
+        use std::hash::DefaultHasher;
         let a = Some(SecretString::from("Zebra"));
         let b = Some(SecretString::from("Zebra"));
         let c = Some(SecretString::from("Quux"));
         assert!(a.same(&b) && !a.same(&c) && !a.same(&None));
+        let hash = |v: &Option<SecretString>| {
+            let mut h = DefaultHasher::new();
+            v.feed(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&a), hash(&b));
+        assert_ne!(hash(&a), hash(&c));
         assert_eq!(format!("{:?}", Masked(a.is_set())), "Some(***)");
         assert_eq!(
             format!("{:?}", Masked(None::<SecretString>.is_set())),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::config::builder::ConnectionConfigBuilder;
 use crate::config::env::EnvSource;
+use crate::config::key::ConfigKey;
 use crate::config::table::{Fields, Inner};
 use crate::config::{parse, url};
 use crate::error::Error;
@@ -43,6 +44,7 @@ use crate::error::Error;
 #[derive(Clone)]
 pub struct ConnectionConfig {
     pub(crate) inner: Arc<Inner>,
+    key: ConfigKey,
 }
 
 impl ConnectionConfig {
@@ -90,11 +92,21 @@ impl ConnectionConfig {
         Self::builder().defaults_from(env).build()
     }
 
-    /// Wraps validated fields.
+    /// Wraps validated fields, computing the key once.
     pub(crate) fn from_inner(inner: Inner) -> Self {
+        let key = ConfigKey::of(&inner);
         Self {
             inner: Arc::new(inner),
+            key,
         }
+    }
+
+    /// The identity of this configuration: equal configurations have equal
+    /// keys, different ones (in any field, the password included) different
+    /// keys. Computed when the configuration was built; free to call.
+    #[must_use]
+    pub fn key(&self) -> ConfigKey {
+        self.key
     }
 
     /// The schema names of [`schema`](Self::schema), split on commas and
@@ -158,9 +170,10 @@ impl Default for ConnectionConfig {
 }
 
 impl PartialEq for ConnectionConfig {
-    /// Every field compared, the password by value.
+    /// Every field compared, the password by value. Different keys settle
+    /// it at once.
     fn eq(&self, other: &Self) -> bool {
-        self.inner.same(&other.inner)
+        self.key == other.key && self.inner.same(&other.inner)
     }
 }
 
@@ -214,6 +227,7 @@ mod tests {
         let a = with_secret();
         let b = a.clone();
         assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        assert_eq!(a.key(), b.key());
     }
 
     #[test]

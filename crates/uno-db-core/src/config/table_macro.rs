@@ -169,6 +169,12 @@ macro_rules! config_table {
                 true $(&& self.$name.same(&other.$name))*
             }
 
+            /// Feeds every field, secrets included, to an identity hash.
+            pub(crate) fn feed<H: ::std::hash::Hasher>(&self, state: &mut H) {
+                use $crate::config::codec::FieldValue as _;
+                $(self.$name.feed(state);)*
+            }
+
             /// `Debug` for the fields, secrets masked.
             pub(crate) fn debug(
                 &self,
