@@ -1,15 +1,10 @@
 //! The builder: explicit values, optional environment layer, validation.
 
-use std::time::Duration;
-
-use secrecy::SecretString;
-
 use crate::config::env::{self, EnvSource, ProcessEnv};
-use crate::config::fields::Fields;
-use crate::config::{ConnectionConfig, Driver, SslMode, validate};
+use crate::config::table::Fields;
+use crate::config::{ConnectionConfig, validate};
 use crate::config_violation::ConfigViolation;
 use crate::error::Error;
-use crate::retry::RetryPolicy;
 
 /// Builds a [`ConnectionConfig`]. Every setter records an explicit value;
 /// [`build`](Self::build) fills the rest from the environment (only if
@@ -42,7 +37,8 @@ use crate::retry::RetryPolicy;
 #[derive(Debug, Clone, Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ConnectionConfigBuilder {
-    explicit: Fields,
+    /// The values set on the builder (setters generated from the table).
+    pub(crate) explicit: Fields,
     parse_errors: Vec<ConfigViolation>,
     environment: Option<Fields>,
     environment_errors: Vec<ConfigViolation>,
@@ -101,30 +97,6 @@ impl ConnectionConfigBuilder {
         self
     }
 
-    /// Sets the login role (user name).
-    pub fn role(mut self, role: impl Into<String>) -> Self {
-        self.explicit.role = Some(role.into());
-        self
-    }
-
-    /// Sets the password.
-    pub fn password(mut self, password: impl Into<SecretString>) -> Self {
-        self.explicit.password = Some(Some(password.into()));
-        self
-    }
-
-    /// Sets "no password", overriding the environment.
-    pub fn clear_password(mut self) -> Self {
-        self.explicit.password = Some(None);
-        self
-    }
-
-    /// Sets the database name.
-    pub fn database(mut self, database: impl Into<String>) -> Self {
-        self.explicit.database = Some(database.into());
-        self
-    }
-
     /// Sets a single host (name, IP address or Unix socket directory).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.explicit.hosts = Some(vec![host.into()]);
@@ -138,126 +110,6 @@ impl ConnectionConfigBuilder {
         I::Item: Into<String>,
     {
         self.explicit.hosts = Some(hosts.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Sets the port, shared by every host.
-    pub fn port(mut self, port: u16) -> Self {
-        self.explicit.port = Some(port);
-        self
-    }
-
-    /// Sets the driver.
-    pub fn driver(mut self, driver: Driver) -> Self {
-        self.explicit.driver = Some(driver);
-        self
-    }
-
-    /// Sets the schema, or comma-separated schemas, to use as `search_path`.
-    pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.explicit.schema = Some(Some(schema.into()));
-        self
-    }
-
-    /// Sets "no schema" (the server's `search_path`).
-    pub fn clear_schema(mut self) -> Self {
-        self.explicit.schema = Some(None);
-        self
-    }
-
-    /// Sets the `application_name` reported to the server.
-    pub fn application_name(mut self, name: impl Into<String>) -> Self {
-        self.explicit.application_name = Some(Some(name.into()));
-        self
-    }
-
-    /// Sets "no `application_name`".
-    pub fn clear_application_name(mut self) -> Self {
-        self.explicit.application_name = Some(None);
-        self
-    }
-
-    /// Sets the role to `SET ROLE` to on checkout.
-    pub fn set_role(mut self, role: impl Into<String>) -> Self {
-        self.explicit.set_role = Some(Some(role.into()));
-        self
-    }
-
-    /// Sets "no `SET ROLE`".
-    pub fn clear_set_role(mut self) -> Self {
-        self.explicit.set_role = Some(None);
-        self
-    }
-
-    /// Sets how many connections the pool keeps.
-    pub fn pool_size(mut self, size: usize) -> Self {
-        self.explicit.pool_size = Some(size);
-        self
-    }
-
-    /// Sets how many extra connections may be opened under a burst.
-    pub fn max_overflow(mut self, overflow: usize) -> Self {
-        self.explicit.max_overflow = Some(overflow);
-        self
-    }
-
-    /// Sets the longest wait for a pooled connection.
-    pub fn pool_timeout(mut self, timeout: Duration) -> Self {
-        self.explicit.pool_timeout = Some(timeout);
-        self
-    }
-
-    /// Sets the longest wait to establish one connection.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.explicit.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// Sets the maximum connection lifetime (`None`: forever).
-    pub fn pool_recycle(mut self, lifetime: impl Into<Option<Duration>>) -> Self {
-        self.explicit.pool_recycle = Some(lifetime.into());
-        self
-    }
-
-    /// Sets how long an idle connection is kept (`None`: forever).
-    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.explicit.idle_timeout = Some(timeout.into());
-        self
-    }
-
-    /// Sets whether to ping a connection before handing it out.
-    pub fn pre_ping(mut self, pre_ping: bool) -> Self {
-        self.explicit.pre_ping = Some(pre_ping);
-        self
-    }
-
-    /// Sets the server-side `statement_timeout` (`None`: the server's).
-    pub fn statement_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.explicit.statement_timeout = Some(timeout.into());
-        self
-    }
-
-    /// Sets whether to use TLS.
-    pub fn ssl_mode(mut self, mode: SslMode) -> Self {
-        self.explicit.ssl_mode = Some(mode);
-        self
-    }
-
-    /// Sets the TCP keepalive idle time (`None`: keepalives off).
-    pub fn keepalives_idle(mut self, idle: impl Into<Option<Duration>>) -> Self {
-        self.explicit.keepalives_idle = Some(idle.into());
-        self
-    }
-
-    /// Sets the TCP user timeout (`None`: the system's).
-    pub fn tcp_user_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.explicit.tcp_user_timeout = Some(timeout.into());
-        self
-    }
-
-    /// Sets the per-connection prepared statement cache capacity (0: off).
-    pub fn statement_cache_size(mut self, size: usize) -> Self {
-        self.explicit.statement_cache_size = Some(size);
         self
     }
 
@@ -284,12 +136,6 @@ impl ConnectionConfigBuilder {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
         );
-        self
-    }
-
-    /// Sets the retry policy for connecting.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.explicit.set_retry(policy);
         self
     }
 
@@ -321,9 +167,13 @@ impl ConnectionConfigBuilder {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use std::time::Duration;
+
     use secrecy::ExposeSecret;
 
     use super::*;
+    use crate::config::{Driver, SslMode};
+    use crate::retry::RetryPolicy;
 
     #[test]
     fn every_setter_is_applied() {

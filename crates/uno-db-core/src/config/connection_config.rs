@@ -3,16 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
-
-use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::builder::ConnectionConfigBuilder;
 use crate::config::env::EnvSource;
-use crate::config::fields::Fields;
-use crate::config::{Driver, SslMode, parse, url};
+use crate::config::key::ConfigKey;
+use crate::config::table::{Fields, Inner};
+use crate::config::{parse, url};
 use crate::error::Error;
-use crate::retry::RetryPolicy;
 
 /// What to connect to and how to pool: validated at
 /// [`build`](ConnectionConfigBuilder::build), immutable afterwards, cheap to
@@ -45,35 +42,9 @@ use crate::retry::RetryPolicy;
 /// # Ok::<(), uno_db_core::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct ConnectionConfig(Arc<Inner>);
-
-/// The resolved fields of a configuration (validated once wrapped in
-/// [`ConnectionConfig`]).
-#[derive(Clone)]
-pub(crate) struct Inner {
-    pub(crate) role: String,
-    pub(crate) password: Option<SecretString>,
-    pub(crate) database: String,
-    pub(crate) hosts: Vec<String>,
-    pub(crate) port: u16,
-    pub(crate) driver: Driver,
-    pub(crate) schema: Option<String>,
-    pub(crate) application_name: Option<String>,
-    pub(crate) set_role: Option<String>,
-    pub(crate) pool_size: usize,
-    pub(crate) max_overflow: usize,
-    pub(crate) pool_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) pool_recycle: Option<Duration>,
-    pub(crate) idle_timeout: Option<Duration>,
-    pub(crate) pre_ping: bool,
-    pub(crate) statement_timeout: Option<Duration>,
-    pub(crate) ssl_mode: SslMode,
-    pub(crate) keepalives_idle: Option<Duration>,
-    pub(crate) tcp_user_timeout: Option<Duration>,
-    pub(crate) statement_cache_size: usize,
-    pub(crate) options: Vec<(String, String)>,
-    pub(crate) retry: RetryPolicy,
+pub struct ConnectionConfig {
+    pub(crate) inner: Arc<Inner>,
+    key: ConfigKey,
 }
 
 impl ConnectionConfig {
@@ -87,7 +58,7 @@ impl ConnectionConfig {
     /// A builder with every field of this configuration set explicitly, to
     /// derive a changed configuration.
     pub fn to_builder(&self) -> ConnectionConfigBuilder {
-        ConnectionConfigBuilder::from_fields(Fields::from_inner(&self.0))
+        ConnectionConfigBuilder::from_fields(Fields::from_inner(&self.inner))
     }
 
     /// The configuration the process environment describes: `DATABASE_URL`,
@@ -121,51 +92,21 @@ impl ConnectionConfig {
         Self::builder().defaults_from(env).build()
     }
 
+    /// Wraps validated fields, computing the key once.
     pub(crate) fn from_inner(inner: Inner) -> Self {
-        Self(Arc::new(inner))
+        let key = ConfigKey::of(&inner);
+        Self {
+            inner: Arc::new(inner),
+            key,
+        }
     }
 
-    /// The login role (user name).
+    /// The identity of this configuration: equal configurations have equal
+    /// keys, different ones (in any field, the password included) different
+    /// keys. Computed when the configuration was built; free to call.
     #[must_use]
-    pub fn role(&self) -> &str {
-        &self.0.role
-    }
-
-    /// The password, if any. Expose it only to hand it to the driver.
-    #[must_use]
-    pub fn password(&self) -> Option<&SecretString> {
-        self.0.password.as_ref()
-    }
-
-    /// The database name.
-    #[must_use]
-    pub fn database(&self) -> &str {
-        &self.0.database
-    }
-
-    /// The hosts (names, IP addresses or Unix socket directories), tried in
-    /// order; never empty.
-    #[must_use]
-    pub fn hosts(&self) -> &[String] {
-        &self.0.hosts
-    }
-
-    /// The port, shared by every host.
-    #[must_use]
-    pub fn port(&self) -> u16 {
-        self.0.port
-    }
-
-    /// The driver the configuration asks for.
-    #[must_use]
-    pub fn driver(&self) -> Driver {
-        self.0.driver
-    }
-
-    /// The schema (or comma-separated schemas) to set as `search_path`.
-    #[must_use]
-    pub fn schema(&self) -> Option<&str> {
-        self.0.schema.as_deref()
+    pub fn key(&self) -> ConfigKey {
+        self.key
     }
 
     /// The schema names of [`schema`](Self::schema), split on commas and
@@ -180,7 +121,7 @@ impl ConnectionConfig {
     /// # Ok::<(), uno_db_core::Error>(())
     /// ```
     pub fn schemas(&self) -> impl Iterator<Item = &str> + '_ {
-        self.0
+        self.inner
             .schema
             .as_deref()
             .into_iter()
@@ -188,108 +129,10 @@ impl ConnectionConfig {
             .map(str::trim)
     }
 
-    /// The `application_name` reported to the server.
-    #[must_use]
-    pub fn application_name(&self) -> Option<&str> {
-        self.0.application_name.as_deref()
-    }
-
-    /// The role to `SET ROLE` to on checkout.
-    #[must_use]
-    pub fn set_role(&self) -> Option<&str> {
-        self.0.set_role.as_deref()
-    }
-
-    /// How many connections the pool keeps.
-    #[must_use]
-    pub fn pool_size(&self) -> usize {
-        self.0.pool_size
-    }
-
-    /// How many extra connections may be opened under a burst.
-    #[must_use]
-    pub fn max_overflow(&self) -> usize {
-        self.0.max_overflow
-    }
-
     /// The most connections open at once: `pool_size + max_overflow`.
     #[must_use]
     pub fn max_connections(&self) -> usize {
-        self.0.pool_size.saturating_add(self.0.max_overflow)
-    }
-
-    /// The longest wait for a pooled connection.
-    #[must_use]
-    pub fn pool_timeout(&self) -> Duration {
-        self.0.pool_timeout
-    }
-
-    /// The longest wait to establish one connection.
-    #[must_use]
-    pub fn connect_timeout(&self) -> Duration {
-        self.0.connect_timeout
-    }
-
-    /// The maximum lifetime of a connection; `None` keeps connections
-    /// forever.
-    #[must_use]
-    pub fn pool_recycle(&self) -> Option<Duration> {
-        self.0.pool_recycle
-    }
-
-    /// How long an idle connection is kept; `None` keeps it.
-    #[must_use]
-    pub fn idle_timeout(&self) -> Option<Duration> {
-        self.0.idle_timeout
-    }
-
-    /// Whether a connection is pinged before being handed out.
-    #[must_use]
-    pub fn pre_ping(&self) -> bool {
-        self.0.pre_ping
-    }
-
-    /// The server-side `statement_timeout`; `None` leaves the server's.
-    #[must_use]
-    pub fn statement_timeout(&self) -> Option<Duration> {
-        self.0.statement_timeout
-    }
-
-    /// Whether to use TLS.
-    #[must_use]
-    pub fn ssl_mode(&self) -> SslMode {
-        self.0.ssl_mode
-    }
-
-    /// The TCP keepalive idle time; `None` turns keepalives off.
-    #[must_use]
-    pub fn keepalives_idle(&self) -> Option<Duration> {
-        self.0.keepalives_idle
-    }
-
-    /// The TCP user timeout (Linux); `None` leaves the system's.
-    #[must_use]
-    pub fn tcp_user_timeout(&self) -> Option<Duration> {
-        self.0.tcp_user_timeout
-    }
-
-    /// The per-connection prepared statement cache capacity; 0 disables
-    /// it (for `PgBouncer` in transaction mode).
-    #[must_use]
-    pub fn statement_cache_size(&self) -> usize {
-        self.0.statement_cache_size
-    }
-
-    /// Server settings (GUCs) sent at connect time, in order.
-    #[must_use]
-    pub fn options(&self) -> &[(String, String)] {
-        &self.0.options
-    }
-
-    /// How connecting retries transient failures.
-    #[must_use]
-    pub fn retry(&self) -> RetryPolicy {
-        self.0.retry
+        self.inner.pool_size.saturating_add(self.inner.max_overflow)
     }
 
     /// `role@hosts:port/database`, for messages (never the password).
@@ -297,10 +140,10 @@ impl ConnectionConfig {
     pub fn target(&self) -> String {
         format!(
             "{}@{}:{}/{}",
-            self.0.role,
-            self.0.hosts.join(","),
-            self.0.port,
-            self.0.database
+            self.inner.role,
+            self.inner.hosts.join(","),
+            self.inner.port,
+            self.inner.database
         )
     }
 
@@ -308,14 +151,14 @@ impl ConnectionConfig {
     /// same as `Display`. Fields at their default are left out.
     #[must_use]
     pub fn to_url(&self) -> String {
-        url::generate(&self.0, false)
+        url::generate(&self.inner, false)
     }
 
     /// The configuration as a URL including the password. Parsing it gives
     /// back an equal configuration. Keep it out of logs.
     #[must_use]
     pub fn to_url_with_password(&self) -> String {
-        url::generate(&self.0, true)
+        url::generate(&self.inner, true)
     }
 }
 
@@ -327,76 +170,17 @@ impl Default for ConnectionConfig {
 }
 
 impl PartialEq for ConnectionConfig {
+    /// Every field compared, the password by value. Different keys settle
+    /// it at once.
     fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (&*self.0, &*other.0);
-        let same_password = match (&a.password, &b.password) {
-            (Some(x), Some(y)) => x.expose_secret() == y.expose_secret(),
-            (None, None) => true,
-            _ => false,
-        };
-        same_password
-            && a.role == b.role
-            && a.database == b.database
-            && a.hosts == b.hosts
-            && a.port == b.port
-            && a.driver == b.driver
-            && a.schema == b.schema
-            && a.application_name == b.application_name
-            && a.set_role == b.set_role
-            && a.pool_size == b.pool_size
-            && a.max_overflow == b.max_overflow
-            && a.pool_timeout == b.pool_timeout
-            && a.connect_timeout == b.connect_timeout
-            && a.pool_recycle == b.pool_recycle
-            && a.idle_timeout == b.idle_timeout
-            && a.pre_ping == b.pre_ping
-            && a.statement_timeout == b.statement_timeout
-            && a.ssl_mode == b.ssl_mode
-            && a.keepalives_idle == b.keepalives_idle
-            && a.tcp_user_timeout == b.tcp_user_timeout
-            && a.statement_cache_size == b.statement_cache_size
-            && a.options == b.options
-            && a.retry == b.retry
-    }
-}
-
-/// Stands in for the password in `Debug` output.
-struct Redacted;
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
+        self.key == other.key && self.inner.same(&other.inner)
     }
 }
 
 impl fmt::Debug for ConnectionConfig {
+    /// Every field, the password as `Some(***)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &*self.0;
-        f.debug_struct("ConnectionConfig")
-            .field("role", &c.role)
-            .field("password", &c.password.as_ref().map(|_| Redacted))
-            .field("database", &c.database)
-            .field("hosts", &c.hosts)
-            .field("port", &c.port)
-            .field("driver", &c.driver)
-            .field("schema", &c.schema)
-            .field("application_name", &c.application_name)
-            .field("set_role", &c.set_role)
-            .field("pool_size", &c.pool_size)
-            .field("max_overflow", &c.max_overflow)
-            .field("pool_timeout", &c.pool_timeout)
-            .field("connect_timeout", &c.connect_timeout)
-            .field("pool_recycle", &c.pool_recycle)
-            .field("idle_timeout", &c.idle_timeout)
-            .field("pre_ping", &c.pre_ping)
-            .field("statement_timeout", &c.statement_timeout)
-            .field("ssl_mode", &c.ssl_mode)
-            .field("keepalives_idle", &c.keepalives_idle)
-            .field("tcp_user_timeout", &c.tcp_user_timeout)
-            .field("statement_cache_size", &c.statement_cache_size)
-            .field("options", &c.options)
-            .field("retry", &c.retry)
-            .finish()
+        self.inner.debug("ConnectionConfig", f)
     }
 }
 
@@ -424,6 +208,7 @@ impl FromStr for ConnectionConfig {
 mod tests {
     use super::*;
     use crate::config::defaults;
+    use crate::retry::RetryPolicy;
 
     const SECRET: &str = "Zebra-Quux-9137!";
 
@@ -441,7 +226,8 @@ mod tests {
         assert_send_sync::<ConnectionConfig>();
         let a = with_secret();
         let b = a.clone();
-        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        assert_eq!(a.key(), b.key());
     }
 
     #[test]

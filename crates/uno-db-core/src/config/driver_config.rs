@@ -177,6 +177,33 @@ mod tests {
         assert_eq!(plain.set_role_statement(), None);
     }
 
+    /// `SET search_path TO App` and libpq's `options=-c search_path=App`
+    /// both name `app` (checked on `PostgreSQL` 15); `schema=App` means the
+    /// same in every form, and so does `set_role`.
+    #[test]
+    fn schema_and_set_role_fold_as_postgresql_does_in_every_form() {
+        let url: ConnectionConfig = "postgresql://h/db?schema=App,Public&set_role=Reader"
+            .parse()
+            .unwrap();
+        let key_value: ConnectionConfig = "schema='App, Public' set_role=Reader".parse().unwrap();
+        let env = [
+            ("UNO_DB_SCHEMA", "App,Public"),
+            ("UNO_DB_SET_ROLE", "Reader"),
+        ];
+        let env = ConnectionConfig::from_env_with(&env).unwrap();
+        for config in [url, key_value, env] {
+            assert_eq!(config.schemas().collect::<Vec<_>>(), ["App", "Public"]);
+            assert_eq!(
+                config.search_path_statement().as_deref(),
+                Some(r#"SET search_path TO "app", "public""#)
+            );
+            assert_eq!(
+                config.set_role_statement().as_deref(),
+                Some(r#"SET ROLE "reader""#)
+            );
+        }
+    }
+
     #[test]
     fn keepalives_are_off_without_an_idle_time() {
         let config = ConnectionConfig::builder()

@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
-use crate::config::fields::Fields;
-use crate::config::params::{self, Form};
-use crate::config::{duration, parse};
+use crate::config::parse;
+use crate::config::table::{FIELDS, Fields};
 use crate::config_violation::ConfigViolation;
 
 /// Where environment variables are read from: the process
@@ -68,46 +67,12 @@ impl<T: EnvSource + ?Sized> EnvSource for &T {
     }
 }
 
-/// `UNO_DB_*` variables and the parameter each sets.
-const UNO_DB: &[(&str, &str)] = &[
-    ("UNO_DB_ROLE", "user"),
-    ("UNO_DB_PASSWORD", "password"),
-    ("UNO_DB_HOST", "host"),
-    ("UNO_DB_PORT", "port"),
-    ("UNO_DB_NAME", "dbname"),
-    ("UNO_DB_SCHEMA", "schema"),
-    ("UNO_DB_DRIVER", "driver"),
-    ("UNO_DB_APPLICATION_NAME", "application_name"),
-    ("UNO_DB_SET_ROLE", "set_role"),
-    ("UNO_DB_POOL_SIZE", "pool_size"),
-    ("UNO_DB_MAX_OVERFLOW", "max_overflow"),
-    ("UNO_DB_POOL_TIMEOUT", "pool_timeout"),
-    ("UNO_DB_CONNECT_TIMEOUT", "connect_timeout"),
-    ("UNO_DB_POOL_RECYCLE", "pool_recycle"),
-    ("UNO_DB_IDLE_TIMEOUT", "idle_timeout"),
-    ("UNO_DB_PRE_PING", "pre_ping"),
-    ("UNO_DB_STATEMENT_TIMEOUT", "statement_timeout"),
-    ("UNO_DB_SSL_MODE", "sslmode"),
-    ("UNO_DB_STATEMENT_CACHE_SIZE", "statement_cache_size"),
-];
-
-/// libpq's variables and the parameter each sets.
-const LIBPQ: &[(&str, &str)] = &[
-    ("PGHOST", "host"),
-    ("PGPORT", "port"),
-    ("PGUSER", "user"),
-    ("PGPASSWORD", "password"),
-    ("PGDATABASE", "dbname"),
-    ("PGAPPNAME", "application_name"),
-    ("PGSSLMODE", "sslmode"),
-    ("PGCONNECT_TIMEOUT", "connect_timeout"),
-];
-
-/// The environment layer: `DATABASE_URL` over `UNO_DB_*` over `PG*`, and
-/// every malformed variable. Empty variables count as unset.
+/// The environment layer: `DATABASE_URL` over `UNO_DB_*` over `PG*` (each
+/// field's variables, in the table's precedence order), and every
+/// malformed variable. Empty variables count as unset.
 pub(crate) fn layer<E: EnvSource + ?Sized>(env: &E) -> (Fields, Vec<ConfigViolation>) {
     let mut errors = Vec::new();
-    let url = match env.var("DATABASE_URL").filter(|v| !v.trim().is_empty()) {
+    let mut fields = match env.var("DATABASE_URL").filter(|v| !v.trim().is_empty()) {
         Some(url) => {
             let (fields, url_errors) = parse::parse(&url);
             errors.extend(url_errors.into_iter().map(|v| {
@@ -121,33 +86,39 @@ pub(crate) fn layer<E: EnvSource + ?Sized>(env: &E) -> (Fields, Vec<ConfigViolat
         }
         None => Fields::default(),
     };
-    let uno_db = variables(env, UNO_DB, &mut errors);
-    let libpq = variables(env, LIBPQ, &mut errors);
-    (url.or(uno_db).or(libpq), errors)
+    let ranks = FIELDS
+        .iter()
+        .map(|field| field.env.len())
+        .max()
+        .unwrap_or(0);
+    for rank in 0..ranks {
+        fields = fields.or(variables(env, rank, &mut errors));
+    }
+    (fields, errors)
 }
 
+/// The layer of every field's variable number `rank` (0: `UNO_DB_*`,
+/// 1: libpq's `PG*`).
 fn variables<E: EnvSource + ?Sized>(
     env: &E,
-    table: &[(&str, &str)],
+    rank: usize,
     errors: &mut Vec<ConfigViolation>,
 ) -> Fields {
     let mut fields = Fields::default();
-    for (name, param) in table {
+    for field in FIELDS {
+        let Some(name) = field.env.get(rank) else {
+            continue;
+        };
         let Some(value) = env.var(name).filter(|v| !v.is_empty()) else {
             continue;
         };
-        let forever = *param == "connect_timeout" || *param == "pool_timeout";
-        let result = if forever && duration::parse(&value).is_ok_and(|d| d.is_zero()) {
-            Err("must be greater than zero; waiting forever is not supported".to_owned())
-        } else {
-            params::apply(&mut fields, param, &value, Form::KeyValue)
-        };
-        if let Err(rule) = result {
-            errors.push(ConfigViolation::new(
-                *name,
-                params::shown(param, &value),
-                rule,
-            ));
+        if let Err(rule) = (field.apply_env)(&mut fields, &value) {
+            let shown = if field.secret {
+                "***".to_owned()
+            } else {
+                value
+            };
+            errors.push(ConfigViolation::new(*name, shown, rule));
         }
     }
     fields

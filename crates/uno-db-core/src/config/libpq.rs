@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use crate::config::fields::Fields;
 use crate::config::params::{self, Form};
+use crate::config::table::Fields;
 use crate::config_violation::ConfigViolation;
 
 fn is_space(c: char) -> bool {

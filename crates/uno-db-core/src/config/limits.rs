@@ -1,5 +1,6 @@
 //! The bounds [`ConnectionConfigBuilder::build`](crate::ConnectionConfigBuilder::build)
-//! enforces. `docs/configuration.md` lists every rule.
+//! enforces. `docs/configuration.md` lists every rule and which fields
+//! each bound applies to.
 
 use std::time::Duration;
 
@@ -26,8 +27,8 @@ pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// Shortest `keepalives_idle`: 1 second (the kernel counts in seconds).
 pub const MIN_KEEPALIVES_IDLE: Duration = Duration::from_secs(1);
 
-/// Longest `statement_timeout`, `keepalives_idle` and `tcp_user_timeout`:
-/// 1 day.
+/// Longest statement and TCP timeout (`statement_timeout`, `keepalives_idle`,
+/// `tcp_user_timeout`, ...): 1 day.
 pub const MAX_SERVER_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Largest `statement_cache_size`.

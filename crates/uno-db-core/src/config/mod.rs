@@ -3,16 +3,19 @@
 //! `key=value` strings, generated back as URLs, layered over the
 //! environment on request, and (feature `serde`) deserialized from files.
 //!
-//! See `docs/configuration.md` for every field, its default and its rules.
+//! Every field is declared once, in `table.rs`; see `docs/configuration.md`
+//! for every field, its default and its rules.
 
 mod builder;
+mod codec;
 mod connection_config;
-pub mod defaults;
+#[cfg(test)]
+mod docs;
 mod driver;
 mod driver_config;
 mod duration;
 mod env;
-mod fields;
+mod key;
 mod libpq;
 pub mod limits;
 mod options;
@@ -21,6 +24,8 @@ mod parse;
 #[cfg(feature = "serde")]
 mod serde;
 mod ssl_mode;
+mod table;
+mod table_macro;
 mod url;
 mod validate;
 #[cfg(test)]
@@ -33,4 +38,6 @@ pub use builder::ConnectionConfigBuilder;
 pub use connection_config::ConnectionConfig;
 pub use driver::Driver;
 pub use env::{EnvSource, ProcessEnv};
+pub use key::ConfigKey;
 pub use ssl_mode::SslMode;
+pub use table::defaults;

@@ -1,10 +1,11 @@
 //! Named parameters, shared by URL query strings, libpq `key=value`
-//! strings and environment variables.
+//! strings and environment variables; the field table says which field
+//! each one sets.
 
-use secrecy::SecretString;
-
-use crate::config::fields::Fields;
-use crate::config::{Driver, SslMode, duration, options};
+use crate::config::table::Fields;
+#[cfg(test)]
+pub(crate) use crate::config::table::KEYS;
+use crate::config::table_macro::{FieldInfo, UrlForm};
 
 /// Where a parameter comes from; only `key=value` strings and the
 /// environment may name the driver (a URL names it with its scheme).
@@ -14,85 +15,26 @@ pub(crate) enum Form {
     KeyValue,
 }
 
-/// Every parameter name accepted.
-pub(crate) const KEYS: &[&str] = &[
-    "user",
-    "password",
-    "dbname",
-    "host",
-    "port",
-    "driver",
-    "sslmode",
-    "application_name",
-    "connect_timeout",
-    "options",
-    "schema",
-    "set_role",
-    "pool_size",
-    "max_overflow",
-    "pool_timeout",
-    "pool_recycle",
-    "idle_timeout",
-    "pre_ping",
-    "statement_timeout",
-    "keepalives_idle",
-    "tcp_user_timeout",
-    "statement_cache_size",
-    "retry_max_attempts",
-    "retry_initial_delay",
-    "retry_multiplier",
-    "retry_max_delay",
-    "retry_deadline",
-];
-
-/// The value to show for `key` in an error: never a password, nor the
-/// value of an unknown parameter (it may be a misspelt password).
+/// The value to show for `key` in an error: never a secret, nor the value
+/// of an unknown parameter (it may be a misspelt password).
 pub(crate) fn shown(key: &str, value: &str) -> String {
-    if key == "password" || !KEYS.contains(&key) {
-        "***".to_owned()
-    } else {
-        value.to_owned()
+    match FieldInfo::by_param(key) {
+        Some((field, _)) if !field.secret => value.to_owned(),
+        _ => "***".to_owned(),
     }
 }
 
 /// Sets the field `key` names from `value`, or returns the rule broken.
 pub(crate) fn apply(fields: &mut Fields, key: &str, value: &str, form: Form) -> Result<(), String> {
-    match key {
-        "user" => fields.role = Some(value.to_owned()),
-        "password" => fields.password = Some(Some(SecretString::from(value))),
-        "dbname" => fields.database = Some(value.to_owned()),
-        "host" => fields.hosts = Some(host_list(value)?),
-        "port" => fields.port = Some(port_list(value)?),
-        "driver" if form == Form::KeyValue => fields.driver = Some(Driver::parse_scheme(value)?),
-        "driver" => {
-            return Err("set the driver with the URL scheme, \
-                        for example postgresql+tokio-postgres://"
-                .to_owned());
-        }
-        "sslmode" => fields.ssl_mode = Some(SslMode::parse_name(value)?),
-        "application_name" => fields.application_name = Some(Some(value.to_owned())),
-        "connect_timeout" => fields.connect_timeout = Some(duration::parse(value)?),
-        "options" => fields.options = Some(options::decode(value)?),
-        "schema" => fields.schema = Some(Some(value.to_owned())),
-        "set_role" => fields.set_role = Some(Some(value.to_owned())),
-        "pool_size" => fields.pool_size = Some(integer(value)?),
-        "max_overflow" => fields.max_overflow = Some(integer(value)?),
-        "pool_timeout" => fields.pool_timeout = Some(duration::parse(value)?),
-        "pool_recycle" => fields.pool_recycle = Some(duration::parse_optional(value)?),
-        "idle_timeout" => fields.idle_timeout = Some(duration::parse_optional(value)?),
-        "pre_ping" => fields.pre_ping = Some(boolean(value)?),
-        "statement_timeout" => fields.statement_timeout = Some(duration::parse_optional(value)?),
-        "keepalives_idle" => fields.keepalives_idle = Some(duration::parse_optional(value)?),
-        "tcp_user_timeout" => fields.tcp_user_timeout = Some(duration::parse_optional(value)?),
-        "statement_cache_size" => fields.statement_cache_size = Some(integer(value)?),
-        "retry_max_attempts" => fields.retry_max_attempts = Some(integer(value)?),
-        "retry_initial_delay" => fields.retry_initial_delay = Some(duration::parse(value)?),
-        "retry_multiplier" => fields.retry_multiplier = Some(multiplier(value)?),
-        "retry_max_delay" => fields.retry_max_delay = Some(duration::parse(value)?),
-        "retry_deadline" => fields.retry_deadline = Some(duration::parse(value)?),
-        _ => return Err("unknown parameter".to_owned()),
+    let Some((field, index)) = FieldInfo::by_param(key) else {
+        return Err("unknown parameter".to_owned());
+    };
+    if form == Form::Url && field.url == UrlForm::Scheme {
+        return Err("set the driver with the URL scheme, \
+                    for example postgresql+tokio-postgres://"
+            .to_owned());
     }
-    Ok(())
+    (field.apply)(fields, index, value)
 }
 
 /// `a,b,[::1]`: hosts separated by commas, IPv6 optionally in brackets.
@@ -115,7 +57,7 @@ pub(crate) fn host_list(value: &str) -> Result<Vec<String>, String> {
 }
 
 /// One port, or a comma-separated list of the same port.
-fn port_list(value: &str) -> Result<u16, String> {
+pub(crate) fn port_list(value: &str) -> Result<u16, String> {
     let mut common = None;
     for port in value.split(',') {
         let port = port
@@ -130,14 +72,14 @@ fn port_list(value: &str) -> Result<u16, String> {
     common.ok_or_else(|| "must be a port number between 1 and 65535".to_owned())
 }
 
-fn integer<T: std::str::FromStr>(value: &str) -> Result<T, String> {
+pub(crate) fn integer<T: std::str::FromStr>(value: &str) -> Result<T, String> {
     value
         .trim()
         .parse()
         .map_err(|_| "must be a non-negative integer".to_owned())
 }
 
-fn multiplier(value: &str) -> Result<f64, String> {
+pub(crate) fn multiplier(value: &str) -> Result<f64, String> {
     value
         .trim()
         .parse()
@@ -161,6 +103,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+    use crate::config::Driver;
 
     fn set(key: &str, value: &str) -> Result<Fields, String> {
         let mut fields = Fields::default();
@@ -209,10 +152,8 @@ mod tests {
                 .statement_timeout,
             Some(Some(Duration::from_millis(1500)))
         );
-        assert_eq!(
-            set("retry_multiplier", "1.5").unwrap().retry_multiplier,
-            Some(1.5)
-        );
+        let retry = set("retry_multiplier", "1.5").unwrap().retry.unwrap();
+        assert!((retry.get_multiplier() - 1.5).abs() < f64::EPSILON);
         assert_eq!(
             set("driver", "postgresql+postgres").unwrap().driver,
             Some(Driver::Postgres)

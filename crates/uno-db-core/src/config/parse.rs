@@ -1,6 +1,6 @@
 //! Parses either a URL or a libpq `key=value` string into a layer.
 
-use crate::config::fields::Fields;
+use crate::config::table::Fields;
 use crate::config::{libpq, url};
 use crate::config_violation::ConfigViolation;
 

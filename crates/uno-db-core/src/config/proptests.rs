@@ -9,6 +9,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use crate::config::params::KEYS;
+use crate::config::table::FIELDS;
 use crate::config::{ConnectionConfig, Driver, SslMode};
 use crate::retry::RetryPolicy;
 
@@ -221,40 +222,16 @@ proptest! {
 
     #[test]
     fn any_environment_never_panics(
-        values in prop::collection::vec((prop::sample::select(ENV_NAMES), ".{0,16}"), 0..8),
+        values in prop::collection::vec((prop::sample::select(env_names()), ".{0,16}"), 0..8),
     ) {
         let env: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let _ = ConnectionConfig::from_env_with(env.as_slice());
     }
 }
 
-const ENV_NAMES: &[&str] = &[
-    "DATABASE_URL",
-    "UNO_DB_ROLE",
-    "UNO_DB_PASSWORD",
-    "UNO_DB_HOST",
-    "UNO_DB_PORT",
-    "UNO_DB_NAME",
-    "UNO_DB_SCHEMA",
-    "UNO_DB_DRIVER",
-    "UNO_DB_APPLICATION_NAME",
-    "UNO_DB_SET_ROLE",
-    "UNO_DB_POOL_SIZE",
-    "UNO_DB_MAX_OVERFLOW",
-    "UNO_DB_POOL_TIMEOUT",
-    "UNO_DB_CONNECT_TIMEOUT",
-    "UNO_DB_POOL_RECYCLE",
-    "UNO_DB_IDLE_TIMEOUT",
-    "UNO_DB_PRE_PING",
-    "UNO_DB_STATEMENT_TIMEOUT",
-    "UNO_DB_SSL_MODE",
-    "UNO_DB_STATEMENT_CACHE_SIZE",
-    "PGHOST",
-    "PGPORT",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGDATABASE",
-    "PGAPPNAME",
-    "PGSSLMODE",
-    "PGCONNECT_TIMEOUT",
-];
+/// `DATABASE_URL` and every field's variables, from the table.
+fn env_names() -> Vec<&'static str> {
+    let mut names = vec!["DATABASE_URL"];
+    names.extend(FIELDS.iter().flat_map(|field| field.env.iter().copied()));
+    names
+}

@@ -4,99 +4,53 @@
 use std::fmt;
 use std::time::Duration;
 
+use std::marker::PhantomData;
+
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::config::fields::Fields;
+use crate::config::codec::Codec;
+use crate::config::table::{self, Fields};
 use crate::config::{ConnectionConfig, ConnectionConfigBuilder, Driver, SslMode, duration};
-use crate::retry::RetryPolicy;
 
-/// The file form: every field optional, unknown fields refused.
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct ConfigFile {
-    #[serde(alias = "user")]
-    role: Option<String>,
-    #[serde(deserialize_with = "password")]
-    password: Option<String>,
-    #[serde(alias = "dbname")]
-    database: Option<String>,
-    host: Option<String>,
-    hosts: Option<Vec<String>>,
-    port: Option<u16>,
-    driver: Option<Driver>,
-    schema: Option<String>,
-    application_name: Option<String>,
-    set_role: Option<String>,
-    pool_size: Option<usize>,
-    max_overflow: Option<usize>,
-    #[serde(deserialize_with = "required_duration")]
-    pool_timeout: Option<Duration>,
-    #[serde(deserialize_with = "required_duration")]
-    connect_timeout: Option<Duration>,
-    #[serde(deserialize_with = "optional_duration")]
-    pool_recycle: Option<Option<Duration>>,
-    #[serde(deserialize_with = "optional_duration")]
-    idle_timeout: Option<Option<Duration>>,
-    pre_ping: Option<bool>,
-    #[serde(deserialize_with = "optional_duration")]
-    statement_timeout: Option<Option<Duration>>,
-    #[serde(alias = "sslmode")]
-    ssl_mode: Option<SslMode>,
-    #[serde(deserialize_with = "optional_duration")]
-    keepalives_idle: Option<Option<Duration>>,
-    #[serde(deserialize_with = "optional_duration")]
-    tcp_user_timeout: Option<Option<Duration>>,
-    statement_cache_size: Option<usize>,
-    #[serde(deserialize_with = "ordered_options")]
-    options: Option<Vec<(String, String)>>,
-    retry: Option<RetryPolicy>,
+/// Reads one field's value with its codec: `None` leaves it unset.
+pub(crate) struct Seed<C>(PhantomData<C>);
+
+impl<C> Seed<C> {
+    pub(crate) fn new() -> Self {
+        Self(PhantomData)
+    }
 }
 
-impl ConfigFile {
-    fn into_fields<E: de::Error>(self) -> Result<Fields, E> {
-        let hosts = match (self.host, self.hosts) {
-            (Some(_), Some(_)) => return Err(E::custom("set either `host` or `hosts`, not both")),
-            (Some(host), None) => Some(vec![host]),
-            (None, hosts) => hosts,
-        };
-        let mut fields = Fields {
-            role: self.role,
-            password: self.password.map(|p| Some(p.into())),
-            database: self.database,
-            hosts,
-            port: self.port,
-            driver: self.driver,
-            schema: self.schema.map(Some),
-            application_name: self.application_name.map(Some),
-            set_role: self.set_role.map(Some),
-            pool_size: self.pool_size,
-            max_overflow: self.max_overflow,
-            pool_timeout: self.pool_timeout,
-            connect_timeout: self.connect_timeout,
-            pool_recycle: self.pool_recycle,
-            idle_timeout: self.idle_timeout,
-            pre_ping: self.pre_ping,
-            statement_timeout: self.statement_timeout,
-            ssl_mode: self.ssl_mode,
-            keepalives_idle: self.keepalives_idle,
-            tcp_user_timeout: self.tcp_user_timeout,
-            statement_cache_size: self.statement_cache_size,
-            options: self.options,
-            ..Fields::default()
-        };
-        if let Some(retry) = self.retry {
-            fields.set_retry(retry);
-        }
-        Ok(fields)
+impl<'de, C: Codec> DeserializeSeed<'de> for Seed<C> {
+    type Value = Option<C::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        C::deserialize(d)
+    }
+}
+
+/// The file form: a table of field keys (see the table's `serde` column).
+struct FileVisitor;
+
+impl<'de> Visitor<'de> for FileVisitor {
+    type Value = Fields;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table of connection settings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Fields, A::Error> {
+        table::deserialize_fields(map)
     }
 }
 
 /// Every field is optional and explicit: the builder can still layer the
-/// environment under it before `build`.
+/// environment under it before `build`. Unknown keys are refused.
 impl<'de> Deserialize<'de> for ConnectionConfigBuilder {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let fields = ConfigFile::deserialize(deserializer)?.into_fields()?;
+        let fields =
+            deserializer.deserialize_struct("ConnectionConfig", table::SERDE_KEYS, FileVisitor)?;
         Ok(Self::from_fields(fields))
     }
 }
@@ -189,11 +143,13 @@ impl<'de> Visitor<'de> for DurationVisitor {
     }
 }
 
-fn required_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn required_duration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     d.deserialize_any(DurationVisitor { optional: false })
 }
 
-fn optional_duration<'de, D: Deserializer<'de>>(
+pub(crate) fn optional_duration<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<Duration>>, D::Error> {
     d.deserialize_any(DurationVisitor { optional: true })
@@ -231,7 +187,7 @@ impl Visitor<'_> for PasswordVisitor {
     }
 }
 
-fn password<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn password<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     d.deserialize_any(PasswordVisitor).map(Some)
 }
 
@@ -293,10 +249,64 @@ impl<'de> Visitor<'de> for OptionsVisitor {
     }
 }
 
-fn ordered_options<'de, D: Deserializer<'de>>(
+pub(crate) fn ordered_options<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Vec<(String, String)>>, D::Error> {
     d.deserialize_any(OptionsVisitor).map(Some)
+}
+
+/// Hosts: one string (`host = "db"`) or a list of strings.
+struct HostsVisitor;
+
+impl<'de> Visitor<'de> for HostsVisitor {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a host or a list of hosts")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(vec![v.to_owned()])
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(host) = seq.next_element::<String>()? {
+            out.push(host);
+        }
+        Ok(out)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(E::invalid_type(de::Unexpected::Unit, &self))
+    }
+}
+
+/// Hosts from a file; `null` leaves them unset.
+pub(crate) fn hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    struct Optional;
+    impl<'de> Visitor<'de> for Optional {
+        type Value = Option<Vec<String>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a host or a list of hosts")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(HostsVisitor).map(Some)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            HostsVisitor.visit_str(v).map(Some)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            HostsVisitor.visit_seq(seq).map(Some)
+        }
+    }
+    d.deserialize_any(Optional)
 }
 
 #[cfg(test)]
@@ -305,6 +315,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+    use crate::retry::RetryPolicy;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items

@@ -7,12 +7,11 @@ use std::net::Ipv6Addr;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::ExposeSecret;
 
-use crate::config::connection_config::Inner;
-use crate::config::fields::Fields;
+use crate::config::Driver;
 use crate::config::params::{self, Form};
-use crate::config::{Driver, defaults, duration, options};
+use crate::config::table::{FIELDS, Fields, Inner};
+use crate::config::table_macro::UrlForm;
 use crate::config_violation::ConfigViolation;
-use crate::retry::RetryPolicy;
 
 /// Everything but RFC 3986's unreserved characters is percent-encoded.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -245,7 +244,7 @@ pub(crate) fn generate(c: &Inner, with_password: bool) -> String {
         }
     }
     url.push_str(&format!(":{}/{}", c.port, encode(&c.database)));
-    for (i, (key, value)) in query(c).into_iter().enumerate() {
+    for (i, (key, value)) in query(c, with_password).into_iter().enumerate() {
         url.push(if i == 0 { '?' } else { '&' });
         url.push_str(key);
         url.push('=');
@@ -254,87 +253,19 @@ pub(crate) fn generate(c: &Inner, with_password: bool) -> String {
     url
 }
 
-fn query(c: &Inner) -> Vec<(&'static str, String)> {
+/// The query parameters of every field the URL query carries and whose
+/// value is not its default, in table order; secrets masked unless asked.
+fn query(c: &Inner, with_password: bool) -> Vec<(&'static str, String)> {
     let mut q = Vec::new();
-    let mut optional = |key, value: &Option<String>| {
-        if let Some(value) = value {
-            q.push((key, value.clone()));
+    for field in FIELDS.iter().filter(|f| f.url == UrlForm::Query) {
+        let start = q.len();
+        (field.emit)(c, &mut q);
+        if field.secret && !with_password {
+            for (_, value) in q.iter_mut().skip(start) {
+                "***".clone_into(value);
+            }
         }
-    };
-    optional("application_name", &c.application_name);
-    optional("schema", &c.schema);
-    optional("set_role", &c.set_role);
-    if c.ssl_mode != defaults::SSL_MODE {
-        q.push(("sslmode", c.ssl_mode.to_string()));
     }
-    if c.connect_timeout != defaults::CONNECT_TIMEOUT {
-        let value = if c.connect_timeout.subsec_nanos() == 0 {
-            c.connect_timeout.as_secs().to_string()
-        } else {
-            duration::format(c.connect_timeout)
-        };
-        q.push(("connect_timeout", value));
-    }
-    if !c.options.is_empty() {
-        q.push(("options", options::encode(&c.options)));
-    }
-    let mut differs = |key, value: String, default: String| {
-        if value != default {
-            q.push((key, value));
-        }
-    };
-    let (f, o) = (duration::format, duration::format_optional);
-    let n = |n: usize| n.to_string();
-    differs("pool_size", n(c.pool_size), n(defaults::POOL_SIZE));
-    differs("max_overflow", n(c.max_overflow), n(defaults::MAX_OVERFLOW));
-    differs("pool_timeout", f(c.pool_timeout), f(defaults::POOL_TIMEOUT));
-    differs("pool_recycle", o(c.pool_recycle), o(defaults::POOL_RECYCLE));
-    differs("idle_timeout", o(c.idle_timeout), o(defaults::IDLE_TIMEOUT));
-    let pre_ping = c.pre_ping.to_string();
-    differs("pre_ping", pre_ping, defaults::PRE_PING.to_string());
-    let statement_timeout = o(c.statement_timeout);
-    differs(
-        "statement_timeout",
-        statement_timeout,
-        o(defaults::STATEMENT_TIMEOUT),
-    );
-    differs(
-        "keepalives_idle",
-        o(c.keepalives_idle),
-        o(defaults::KEEPALIVES_IDLE),
-    );
-    differs(
-        "tcp_user_timeout",
-        o(c.tcp_user_timeout),
-        o(defaults::TCP_USER_TIMEOUT),
-    );
-    let cache = n(c.statement_cache_size);
-    differs(
-        "statement_cache_size",
-        cache,
-        n(defaults::STATEMENT_CACHE_SIZE),
-    );
-    let (r, d) = (c.retry, RetryPolicy::default());
-    let attempts = r.get_max_attempts().to_string();
-    differs(
-        "retry_max_attempts",
-        attempts,
-        d.get_max_attempts().to_string(),
-    );
-    let initial = f(r.get_initial_delay());
-    differs("retry_initial_delay", initial, f(d.get_initial_delay()));
-    let multiplier = r.get_multiplier().to_string();
-    differs(
-        "retry_multiplier",
-        multiplier,
-        d.get_multiplier().to_string(),
-    );
-    differs(
-        "retry_max_delay",
-        f(r.get_max_delay()),
-        f(d.get_max_delay()),
-    );
-    differs("retry_deadline", f(r.get_deadline()), f(d.get_deadline()));
     q
 }
 

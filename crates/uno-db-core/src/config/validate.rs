@@ -1,98 +1,22 @@
-//! The rules a configuration must satisfy, all checked at once.
+//! The rules a configuration must satisfy, all checked at once. Each field
+//! row of the table names one [`Rule`]; [`violations`] runs them in table
+//! order.
 
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::connection_config::Inner;
 use crate::config::duration;
-use crate::config::limits::{
-    MAX_CONNECTIONS, MAX_LIFETIME, MAX_NAME_BYTES, MAX_SERVER_TIMEOUT, MAX_STATEMENT_CACHE_SIZE,
-    MAX_WAIT, MIN_KEEPALIVES_IDLE, MIN_LIFETIME, MIN_TIMEOUT,
-};
+use crate::config::limits::{MAX_CONNECTIONS, MAX_NAME_BYTES};
+use crate::config::table::{FIELDS, Inner};
 use crate::config_violation::ConfigViolation;
+use crate::retry::RetryPolicy;
 
 /// Every rule `c` breaks, in field order; empty when valid.
 pub(crate) fn violations(c: &Inner) -> Vec<ConfigViolation> {
-    let mut out = Violations(Vec::new());
-    out.name("role", &c.role);
-    if let Some(password) = &c.password
-        && password.expose_secret().contains('\0')
-    {
-        out.push("password", "***", "must not contain NUL bytes");
-    }
-    out.name("database", &c.database);
-    out.hosts(&c.hosts);
-    if c.port == 0 {
-        out.push("port", "0", "must be between 1 and 65535");
-    }
-    if let Some(schema) = &c.schema {
-        out.schema(schema);
-    }
-    if let Some(name) = &c.application_name {
-        out.application_name(name);
-    }
-    if let Some(role) = &c.set_role {
-        out.identifier("set_role", role);
-    }
-    out.pool(c.pool_size, c.max_overflow);
-    out.range(
-        "pool_timeout",
-        c.pool_timeout,
-        MIN_TIMEOUT,
-        MAX_WAIT,
-        "1ms and 1 hour",
-    );
-    let (name, value) = ("connect_timeout", c.connect_timeout);
-    out.range(name, value, MIN_TIMEOUT, MAX_WAIT, "1ms and 1 hour");
-    let lifetime = "1s and 1 week (or off)";
-    if let Some(value) = c.pool_recycle {
-        out.range("pool_recycle", value, MIN_LIFETIME, MAX_LIFETIME, lifetime);
-    }
-    if let Some(value) = c.idle_timeout {
-        out.range("idle_timeout", value, MIN_LIFETIME, MAX_LIFETIME, lifetime);
-    }
-    let server = "1ms and 1 day (or off)";
-    if let Some(value) = c.statement_timeout {
-        out.range(
-            "statement_timeout",
-            value,
-            MIN_TIMEOUT,
-            MAX_SERVER_TIMEOUT,
-            server,
-        );
-    }
-    if let Some(value) = c.keepalives_idle {
-        let rule = "1s and 1 day (or off)";
-        out.range(
-            "keepalives_idle",
-            value,
-            MIN_KEEPALIVES_IDLE,
-            MAX_SERVER_TIMEOUT,
-            rule,
-        );
-    }
-    if let Some(value) = c.tcp_user_timeout {
-        out.range(
-            "tcp_user_timeout",
-            value,
-            MIN_TIMEOUT,
-            MAX_SERVER_TIMEOUT,
-            server,
-        );
-    }
-    if c.statement_cache_size > MAX_STATEMENT_CACHE_SIZE {
-        out.push(
-            "statement_cache_size",
-            c.statement_cache_size.to_string(),
-            "must be at most 10000",
-        );
-    }
-    for (key, value) in &c.options {
-        out.option(key, value);
-    }
-    for (field, value, rule) in c.retry.violations() {
-        out.push(field, value, rule);
+    let mut out = Violations::default();
+    for field in FIELDS {
+        (field.check)(c, &mut out);
     }
     out.0
 }
@@ -118,132 +42,375 @@ pub(crate) fn is_guc_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
-struct Violations(Vec<ConfigViolation>);
+/// The violations found so far.
+#[derive(Default)]
+pub(crate) struct Violations(Vec<ConfigViolation>);
+
+/// The field a rule checks.
+pub(crate) struct Context {
+    pub(crate) field: &'static str,
+    /// A secret's value is reported as `***`.
+    pub(crate) secret: bool,
+}
 
 impl Violations {
-    fn push(&mut self, field: &str, value: impl Into<String>, rule: &str) {
-        self.0.push(ConfigViolation::new(field, value, rule));
+    fn push(&mut self, at: &Context, value: impl Into<String>, rule: &str) {
+        let value = if at.secret {
+            "***".to_owned()
+        } else {
+            value.into()
+        };
+        self.0.push(ConfigViolation::new(at.field, value, rule));
     }
 
-    fn no_nul(&mut self, field: &str, value: &str) -> bool {
+    /// Reports a NUL byte; true when there is none.
+    fn no_nul(&mut self, at: &Context, value: &str) -> bool {
         if value.contains('\0') {
-            self.push(field, value, "must not contain NUL bytes");
+            self.push(at, value, "must not contain NUL bytes");
             false
         } else {
             true
         }
     }
+}
 
-    /// Role and database: non-empty, at most 63 bytes, no NUL.
-    fn name(&mut self, field: &str, value: &str) {
+/// A rule for values of type `T`, named by a field row.
+pub(crate) trait Rule<T> {
+    /// Reports every way `value`, the field `at` of `config`, breaks the
+    /// rule.
+    fn check(&self, at: &Context, value: &T, config: &Inner, out: &mut Violations);
+
+    /// The rule, for `docs/configuration.md`; `None` when there is none.
+    #[cfg(test)]
+    fn describe(&self) -> Option<String>;
+}
+
+/// No rule: every value of the type is valid.
+pub(crate) struct NoRule;
+
+impl<T> Rule<T> for NoRule {
+    fn check(&self, _: &Context, _: &T, _: &Inner, _: &mut Violations) {}
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Role and database: non-empty, at most 63 bytes, no NUL.
+pub(crate) struct Name;
+
+impl Rule<String> for Name {
+    fn check(&self, at: &Context, value: &String, _: &Inner, out: &mut Violations) {
         if value.is_empty() {
-            self.push(field, value, "must not be empty");
+            out.push(at, value, "must not be empty");
         } else if value.len() > MAX_NAME_BYTES {
-            self.push(field, value, "must be at most 63 bytes");
+            out.push(at, value, "must be at most 63 bytes");
         }
-        self.no_nul(field, value);
+        out.no_nul(at, value);
     }
 
-    fn hosts(&mut self, hosts: &[String]) {
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("not empty; at most 63 bytes (`NAMEDATALEN - 1`); no NUL".to_owned())
+    }
+}
+
+/// A secret without NUL bytes.
+pub(crate) struct NoNul;
+
+impl Rule<Option<SecretString>> for NoNul {
+    fn check(&self, at: &Context, value: &Option<SecretString>, _: &Inner, out: &mut Violations) {
+        if let Some(value) = value {
+            out.no_nul(at, value.expose_secret());
+        }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("no NUL".to_owned())
+    }
+}
+
+/// At least one host, none empty, no NUL.
+pub(crate) struct HostList;
+
+impl Rule<Vec<String>> for HostList {
+    fn check(&self, at: &Context, hosts: &Vec<String>, _: &Inner, out: &mut Violations) {
         if hosts.is_empty() {
-            self.push("hosts", "", "must list at least one host");
+            out.push(at, "", "must list at least one host");
         }
         for host in hosts {
             if host.is_empty() {
-                self.push("hosts", "", "a host must not be empty");
+                out.push(at, "", "a host must not be empty");
             }
-            self.no_nul("hosts", host);
+            out.no_nul(at, host);
         }
     }
 
-    fn schema(&mut self, schema: &str) {
-        if self.no_nul("schema", schema) && !schema.split(',').map(str::trim).all(is_identifier) {
-            self.push(
-                "schema",
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("at least one; none empty; no NUL".to_owned())
+    }
+}
+
+/// A port number: 1 to 65535.
+pub(crate) struct PortNumber;
+
+impl Rule<u16> for PortNumber {
+    fn check(&self, at: &Context, port: &u16, _: &Inner, out: &mut Violations) {
+        if *port == 0 {
+            out.push(at, "0", "must be between 1 and 65535");
+        }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("1 to 65535".to_owned())
+    }
+}
+
+const IDENTIFIER: &str =
+    "must be an unquoted identifier ([A-Za-z_][A-Za-z0-9_$]*, at most 63 bytes)";
+
+/// When set: unquoted identifiers separated by commas.
+pub(crate) struct SchemaList;
+
+impl Rule<Option<String>> for SchemaList {
+    fn check(&self, at: &Context, value: &Option<String>, _: &Inner, out: &mut Violations) {
+        if let Some(schema) = value
+            && out.no_nul(at, schema)
+            && !schema.split(',').map(str::trim).all(is_identifier)
+        {
+            out.push(
+                at,
                 schema,
-                "must be an unquoted identifier ([A-Za-z_][A-Za-z0-9_$]*, at most 63 bytes) \
-                 or a comma-separated list of them",
+                &format!("{IDENTIFIER} or a comma-separated list of them"),
             );
         }
     }
 
-    fn identifier(&mut self, field: &str, value: &str) {
-        if self.no_nul(field, value) && !is_identifier(value) {
-            self.push(
-                field,
-                value,
-                "must be an unquoted identifier ([A-Za-z_][A-Za-z0-9_$]*, at most 63 bytes)",
-            );
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some(
+            "an unquoted identifier `[A-Za-z_][A-Za-z0-9_$]*` of at most 63 bytes, or a \
+             comma-separated list of them (spaces around commas allowed); no NUL"
+                .to_owned(),
+        )
+    }
+}
+
+/// When set: one unquoted identifier.
+pub(crate) struct Identifier;
+
+impl Rule<Option<String>> for Identifier {
+    fn check(&self, at: &Context, value: &Option<String>, _: &Inner, out: &mut Violations) {
+        if let Some(name) = value
+            && out.no_nul(at, name)
+            && !is_identifier(name)
+        {
+            out.push(at, name, IDENTIFIER);
         }
     }
 
-    fn application_name(&mut self, name: &str) {
-        if self.no_nul("application_name", name) {
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some(
+            "an unquoted identifier `[A-Za-z_][A-Za-z0-9_$]*` of at most 63 bytes; no NUL"
+                .to_owned(),
+        )
+    }
+}
+
+/// When set: at most 63 bytes of printable ASCII.
+pub(crate) struct AppName;
+
+impl Rule<Option<String>> for AppName {
+    fn check(&self, at: &Context, value: &Option<String>, _: &Inner, out: &mut Violations) {
+        let Some(name) = value else { return };
+        if out.no_nul(at, name) {
             if name.len() > MAX_NAME_BYTES {
-                self.push("application_name", name, "must be at most 63 bytes");
+                out.push(at, name, "must be at most 63 bytes");
             }
             if !name.chars().all(|c| matches!(c, ' '..='~')) {
-                self.push(
-                    "application_name",
-                    name,
-                    "must contain only printable ASCII characters",
-                );
+                out.push(at, name, "must contain only printable ASCII characters");
             }
         }
     }
 
-    fn pool(&mut self, pool_size: usize, max_overflow: usize) {
-        if pool_size == 0 || pool_size > MAX_CONNECTIONS {
-            self.push(
-                "pool_size",
-                pool_size.to_string(),
-                "must be between 1 and 1000",
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("at most 63 bytes; printable ASCII only (space to `~`)".to_owned())
+    }
+}
+
+/// A count between the two bounds, inclusive.
+pub(crate) struct Between(pub(crate) usize, pub(crate) usize);
+
+impl Rule<usize> for Between {
+    fn check(&self, at: &Context, value: &usize, _: &Inner, out: &mut Violations) {
+        let Self(min, max) = *self;
+        if *value < min || *value > max {
+            out.push(
+                at,
+                value.to_string(),
+                &format!("must be between {min} and {max}"),
             );
         }
-        if max_overflow > MAX_CONNECTIONS {
-            self.push(
-                "max_overflow",
-                max_overflow.to_string(),
-                "must be at most 1000",
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some(format!("{} to {}", self.0, self.1))
+    }
+}
+
+/// A count of at most the bound.
+pub(crate) struct AtMost(pub(crate) usize);
+
+impl Rule<usize> for AtMost {
+    fn check(&self, at: &Context, value: &usize, _: &Inner, out: &mut Violations) {
+        if *value > self.0 {
+            out.push(
+                at,
+                value.to_string(),
+                &format!("must be at most {}", self.0),
             );
         }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some(format!("at most {}", self.0))
+    }
+}
+
+/// `max_overflow`: at most 1000, and with `pool_size` at most 1000.
+pub(crate) struct Overflow;
+
+impl Rule<usize> for Overflow {
+    fn check(&self, at: &Context, overflow: &usize, config: &Inner, out: &mut Violations) {
+        let (pool_size, overflow) = (config.pool_size, *overflow);
+        if overflow > MAX_CONNECTIONS {
+            out.push(at, overflow.to_string(), "must be at most 1000");
+        }
+        // An out-of-range `pool_size` is reported on its own.
         if pool_size <= MAX_CONNECTIONS
-            && max_overflow <= MAX_CONNECTIONS
-            && pool_size + max_overflow > MAX_CONNECTIONS
+            && overflow <= MAX_CONNECTIONS
+            && pool_size + overflow > MAX_CONNECTIONS
         {
-            self.push(
-                "max_overflow",
-                max_overflow.to_string(),
+            out.push(
+                at,
+                overflow.to_string(),
                 "pool_size + max_overflow must be at most 1000",
             );
         }
     }
 
-    fn range(&mut self, field: &str, value: Duration, min: Duration, max: Duration, between: &str) {
-        if value < min || value > max {
-            self.push(
-                field,
-                duration::format(value),
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("at most 1000, and `pool_size + max_overflow` at most 1000".to_owned())
+    }
+}
+
+/// A duration between the two bounds, inclusive; the text names them
+/// (`1ms and 1 hour`). Optional durations are checked when set.
+pub(crate) struct Range(
+    pub(crate) Duration,
+    pub(crate) Duration,
+    pub(crate) &'static str,
+);
+
+impl Rule<Duration> for Range {
+    fn check(&self, at: &Context, value: &Duration, _: &Inner, out: &mut Violations) {
+        let Self(min, max, between) = *self;
+        if *value < min || *value > max {
+            out.push(
+                at,
+                duration::format(*value),
                 &format!("must be between {between}"),
             );
         }
     }
 
-    fn option(&mut self, key: &str, value: &str) {
-        if !is_guc_name(key) {
-            self.push(
-                "options",
-                key,
-                "a setting name must look like [A-Za-z_][A-Za-z0-9_.]*",
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some(format!("between {}", self.2))
+    }
+}
+
+impl Rule<Option<Duration>> for Range {
+    fn check(&self, at: &Context, value: &Option<Duration>, _: &Inner, out: &mut Violations) {
+        let Self(min, max, between) = *self;
+        if let Some(value) = *value
+            && (value < min || value > max)
+        {
+            out.push(
+                at,
+                duration::format(value),
+                &format!("must be between {between} (or off)"),
             );
         }
-        if value.contains('\0') {
-            self.push(
-                "options",
-                value,
-                "a setting value must not contain NUL bytes",
-            );
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some(format!("when set: between {}", self.2))
+    }
+}
+
+/// Server settings: names shaped like settings, values without NUL.
+pub(crate) struct SettingList;
+
+impl Rule<Vec<(String, String)>> for SettingList {
+    fn check(
+        &self,
+        at: &Context,
+        options: &Vec<(String, String)>,
+        _: &Inner,
+        out: &mut Violations,
+    ) {
+        for (key, value) in options {
+            if !is_guc_name(key) {
+                out.push(
+                    at,
+                    key,
+                    "a setting name must look like [A-Za-z_][A-Za-z0-9_.]*",
+                );
+            }
+            if value.contains('\0') {
+                out.push(at, value, "a setting value must not contain NUL bytes");
+            }
         }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("names shaped like settings, `[A-Za-z_][A-Za-z0-9_.]*`; values without NUL".to_owned())
+    }
+}
+
+/// The retry policy's own rules, reported under `retry.<field>`.
+pub(crate) struct RetryRule;
+
+impl Rule<RetryPolicy> for RetryRule {
+    fn check(&self, at: &Context, retry: &RetryPolicy, _: &Inner, out: &mut Violations) {
+        for (field, value, rule) in retry.violations() {
+            let at = Context {
+                field,
+                secret: at.secret,
+            };
+            out.push(&at, value, rule);
+        }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some(
+            "`RetryPolicy::violations()`: attempts 1 to 100, multiplier 1 to 10, `max_delay` \
+             ≥ `initial_delay` and at most 5 min, deadline up to 1 hour"
+                .to_owned(),
+        )
     }
 }
 
