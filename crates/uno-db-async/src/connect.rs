@@ -65,7 +65,11 @@ async fn connect_once(shared: &EngineShared) -> Result<PgConn> {
             uno_db_core::events::EngineEvents::new(&config).connection_task_failed(&error);
         }
     });
-    Ok(PgConn::new(client, shared.core.new_conn_state()))
+    Ok(PgConn::new(
+        client,
+        shared.core.new_conn_state(),
+        shared.core.query_timeout(),
+    ))
 }
 
 /// Runs the kernel's open steps: search path, callbacks, role.

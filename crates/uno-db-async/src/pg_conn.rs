@@ -1,6 +1,8 @@
 //! [`PgConn`]: one physical connection, the driver's client next to the
 //! kernel's state for it. Sends statements; the kernel decides.
 
+use std::time::Duration;
+
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, Client};
 use uno_db_core::backend::{ConnState, SendPlan, at_most_one, exactly_one, typed_params};
@@ -10,7 +12,25 @@ use uno_db_core::{Error, Result, Row, Statement};
 pub(crate) struct PgConn {
     client: Client,
     cancel: CancelToken,
+    /// The client-side limit on one statement (`query_timeout`).
+    query_timeout: Option<Duration>,
     pub(crate) state: ConnState<tokio_postgres::Statement>,
+}
+
+/// Runs a statement future under `query_timeout`: past it, the future is
+/// dropped (the statement stays in flight, so the return path cancels it on
+/// the server and discards the connection) and the kernel's time-out error
+/// is returned.
+macro_rules! timed {
+    ($conn:ident, $call:expr) => {
+        match $conn.query_timeout {
+            None => $call.await,
+            Some(limit) => match tokio::time::timeout(limit, $call).await {
+                Ok(result) => result,
+                Err(_) => Err($conn.state.statement_timed_out(limit)),
+            },
+        }
+    };
 }
 
 impl std::fmt::Debug for PgConn {
@@ -23,10 +43,15 @@ impl std::fmt::Debug for PgConn {
 }
 
 impl PgConn {
-    pub(crate) fn new(client: Client, state: ConnState<tokio_postgres::Statement>) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        state: ConnState<tokio_postgres::Statement>,
+        query_timeout: Option<Duration>,
+    ) -> Self {
         Self {
             cancel: client.cancel_token(),
             client,
+            query_timeout,
             state,
         }
     }
@@ -47,6 +72,10 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
+        timed!(self, self.execute_now(sql, params))
+    }
+
+    async fn execute_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         self.state.statement_started(sql)?;
         let result = match self.plan(sql, params).await {
             Ok(SendPlan::Prepared(statement)) => self.client.execute(&statement, params).await,
@@ -66,6 +95,10 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
+        timed!(self, self.query_now(sql, params))
+    }
+
+    async fn query_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         self.state.statement_started(sql)?;
         let result = match self.plan(sql, params).await {
             Ok(SendPlan::Prepared(statement)) => self.client.query(&statement, params).await,
@@ -102,26 +135,29 @@ impl PgConn {
     /// Runs the user's statements with the simple query protocol.
     pub(crate) async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.state.batch_started(sql)?;
-        let result = self.client.batch_execute(sql).await;
-        self.state
-            .finished(None, result.map_err(Error::from_driver))
+        let result = timed!(self, async {
+            self.client.batch_execute(sql).await.map_err(Error::from_driver)
+        });
+        self.state.finished(None, result)
     }
 
     /// Runs statements the pool itself issues (`ROLLBACK`, `SET ROLE`,
     /// savepoints...).
     pub(crate) async fn internal(&mut self, sql: &str) -> Result<()> {
         self.state.internal_started()?;
-        let result = self.client.batch_execute(sql).await;
-        self.state
-            .finished(None, result.map_err(Error::from_driver))
+        let result = timed!(self, async {
+            self.client.batch_execute(sql).await.map_err(Error::from_driver)
+        });
+        self.state.finished(None, result)
     }
 
     /// Sends `BEGIN ...` for a session.
     pub(crate) async fn begin(&mut self, sql: &str) -> Result<()> {
         self.state.begin_started()?;
-        let result = self.client.batch_execute(sql).await;
-        self.state
-            .finished(None, result.map_err(Error::from_driver))?;
+        let result = timed!(self, async {
+            self.client.batch_execute(sql).await.map_err(Error::from_driver)
+        });
+        self.state.finished(None, result)?;
         self.state.begin_succeeded();
         Ok(())
     }
@@ -157,11 +193,13 @@ impl PgConn {
     /// Prepares `sql` (through the cache when it is on) and describes it.
     pub(crate) async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.state.internal_started()?;
-        let result = if self.state.caches_statements() {
-            self.cached(sql).await
-        } else {
-            self.client.prepare(sql).await.map_err(Error::from_driver)
-        };
+        let result = timed!(self, async {
+            if self.state.caches_statements() {
+                self.cached(sql).await
+            } else {
+                self.client.prepare(sql).await.map_err(Error::from_driver)
+            }
+        });
         let statement = self.state.finished(Some(sql), result)?;
         Ok(Statement::from_driver(sql, &statement))
     }

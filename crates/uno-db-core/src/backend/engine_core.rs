@@ -309,7 +309,7 @@ impl EngineCore {
     /// The client-side limit on one statement (`query_timeout`), if any.
     #[must_use]
     pub fn query_timeout(&self) -> Option<Duration> {
-        None
+        self.config.query_timeout()
     }
 
     /// How long checks and cleaning statements the pool runs itself may
