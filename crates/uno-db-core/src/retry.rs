@@ -12,8 +12,19 @@ use crate::error::Error;
 /// that many clients reconnecting at once spread out. Only errors for which
 /// [`Error::is_transient`] holds are retried.
 ///
-/// Defaults (see `docs/configuration.md`): 4 attempts, 50 ms initial delay,
-/// multiplier 2, 2 s max delay, 10 s deadline.
+/// Defaults (see `docs/configuration.md`): 50 ms initial delay, multiplier
+/// 2, 2 s max delay; 4 attempts and a 10 s deadline unless the caller bounds
+/// the retries itself.
+///
+/// **Which limit wins.** A checkout connecting with this policy keeps
+/// retrying transient failures until its `pool_timeout`, as HikariCP's
+/// `connectionTimeout` does: the policy's attempts and deadline bound it
+/// further only when they were set explicitly ([`max_attempts`],
+/// [`deadline`], `retry_max_attempts`, `retry_deadline`). Elsewhere (whole
+/// transaction retry) the defaults apply when nothing was set.
+///
+/// [`max_attempts`]: Self::max_attempts
+/// [`deadline`]: Self::deadline
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
@@ -23,9 +34,11 @@ pub struct RetryPolicy {
     multiplier: f64,
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     max_delay: Duration,
-    max_attempts: u32,
+    /// `None`: not set (the caller's own bound, else the default, applies).
+    max_attempts: Option<u32>,
+    /// `None`: not set, as for `max_attempts`.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
-    deadline: Duration,
+    deadline: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -34,13 +47,20 @@ impl Default for RetryPolicy {
             initial_delay: Duration::from_millis(50),
             multiplier: 2.0,
             max_delay: Duration::from_secs(2),
-            max_attempts: 4,
-            deadline: Duration::from_secs(10),
+            max_attempts: None,
+            deadline: None,
         }
     }
 }
 
 impl RetryPolicy {
+    /// The attempts allowed when none were set and the caller sets no
+    /// bound of its own.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+    /// The deadline when none was set and the caller sets no bound of its
+    /// own.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+
     /// The largest `max_attempts` accepted.
     pub const MAX_ATTEMPTS: u32 = 100;
     /// The largest `multiplier` accepted.
@@ -50,7 +70,7 @@ impl RetryPolicy {
     #[must_use]
     pub fn never() -> Self {
         Self {
-            max_attempts: 1,
+            max_attempts: Some(1),
             ..Self::default()
         }
     }
@@ -79,14 +99,14 @@ impl RetryPolicy {
     /// Sets the total number of attempts, the first one included (≥ 1).
     #[must_use]
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts;
+        self.max_attempts = Some(attempts);
         self
     }
 
     /// Sets the overall deadline: no retry starts after it.
     #[must_use]
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = deadline;
+        self.deadline = Some(deadline);
         self
     }
 
@@ -108,15 +128,32 @@ impl RetryPolicy {
         self.max_delay
     }
 
-    /// The total number of attempts.
+    /// The total number of attempts ([`DEFAULT_MAX_ATTEMPTS`] when not
+    /// set).
+    ///
+    /// [`DEFAULT_MAX_ATTEMPTS`]: Self::DEFAULT_MAX_ATTEMPTS
     #[must_use]
     pub fn get_max_attempts(&self) -> u32 {
+        self.max_attempts.unwrap_or(Self::DEFAULT_MAX_ATTEMPTS)
+    }
+
+    /// The overall deadline ([`DEFAULT_DEADLINE`] when not set).
+    ///
+    /// [`DEFAULT_DEADLINE`]: Self::DEFAULT_DEADLINE
+    #[must_use]
+    pub fn get_deadline(&self) -> Duration {
+        self.deadline.unwrap_or(Self::DEFAULT_DEADLINE)
+    }
+
+    /// The attempts, if set explicitly.
+    #[must_use]
+    pub fn max_attempts_set(&self) -> Option<u32> {
         self.max_attempts
     }
 
-    /// The overall deadline.
+    /// The deadline, if set explicitly.
     #[must_use]
-    pub fn get_deadline(&self) -> Duration {
+    pub fn deadline_set(&self) -> Option<Duration> {
         self.deadline
     }
 
@@ -126,10 +163,11 @@ impl RetryPolicy {
     #[must_use]
     pub fn violations(&self) -> Vec<(&'static str, String, &'static str)> {
         let mut out = Vec::new();
-        if self.max_attempts == 0 || self.max_attempts > Self::MAX_ATTEMPTS {
+        let attempts = self.get_max_attempts();
+        if attempts == 0 || attempts > Self::MAX_ATTEMPTS {
             out.push((
                 "retry.max_attempts",
-                self.max_attempts.to_string(),
+                attempts.to_string(),
                 "must be between 1 and 100",
             ));
         }
@@ -155,10 +193,11 @@ impl RetryPolicy {
                 "must be at most 5 minutes",
             ));
         }
-        if self.deadline.is_zero() || self.deadline > Duration::from_secs(3600) {
+        let deadline = self.get_deadline();
+        if deadline.is_zero() || deadline > Duration::from_secs(3600) {
             out.push((
                 "retry.deadline",
-                format!("{:?}", self.deadline),
+                format!("{deadline:?}"),
                 "must be between 1ms and 1 hour",
             ));
         }
@@ -189,7 +228,8 @@ impl RetryPolicy {
         R: FnMut() -> f64,
     {
         let policy = *self;
-        (0..policy.max_attempts.saturating_sub(1)).map(move |retry| policy.jittered(retry, unit()))
+        (0..policy.get_max_attempts().saturating_sub(1))
+            .map(move |retry| policy.jittered(retry, unit()))
     }
 
     fn jittered(&self, retry: u32, unit: f64) -> Duration {
@@ -201,8 +241,27 @@ impl RetryPolicy {
     pub fn backoff(&self) -> Backoff {
         Backoff {
             policy: *self,
+            max_attempts: self.get_max_attempts(),
+            deadline: Instant::now() + self.get_deadline(),
             retries: 0,
-            started: Instant::now(),
+            rng: fastrand::Rng::new(),
+        }
+    }
+
+    /// As [`backoff`](Self::backoff), for a caller that bounds the retries
+    /// itself at `until` (a checkout, by `pool_timeout`): the policy's
+    /// attempts and deadline cut it shorter only when set explicitly.
+    #[must_use]
+    pub fn backoff_until(&self, until: Instant) -> Backoff {
+        let deadline = match self.deadline {
+            Some(deadline) => until.min(Instant::now() + deadline),
+            None => until,
+        };
+        Backoff {
+            policy: *self,
+            max_attempts: self.max_attempts.unwrap_or(u32::MAX),
+            deadline,
+            retries: 0,
             rng: fastrand::Rng::new(),
         }
     }
@@ -213,8 +272,9 @@ impl RetryPolicy {
 #[derive(Debug, Clone)]
 pub struct Backoff {
     policy: RetryPolicy,
+    max_attempts: u32,
+    deadline: Instant,
     retries: u32,
-    started: Instant,
     rng: fastrand::Rng,
 }
 
@@ -236,11 +296,11 @@ impl Backoff {
     /// As [`next_delay`](Self::next_delay), for a caller that decided
     /// itself whether the failure is retryable.
     pub fn next_delay_if(&mut self, retryable: bool) -> Option<Duration> {
-        if !retryable || self.attempt() >= self.policy.max_attempts {
+        if !retryable || self.attempt() >= self.max_attempts {
             return None;
         }
         let delay = self.policy.jittered(self.retries, self.rng.f64());
-        if self.started.elapsed() + delay >= self.policy.deadline {
+        if Instant::now() + delay >= self.deadline {
             return None;
         }
         self.retries += 1;
@@ -326,6 +386,24 @@ mod tests {
             RetryPolicy::never().backoff().next_delay(&transient()),
             None
         );
+    }
+
+    #[test]
+    fn a_caller_bound_replaces_the_default_limits_but_not_explicit_ones() {
+        let until = Instant::now() + Duration::from_secs(60);
+        let mut backoff = RetryPolicy::default()
+            .max_delay(Duration::from_millis(1))
+            .initial_delay(Duration::from_millis(1))
+            .backoff_until(until);
+        for _ in 0..50 {
+            assert!(backoff.next_delay(&transient()).is_some(), "default limits do not apply");
+        }
+        let mut backoff = RetryPolicy::default().max_attempts(3).backoff_until(until);
+        assert!(backoff.next_delay(&transient()).is_some());
+        assert!(backoff.next_delay(&transient()).is_some());
+        assert_eq!(backoff.next_delay(&transient()), None, "explicit attempts apply");
+        let mut backoff = RetryPolicy::default().backoff_until(Instant::now());
+        assert_eq!(backoff.next_delay(&transient()), None, "the caller's bound applies");
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub struct ConnectPlan<'a> {
     backoff: Backoff,
     started: Instant,
     deadline: Instant,
+    /// The policy's own limits, when set explicitly: reaching them returns
+    /// the connect error itself rather than a pool time-out.
+    max_attempts: Option<u32>,
+    retry_deadline: Option<Instant>,
 }
 
 /// One attempt under way; counts as "connecting" until handed back to
@@ -71,9 +75,14 @@ impl Drop for Attempt<'_> {
 
 impl<'a> ConnectPlan<'a> {
     pub(super) fn new(core: &'a EngineCore, started: Instant) -> Self {
+        let deadline = started + core.config().pool_timeout();
+        let policy = core.config().retry();
         Self {
-            backoff: core.config().retry().backoff(),
-            deadline: started + core.config().pool_timeout(),
+            // Bounded by pool_timeout; the policy's own limits only when set.
+            backoff: policy.backoff_until(deadline),
+            deadline,
+            max_attempts: policy.max_attempts_set(),
+            retry_deadline: policy.deadline_set().map(|d| Instant::now() + d),
             core,
             started,
         }
@@ -131,19 +140,18 @@ impl<'a> ConnectPlan<'a> {
         self.core.connect_ended(Some(&error));
         let number = self.backoff.attempt();
         let events = self.core.events();
-        match self.backoff.next_delay(&error) {
-            Some(delay) if Instant::now() + delay < self.deadline => {
-                events.connect_retry(number, delay, &error);
-                ConnectStep::Retry(delay)
-            }
-            Some(_) => {
-                events.connect_failed(number, &error);
-                ConnectStep::GiveUp(self.core.checkout_timed_out(self.started, Some(error)))
-            }
-            None => {
-                events.connect_failed(number, &error);
-                ConnectStep::GiveUp(error)
-            }
+        if let Some(delay) = self.backoff.next_delay(&error) {
+            events.connect_retry(number, delay, &error);
+            return ConnectStep::Retry(delay);
+        }
+        events.connect_failed(number, &error);
+        let policy_limit = self.max_attempts.is_some_and(|max| number >= max)
+            || self.retry_deadline.is_some_and(|at| at < self.deadline);
+        if !error.is_transient() || policy_limit {
+            ConnectStep::GiveUp(error)
+        } else {
+            // pool_timeout would pass before the next attempt.
+            ConnectStep::GiveUp(self.core.checkout_timed_out(self.started, Some(error)))
         }
     }
 }

@@ -719,17 +719,21 @@ impl Codec for Retry {
         keys: &'static [&'static str],
         out: &mut Vec<(&'static str, String)>,
     ) {
+        // Attempts and deadline are written when set, even to their default
+        // values: being set is what makes them bound a checkout's retries.
         let text = |p: &RetryPolicy| {
             [
-                p.get_max_attempts().to_string(),
-                duration::format(p.get_initial_delay()),
-                p.get_multiplier().to_string(),
-                duration::format(p.get_max_delay()),
-                duration::format(p.get_deadline()),
+                p.max_attempts_set().map(|n| n.to_string()),
+                Some(duration::format(p.get_initial_delay())),
+                Some(p.get_multiplier().to_string()),
+                Some(duration::format(p.get_max_delay())),
+                p.deadline_set().map(duration::format),
             ]
         };
         for (key, (value, default)) in keys.iter().zip(text(value).into_iter().zip(text(default))) {
-            if value != default {
+            if let Some(value) = value
+                && Some(&value) != default.as_ref()
+            {
                 out.push((key, value));
             }
         }
@@ -744,14 +748,18 @@ impl Codec for Retry {
 
     #[cfg(all(test, feature = "serde"))]
     fn json(value: &RetryPolicy) -> String {
-        format!(
-            r#"{{"max_attempts": {}, "initial_delay": "{}", "multiplier": {}, "max_delay": "{}", "deadline": "{}"}}"#,
-            value.get_max_attempts(),
-            duration::format(value.get_initial_delay()),
-            value.get_multiplier(),
-            duration::format(value.get_max_delay()),
-            duration::format(value.get_deadline()),
-        )
+        let mut fields = vec![
+            format!(r#""initial_delay": "{}""#, duration::format(value.get_initial_delay())),
+            format!(r#""multiplier": {}"#, value.get_multiplier()),
+            format!(r#""max_delay": "{}""#, duration::format(value.get_max_delay())),
+        ];
+        if let Some(attempts) = value.max_attempts_set() {
+            fields.push(format!(r#""max_attempts": {attempts}"#));
+        }
+        if let Some(deadline) = value.deadline_set() {
+            fields.push(format!(r#""deadline": "{}""#, duration::format(deadline)));
+        }
+        format!("{{{}}}", fields.join(", "))
     }
 }
 
