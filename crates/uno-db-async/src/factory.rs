@@ -86,6 +86,10 @@ impl EngineFactory for AsyncEngineFactory {
         &self.inner.callbacks
     }
 
+    fn dispose(&self, config: &ConnectionConfig) -> bool {
+        self.inner.engines.dispose(config)
+    }
+
     fn dispose_all(&self) {
         self.inner.engines.dispose_all();
     }

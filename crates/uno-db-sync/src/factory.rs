@@ -75,6 +75,10 @@ impl blocking::EngineFactory for SyncEngineFactory {
         &self.inner.callbacks
     }
 
+    fn dispose(&self, config: &ConnectionConfig) -> bool {
+        self.inner.engines.dispose(config)
+    }
+
     fn dispose_all(&self) {
         self.inner.engines.dispose_all();
     }
