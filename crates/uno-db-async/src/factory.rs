@@ -8,7 +8,10 @@ use uno_db_core::{AsyncCallbacks, ConnectionConfig, EngineRegistry, Result};
 use crate::engine::AsyncEngine;
 
 /// Creates [`AsyncEngine`]s, keeping one per distinct configuration (two
-/// configurations are the same when their URLs, password included, are).
+/// configurations are the same when their [`ConnectionConfig::key`]s,
+/// password included, are). An engine not asked for in 10 minutes, with no
+/// connection checked out and no `Arc` of it held outside the factory, is
+/// disposed and dropped (see [`EngineRegistry`]).
 ///
 /// Clones share the engines and the callback registry: callbacks registered
 /// on the factory run on every new connection of every engine it made.
@@ -67,11 +70,9 @@ impl AsyncEngineFactory {
     /// [`AsyncEngine::new`]), or the factory was disposed
     /// ([`PoolClosed`](uno_db_core::ErrorKind::PoolClosed)).
     pub fn async_engine(&self, config: &ConnectionConfig) -> Result<Arc<AsyncEngine>> {
-        self.inner
-            .engines
-            .get_or_create(config, Engine::is_disposed, || {
-                AsyncEngine::with_callbacks(config, self.inner.callbacks.clone())
-            })
+        self.inner.engines.get_or_create(config, || {
+            AsyncEngine::with_callbacks(config, self.inner.callbacks.clone())
+        })
     }
 }
 
@@ -85,7 +86,25 @@ impl EngineFactory for AsyncEngineFactory {
         &self.inner.callbacks
     }
 
+    fn dispose(&self, config: &ConnectionConfig) -> bool {
+        self.inner.engines.dispose(config)
+    }
+
     fn dispose_all(&self) {
-        self.inner.engines.dispose_all(Engine::dispose);
+        self.inner.engines.dispose_all();
+    }
+}
+
+impl uno_db_core::RegisteredEngine for AsyncEngine {
+    fn is_disposed(&self) -> bool {
+        Engine::is_disposed(self)
+    }
+
+    fn dispose(&self) {
+        Engine::dispose(self);
+    }
+
+    fn in_use(&self) -> usize {
+        Engine::status(self).in_use
     }
 }

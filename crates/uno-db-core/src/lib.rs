@@ -35,7 +35,7 @@ pub use callbacks::{
 };
 pub use config::*;
 pub use config_violation::ConfigViolation;
-pub use engine_registry::EngineRegistry;
+pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use error::{BoxError, Error, ErrorKind, Result, TlsError, is_transient_sqlstate};
 pub use identifier::quote_identifier;
 pub use retry::{Backoff, RetryPolicy};

@@ -24,7 +24,8 @@ use crate::transaction_options::TransactionOptions;
 /// Creates [`Engine`]s (connection pools) from configurations.
 ///
 /// A factory keeps one engine per distinct configuration: asking twice for
-/// the same configuration returns the same engine. Its
+/// the same configuration returns the same engine (an engine left unused
+/// and unheld for a while may be disposed and replaced). Its
 /// [`callbacks`](Self::callbacks) run on every new physical connection of
 /// every engine it created.
 // `async_trait` goes first so that mockall mocks the desugared methods:
@@ -43,6 +44,13 @@ pub trait EngineFactory: Send + Sync {
 
     /// The connection callbacks shared by this factory's engines.
     fn callbacks(&self) -> &AsyncCallbacks;
+
+    /// Disposes the engine kept for `config` and forgets it, so that a
+    /// factory fed many configurations (one per tenant role, say) can let
+    /// one go: the next [`engine`](Self::engine) call for `config` creates
+    /// a new engine, and callers still holding the old one see it disposed.
+    /// Returns whether an engine was kept for `config`.
+    fn dispose(&self, config: &ConnectionConfig) -> bool;
 
     /// Disposes every engine this factory created.
     fn dispose_all(&self);

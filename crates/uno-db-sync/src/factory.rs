@@ -3,18 +3,21 @@
 use std::fmt;
 use std::sync::Arc;
 
-use uno_db_core::blocking::{self, Engine as _};
+use uno_db_core::blocking;
 use uno_db_core::{BlockingCallbacks, ConnectionConfig, EngineRegistry, Result};
 
 use crate::engine::SyncEngine;
 
 /// Creates [`SyncEngine`]s, one per distinct configuration (compared by
-/// its full URL, password included), sharing one callback registry.
+/// [`ConnectionConfig::key`], password included), sharing one callback
+/// registry.
 ///
 /// Cloning shares the engines and the callbacks. After
 /// [`dispose_all`](blocking::EngineFactory::dispose_all) the factory hands
 /// out no more engines. An engine disposed on its own is replaced by a new
-/// one on the next request for its configuration.
+/// one on the next request for its configuration. An engine not asked for
+/// in 10 minutes, with no connection checked out and no `Arc` of it held
+/// outside the factory, is disposed and dropped (see [`EngineRegistry`]).
 ///
 /// ```no_run
 /// use uno_db_core::blocking::EngineFactory;
@@ -56,11 +59,9 @@ impl SyncEngineFactory {
     /// The factory was disposed ([`PoolClosed`](uno_db_core::ErrorKind::PoolClosed)), or the engine
     /// could not be created (see [`SyncEngine::new`]).
     pub fn sync_engine(&self, config: &ConnectionConfig) -> Result<Arc<SyncEngine>> {
-        self.inner
-            .engines
-            .get_or_create(config, SyncEngine::is_disposed, || {
-                SyncEngine::with_callbacks(config, self.inner.callbacks.clone())
-            })
+        self.inner.engines.get_or_create(config, || {
+            SyncEngine::with_callbacks(config, self.inner.callbacks.clone())
+        })
     }
 }
 
@@ -74,8 +75,26 @@ impl blocking::EngineFactory for SyncEngineFactory {
         &self.inner.callbacks
     }
 
+    fn dispose(&self, config: &ConnectionConfig) -> bool {
+        self.inner.engines.dispose(config)
+    }
+
     fn dispose_all(&self) {
-        self.inner.engines.dispose_all(SyncEngine::dispose);
+        self.inner.engines.dispose_all();
+    }
+}
+
+impl uno_db_core::RegisteredEngine for SyncEngine {
+    fn is_disposed(&self) -> bool {
+        blocking::Engine::is_disposed(self)
+    }
+
+    fn dispose(&self) {
+        blocking::Engine::dispose(self);
+    }
+
+    fn in_use(&self) -> usize {
+        blocking::Engine::status(self).in_use
     }
 }
 

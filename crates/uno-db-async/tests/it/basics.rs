@@ -170,6 +170,16 @@ async fn a_factory_keeps_one_engine_per_configuration() {
         let replaced = factory.engine(&other.config().clone()).unwrap();
         assert!(!replaced.is_disposed());
 
+        // One configuration can be let go; the next request makes a new one.
+        assert!(factory.dispose(replaced.config()));
+        assert!(replaced.is_disposed() && !a.is_disposed());
+        assert!(
+            !factory.dispose(replaced.config()),
+            "nothing kept for it any more"
+        );
+        let replaced = factory.engine(&other.config().clone()).unwrap();
+        assert!(!replaced.is_disposed());
+
         factory.dispose_all();
         assert!(a.is_disposed() && replaced.is_disposed());
         assert_eq!(

@@ -115,6 +115,14 @@ fn the_factory_keeps_one_engine_per_configuration() {
         assert!(!Arc::ptr_eq(&a, &replaced));
         assert!(!replaced.is_disposed());
 
+        // One configuration can be let go; the next request makes a new one.
+        let three = fx.builder().pool_size(3).build().unwrap();
+        assert!(factory.dispose(&three));
+        assert!(other.is_disposed() && !replaced.is_disposed());
+        assert!(!factory.dispose(&three), "nothing kept for it any more");
+        let renewed = factory.sync_engine(&three).unwrap();
+        assert!(!Arc::ptr_eq(&other, &renewed) && !renewed.is_disposed());
+
         factory.dispose_all();
         assert!(replaced.is_disposed() && other.is_disposed());
         let Err(error) = factory.engine(&fx.config()) else {

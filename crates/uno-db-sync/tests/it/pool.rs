@@ -135,11 +135,12 @@ fn an_unreachable_server_times_out_with_the_connect_error_as_source() {
         assert!(cause.to_string().contains("127.0.0.1"), "{cause}");
         assert_eq!(engine.counters().acquire_timeouts, 1);
 
-        // With the default policy, giving up on retries returns the connect
-        // error itself, well before pool_timeout.
+        // With explicit attempts, running out of them returns the connect
+        // error itself, well before pool_timeout (without them, the
+        // checkout retries until pool_timeout, as above).
         let config = config
             .to_builder()
-            .retry(RetryPolicy::default())
+            .retry(RetryPolicy::default().max_attempts(2))
             .pool_timeout(Duration::from_secs(20))
             .build()
             .unwrap();

@@ -41,6 +41,13 @@ fn terminate(fx: &Fixture, pids: &[i32]) {
     }
 }
 
+/// Sleeps until connections returned at `returned` have been idle for the
+/// kernel's alive-bypass window: idleness is what these tests are about.
+fn wait_out_the_alive_window(returned: std::time::Instant) {
+    let until = returned + uno_db_core::backend::ALIVE_BYPASS_WINDOW;
+    std::thread::sleep(until.saturating_duration_since(std::time::Instant::now()));
+}
+
 #[test]
 fn with_pre_ping_terminated_backends_are_replaced_on_checkout() {
     within(LIMIT, || {
@@ -65,9 +72,12 @@ fn without_pre_ping_a_connection_that_died_idle_is_never_handed_out() {
         let engine =
             SyncEngine::new(&fx.builder().pool_size(1).pre_ping(false).build().unwrap()).unwrap();
         let before = pids(&engine, 1);
+        let returned = std::time::Instant::now();
         terminate(&fx, &before);
-        // The checkout reads the server's FATAL without a round trip and
-        // opens a fresh connection in its place.
+        // Idleness is what is under test: past the alive-bypass window the
+        // checkout reads the server's FATAL without a round trip and opens
+        // a fresh connection in its place.
+        wait_out_the_alive_window(returned);
         let mut conn = engine.checkout().unwrap();
         conn.execute("SELECT 1", &[]).unwrap();
         drop(conn);
@@ -122,7 +132,9 @@ fn with_set_role_a_dead_idle_connection_is_replaced_during_checkout() {
             .unwrap();
         let engine = SyncEngine::new(&config).unwrap();
         let before = pids(&engine, 1);
+        let returned = std::time::Instant::now();
         terminate(&fx, &before);
+        wait_out_the_alive_window(returned);
         // The checkout finds the connection dead and takes a new one.
         let after = pids(&engine, 1);
         assert_ne!(before, after);
