@@ -136,7 +136,10 @@ impl PgConn {
     pub(crate) async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.state.batch_started(sql)?;
         let result = timed!(self, async {
-            self.client.batch_execute(sql).await.map_err(Error::from_driver)
+            self.client
+                .batch_execute(sql)
+                .await
+                .map_err(Error::from_driver)
         });
         self.state.finished(None, result)
     }
@@ -146,7 +149,10 @@ impl PgConn {
     pub(crate) async fn internal(&mut self, sql: &str) -> Result<()> {
         self.state.internal_started()?;
         let result = timed!(self, async {
-            self.client.batch_execute(sql).await.map_err(Error::from_driver)
+            self.client
+                .batch_execute(sql)
+                .await
+                .map_err(Error::from_driver)
         });
         self.state.finished(None, result)
     }
@@ -155,7 +161,10 @@ impl PgConn {
     pub(crate) async fn begin(&mut self, sql: &str) -> Result<()> {
         self.state.begin_started()?;
         let result = timed!(self, async {
-            self.client.batch_execute(sql).await.map_err(Error::from_driver)
+            self.client
+                .batch_execute(sql)
+                .await
+                .map_err(Error::from_driver)
         });
         self.state.finished(None, result)?;
         self.state.begin_succeeded();

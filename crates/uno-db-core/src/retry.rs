@@ -396,14 +396,25 @@ mod tests {
             .initial_delay(Duration::from_millis(1))
             .backoff_until(until);
         for _ in 0..50 {
-            assert!(backoff.next_delay(&transient()).is_some(), "default limits do not apply");
+            assert!(
+                backoff.next_delay(&transient()).is_some(),
+                "default limits do not apply"
+            );
         }
         let mut backoff = RetryPolicy::default().max_attempts(3).backoff_until(until);
         assert!(backoff.next_delay(&transient()).is_some());
         assert!(backoff.next_delay(&transient()).is_some());
-        assert_eq!(backoff.next_delay(&transient()), None, "explicit attempts apply");
+        assert_eq!(
+            backoff.next_delay(&transient()),
+            None,
+            "explicit attempts apply"
+        );
         let mut backoff = RetryPolicy::default().backoff_until(Instant::now());
-        assert_eq!(backoff.next_delay(&transient()), None, "the caller's bound applies");
+        assert_eq!(
+            backoff.next_delay(&transient()),
+            None,
+            "the caller's bound applies"
+        );
     }
 
     #[test]

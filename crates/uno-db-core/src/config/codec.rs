@@ -749,9 +749,15 @@ impl Codec for Retry {
     #[cfg(all(test, feature = "serde"))]
     fn json(value: &RetryPolicy) -> String {
         let mut fields = vec![
-            format!(r#""initial_delay": "{}""#, duration::format(value.get_initial_delay())),
+            format!(
+                r#""initial_delay": "{}""#,
+                duration::format(value.get_initial_delay())
+            ),
             format!(r#""multiplier": {}"#, value.get_multiplier()),
-            format!(r#""max_delay": "{}""#, duration::format(value.get_max_delay())),
+            format!(
+                r#""max_delay": "{}""#,
+                duration::format(value.get_max_delay())
+            ),
         ];
         if let Some(attempts) = value.max_attempts_set() {
             fields.push(format!(r#""max_attempts": {attempts}"#));

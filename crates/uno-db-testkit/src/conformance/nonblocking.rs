@@ -1290,6 +1290,61 @@ fn through_proxy(config: &ConnectionConfig) -> Result<(FaultProxy, ConnectionCon
     Ok((proxy, proxied))
 }
 
+/// Pins: a statement still running on a live server when `query_timeout`
+/// passes fails with [`ErrorKind::QueryTimeout`] within the timeout plus
+/// 250 ms, is cancelled on the server (its `pg_sleep` disappears from
+/// `pg_stat_activity`), and its connection is discarded: the next checkout
+/// gets another backend.
+pub async fn fault_slow_statement_fails_within_query_timeout(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let config = config
+        .to_builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .query_timeout(QUERY_TIMEOUT)
+        .build()?;
+    let engine = factory.engine(&config)?;
+    let admin = factory.engine(&config.to_builder().query_timeout(None).build()?)?;
+    let mut conn = engine.connect().await?;
+    let pid = backend_pid(&mut *conn).await?;
+    let started = Instant::now();
+    let error = conn
+        .query("SELECT pg_sleep(30)", &[])
+        .await
+        .expect_err("a 30 s statement under a 1 s query_timeout");
+    let elapsed = started.elapsed();
+    assert_eq!(error.kind(), ErrorKind::QueryTimeout, "{error:?}");
+    assert!(
+        elapsed <= QUERY_TIMEOUT + TIMEOUT_SLACK,
+        "failed after {elapsed:?}, not within {QUERY_TIMEOUT:?} + {TIMEOUT_SLACK:?}"
+    );
+    drop(conn);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut watcher = admin.connect().await?;
+        let sleeping: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'",
+                &[&pid],
+            )
+            .await?
+            .get(0);
+        if sleeping == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the timed-out statement still runs on the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fresh = backend_pid(&mut *engine.connect().await?).await?;
+    assert_ne!(fresh, pid, "the timed-out connection was reused");
+    Ok(())
+}
+
 /// Pins: a black-holed statement fails within its timeout plus 250 ms. The
 /// configuration sets the client-side statement timeout with the URL
 /// parameter `query_timeout=1s` (rejected by URL parsing before the
@@ -1781,6 +1836,7 @@ macro_rules! nonblocking_conformance {
             // Faults on a real server; most fail before the lifecycle kernel.
             fault_server_back_within_pool_timeout_is_used within 30,
             fault_black_holed_statement_fails_within_query_timeout within 30,
+            fault_slow_statement_fails_within_query_timeout within 30,
             fault_terminated_backends_under_load_fail_at_most_once_each within 30,
             fault_terminated_backends_with_pre_ping_never_fail within 30,
             fault_terminated_idle_connection_is_never_handed_out within 30,
