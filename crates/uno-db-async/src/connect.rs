@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_postgres::NoTls;
-use uno_db_core::backend::{ConnectStep, OpenStep};
+use uno_db_core::backend::{ConnectStep, OpenStep, from_connect};
 use uno_db_core::{CloseReason, Error, ErrorKind, Result};
 
 use crate::connection::AsyncConnection;
@@ -56,13 +56,13 @@ async fn connect_once(shared: &EngineShared) -> Result<PgConn> {
         .driver
         .connect(NoTls)
         .await
-        .map_err(|e| Error::from_connect(e, &shared.core.config().target()))?;
+        .map_err(|e| from_connect(e, &shared.core.config().target()))?;
     // The connection task ends when the client is dropped or the socket
     // fails; the client then reports `is_closed`, and why is logged.
     let config = shared.core.config().clone();
     tokio::spawn(async move {
         if let Err(error) = connection.await {
-            uno_db_core::events::EngineEvents::new(&config).connection_task_failed(&error);
+            uno_db_core::backend::events::EngineEvents::new(&config).connection_task_failed(&error);
         }
     });
     Ok(PgConn::new(

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use uno_db_core::backend::EngineRegistry;
 use uno_db_core::nonblocking::{Engine, EngineFactory};
-use uno_db_core::{AsyncCallbacks, ConnectionConfig, EngineRegistry, Result};
+use uno_db_core::{AsyncCallbacks, ConnectionConfig, Result};
 
 use crate::engine::AsyncEngine;
 
@@ -95,7 +96,7 @@ impl EngineFactory for AsyncEngineFactory {
     }
 }
 
-impl uno_db_core::RegisteredEngine for AsyncEngine {
+impl uno_db_core::backend::RegisteredEngine for AsyncEngine {
     fn is_disposed(&self) -> bool {
         Engine::is_disposed(self)
     }

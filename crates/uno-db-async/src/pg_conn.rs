@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, Client};
-use uno_db_core::backend::{ConnState, SendPlan, at_most_one, exactly_one, typed_params};
-use uno_db_core::{Error, Result, Row, Statement};
+use uno_db_core::backend::{
+    ConnState, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
+};
+use uno_db_core::{Result, Row, Statement};
 
 /// A physical connection and what the kernel knows about it.
 pub(crate) struct PgConn {
@@ -85,8 +87,7 @@ impl PgConn {
             }
             Err(error) => return self.state.finished(Some(sql), Err(error)),
         };
-        self.state
-            .finished(Some(sql), result.map_err(Error::from_driver))
+        self.state.finished(Some(sql), result.map_err(from_driver))
     }
 
     /// Runs a query, returning all rows.
@@ -110,7 +111,7 @@ impl PgConn {
         };
         let rows = self
             .state
-            .finished(Some(sql), result.map_err(Error::from_driver))?;
+            .finished(Some(sql), result.map_err(from_driver))?;
         Ok(Row::from_driver_rows(rows))
     }
 
@@ -136,10 +137,7 @@ impl PgConn {
     pub(crate) async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.state.batch_started(sql)?;
         let result = timed!(self, async {
-            self.client
-                .batch_execute(sql)
-                .await
-                .map_err(Error::from_driver)
+            self.client.batch_execute(sql).await.map_err(from_driver)
         });
         self.state.finished(None, result)
     }
@@ -149,10 +147,7 @@ impl PgConn {
     pub(crate) async fn internal(&mut self, sql: &str) -> Result<()> {
         self.state.internal_started()?;
         let result = timed!(self, async {
-            self.client
-                .batch_execute(sql)
-                .await
-                .map_err(Error::from_driver)
+            self.client.batch_execute(sql).await.map_err(from_driver)
         });
         self.state.finished(None, result)
     }
@@ -161,10 +156,7 @@ impl PgConn {
     pub(crate) async fn begin(&mut self, sql: &str) -> Result<()> {
         self.state.begin_started()?;
         let result = timed!(self, async {
-            self.client
-                .batch_execute(sql)
-                .await
-                .map_err(Error::from_driver)
+            self.client.batch_execute(sql).await.map_err(from_driver)
         });
         self.state.finished(None, result)?;
         self.state.begin_succeeded();
@@ -206,7 +198,7 @@ impl PgConn {
             if self.state.caches_statements() {
                 self.cached(sql).await
             } else {
-                self.client.prepare(sql).await.map_err(Error::from_driver)
+                self.client.prepare(sql).await.map_err(from_driver)
             }
         });
         let statement = self.state.finished(Some(sql), result)?;
@@ -232,7 +224,7 @@ impl PgConn {
         }
         let statement = Box::pin(self.client.prepare(sql))
             .await
-            .map_err(Error::from_driver)?;
+            .map_err(from_driver)?;
         let described = statement.params().to_vec();
         Ok(SendPlan::described(statement, &described, params.len()))
     }
@@ -245,7 +237,7 @@ impl PgConn {
         // it would bloat (and slow) every statement's future.
         let statement = Box::pin(self.client.prepare(sql))
             .await
-            .map_err(Error::from_driver)?;
+            .map_err(from_driver)?;
         // An evicted statement is closed on the server when dropped.
         drop(self.state.remember(sql, statement.clone()));
         Ok(statement)

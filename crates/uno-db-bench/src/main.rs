@@ -38,10 +38,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!(
-                "benchmark failed: {}",
-                uno_db::events::error_chain(error.as_ref())
-            );
+            eprintln!("benchmark failed: {}", uno_db::error_chain(error.as_ref()));
             ExitCode::FAILURE
         }
     }

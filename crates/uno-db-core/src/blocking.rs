@@ -300,7 +300,7 @@ where
         };
         match backoff.next_delay_if(error.is_serialization_failure()) {
             Some(delay) => {
-                crate::events::transaction_retry(backoff.attempt(), delay, &error);
+                crate::backend::events::transaction_retry(backoff.attempt(), delay, &error);
                 std::thread::sleep(delay);
             }
             None => return Err(error),

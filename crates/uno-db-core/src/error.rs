@@ -138,7 +138,7 @@ struct Inner {
 /// one could ask for, so the connector marks them instead: a connector used
 /// with uno-db returns its handshake and certificate failures as
 /// `TlsError` (its `TlsConnect::Error` type, or boxed into it), and
-/// [`Error::from_connect`] then finds this type in the cause chain and
+/// [`backend::from_connect`](crate::backend::from_connect) then finds this type in the cause chain and
 /// classifies the failure as [`ErrorKind::Tls`], which is not retried. A
 /// connector should pass plain socket failures through unwrapped (as
 /// `io::Error`), so that they stay transient [`ErrorKind::Connect`] errors.
@@ -271,8 +271,8 @@ impl Error {
     /// A [`ErrorKind::Tls`] error connecting to `target`, for a TLS layer
     /// that fails outside the driver (loading certificates, building its
     /// configuration). Failures inside the driver's handshake are
-    /// recognised by [`from_connect`](Self::from_connect) through
-    /// [`TlsError`].
+    /// recognised through [`TlsError`] (see
+    /// [`backend::from_connect`](crate::backend::from_connect)).
     #[must_use]
     pub fn tls(target: &str, source: impl Into<BoxError>) -> Self {
         Self::with_message(
@@ -293,7 +293,7 @@ impl Error {
     /// [`ErrorKind::Tls`] error in the cause chain makes it
     /// [`ErrorKind::Tls`]; anything else is [`ErrorKind::Connect`].
     #[must_use]
-    pub fn from_connect(error: tokio_postgres::Error, target: &str) -> Self {
+    pub(crate) fn from_connect(error: tokio_postgres::Error, target: &str) -> Self {
         if let Some(db) = error.as_db_error() {
             let code = db.code().clone();
             let (kind, doing) = if is_auth_sqlstate(&code) {
@@ -329,7 +329,7 @@ impl Error {
     /// ([`ErrorKind::Database`] without SQLSTATE, such as a wrong number of
     /// parameters).
     #[must_use]
-    pub fn from_driver(error: tokio_postgres::Error) -> Self {
+    pub(crate) fn from_driver(error: tokio_postgres::Error) -> Self {
         if let Some(db) = error.as_db_error() {
             let code = db.code().clone();
             let kind = if ends_the_connection(db) {
@@ -487,6 +487,46 @@ impl Error {
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }
+}
+
+/// Renders an error with its whole cause chain, `: `-separated: what a
+/// log line should show (`Display` shows one layer only).
+///
+/// A server report in the chain is rendered as uno-db's `Display` renders
+/// it (SQLSTATE, condition name, message; see [`Error`]), once: never its
+/// DETAIL, which quotes row values, unlike the driver's own rendering.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    // Once a link has told the server's report, the driver's links that
+    // carry it (its "db error" wrapper, the report itself) add nothing.
+    let mut report_told = false;
+    let mut link = Some(error);
+    while let Some(e) = link {
+        link = e.source();
+        let rendered = if let Some(db) = e.downcast_ref::<DbError>() {
+            if report_told {
+                continue;
+            }
+            report_told = true;
+            server_report(db)
+        } else if report_told
+            && e.downcast_ref::<tokio_postgres::Error>()
+                .is_some_and(|driver| driver.as_db_error().is_some())
+        {
+            continue;
+        } else {
+            if let Some(ours) = e.downcast_ref::<Error>() {
+                report_told |= ours.shows_server_report();
+            }
+            e.to_string()
+        };
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&rendered);
+    }
+    text
 }
 
 /// Whether a server error ends its connection: `FATAL` or `PANIC`

@@ -14,14 +14,10 @@ pub mod blocking;
 mod callbacks;
 mod config;
 mod config_violation;
-mod engine_registry;
 mod error;
-pub mod events;
 #[cfg(test)]
 mod fake_server;
 mod identifier;
-#[cfg(feature = "metrics")]
-mod metrics_export;
 pub mod nonblocking;
 mod retry;
 mod row;
@@ -35,14 +31,13 @@ pub use callbacks::{
 };
 pub use config::*;
 pub use config_violation::ConfigViolation;
-pub use engine_registry::{EngineRegistry, RegisteredEngine};
-pub use error::{BoxError, Error, ErrorKind, Result, TlsError, is_transient_sqlstate};
+pub use error::{BoxError, Error, ErrorKind, Result, TlsError, error_chain, is_transient_sqlstate};
 pub use identifier::quote_identifier;
 pub use retry::{Backoff, RetryPolicy};
 pub use row::{Column, ColumnIndex, Row, RowBuilder};
 pub use sqlstate::sqlstate_name;
 pub use statement::Statement;
-pub use status::{CloseReason, PoolCounters, PoolMetrics, PoolStatus};
+pub use status::{CloseReason, PoolCounters, PoolStatus};
 pub use transaction_options::{IsolationLevel, TransactionOptions};
 
 /// Parameter and column value conversions, shared by both drivers.

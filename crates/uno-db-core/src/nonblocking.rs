@@ -307,7 +307,7 @@ where
         };
         match backoff.next_delay_if(error.is_serialization_failure()) {
             Some(delay) => {
-                crate::events::transaction_retry(backoff.attempt(), delay, &error);
+                crate::backend::events::transaction_retry(backoff.attempt(), delay, &error);
                 tokio::time::sleep(delay).await;
             }
             None => return Err(error),

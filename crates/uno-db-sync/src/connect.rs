@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use postgres::{Client, NoTls};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
-use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep};
+use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, from_connect};
 use uno_db_core::{CloseReason, Error, ErrorKind, Result};
 
 use crate::connection::SyncConnection;
@@ -76,7 +76,7 @@ fn connect_within(
             .with_source(e)
         })?;
     match receiver.recv_timeout(limit) {
-        Ok(result) => result.map_err(|e| Error::from_connect(e, &target)),
+        Ok(result) => result.map_err(|e| from_connect(e, &target)),
         Err(mpsc::RecvTimeoutError::Timeout) => Err(plan.attempt_timed_out(limit)),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::with_message(
             ErrorKind::Connect,

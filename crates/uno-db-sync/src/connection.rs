@@ -68,7 +68,7 @@ impl SyncConnection {
     pub(crate) fn pg(&mut self) -> Result<&mut PgConn> {
         ensure_blocking_context()?;
         match &mut self.inner {
-            Some(Inner::Pooled { slot, .. }) => slot.0.as_mut(),
+            Some(Inner::Pooled { slot, .. }) => slot.0.as_deref_mut(),
             Some(Inner::Detached(conn)) => Some(&mut **conn),
             None => None,
         }
@@ -135,7 +135,7 @@ impl Connection for SyncConnection {
 
     fn is_closed(&self) -> bool {
         match &self.inner {
-            Some(Inner::Pooled { slot, .. }) => slot.0.as_ref().is_none_or(PgConn::is_closed),
+            Some(Inner::Pooled { slot, .. }) => slot.0.as_deref().is_none_or(PgConn::is_closed),
             Some(Inner::Detached(conn)) => conn.is_closed(),
             None => true,
         }
@@ -145,7 +145,7 @@ impl Connection for SyncConnection {
 impl fmt::Debug for SyncConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let conn = match &self.inner {
-            Some(Inner::Pooled { slot, .. }) => slot.0.as_ref(),
+            Some(Inner::Pooled { slot, .. }) => slot.0.as_deref(),
             Some(Inner::Detached(conn)) => Some(&**conn),
             None => None,
         };

@@ -134,7 +134,7 @@ impl SyncEngine {
             }
         }
         if slot.0.is_none() {
-            slot.0 = Some(connect::open(&self.shared, started)?);
+            slot.0 = Some(Box::new(connect::open(&self.shared, started)?));
         }
         core.checkout_succeeded(started);
         Ok(SyncConnection::pooled(

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use uno_db_core::backend::EngineRegistry;
 use uno_db_core::blocking;
-use uno_db_core::{BlockingCallbacks, ConnectionConfig, EngineRegistry, Result};
+use uno_db_core::{BlockingCallbacks, ConnectionConfig, Result};
 
 use crate::engine::SyncEngine;
 
@@ -84,7 +85,7 @@ impl blocking::EngineFactory for SyncEngineFactory {
     }
 }
 
-impl uno_db_core::RegisteredEngine for SyncEngine {
+impl uno_db_core::backend::RegisteredEngine for SyncEngine {
     fn is_disposed(&self) -> bool {
         blocking::Engine::is_disposed(self)
     }

@@ -13,8 +13,10 @@ use uno_db_core::{CloseReason, Error};
 use crate::pg_conn::PgConn;
 use crate::shared::EngineShared;
 
-/// One place in the pool: empty until a checkout connects it.
-pub(crate) struct Slot(pub(crate) Option<PgConn>);
+/// One place in the pool: empty until a checkout connects it. Boxed: r2d2
+/// moves its connections around on every checkout and return, and a box
+/// moves as one pointer where a `PgConn` is hundreds of bytes.
+pub(crate) struct Slot(pub(crate) Option<Box<PgConn>>);
 
 /// Creates empty slots and tells r2d2 which filled ones to drop.
 pub(crate) struct ConnManager {

@@ -7,7 +7,9 @@ use std::time::Instant;
 use fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{CancelToken, Client};
-use uno_db_core::backend::{ConnState, SendPlan, at_most_one, exactly_one, typed_params};
+use uno_db_core::backend::{
+    ConnState, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
+};
 use uno_db_core::{CloseReason, Error, Result, Row, Statement};
 
 use crate::shared::EngineShared;
@@ -62,7 +64,7 @@ impl PgConn {
             (Some(limit), Some(token)) => Some(self.shared.watchdog.arm(limit, token)),
             _ => None,
         };
-        let result = call(client).map_err(Error::from_driver);
+        let result = call(client).map_err(from_driver);
         if let (Some(armed), Some(limit)) = (armed, limit)
             && armed.disarm()
         {
@@ -110,8 +112,7 @@ impl PgConn {
     pub(crate) fn probe(&mut self, _probe: &str, timeout: std::time::Duration) -> Result<()> {
         self.state.internal_started()?;
         let result = self.client()?.is_valid(timeout);
-        self.state
-            .finished(None, result.map_err(Error::from_driver))
+        self.state.finished(None, result.map_err(from_driver))
     }
 
     /// A token to cancel whatever the connection runs, from elsewhere.

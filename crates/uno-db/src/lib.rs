@@ -3,7 +3,16 @@
 mod database_factory;
 
 pub use database_factory::DatabaseFactory;
-pub use uno_db_core::*;
+// What applications use, named one by one: the backend-author kit
+// (`uno_db_core::backend`) stays out of the facade.
+pub use uno_db_core::{
+    AsyncCallback, AsyncCallbacks, Backoff, BlockingCallback, BlockingCallbacks, BoxError,
+    BoxFuture, CallbackRegistry, CloseReason, Column, ColumnIndex, ConfigKey, ConfigViolation,
+    ConnectionConfig, ConnectionConfigBuilder, Driver, EnvSource, Error, ErrorKind, FromSql,
+    IsolationLevel, PoolCounters, PoolStatus, ProcessEnv, Result, RetryPolicy, Row, RowBuilder,
+    SqlState, SslMode, Statement, TlsError, ToSql, TransactionOptions, Type, blocking, defaults,
+    error_chain, is_transient_sqlstate, limits, nonblocking, quote_identifier, sqlstate_name,
+};
 
 /// The blocking backend (feature `sync`): postgres + r2d2.
 #[cfg(feature = "sync")]
@@ -11,7 +20,7 @@ pub use uno_db_sync as sync;
 #[cfg(feature = "sync")]
 pub use uno_db_sync::SyncEngineFactory;
 
-/// The async backend (feature `async`): tokio-postgres + deadpool-postgres.
+/// The async backend (feature `async`): tokio-postgres + deadpool.
 #[cfg(feature = "async")]
 pub use uno_db_async as r#async;
 #[cfg(feature = "async")]

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use super::conn_state::ConnState;
 use super::connect_plan::ConnectPlan;
+use super::events::EngineEvents;
+use super::pool_metrics::PoolMetrics;
 use crate::config::{ConnectionConfig, Driver};
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::EngineEvents;
-use crate::status::{CloseReason, PoolMetrics};
+use crate::status::CloseReason;
 
 /// How long after its last use a pooled connection is handed out without
 /// looking for a silent close (see
@@ -406,7 +407,7 @@ impl EngineCore {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -22,10 +22,22 @@
 //!
 //! A backend keeps only the I/O: how to connect, how to send a statement,
 //! how its pool waits.
+//!
+//! The kit around the kernel: [`EngineRegistry`] (one engine per
+//! configuration, for factories), [`StatementCache`], [`PoolMetrics`] (the
+//! counters, exported to the `metrics` facade with the `metrics` feature),
+//! [`events`] (the log events both backends emit), and [`from_driver`] /
+//! [`from_connect`] (the driver's errors classified).
 
 mod conn_state;
 mod connect_plan;
+mod driver_error;
 mod engine_core;
+mod engine_registry;
+pub mod events;
+#[cfg(feature = "metrics")]
+mod metrics_export;
+mod pool_metrics;
 mod rows;
 mod send_plan;
 mod sql_effects;
@@ -33,7 +45,10 @@ mod statement_cache;
 
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep};
+pub use driver_error::{from_connect, from_driver};
 pub use engine_core::{ALIVE_BYPASS_WINDOW, EngineCore, OpenStep, ReturnPlan};
+pub use engine_registry::{EngineRegistry, RegisteredEngine};
+pub use pool_metrics::PoolMetrics;
 pub use rows::{at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;

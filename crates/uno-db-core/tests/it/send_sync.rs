@@ -13,7 +13,9 @@ const _: () = {
     send_sync::<Statement>();
     send_sync::<PoolStatus>();
     send_sync::<PoolCounters>();
-    send_sync::<PoolMetrics>();
+    send_sync::<backend::PoolMetrics>();
+    send_sync::<backend::EngineCore>();
+    send_sync::<backend::EngineRegistry<()>>();
     send_sync::<BlockingCallbacks>();
     send_sync::<AsyncCallbacks>();
     send_sync::<TransactionOptions>();

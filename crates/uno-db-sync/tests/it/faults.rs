@@ -40,7 +40,7 @@ fn a_black_holed_server_cannot_hang_a_checkout() {
         assert!(error.is_transient());
         assert!(waited < Duration::from_millis(1800), "{waited:?}");
         assert!(
-            uno_db_core::events::error_chain(&error).contains("timed out"),
+            uno_db_core::error_chain(&error).contains("timed out"),
             "{error:?}"
         );
 

@@ -47,7 +47,8 @@ mod tests {
 
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
-    use crate::{CloseReason, ConnectionConfig, PoolMetrics};
+    use crate::backend::PoolMetrics;
+    use crate::{CloseReason, ConnectionConfig};
 
     #[test]
     fn counters_reach_the_metrics_recorder_with_labels() {

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use tokio_postgres::error::{DbError, SqlState};
+use tokio_postgres::error::SqlState;
 
 use crate::config::ConnectionConfig;
-use crate::error::{Error, server_report};
+use crate::error::{Error, error_chain};
 use crate::status::CloseReason;
 
 /// The `tracing` target of every uno-db event.
@@ -17,45 +17,6 @@ pub const TARGET: &str = "uno_db";
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Renders an error with its whole cause chain, for the `error` field.
-///
-/// A server report in the chain is rendered as uno-db's `Display` renders
-/// it (SQLSTATE, condition name, message; see [`Error`]), once: never its
-/// DETAIL, which quotes row values, unlike the driver's own rendering.
-#[must_use]
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = String::new();
-    // Once a link has told the server's report, the driver's links that
-    // carry it (its "db error" wrapper, the report itself) add nothing.
-    let mut report_told = false;
-    let mut link = Some(error);
-    while let Some(e) = link {
-        link = e.source();
-        let rendered = if let Some(db) = e.downcast_ref::<DbError>() {
-            if report_told {
-                continue;
-            }
-            report_told = true;
-            server_report(db)
-        } else if report_told
-            && e.downcast_ref::<tokio_postgres::Error>()
-                .is_some_and(|driver| driver.as_db_error().is_some())
-        {
-            continue;
-        } else {
-            if let Some(ours) = e.downcast_ref::<Error>() {
-                report_told |= ours.shows_server_report();
-            }
-            e.to_string()
-        };
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&rendered);
-    }
-    text
 }
 
 /// Emits the events of one engine, tagged with its configuration.
@@ -232,6 +193,18 @@ impl<'a> EngineEvents<'a> {
     }
 }
 
+/// A whole transaction failed to serialize (or deadlocked) and is about to
+/// run again after `delay` (attempt `attempt` failed).
+pub fn transaction_retry(attempt: u32, delay: Duration, error: &Error) {
+    tracing::debug!(
+        target: TARGET,
+        attempt,
+        delay_ms = millis(delay),
+        sqlstate = error.sqlstate().map(|c| c.code()),
+        "transaction failed to serialize; retrying"
+    );
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -396,16 +369,4 @@ mod tests {
             .with_source(std::io::Error::other("refused"));
         assert_eq!(error_chain(&error), "could not connect to x: refused");
     }
-}
-
-/// A whole transaction failed to serialize (or deadlocked) and is about to
-/// run again after `delay` (attempt `attempt` failed).
-pub fn transaction_retry(attempt: u32, delay: Duration, error: &Error) {
-    tracing::debug!(
-        target: TARGET,
-        attempt,
-        delay_ms = millis(delay),
-        sqlstate = error.sqlstate().map(|c| c.code()),
-        "transaction failed to serialize; retrying"
-    );
 }

@@ -1,0 +1,154 @@
+//! [`PoolMetrics`]: the lock-free counters behind an engine's
+//! [`PoolCounters`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::status::{CloseReason, PoolCounters};
+
+/// Lock-free recorder behind [`PoolCounters`], shared by an engine's
+/// threads or tasks. Backends record into it; `snapshot` reads it.
+///
+/// With the `metrics` feature, every record also reaches the `metrics`
+/// facade (see [`PoolMetrics::for_config`]).
+#[derive(Debug, Default)]
+pub struct PoolMetrics {
+    created: AtomicU64,
+    closed: [AtomicU64; CloseReason::COUNT],
+    acquired: AtomicU64,
+    acquire_timeouts: AtomicU64,
+    wait_nanos: AtomicU64,
+    #[cfg(feature = "metrics")]
+    export: Option<super::metrics_export::MetricsExport>,
+}
+
+impl PoolMetrics {
+    /// A recorder with every counter at zero, exported nowhere.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A recorder for the engine of `config`. With the `metrics` feature its
+    /// counters also go to the `metrics` recorder installed now, labelled
+    /// with the role, host and database: `uno_db_connections_created_total`,
+    /// `uno_db_connections_closed_total` (label `reason`),
+    /// `uno_db_checkouts_total`, `uno_db_checkout_timeouts_total` and the
+    /// histogram `uno_db_checkout_wait_seconds`.
+    #[must_use]
+    pub fn for_config(config: &crate::ConnectionConfig) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            Self {
+                export: Some(super::metrics_export::MetricsExport::new(config)),
+                ..Self::default()
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = config;
+            Self::default()
+        }
+    }
+
+    /// Records a new physical connection.
+    pub fn record_created(&self) {
+        self.created.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.created.increment(1);
+        }
+    }
+
+    /// Records a closed physical connection.
+    pub fn record_closed(&self, reason: CloseReason) {
+        self.closed[reason.slot()].fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.closed[reason.slot()].increment(1);
+        }
+    }
+
+    /// Records a successful checkout that waited `waited`.
+    pub fn record_acquired(&self, waited: Duration) {
+        self.acquired.fetch_add(1, Ordering::Relaxed);
+        self.add_wait(waited);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.acquired.increment(1);
+            export.wait.record(waited.as_secs_f64());
+        }
+    }
+
+    /// Records a checkout that timed out after `waited`.
+    pub fn record_acquire_timeout(&self, waited: Duration) {
+        self.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+        self.add_wait(waited);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.acquire_timeouts.increment(1);
+            export.wait.record(waited.as_secs_f64());
+        }
+    }
+
+    fn add_wait(&self, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.wait_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Physical connections opened and not closed yet (created minus
+    /// closed), read without locking the pool.
+    #[must_use]
+    pub fn open_connections(&self) -> u64 {
+        let closed: u64 = self.closed.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        self.created.load(Ordering::Relaxed).saturating_sub(closed)
+    }
+
+    /// The counters now.
+    #[must_use]
+    pub fn snapshot(&self) -> PoolCounters {
+        PoolCounters {
+            created: self.created.load(Ordering::Relaxed),
+            closed: std::array::from_fn(|slot| self.closed[slot].load(Ordering::Relaxed)),
+            acquired: self.acquired.load(Ordering::Relaxed),
+            acquire_timeouts: self.acquire_timeouts.load(Ordering::Relaxed),
+            total_wait: Duration::from_nanos(self.wait_nanos.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_accumulate_per_reason() {
+        let metrics = PoolMetrics::new();
+        metrics.record_created();
+        metrics.record_created();
+        metrics.record_closed(CloseReason::Overflow);
+        metrics.record_closed(CloseReason::Broken);
+        metrics.record_closed(CloseReason::Broken);
+        metrics.record_acquired(Duration::from_millis(3));
+        metrics.record_acquire_timeout(Duration::from_millis(7));
+        let counters = metrics.snapshot();
+        assert_eq!(counters.created, 2);
+        assert_eq!(counters.closed(CloseReason::Broken), 2);
+        assert_eq!(counters.closed(CloseReason::Overflow), 1);
+        assert_eq!(counters.closed(CloseReason::Idle), 0);
+        assert_eq!(counters.closed_total(), 3);
+        let by_reason: Vec<(CloseReason, u64)> = counters.closed_by_reason().collect();
+        assert_eq!(by_reason.len(), CloseReason::ALL.len());
+        assert_eq!(by_reason[0], (CloseReason::Expired, 0));
+        assert_eq!(by_reason[2], (CloseReason::Broken, 2));
+        assert_eq!(by_reason[3], (CloseReason::Overflow, 1));
+        assert_eq!(by_reason.iter().map(|(_, n)| n).sum::<u64>(), 3);
+        assert_eq!(metrics.open_connections(), 0, "never below zero");
+        metrics.record_created();
+        metrics.record_created();
+        assert_eq!(metrics.open_connections(), 1);
+        assert_eq!(counters.acquired, 1);
+        assert_eq!(counters.acquire_timeouts, 1);
+        assert_eq!(counters.total_wait, Duration::from_millis(10));
+    }
+}
