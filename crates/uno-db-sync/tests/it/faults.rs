@@ -90,3 +90,86 @@ fn reset_connections_are_replaced() {
         assert_eq!(engine.counters().closed(CloseReason::Broken), 1);
     });
 }
+
+/// How many of this process's threads carry `name` (Linux: `/proc`).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+/// Connect attempts that time out leave their thread behind (the driver
+/// cannot be interrupted), but never more than one per pool slot, however
+/// many checkouts retry.
+#[test]
+fn timed_out_connect_attempts_leave_at_most_one_thread_per_slot() {
+    within(LIMIT, || {
+        let fx = Fixture::new();
+        let proxy = FaultProxy::start(fx.db.socket_addr().unwrap()).unwrap();
+        proxy.black_hole().unwrap();
+        let config = through(&fx, &proxy)
+            .to_builder()
+            .pool_size(2)
+            .connect_timeout(Duration::from_millis(100))
+            .pool_timeout(Duration::from_millis(800))
+            .build()
+            .unwrap();
+        let engine = SyncEngine::new(&config).unwrap();
+        let before = threads_named("uno-db-sync-con");
+        for _ in 0..4 {
+            let error = engine.checkout().unwrap_err();
+            assert!(error.is_transient(), "{error:?}");
+        }
+        // Every attempt timed out after 100 ms: ~7 per checkout, 28 in all,
+        // yet only the two slots' threads wait on the silent proxy.
+        let lingering = threads_named("uno-db-sync-con") - before;
+        assert!(lingering <= 2, "{lingering} connect threads linger");
+        drop(engine);
+        proxy.restore().unwrap();
+    });
+}
+
+/// Cleaning a returned connection (here the rollback of a transaction left
+/// open) waits at most `connect_timeout`; a connection that cannot be
+/// cleaned in time is closed, never handed out again.
+#[test]
+fn cleaning_a_returned_connection_is_bounded() {
+    within(LIMIT, || {
+        let fx = Fixture::new();
+        let proxy = FaultProxy::start(fx.db.socket_addr().unwrap()).unwrap();
+        let config = through(&fx, &proxy)
+            .to_builder()
+            .pre_ping(false)
+            .connect_timeout(Duration::from_millis(300))
+            .pool_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        let engine = SyncEngine::new(&config).unwrap();
+        let mut conn = engine.checkout().unwrap();
+        let pid: i32 = conn
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        conn.batch_execute("BEGIN").unwrap();
+        proxy.black_hole().unwrap();
+        let started = Instant::now();
+        drop(conn);
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_millis(800),
+            "the return took {waited:?}"
+        );
+        proxy.restore().unwrap();
+        let mut conn = engine.checkout().unwrap();
+        let fresh: i32 = conn
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        assert_ne!(
+            fresh, pid,
+            "the connection that could not be cleaned came back"
+        );
+    });
+}
