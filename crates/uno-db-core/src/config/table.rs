@@ -314,6 +314,25 @@ config_table! {
         example: "true";
     }
 
+    /// Whether a returned connection is reset with `DISCARD ALL` (then the
+    /// configured search path and role are set again): every setting,
+    /// temporary table, prepared statement, advisory lock and `LISTEN` of
+    /// the session goes, those the callbacks made included. Costs a round
+    /// trip per return and a new prepare of every statement after it.
+    discard_on_return: bool {
+        default: false, const DISCARD_ON_RETURN: bool;
+        codec: Flag;
+        get: bool;
+        set: plain;
+        rule: NoRule;
+        url: Query;
+        params: ["discard_on_return"];
+        env: ["UNO_DB_DISCARD_ON_RETURN"];
+        serde: ["discard_on_return"];
+        secret: false;
+        example: "true";
+    }
+
     /// The server-side `statement_timeout`; `None` (`off`) leaves the
     /// server's setting.
     statement_timeout: Option<Duration> {
