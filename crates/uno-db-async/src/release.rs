@@ -36,23 +36,29 @@ pub(crate) fn release(shared: Arc<EngineShared>, object: Object<ConnManager>) {
             shared.core.record_discarded(CloseReason::Dirty, None);
             discard(object, CloseReason::Dirty);
         }
-        ReturnPlan::Clean(sql) => {
+        ReturnPlan::Clean(queries) => {
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                 // No runtime to clean it on (dropped outside tokio): closing
                 // it makes the server roll back.
                 discard(object, CloseReason::Dirty);
                 return;
             };
-            runtime.spawn(clean(shared, object, sql));
+            runtime.spawn(clean(shared, object, queries));
         }
     }
 }
 
-async fn clean(shared: Arc<EngineShared>, mut object: Object<ConnManager>, sql: String) {
+async fn clean(shared: Arc<EngineShared>, mut object: Object<ConnManager>, queries: Vec<String>) {
     let timeout = shared.core.housekeeping_timeout();
-    let error = match tokio::time::timeout(timeout, object.internal(&sql)).await {
+    let run = async {
+        for sql in &queries {
+            object.internal(sql).await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let error = match tokio::time::timeout(timeout, run).await {
         Ok(Ok(())) => {
-            object.state.cleaned();
+            object.state.cleaned_after(&queries);
             put_back(&shared, object, Instant::now());
             return;
         }

@@ -40,13 +40,18 @@ pub(crate) fn release(shared: &Arc<EngineShared>, pool: &Pool<ConnManager>, slot
             shared.core.record_discarded(CloseReason::Dirty, None);
             conn.state.close_for(CloseReason::Dirty);
         }
-        ReturnPlan::Clean(sql) => clean(shared, pool, slot, sql),
+        ReturnPlan::Clean(queries) => clean(shared, pool, slot, queries),
     }
 }
 
 /// Runs the cleaning statements on a helper thread, waiting at most the
 /// housekeeping timeout; a connection that fails them or is late is closed.
-fn clean(shared: &Arc<EngineShared>, pool: &Pool<ConnManager>, slot: &mut Slot, sql: String) {
+fn clean(
+    shared: &Arc<EngineShared>,
+    pool: &Pool<ConnManager>,
+    slot: &mut Slot,
+    queries: Vec<String>,
+) {
     let core = &shared.core;
     let (Some(permit), Some(mut conn)) = (shared.helper_permit(), slot.0.take()) else {
         discard(shared, slot, None);
@@ -57,8 +62,8 @@ fn clean(shared: &Arc<EngineShared>, pool: &Pool<ConnManager>, slot: &mut Slot, 
         .name("uno-db-sync-clean".to_owned())
         .spawn(move || {
             let _permit = permit;
-            let result = conn.internal(&sql);
-            if let Err(mpsc::SendError((mut late, _))) = sender.send((conn, result)) {
+            let result = queries.iter().try_for_each(|sql| conn.internal(sql));
+            if let Err(mpsc::SendError((mut late, _, _))) = sender.send((conn, result, queries)) {
                 // The caller stopped waiting: close it.
                 let late: &mut PgConn = &mut late;
                 late.state.close_for(CloseReason::Dirty);
@@ -68,12 +73,12 @@ fn clean(shared: &Arc<EngineShared>, pool: &Pool<ConnManager>, slot: &mut Slot, 
         return;
     }
     match receiver.recv_timeout(core.housekeeping_timeout()) {
-        Ok((mut conn, Ok(()))) => {
-            conn.state.cleaned();
+        Ok((mut conn, Ok(()), queries)) => {
+            conn.state.cleaned_after(&queries);
             put_back(shared, pool, &mut conn, Instant::now());
             slot.0 = Some(conn);
         }
-        Ok((conn, Err(error))) => {
+        Ok((conn, Err(error), _)) => {
             slot.0 = Some(conn);
             discard(shared, slot, Some(&error));
         }

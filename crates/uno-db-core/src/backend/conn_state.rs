@@ -274,8 +274,20 @@ impl<S: Clone> ConnState<S> {
         (self.role_changed, self.search_path_changed)
     }
 
-    /// The return path's cleaning statements succeeded: the connection is
-    /// as the pool set it up.
+    /// The return path's cleaning `queries` succeeded: the connection is
+    /// as the pool set it up (and, after `DISCARD ALL`, holds no prepared
+    /// statement).
+    pub fn cleaned_after(&mut self, queries: &[String]) {
+        if queries
+            .iter()
+            .any(|sql| SqlEffects::of_batch(sql).drops_statements)
+        {
+            self.cache.clear();
+        }
+        self.cleaned();
+    }
+
+    /// The connection is as the pool set it up.
     pub fn cleaned(&mut self) {
         self.in_flight = false;
         self.transaction = Transaction::None;

@@ -38,9 +38,10 @@ pub enum OpenStep<'a> {
 pub enum ReturnPlan {
     /// Put it back as it is.
     Keep,
-    /// Run these statements (simple protocol, bounded by the clean-up
-    /// timeout), then put it back; if they fail or time out, discard it.
-    Clean(String),
+    /// Run these queries, one after the other (simple protocol; each may
+    /// hold several `;`-separated statements), bounded by the clean-up
+    /// timeout, then put it back; if they fail or time out, discard it.
+    Clean(Vec<String>),
     /// Close it for this reason.
     Discard(CloseReason),
     /// A statement is still running on it: send a cancel request for it
@@ -355,14 +356,35 @@ impl EngineCore {
     /// The statements that restore what the pool promises about a
     /// connection's session: no transaction, the configured role (or the
     /// login role), the configured search path (or the server's default).
-    fn cleaning<S: Clone>(&self, conn: &ConnState<S>) -> Option<String> {
+    fn cleaning<S: Clone>(&self, conn: &ConnState<S>) -> Option<Vec<String>> {
         let (role_changed, search_path_changed) = conn.session_changed();
-        if !conn.may_be_in_transaction() && !role_changed && !search_path_changed {
+        let discard = self.config.discard_on_return();
+        if !discard && !conn.may_be_in_transaction() && !role_changed && !search_path_changed {
             return None;
         }
         let mut sql = String::new();
         if conn.may_be_in_transaction() {
             sql.push_str("ROLLBACK;");
+        }
+        if discard {
+            // Everything the session holds goes; what the configuration
+            // promises is set again. `DISCARD ALL` goes alone: the server
+            // runs a multi-statement query as one transaction block, where
+            // it is refused.
+            let mut queries = Vec::with_capacity(3);
+            if !sql.is_empty() {
+                queries.push(sql);
+            }
+            queries.push("DISCARD ALL".to_owned());
+            let restore: String = [&self.search_path_sql, &self.set_role_sql]
+                .into_iter()
+                .flatten()
+                .map(|statement| format!("{statement};"))
+                .collect();
+            if !restore.is_empty() {
+                queries.push(restore);
+            }
+            return Some(queries);
         }
         if role_changed {
             sql.push_str("RESET SESSION AUTHORIZATION;");
@@ -381,7 +403,7 @@ impl EngineCore {
                 None => sql.push_str("RESET search_path;"),
             }
         }
-        Some(sql)
+        Some(vec![sql])
     }
 
     /// Whether a clean returned connection is surplus and closes
@@ -454,7 +476,7 @@ mod tests {
         };
         assert_eq!(
             sql,
-            "ROLLBACK;RESET SESSION AUTHORIZATION;SET ROLE \"owner\";SET search_path TO \"app\";"
+            ["ROLLBACK;RESET SESSION AUTHORIZATION;SET ROLE \"owner\";SET search_path TO \"app\";"]
         );
         let plain = self::core("postgresql://app@db/x");
         let mut conn: ConnState<u32> = plain.new_conn_state();
@@ -466,7 +488,30 @@ mod tests {
         };
         assert_eq!(
             sql,
-            "RESET SESSION AUTHORIZATION;RESET ROLE;RESET search_path;"
+            ["RESET SESSION AUTHORIZATION;RESET ROLE;RESET search_path;"]
+        );
+    }
+
+    #[test]
+    fn discard_on_return_resets_everything_then_restores_the_configuration() {
+        let core = core("postgresql://app@db/x?schema=app&set_role=owner&discard_on_return=true");
+        let mut conn: ConnState<u32> = core.new_conn_state();
+        let _ = conn.remember("SELECT 1", 1);
+        let ReturnPlan::Clean(queries) = core.return_plan(&conn, false, Instant::now()) else {
+            panic!("expected cleaning");
+        };
+        assert_eq!(
+            queries,
+            [
+                "DISCARD ALL",
+                "SET search_path TO \"app\";SET ROLE \"owner\";"
+            ]
+        );
+        conn.cleaned_after(&queries);
+        assert_eq!(
+            conn.cached("SELECT 1"),
+            None,
+            "DISCARD ALL drops prepared statements"
         );
     }
 

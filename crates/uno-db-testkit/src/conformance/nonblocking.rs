@@ -1345,6 +1345,75 @@ pub async fn fault_slow_statement_fails_within_query_timeout(
     Ok(())
 }
 
+/// Pins: with `discard_on_return`, a returned connection keeps nothing of
+/// its user's session (settings, temporary tables, prepared statements)
+/// but gets the configured search path back, and statements the pool had
+/// cached are prepared again rather than failing.
+pub async fn discard_on_return_resets_the_whole_session(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    factory
+        .engine(config)?
+        .connect()
+        .await?
+        .batch_execute("CREATE SCHEMA IF NOT EXISTS configured_schema")
+        .await?;
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .schema("configured_schema")
+            .discard_on_return(true)
+            .pool_size(1)
+            .max_overflow(0)
+            .build()?,
+    )?;
+    let pid = {
+        let mut conn = engine.connect().await?;
+        conn.batch_execute(
+            "SET statement_timeout = '7min'; CREATE TEMP TABLE scratch (x int); \
+             PREPARE mine AS SELECT 1",
+        )
+        .await?;
+        conn.query_one("SELECT $1::int4", &[&1_i32]).await?;
+        backend_pid(&mut *conn).await?
+    };
+    let mut conn = engine.connect().await?;
+    assert_eq!(
+        backend_pid(&mut *conn).await?,
+        pid,
+        "the same connection, reset"
+    );
+    let row = conn
+        .query_one(
+            "SELECT current_setting('statement_timeout'), current_setting('search_path'), \
+         (SELECT count(*) FROM pg_prepared_statements WHERE name = 'mine'), \
+         to_regclass('pg_temp.scratch') IS NULL",
+            &[],
+        )
+        .await?;
+    assert_ne!(row.get::<_, &str>(0), "7min", "the user's setting survived");
+    assert!(
+        row.get::<_, &str>(1).contains("configured_schema"),
+        "{}",
+        row.get::<_, &str>(1)
+    );
+    assert_eq!(
+        row.get::<_, i64>(2),
+        0,
+        "the user's prepared statement survived"
+    );
+    assert!(row.get::<_, bool>(3), "the temporary table survived");
+    // The pool's own cached statement was dropped too: it is prepared again.
+    assert_eq!(
+        conn.query_one("SELECT $1::int4", &[&2_i32])
+            .await?
+            .get::<_, i32>(0),
+        2
+    );
+    Ok(())
+}
+
 /// Pins: a black-holed statement fails within its timeout plus 250 ms. The
 /// configuration sets the client-side statement timeout with the URL
 /// parameter `query_timeout=1s` (rejected by URL parsing before the
@@ -1842,6 +1911,7 @@ macro_rules! nonblocking_conformance {
             fault_terminated_idle_connection_is_never_handed_out within 30,
             fault_connection_dead_within_the_alive_window_fails_once within 30,
             fault_waiters_are_served_first_come_first_served within 30,
+            discard_on_return_resets_the_whole_session,
             fault_role_and_search_path_are_restored_after_user_change within 30,
         );
     };
