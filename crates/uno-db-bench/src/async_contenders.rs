@@ -1,4 +1,5 @@
-//! `SELECT 1` through uno-db-async, raw deadpool-postgres and sqlx.
+//! `SELECT 1` through uno-db-async, raw deadpool-postgres and sqlx, and
+//! uno-db-async with `discard_on_return` for the cost of a full reset.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,6 +18,10 @@ const SHAPES: [(usize, usize); 2] = [(64, 16), (16, 4)];
 const UNO: &str = "uno-db-async";
 const DEADPOOL: &str = "deadpool-postgres";
 const SQLX: &str = "sqlx";
+/// uno-db-async resetting every returned connection with `DISCARD ALL`
+/// (`discard_on_return`): what a full reset costs.
+const UNO_DISCARD: &str = "uno-db-async+discard";
+const CONTENDERS: [&str; 4] = [UNO, DEADPOOL, SQLX, UNO_DISCARD];
 
 pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -29,6 +34,7 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
 /// connections, all opened before measuring.
 struct Contenders {
     uno: Arc<dyn uno_db::nonblocking::Engine>,
+    uno_discard: Arc<dyn uno_db::nonblocking::Engine>,
     deadpool: deadpool_postgres::Pool,
     sqlx: sqlx::PgPool,
 }
@@ -43,6 +49,8 @@ async fn build(args: &Args, pool: usize) -> Result<Contenders, BoxError> {
         .pool_timeout(Duration::from_secs(30))
         .build()?;
     let uno = AsyncEngineFactory::new().engine(&config)?;
+    let uno_discard =
+        AsyncEngineFactory::new().engine(&config.to_builder().discard_on_return(true).build()?)?;
 
     let pg_config: tokio_postgres::Config = args.url.parse()?;
     let manager = deadpool_postgres::Manager::from_config(
@@ -70,11 +78,13 @@ async fn build(args: &Args, pool: usize) -> Result<Contenders, BoxError> {
     let mut deadpool_held = Vec::new();
     for _ in 0..pool {
         uno_held.push(uno.connect().await?);
+        uno_held.push(uno_discard.connect().await?);
         deadpool_held.push(deadpool.get().await?);
     }
     drop((uno_held, deadpool_held));
     Ok(Contenders {
         uno,
+        uno_discard,
         deadpool,
         sqlx,
     })
@@ -93,14 +103,18 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
         let contenders = build(args, pool).await?;
         for round in 0..args.rounds {
             // Rotate the order each round so no contender always goes first.
-            for slot in 0..3 {
-                let contender = [UNO, DEADPOOL, SQLX][(round + slot) % 3];
+            for slot in 0..CONTENDERS.len() {
+                let contender = CONTENDERS[(round + slot) % CONTENDERS.len()];
                 if !args.runs(contender) {
                     continue;
                 }
-                match (round + slot) % 3 {
-                    0 => {
-                        let engine = Arc::clone(&contenders.uno);
+                match contender {
+                    UNO | UNO_DISCARD => {
+                        let engine = if contender == UNO {
+                            Arc::clone(&contenders.uno)
+                        } else {
+                            Arc::clone(&contenders.uno_discard)
+                        };
                         let ops = measure(tasks, args.round, move || {
                             let engine = Arc::clone(&engine);
                             async move {
@@ -110,9 +124,9 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                             }
                         })
                         .await?;
-                        report.record(UNO, &shape, ops);
+                        report.record(contender, &shape, ops);
                     }
-                    1 => {
+                    DEADPOOL => {
                         let pool = contenders.deadpool.clone();
                         let ops = measure(tasks, args.round, move || {
                             let pool = pool.clone();
@@ -141,12 +155,14 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                 }
             }
         }
-        report.print_medians(&shape, &[UNO, DEADPOOL, SQLX]);
+        report.print_medians(&shape, &CONTENDERS);
         contenders.uno.dispose();
+        contenders.uno_discard.dispose();
         contenders.deadpool.close();
         contenders.sqlx.close().await;
     }
     report.ratio(UNO, SQLX, &shapes);
+    report.ratio(UNO_DISCARD, UNO, &shapes);
     let worst = report.ratio(UNO, DEADPOOL, &shapes);
     println!("ratio {UNO}/{DEADPOOL} = {worst:.3}");
     Ok(())

@@ -164,6 +164,12 @@ impl SyncEngine {
     /// `pool_timeout` from `started`.
     fn wait_for_slot(&self, started: Instant) -> Result<PooledConnection<ConnManager>> {
         let core = &self.shared.core;
+        // Nobody waits and a connection is idle: take it, no queueing.
+        if self.shared.queue.len() == 0
+            && let Some(slot) = self.pool.try_get()
+        {
+            return Ok(slot);
+        }
         let deadline = started + core.config().pool_timeout();
         let place = self.shared.queue.join();
         let gave_up = |core: &EngineCore| {

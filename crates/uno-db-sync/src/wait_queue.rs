@@ -5,9 +5,10 @@
 //! at a time waits inside r2d2: the head of this queue. Everyone else parks
 //! until the one ahead of them has been served (or gave up), so one
 //! returned connection wakes exactly one waiter, the longest waiting.
+//! Checkouts that find an idle connection while nobody waits never queue.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread::{self, Thread};
 use std::time::Instant;
@@ -17,6 +18,8 @@ use std::time::Instant;
 pub(crate) struct WaitQueue {
     waiters: Mutex<VecDeque<(u64, Thread)>>,
     next_ticket: AtomicU64,
+    /// The queue's length, readable without its lock (the fast path).
+    len: AtomicUsize,
 }
 
 /// A place in the queue; leaving (by drop) lets the next one in.
@@ -29,7 +32,10 @@ impl WaitQueue {
     /// Joins the end of the queue.
     pub(crate) fn join(&self) -> Place<'_> {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-        self.lock().push_back((ticket, thread::current()));
+        let mut waiters = self.lock();
+        waiters.push_back((ticket, thread::current()));
+        self.len.store(waiters.len(), Ordering::Release);
+        drop(waiters);
         Place {
             queue: self,
             ticket,
@@ -38,7 +44,7 @@ impl WaitQueue {
 
     /// How many checkouts are queued (the head included).
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.len.load(Ordering::Acquire)
     }
 
     /// Wakes every waiter, for them to see that the engine was disposed.
@@ -80,6 +86,7 @@ impl Drop for Place<'_> {
         let mut waiters = self.queue.lock();
         let was_head = waiters.front().is_some_and(|(t, _)| *t == self.ticket);
         waiters.retain(|(t, _)| *t != self.ticket);
+        self.queue.len.store(waiters.len(), Ordering::Release);
         if was_head && let Some((_, next)) = waiters.front() {
             next.unpark();
         }
