@@ -69,6 +69,7 @@ async fn connect_once(shared: &EngineShared) -> Result<PgConn> {
         client,
         shared.core.new_conn_state(),
         shared.core.query_timeout(),
+        shared.watchdog.clock(),
     ))
 }
 

@@ -18,6 +18,7 @@ use crate::manager::ConnManager;
 use crate::reaper;
 use crate::session::AsyncSession;
 use crate::shared::EngineShared;
+use crate::watchdog::Watchdog;
 
 /// A pool of tokio-postgres connections for one [`ConnectionConfig`].
 ///
@@ -78,6 +79,7 @@ impl AsyncEngine {
     pub fn with_callbacks(config: &ConnectionConfig, callbacks: AsyncCallbacks) -> Result<Self> {
         let core = EngineCore::new(config, Driver::TokioPostgres)?;
         let shared = Arc::new(EngineShared {
+            watchdog: Watchdog::new(core.query_timeout()),
             driver: config.driver_config(),
             core,
             callbacks,

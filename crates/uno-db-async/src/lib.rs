@@ -39,6 +39,7 @@ mod release;
 mod session;
 mod session_factory;
 mod shared;
+mod watchdog;
 
 pub use connection::AsyncConnection;
 pub use engine::AsyncEngine;

@@ -1,6 +1,7 @@
 //! [`PgConn`]: one physical connection, the driver's client next to the
 //! kernel's state for it. Sends statements; the kernel decides.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::types::ToSql;
@@ -10,27 +11,40 @@ use uno_db_core::backend::{
 };
 use uno_db_core::{Result, Row, Statement};
 
+use crate::watchdog::StatementClock;
+
 /// A physical connection and what the kernel knows about it.
 pub(crate) struct PgConn {
     client: Client,
     cancel: CancelToken,
-    /// The client-side limit on one statement (`query_timeout`).
+    /// The client-side limit on one statement (`query_timeout`), and the
+    /// clock the engine's watchdog reads it against.
     query_timeout: Option<Duration>,
+    clock: Option<Arc<StatementClock>>,
     pub(crate) state: ConnState<tokio_postgres::Statement>,
 }
 
-/// Runs a statement future under `query_timeout`: past it, the future is
-/// dropped (the statement stays in flight, so the return path cancels it on
-/// the server and discards the connection) and the kernel's time-out error
-/// is returned.
+/// Runs a statement future under `query_timeout`: when the engine's
+/// watchdog rings, the future is dropped (the statement stays in flight, so
+/// the return path cancels it on the server and discards the connection)
+/// and the kernel's time-out error is returned.
 macro_rules! timed {
     ($conn:ident, $call:expr) => {
-        match $conn.query_timeout {
-            None => $call.await,
-            Some(limit) => match tokio::time::timeout(limit, $call).await {
-                Ok(result) => result,
-                Err(_) => Err($conn.state.statement_timed_out(limit)),
-            },
+        match ($conn.query_timeout, $conn.clock.clone()) {
+            (Some(limit), Some(clock)) => {
+                clock.start();
+                let outcome = tokio::select! {
+                    biased;
+                    result = $call => Some(result),
+                    () = clock.alarm() => None,
+                };
+                clock.stop();
+                match outcome {
+                    Some(result) => result,
+                    None => Err($conn.state.statement_timed_out(limit)),
+                }
+            }
+            _ => $call.await,
         }
     };
 }
@@ -49,11 +63,13 @@ impl PgConn {
         client: Client,
         state: ConnState<tokio_postgres::Statement>,
         query_timeout: Option<Duration>,
+        clock: Option<Arc<StatementClock>>,
     ) -> Self {
         Self {
             cancel: client.cancel_token(),
             client,
             query_timeout,
+            clock,
             state,
         }
     }

@@ -6,6 +6,8 @@ use std::sync::atomic::AtomicBool;
 use uno_db_core::AsyncCallbacks;
 use uno_db_core::backend::EngineCore;
 
+use crate::watchdog::Watchdog;
+
 /// The kernel's state and decisions for one engine, plus what this backend
 /// needs to connect. It does not own the pool, which owns the manager that
 /// holds this.
@@ -15,4 +17,6 @@ pub(crate) struct EngineShared {
     pub(crate) driver: tokio_postgres::Config,
     pub(crate) callbacks: AsyncCallbacks,
     pub(crate) reaper_started: AtomicBool,
+    /// Ends statements that run past `query_timeout`.
+    pub(crate) watchdog: Watchdog,
 }
