@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, Client};
 use uno_db_core::backend::{
-    ConnState, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
+    ConnState, PreparedStatement, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
 };
 use uno_db_core::{Result, Row, Statement};
 
@@ -21,7 +21,7 @@ pub(crate) struct PgConn {
     /// clock the engine's watchdog reads it against.
     query_timeout: Option<Duration>,
     clock: Option<Arc<StatementClock>>,
-    pub(crate) state: ConnState<tokio_postgres::Statement>,
+    pub(crate) state: ConnState<PreparedStatement>,
 }
 
 /// Runs a statement future under `query_timeout`: when the engine's
@@ -61,7 +61,7 @@ impl std::fmt::Debug for PgConn {
 impl PgConn {
     pub(crate) fn new(
         client: Client,
-        state: ConnState<tokio_postgres::Statement>,
+        state: ConnState<PreparedStatement>,
         query_timeout: Option<Duration>,
         clock: Option<Arc<StatementClock>>,
     ) -> Self {
@@ -96,7 +96,9 @@ impl PgConn {
     async fn execute_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         self.state.statement_started(sql)?;
         let result = match self.plan(sql, params).await {
-            Ok(SendPlan::Prepared(statement)) => self.client.execute(&statement, params).await,
+            Ok(SendPlan::Prepared(prepared)) => {
+                self.client.execute(&prepared.statement, params).await
+            }
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
                 self.client.execute_typed(sql, &typed).await
@@ -117,18 +119,24 @@ impl PgConn {
 
     async fn query_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         self.state.statement_started(sql)?;
-        let result = match self.plan(sql, params).await {
-            Ok(SendPlan::Prepared(statement)) => self.client.query(&statement, params).await,
+        let (result, prepared) = match self.plan(sql, params).await {
+            Ok(SendPlan::Prepared(prepared)) => (
+                self.client.query(&prepared.statement, params).await,
+                Some(prepared),
+            ),
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
-                self.client.query_typed(sql, &typed).await
+                (self.client.query_typed(sql, &typed).await, None)
             }
             Err(error) => return self.state.finished(Some(sql), Err(error)),
         };
         let rows = self
             .state
             .finished(Some(sql), result.map_err(from_driver))?;
-        Ok(Row::from_driver_rows(rows))
+        Ok(match prepared {
+            Some(prepared) => prepared.rows(rows),
+            None => Row::from_driver_rows(rows),
+        })
     }
 
     /// Runs a query that must return exactly one row.
@@ -214,11 +222,15 @@ impl PgConn {
             if self.state.caches_statements() {
                 self.cached(sql).await
             } else {
-                self.client.prepare(sql).await.map_err(from_driver)
+                self.client
+                    .prepare(sql)
+                    .await
+                    .map(PreparedStatement::new)
+                    .map_err(from_driver)
             }
         });
-        let statement = self.state.finished(Some(sql), result)?;
-        Ok(Statement::from_driver(sql, &statement))
+        let prepared = self.state.finished(Some(sql), result)?;
+        Ok(Statement::from_driver(sql, &prepared.statement))
     }
 
     /// How to run `sql`: from the statement cache (prepared once per
@@ -231,7 +243,7 @@ impl PgConn {
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<SendPlan<tokio_postgres::Statement>> {
+    ) -> Result<SendPlan<PreparedStatement>> {
         if self.state.caches_statements() {
             return self.cached(sql).await.map(SendPlan::Prepared);
         }
@@ -242,10 +254,14 @@ impl PgConn {
             .await
             .map_err(from_driver)?;
         let described = statement.params().to_vec();
-        Ok(SendPlan::described(statement, &described, params.len()))
+        Ok(SendPlan::described(
+            PreparedStatement::new(statement),
+            &described,
+            params.len(),
+        ))
     }
 
-    async fn cached(&mut self, sql: &str) -> Result<tokio_postgres::Statement> {
+    async fn cached(&mut self, sql: &str) -> Result<PreparedStatement> {
         if let Some(statement) = self.state.cached(sql) {
             return Ok(statement);
         }
@@ -254,8 +270,9 @@ impl PgConn {
         let statement = Box::pin(self.client.prepare(sql))
             .await
             .map_err(from_driver)?;
+        let prepared = PreparedStatement::new(statement);
         // An evicted statement is closed on the server when dropped.
-        drop(self.state.remember(sql, statement.clone()));
-        Ok(statement)
+        drop(self.state.remember(sql, prepared.clone()));
+        Ok(prepared)
     }
 }

@@ -108,6 +108,23 @@ impl Row {
             .collect()
     }
 
+    /// Wraps the driver rows of one query of a prepared statement whose
+    /// column list (from [`statement_columns`]) is kept with the statement:
+    /// no column list is built per query.
+    pub(crate) fn from_driver_rows_sharing(
+        rows: Vec<tokio_postgres::Row>,
+        columns: &Arc<[Column]>,
+    ) -> Vec<Self> {
+        rows.into_iter()
+            .map(|row| Self {
+                repr: Repr::Driver {
+                    row,
+                    columns: Arc::clone(columns),
+                },
+            })
+            .collect()
+    }
+
     /// Starts building a row by hand, for test doubles.
     ///
     /// ```
@@ -233,6 +250,15 @@ impl Row {
 }
 
 /// Our description of a driver row's columns.
+/// The column list of a prepared statement, built once and kept with it.
+pub(crate) fn statement_columns(statement: &tokio_postgres::Statement) -> Arc<[Column]> {
+    statement
+        .columns()
+        .iter()
+        .map(|c| Column::new(c.name(), c.type_().clone()))
+        .collect()
+}
+
 fn describe(row: &tokio_postgres::Row) -> Arc<[Column]> {
     row.columns()
         .iter()

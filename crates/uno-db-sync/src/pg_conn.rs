@@ -8,7 +8,7 @@ use fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{CancelToken, Client};
 use uno_db_core::backend::{
-    ConnState, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
+    ConnState, PreparedStatement, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
 };
 use uno_db_core::{CloseReason, Error, Result, Row, Statement};
 
@@ -20,7 +20,7 @@ pub(crate) struct PgConn {
     // `None` only while being dropped.
     client: Option<Client>,
     cancel: Option<CancelToken>,
-    pub(crate) state: ConnState<postgres::Statement>,
+    pub(crate) state: ConnState<PreparedStatement>,
     shared: Arc<EngineShared>,
 }
 
@@ -124,7 +124,9 @@ impl PgConn {
     pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         self.state.statement_started(sql)?;
         let result = match self.plan(sql, params) {
-            Ok(SendPlan::Prepared(statement)) => self.call(|c| c.execute(&statement, params)),
+            Ok(SendPlan::Prepared(prepared)) => {
+                self.call(|c| c.execute(&prepared.statement, params))
+            }
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
                 self.call(|c| c.execute_typed(sql, &typed))
@@ -137,16 +139,22 @@ impl PgConn {
     /// Runs a query, returning all rows.
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         self.state.statement_started(sql)?;
-        let result = match self.plan(sql, params) {
-            Ok(SendPlan::Prepared(statement)) => self.call(|c| c.query(&statement, params)),
+        let (result, prepared) = match self.plan(sql, params) {
+            Ok(SendPlan::Prepared(prepared)) => (
+                self.call(|c| c.query(&prepared.statement, params)),
+                Some(prepared),
+            ),
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
-                self.call(|c| c.query_typed(sql, &typed))
+                (self.call(|c| c.query_typed(sql, &typed)), None)
             }
-            Err(error) => Err(error),
+            Err(error) => (Err(error), None),
         };
         let rows = self.state.finished(Some(sql), result)?;
-        Ok(Row::from_driver_rows(rows))
+        Ok(match prepared {
+            Some(prepared) => prepared.rows(rows),
+            None => Row::from_driver_rows(rows),
+        })
     }
 
     /// Runs a query that must return exactly one row.
@@ -222,10 +230,10 @@ impl PgConn {
         let result = if self.state.caches_statements() {
             self.cached(sql)
         } else {
-            self.call(|c| c.prepare(sql))
+            self.call(|c| c.prepare(sql)).map(PreparedStatement::new)
         };
-        let statement = self.state.finished(Some(sql), result)?;
-        Ok(Statement::from_driver(sql, &statement))
+        let prepared = self.state.finished(Some(sql), result)?;
+        Ok(Statement::from_driver(sql, &prepared.statement))
     }
 
     /// How to run `sql`: as the async backend does (see its `PgConn`).
@@ -233,7 +241,7 @@ impl PgConn {
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<SendPlan<postgres::Statement>> {
+    ) -> Result<SendPlan<PreparedStatement>> {
         if self.state.caches_statements() {
             return self.cached(sql).map(SendPlan::Prepared);
         }
@@ -242,17 +250,21 @@ impl PgConn {
         }
         let statement = self.call(|c| c.prepare(sql))?;
         let described = statement.params().to_vec();
-        Ok(SendPlan::described(statement, &described, params.len()))
+        Ok(SendPlan::described(
+            PreparedStatement::new(statement),
+            &described,
+            params.len(),
+        ))
     }
 
-    fn cached(&mut self, sql: &str) -> Result<postgres::Statement> {
-        if let Some(statement) = self.state.cached(sql) {
-            return Ok(statement);
+    fn cached(&mut self, sql: &str) -> Result<PreparedStatement> {
+        if let Some(prepared) = self.state.cached(sql) {
+            return Ok(prepared);
         }
-        let statement = self.call(|c| c.prepare(sql))?;
+        let prepared = PreparedStatement::new(self.call(|c| c.prepare(sql))?);
         // An evicted statement is closed on the server when dropped.
-        drop(self.state.remember(sql, statement.clone()));
-        Ok(statement)
+        drop(self.state.remember(sql, prepared.clone()));
+        Ok(prepared)
     }
 }
 

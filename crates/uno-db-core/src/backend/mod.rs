@@ -49,7 +49,7 @@ pub use driver_error::{from_connect, from_driver};
 pub use engine_core::{ALIVE_BYPASS_WINDOW, EngineCore, OpenStep, ReturnPlan};
 pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use pool_metrics::PoolMetrics;
-pub use rows::{at_most_one, exactly_one};
+pub use rows::{PreparedStatement, at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;
 pub use statement_cache::StatementCache;

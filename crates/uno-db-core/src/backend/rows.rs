@@ -1,7 +1,38 @@
-//! The row-count rules of `query_one` and `query_opt`.
+//! The row-count rules of `query_one` and `query_opt`, and rows made from
+//! a prepared statement's kept column list.
+
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::Row;
+use crate::row::{Column, Row};
+
+/// A prepared statement together with its column list, built once when
+/// it was prepared: what the statement cache keeps, so that no query
+/// builds a column list again.
+#[derive(Debug, Clone)]
+pub struct PreparedStatement {
+    /// The driver's statement.
+    pub statement: tokio_postgres::Statement,
+    /// Its columns, shared by every row it returns.
+    pub columns: Arc<[Column]>,
+}
+
+impl PreparedStatement {
+    /// Keeps `statement` with its column list.
+    #[must_use]
+    pub fn new(statement: tokio_postgres::Statement) -> Self {
+        Self {
+            columns: crate::row::statement_columns(&statement),
+            statement,
+        }
+    }
+
+    /// Wraps the driver rows this statement returned.
+    #[must_use]
+    pub fn rows(&self, rows: Vec<tokio_postgres::Row>) -> Vec<Row> {
+        Row::from_driver_rows_sharing(rows, &self.columns)
+    }
+}
 
 /// The one row of a `query_one`.
 ///
