@@ -60,16 +60,19 @@ async fn connect_once(shared: &EngineShared) -> Result<PgConn> {
     // The connection task ends when the client is dropped or the socket
     // fails; the client then reports `is_closed`, and why is logged.
     let config = shared.core.config().clone();
-    tokio::spawn(async move {
+    let driver_task = tokio::spawn(async move {
         if let Err(error) = connection.await {
             uno_db_core::backend::events::EngineEvents::new(&config).connection_task_failed(&error);
         }
     });
+    let clock = shared
+        .watchdog
+        .clock(client.cancel_token(), driver_task.abort_handle());
     Ok(PgConn::new(
         client,
         shared.core.new_conn_state(),
         shared.core.query_timeout(),
-        shared.watchdog.clock(),
+        clock,
     ))
 }
 

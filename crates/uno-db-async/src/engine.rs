@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
-use deadpool::managed::{Pool, PoolError, QueueMode, TimeoutType, Timeouts};
+use deadpool::managed::{Pool, PoolError, QueueMode};
 use uno_db_core::backend::EngineCore;
 use uno_db_core::nonblocking::{Connection, Engine, Session};
 use uno_db_core::{
@@ -19,13 +19,6 @@ use crate::reaper;
 use crate::session::AsyncSession;
 use crate::shared::EngineShared;
 use crate::watchdog::Watchdog;
-
-/// Asks the pool for a free slot without waiting.
-const NO_WAIT: Timeouts = Timeouts {
-    wait: Some(Duration::ZERO),
-    create: None,
-    recycle: None,
-};
 
 /// A pool of tokio-postgres connections for one [`ConnectionConfig`].
 ///
@@ -124,18 +117,8 @@ impl AsyncEngine {
         }
         self.start_reaper();
         let started = Instant::now();
-        // A free slot first, without arming a timer: only a checkout that
-        // has to wait needs the pool_timeout timer. (Opening a connection
-        // is bounded by the kernel's connect plan, checking one by the
-        // housekeeping timeout, either way.)
-        let outcome = match self.pool.timeout_get(&NO_WAIT).await {
-            Err(PoolError::Timeout(TimeoutType::Wait)) => {
-                let mut get = std::pin::pin!(self.pool.get());
-                tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await
-            }
-            outcome => Ok(outcome),
-        };
-        match outcome {
+        let mut get = std::pin::pin!(self.pool.get());
+        match tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await {
             Ok(Ok(object)) => {
                 core.checkout_succeeded(started);
                 Ok(AsyncConnection::pooled(object, Arc::clone(&self.shared)))

@@ -25,23 +25,19 @@ pub(crate) struct PgConn {
 }
 
 /// Runs a statement future under `query_timeout`: when the engine's
-/// watchdog rings, the future is dropped (the statement stays in flight, so
-/// the return path cancels it on the server and discards the connection)
-/// and the kernel's time-out error is returned.
+/// watchdog ends a late statement (a cancel request, then the driver task),
+/// the statement fails and the kernel's time-out error is returned; the
+/// closed connection is discarded on return.
 macro_rules! timed {
     ($conn:ident, $call:expr) => {
         match ($conn.query_timeout, $conn.clock.clone()) {
             (Some(limit), Some(clock)) => {
                 clock.start();
-                let outcome = tokio::select! {
-                    biased;
-                    result = $call => Some(result),
-                    () = clock.alarm() => None,
-                };
-                clock.stop();
-                match outcome {
-                    Some(result) => result,
-                    None => Err($conn.state.statement_timed_out(limit)),
+                let result = $call.await;
+                if clock.stop() {
+                    Err($conn.state.statement_timed_out(limit))
+                } else {
+                    result
                 }
             }
             _ => $call.await,
