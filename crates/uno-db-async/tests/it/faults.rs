@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use uno_db_core::nonblocking::Connection;
 use uno_db_core::{Error, ErrorKind, RetryPolicy};
 use uno_db_testkit::FaultProxy;
+use uno_db_testkit::conformance::io_error_in_chain;
 
 use crate::support::{test_db, within};
 
@@ -50,7 +51,10 @@ async fn a_black_holed_server_times_out_with_the_cause() {
             .and_then(|c| c.downcast_ref::<Error>())
             .expect("the connect error");
         assert_eq!(cause.kind(), ErrorKind::Connect);
-        assert!(timed_out(cause), "{cause:?}");
+        assert!(
+            io_error_in_chain(cause, std::io::ErrorKind::TimedOut),
+            "{cause:?}"
+        );
     })
     .await;
 }
@@ -107,21 +111,10 @@ async fn a_timeout_during_a_pending_connect_is_not_bare() {
         // The attempt is bounded by what is left of pool_timeout, so it
         // ends with the checkout and says why.
         assert_eq!(cause.kind(), ErrorKind::Connect);
-        assert!(timed_out(cause), "{cause:?}");
+        assert!(
+            io_error_in_chain(cause, std::io::ErrorKind::TimedOut),
+            "{cause:?}"
+        );
     })
     .await;
-}
-
-/// Whether the cause chain of `error` holds an I/O time-out.
-fn timed_out(error: &Error) -> bool {
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        if e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
 }

@@ -32,6 +32,7 @@ mod temp_roles;
 mod unique_name;
 
 pub use case_config::case_config;
+pub use chain::io_error_in_chain;
 pub use outer_timeout::{CASE_TIMEOUT, case_timeout, run_with_timeout};
 
 // The macros expand in the user's crate; they reach these through `$crate`.
