@@ -68,12 +68,7 @@ async fn connect_once(shared: &EngineShared) -> Result<PgConn> {
     let clock = shared
         .watchdog
         .clock(client.cancel_token(), driver_task.abort_handle());
-    Ok(PgConn::new(
-        client,
-        shared.core.new_conn_state(),
-        shared.core.query_timeout(),
-        clock,
-    ))
+    Ok(PgConn::new(client, shared.core.new_conn_state(), clock))
 }
 
 /// Runs the kernel's open steps: search path, callbacks, role.

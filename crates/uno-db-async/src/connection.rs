@@ -87,7 +87,7 @@ impl AsyncConnection {
     ///
     /// `BEGIN` failed; the connection goes back to the pool.
     pub async fn transaction(mut self, options: &TransactionOptions) -> Result<AsyncSession> {
-        self.pg()?.begin(&options.begin_statement()).await?;
+        self.pg()?.begin(options).await?;
         Ok(AsyncSession::new(self))
     }
 }

@@ -79,7 +79,7 @@ impl AsyncEngine {
     pub fn with_callbacks(config: &ConnectionConfig, callbacks: AsyncCallbacks) -> Result<Self> {
         let core = EngineCore::new(config, Driver::TokioPostgres)?;
         let shared = Arc::new(EngineShared {
-            watchdog: Watchdog::new(core.query_timeout()),
+            watchdog: Watchdog::default(),
             driver: config.driver_config(),
             core,
             callbacks,

@@ -2,14 +2,13 @@
 //! kernel's state for it. Sends statements; the kernel decides.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, Client};
 use uno_db_core::backend::{
     ConnState, PreparedStatement, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
 };
-use uno_db_core::{Result, Row, Statement};
+use uno_db_core::{Result, Row, Statement, TransactionOptions};
 
 use crate::watchdog::StatementClock;
 
@@ -17,10 +16,8 @@ use crate::watchdog::StatementClock;
 pub(crate) struct PgConn {
     client: Client,
     cancel: CancelToken,
-    /// The client-side limit on one statement (`query_timeout`), and the
-    /// clock the engine's watchdog reads it against.
-    query_timeout: Option<Duration>,
-    clock: Option<Arc<StatementClock>>,
+    /// Where the engine's watchdog reads the running statement's deadline.
+    clock: Arc<StatementClock>,
     pub(crate) state: ConnState<PreparedStatement>,
 }
 
@@ -30,9 +27,10 @@ pub(crate) struct PgConn {
 /// closed connection is discarded on return.
 macro_rules! timed {
     ($conn:ident, $call:expr) => {
-        match ($conn.query_timeout, $conn.clock.clone()) {
-            (Some(limit), Some(clock)) => {
-                clock.start();
+        match $conn.state.query_timeout() {
+            Some(limit) => {
+                let clock = Arc::clone(&$conn.clock);
+                clock.start(limit);
                 let result = $call.await;
                 if clock.stop() {
                     Err($conn.state.statement_timed_out(limit))
@@ -40,7 +38,7 @@ macro_rules! timed {
                     result
                 }
             }
-            _ => $call.await,
+            None => $call.await,
         }
     };
 }
@@ -58,13 +56,11 @@ impl PgConn {
     pub(crate) fn new(
         client: Client,
         state: ConnState<PreparedStatement>,
-        query_timeout: Option<Duration>,
-        clock: Option<Arc<StatementClock>>,
+        clock: Arc<StatementClock>,
     ) -> Self {
         Self {
             cancel: client.cancel_token(),
             client,
-            query_timeout,
             clock,
             state,
         }
@@ -172,14 +168,15 @@ impl PgConn {
         self.state.finished(None, result)
     }
 
-    /// Sends `BEGIN ...` for a session.
-    pub(crate) async fn begin(&mut self, sql: &str) -> Result<()> {
+    /// Sends `BEGIN ...` for a session with `options`.
+    pub(crate) async fn begin(&mut self, options: &TransactionOptions) -> Result<()> {
+        let sql = &options.begin_statement();
         self.state.begin_started()?;
         let result = timed!(self, async {
             self.client.batch_execute(sql).await.map_err(from_driver)
         });
         self.state.finished(None, result)?;
-        self.state.begin_succeeded();
+        self.state.begin_succeeded(options.statement_limit());
         Ok(())
     }
 

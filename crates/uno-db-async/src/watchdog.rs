@@ -2,14 +2,14 @@
 //!
 //! Arming a tokio timer for every statement costs a timer-wheel insertion
 //! and removal each time (about 5 % of a `SELECT 1` round trip in
-//! instructions). A statement instead marks its start on its connection's
-//! [`StatementClock`] (an atomic store); one task per engine looks at the
-//! clocks every tenth of `query_timeout` (between 10 ms and 1 s). For a
-//! statement past the limit it sends a cancel request to the server (on a
-//! separate connection) and ends the connection's driver task, so the
-//! statement fails at once, however silent the server or network; the
-//! statement then reports the kernel's time-out error, and the closed
-//! connection is discarded.
+//! instructions). A statement instead writes its deadline on its
+//! connection's [`StatementClock`] (an atomic store); one task per engine
+//! looks at the clocks every tenth of the shortest limit in use (between
+//! 10 ms and 1 s). For a statement past its deadline it sends a cancel
+//! request to the server (on a separate connection) and ends the
+//! connection's driver task, so the statement fails at once, however
+//! silent the server or network; the statement then reports the kernel's
+//! time-out error, and the closed connection is discarded.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -18,130 +18,150 @@ use std::time::{Duration, Instant};
 use tokio::task::AbortHandle;
 use tokio_postgres::{CancelToken, NoTls};
 
+/// The longest a watching task sleeps between looks.
+const MAX_PERIOD: Duration = Duration::from_secs(1);
+/// The shortest.
+const MIN_PERIOD: Duration = Duration::from_millis(10);
+
 /// One engine's statement clocks and the task that watches them.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Watchdog {
-    limit: Option<Duration>,
-    epoch: Instant,
-    clocks: Arc<Mutex<Vec<Weak<StatementClock>>>>,
-    started: AtomicBool,
+    shared: Arc<Watched>,
 }
 
-/// When the statement running on one connection started, if one runs,
+#[derive(Debug)]
+struct Watched {
+    epoch: Instant,
+    clocks: Mutex<Vec<Weak<StatementClock>>>,
+    started: AtomicBool,
+    /// How often the task looks, in nanoseconds: a tenth of the shortest
+    /// limit seen.
+    period: AtomicU64,
+}
+
+impl Default for Watched {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            clocks: Mutex::default(),
+            started: AtomicBool::new(false),
+            period: AtomicU64::new(nanos(MAX_PERIOD)),
+        }
+    }
+}
+
+/// The deadline of the statement running on one connection, if one runs,
 /// and how to stop it.
 pub(crate) struct StatementClock {
-    epoch: Instant,
-    /// Nanoseconds since `epoch`, plus one; 0 when idle.
-    since: AtomicU64,
+    watched: Arc<Watched>,
+    /// Nanoseconds since the epoch, plus one; 0 when no statement runs.
+    deadline: AtomicU64,
     /// Set when the watchdog ended the connection for a late statement.
     expired: AtomicBool,
     cancel: CancelToken,
     driver_task: AbortHandle,
 }
 
-impl Watchdog {
-    /// A watchdog for statements limited to `limit` (`None`: no limit).
-    pub(crate) fn new(limit: Option<Duration>) -> Self {
-        Self {
-            limit,
-            epoch: Instant::now(),
-            clocks: Arc::default(),
-            started: AtomicBool::new(false),
-        }
-    }
-
-    /// A clock for a new connection; `None` without a limit. Starts the
-    /// watching task with the first one (it ends with the engine).
-    pub(crate) fn clock(
-        &self,
-        cancel: CancelToken,
-        driver_task: AbortHandle,
-    ) -> Option<Arc<StatementClock>> {
-        let limit = self.limit?;
-        let clock = Arc::new(StatementClock {
-            epoch: self.epoch,
-            since: AtomicU64::new(0),
-            expired: AtomicBool::new(false),
-            cancel,
-            driver_task,
-        });
-        let mut clocks = self.clocks.lock().unwrap_or_else(PoisonError::into_inner);
-        clocks.retain(|clock| clock.strong_count() > 0);
-        clocks.push(Arc::downgrade(&clock));
-        drop(clocks);
-        if !self.started.swap(true, Ordering::AcqRel) {
-            let period = (limit / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
-            tokio::spawn(watch(
-                Arc::downgrade(&self.clocks),
-                self.epoch,
-                limit,
-                period,
-            ));
-        }
-        Some(clock)
-    }
-}
-
 impl std::fmt::Debug for StatementClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatementClock")
-            .field("since", &self.since)
+            .field("deadline", &self.deadline)
             .field("expired", &self.expired)
             .finish_non_exhaustive()
     }
 }
 
+impl Watchdog {
+    /// A clock for a new connection, whose driver task and cancel token
+    /// end a late statement.
+    pub(crate) fn clock(
+        &self,
+        cancel: CancelToken,
+        driver_task: AbortHandle,
+    ) -> Arc<StatementClock> {
+        let clock = Arc::new(StatementClock {
+            watched: Arc::clone(&self.shared),
+            deadline: AtomicU64::new(0),
+            expired: AtomicBool::new(false),
+            cancel,
+            driver_task,
+        });
+        let mut clocks = self
+            .shared
+            .clocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        clocks.retain(|clock| clock.strong_count() > 0);
+        clocks.push(Arc::downgrade(&clock));
+        clock
+    }
+}
+
 impl StatementClock {
-    /// A statement starts on this clock's connection.
-    pub(crate) fn start(&self) {
-        let nanos = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
-        self.since.store(nanos + 1, Ordering::Release);
+    /// A statement limited to `limit` starts on this clock's connection.
+    /// The first one starts the engine's watching task (it ends with the
+    /// engine's last connection).
+    pub(crate) fn start(&self, limit: Duration) {
+        let watched = &self.watched;
+        let deadline = nanos(watched.epoch.elapsed()).saturating_add(nanos(limit));
+        self.deadline
+            .store(deadline.saturating_add(1), Ordering::Release);
+        let period = nanos((limit / 10).clamp(MIN_PERIOD, MAX_PERIOD));
+        if period < watched.period.load(Ordering::Relaxed) {
+            watched.period.fetch_min(period, Ordering::Relaxed);
+        }
+        if !watched.started.load(Ordering::Acquire) && !watched.started.swap(true, Ordering::AcqRel)
+        {
+            tokio::spawn(watch(Arc::downgrade(watched)));
+        }
     }
 
     /// The statement on this clock ended; whether the watchdog ended it.
     pub(crate) fn stop(&self) -> bool {
-        self.since.store(0, Ordering::Release);
+        self.deadline.store(0, Ordering::Release);
         self.expired.load(Ordering::Acquire)
     }
 
     /// Ends a late statement: a cancel request for the server, then the
     /// driver task, which fails the statement and closes the connection.
-    fn expire(&self, cancel_within: Duration) {
+    fn expire(&self) {
         if self.expired.swap(true, Ordering::AcqRel) {
             return;
         }
         let token = self.cancel.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(cancel_within, token.cancel_query(NoTls)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), token.cancel_query(NoTls)).await;
         });
         self.driver_task.abort();
     }
 }
 
-/// Rings the clocks whose statement has run past `limit`, every `period`,
-/// until the engine (which owns the clock list) is gone.
-async fn watch(
-    clocks: Weak<Mutex<Vec<Weak<StatementClock>>>>,
-    epoch: Instant,
-    limit: Duration,
-    period: Duration,
-) {
-    let cancel_within = limit.min(Duration::from_secs(10));
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+/// Ends the statements past their deadline, looking every `period`, until
+/// the engine and its connections are gone.
+async fn watch(watched: Weak<Watched>) {
     loop {
-        ticker.tick().await;
-        let Some(clocks) = clocks.upgrade() else {
+        let period = match watched.upgrade() {
+            Some(watched) => Duration::from_nanos(watched.period.load(Ordering::Relaxed)),
+            None => return,
+        };
+        tokio::time::sleep(period).await;
+        let Some(watched) = watched.upgrade() else {
             return;
         };
-        let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let clocks = clocks.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = nanos(watched.epoch.elapsed());
+        let clocks = watched
+            .clocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for clock in clocks.iter().filter_map(Weak::upgrade) {
-            let since = clock.since.load(Ordering::Acquire);
-            if since != 0 && now.saturating_sub(since - 1) >= limit {
-                clock.expire(cancel_within);
+            let deadline = clock.deadline.load(Ordering::Acquire);
+            if deadline != 0 && now >= deadline - 1 {
+                clock.expire();
             }
         }
     }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

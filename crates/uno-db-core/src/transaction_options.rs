@@ -1,6 +1,7 @@
 //! How a transaction begins.
 
 use std::fmt;
+use std::time::Duration;
 
 /// The isolation level of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +47,7 @@ pub struct TransactionOptions {
     isolation: Option<IsolationLevel>,
     read_only: bool,
     deferrable: bool,
+    query_timeout: Option<Duration>,
 }
 
 impl TransactionOptions {
@@ -75,6 +77,24 @@ impl TransactionOptions {
     pub fn deferrable(mut self, deferrable: bool) -> Self {
         self.deferrable = deferrable;
         self
+    }
+
+    /// Limits every statement of this transaction to `limit` on the
+    /// client's side, instead of the engine's `query_timeout`: a statement
+    /// still running then fails with
+    /// [`QueryTimeout`](crate::ErrorKind::QueryTimeout), is cancelled on
+    /// the server, and the connection is discarded.
+    #[must_use]
+    pub fn query_timeout(mut self, limit: Duration) -> Self {
+        self.query_timeout = Some(limit);
+        self
+    }
+
+    /// The transaction's own statement limit, if set (else the engine's
+    /// `query_timeout` applies).
+    #[must_use]
+    pub fn statement_limit(&self) -> Option<Duration> {
+        self.query_timeout
     }
 
     /// The isolation level, if set.

@@ -82,7 +82,7 @@ impl SyncConnection {
     ///
     /// `BEGIN` failed; the connection goes back to the pool.
     pub fn transaction(mut self, options: &TransactionOptions) -> Result<SyncSession> {
-        self.pg()?.begin(&options.begin_statement())?;
+        self.pg()?.begin(options)?;
         Ok(SyncSession::new(self))
     }
 }

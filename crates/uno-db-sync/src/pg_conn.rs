@@ -10,7 +10,7 @@ use postgres::{CancelToken, Client};
 use uno_db_core::backend::{
     ConnState, PreparedStatement, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
 };
-use uno_db_core::{CloseReason, Error, Result, Row, Statement};
+use uno_db_core::{CloseReason, Error, Result, Row, Statement, TransactionOptions};
 
 use crate::shared::EngineShared;
 
@@ -56,7 +56,7 @@ impl PgConn {
         &mut self,
         call: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T> {
-        let limit = self.shared.core.query_timeout();
+        let limit = self.state.query_timeout();
         let client = self.client.as_mut().ok_or_else(|| {
             Error::with_message(uno_db_core::ErrorKind::Closed, "the connection is closed")
         })?;
@@ -186,12 +186,13 @@ impl PgConn {
         self.state.finished(None, result)
     }
 
-    /// Sends `BEGIN ...` for a session.
-    pub(crate) fn begin(&mut self, sql: &str) -> Result<()> {
+    /// Sends `BEGIN ...` for a session with `options`.
+    pub(crate) fn begin(&mut self, options: &TransactionOptions) -> Result<()> {
+        let sql = &options.begin_statement();
         self.state.begin_started()?;
         let result = self.call(|c| c.batch_execute(sql));
         self.state.finished(None, result)?;
-        self.state.begin_succeeded();
+        self.state.begin_succeeded(options.statement_limit());
         Ok(())
     }
 

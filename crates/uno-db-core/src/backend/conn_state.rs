@@ -52,6 +52,10 @@ pub struct ConnState<S> {
     role_changed: bool,
     search_path_changed: bool,
     close_reason: Option<CloseReason>,
+    /// The engine's `query_timeout`, and a session's own limit while its
+    /// transaction lasts.
+    query_timeout: Option<Duration>,
+    session_query_timeout: Option<Duration>,
 }
 
 impl<S: Clone> ConnState<S> {
@@ -59,7 +63,12 @@ impl<S: Clone> ConnState<S> {
     /// `cache_size` entries and a lifetime of `pool_recycle` shortened by a
     /// random 0–10 %.
     #[must_use]
-    pub fn new(now: Instant, cache_size: usize, pool_recycle: Option<Duration>) -> Self {
+    pub fn new(
+        now: Instant,
+        cache_size: usize,
+        pool_recycle: Option<Duration>,
+        query_timeout: Option<Duration>,
+    ) -> Self {
         let expires_at = pool_recycle
             .map(|lifetime| now + lifetime.mul_f64(1.0 - RECYCLE_JITTER * fastrand::f64()));
         Self {
@@ -72,7 +81,17 @@ impl<S: Clone> ConnState<S> {
             role_changed: false,
             search_path_changed: false,
             close_reason: None,
+            query_timeout,
+            session_query_timeout: None,
         }
+    }
+
+    /// The client-side limit on the next statement: the session's own
+    /// (`TransactionOptions::query_timeout`) while its transaction lasts,
+    /// else the engine's `query_timeout`.
+    #[must_use]
+    pub fn query_timeout(&self) -> Option<Duration> {
+        self.session_query_timeout.or(self.query_timeout)
     }
 
     /// Whether prepared statements are cached (`statement_cache_size > 0`).
@@ -225,10 +244,12 @@ impl<S: Clone> ConnState<S> {
         Ok(())
     }
 
-    /// The session's `BEGIN` succeeded.
-    pub fn begin_succeeded(&mut self) {
+    /// The session's `BEGIN` succeeded; `query_timeout` is its own
+    /// statement limit, if it has one.
+    pub fn begin_succeeded(&mut self, query_timeout: Option<Duration>) {
         self.in_flight = false;
         self.transaction = Transaction::Open;
+        self.session_query_timeout = query_timeout;
     }
 
     /// A `ROLLBACK TO SAVEPOINT` succeeded: an aborted transaction is usable
@@ -260,6 +281,7 @@ impl<S: Clone> ConnState<S> {
     /// The session's `COMMIT` or `ROLLBACK` succeeded.
     pub fn transaction_ended(&mut self) {
         self.transaction = Transaction::None;
+        self.session_query_timeout = None;
     }
 
     /// Whether a transaction block may be open.
@@ -291,6 +313,7 @@ impl<S: Clone> ConnState<S> {
     pub fn cleaned(&mut self) {
         self.in_flight = false;
         self.transaction = Transaction::None;
+        self.session_query_timeout = None;
         self.role_changed = false;
         self.search_path_changed = false;
     }
@@ -372,7 +395,7 @@ mod tests {
     use super::*;
 
     fn state() -> ConnState<u32> {
-        ConnState::new(Instant::now(), 4, None)
+        ConnState::new(Instant::now(), 4, None, None)
     }
 
     fn db(code: &str) -> Error {
@@ -435,7 +458,7 @@ mod tests {
     fn an_error_aborts_the_session_until_a_savepoint_restores_it() {
         let mut conn = state();
         conn.begin_started().unwrap();
-        conn.begin_succeeded();
+        conn.begin_succeeded(None);
         assert_eq!(conn.commit_plan().0, "COMMIT");
         let _ = conn.finished::<()>(None, Err(db("23505")));
         let (sql, error) = conn.commit_plan();
@@ -452,6 +475,26 @@ mod tests {
     }
 
     #[test]
+    fn a_session_limit_applies_while_its_transaction_lasts() {
+        let engine_limit = Some(Duration::from_secs(300));
+        let mut conn: ConnState<u32> = ConnState::new(Instant::now(), 4, None, engine_limit);
+        assert_eq!(conn.query_timeout(), engine_limit);
+        conn.begin_started().unwrap();
+        conn.begin_succeeded(Some(Duration::from_secs(2)));
+        assert_eq!(conn.query_timeout(), Some(Duration::from_secs(2)));
+        conn.transaction_ended();
+        assert_eq!(conn.query_timeout(), engine_limit);
+        conn.begin_started().unwrap();
+        conn.begin_succeeded(Some(Duration::from_secs(2)));
+        conn.cleaned();
+        assert_eq!(
+            conn.query_timeout(),
+            engine_limit,
+            "a dropped session's limit goes too"
+        );
+    }
+
+    #[test]
     fn discard_all_empties_the_statement_cache() {
         let mut conn = state();
         let _ = conn.remember("SELECT 1", 1);
@@ -464,7 +507,7 @@ mod tests {
     fn lifetime_is_jittered_by_at_most_ten_percent() {
         let now = Instant::now();
         for _ in 0..100 {
-            let conn: ConnState<u32> = ConnState::new(now, 0, Some(Duration::from_secs(100)));
+            let conn: ConnState<u32> = ConnState::new(now, 0, Some(Duration::from_secs(100)), None);
             assert!(!conn.is_expired(now + Duration::from_secs(89)));
             assert!(conn.is_expired(now + Duration::from_secs(100)));
         }

@@ -152,6 +152,7 @@ impl EngineCore {
             Instant::now(),
             self.config.statement_cache_size(),
             self.config.pool_recycle(),
+            self.config.query_timeout(),
         )
     }
 
@@ -306,12 +307,6 @@ impl EngineCore {
     #[must_use]
     pub fn checkout_probe(&self) -> Option<&'static str> {
         self.config.pre_ping().then_some("SELECT 1")
-    }
-
-    /// The client-side limit on one statement (`query_timeout`), if any.
-    #[must_use]
-    pub fn query_timeout(&self) -> Option<Duration> {
-        self.config.query_timeout()
     }
 
     /// How long checks and cleaning statements the pool runs itself may

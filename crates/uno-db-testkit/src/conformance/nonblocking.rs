@@ -1414,6 +1414,46 @@ pub async fn discard_on_return_resets_the_whole_session(
     Ok(())
 }
 
+/// Pins: a transaction's own `query_timeout` (`TransactionOptions`)
+/// limits its statements even on an engine without one, and ends with the
+/// transaction: the next user of the pool has no limit.
+pub async fn transaction_query_timeout_limits_only_its_transaction(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(
+        &config
+            .to_builder()
+            .query_timeout(None)
+            .pool_size(1)
+            .max_overflow(0)
+            .build()?,
+    )?;
+    let limit = Duration::from_millis(500);
+    let mut session = engine
+        .session(&TransactionOptions::new().query_timeout(limit))
+        .await?;
+    let started = Instant::now();
+    let error = session
+        .query("SELECT pg_sleep(5)", &[])
+        .await
+        .expect_err("a 5 s statement in a transaction limited to 500 ms");
+    let elapsed = started.elapsed();
+    assert_eq!(error.kind(), ErrorKind::QueryTimeout, "{error:?}");
+    assert!(
+        elapsed <= limit + TIMEOUT_SLACK,
+        "failed after {elapsed:?}, not within {limit:?} + {TIMEOUT_SLACK:?}"
+    );
+    drop(session);
+    let mut conn = engine.connect().await?;
+    conn.query("SELECT pg_sleep(0.8)", &[]).await?;
+    drop(conn);
+    let mut session = engine.session(&TransactionOptions::new()).await?;
+    session.query("SELECT pg_sleep(0.8)", &[]).await?;
+    session.commit().await?;
+    Ok(())
+}
+
 /// Pins: a black-holed statement fails within its timeout plus 250 ms. The
 /// configuration sets the client-side statement timeout with the URL
 /// parameter `query_timeout=1s` (rejected by URL parsing before the
@@ -1906,6 +1946,7 @@ macro_rules! nonblocking_conformance {
             fault_server_back_within_pool_timeout_is_used within 30,
             fault_black_holed_statement_fails_within_query_timeout within 30,
             fault_slow_statement_fails_within_query_timeout within 30,
+            transaction_query_timeout_limits_only_its_transaction within 30,
             fault_terminated_backends_under_load_fail_at_most_once_each within 30,
             fault_terminated_backends_with_pre_ping_never_fail within 30,
             fault_terminated_idle_connection_is_never_handed_out within 30,
