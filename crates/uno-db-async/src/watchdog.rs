@@ -106,8 +106,10 @@ impl StatementClock {
         let deadline = nanos(watched.epoch.elapsed()).saturating_add(nanos(limit));
         self.deadline
             .store(deadline.saturating_add(1), Ordering::Release);
-        let period = nanos((limit / 10).clamp(MIN_PERIOD, MAX_PERIOD));
-        if period < watched.period.load(Ordering::Relaxed) {
+        // Limits of 10 s and more are watched at the longest period, the
+        // one the task starts with: nothing to update on the common path.
+        if limit < MAX_PERIOD * 10 {
+            let period = nanos((limit / 10).max(MIN_PERIOD));
             watched.period.fetch_min(period, Ordering::Relaxed);
         }
         if !watched.started.load(Ordering::Acquire) && !watched.started.swap(true, Ordering::AcqRel)
