@@ -86,8 +86,8 @@ impl PgConn {
     }
 
     async fn execute_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.state.statement_started(sql)?;
-        let result = match self.plan(sql, params).await {
+        let cached = self.state.statement_started(sql)?;
+        let result = match self.plan(sql, params, cached).await {
             Ok(SendPlan::Prepared(prepared)) => {
                 self.client.execute(&prepared.statement, params).await
             }
@@ -110,8 +110,8 @@ impl PgConn {
     }
 
     async fn query_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.state.statement_started(sql)?;
-        let (result, prepared) = match self.plan(sql, params).await {
+        let cached = self.state.statement_started(sql)?;
+        let (result, prepared) = match self.plan(sql, params, cached).await {
             Ok(SendPlan::Prepared(prepared)) => (
                 self.client.query(&prepared.statement, params).await,
                 Some(prepared),
@@ -236,7 +236,11 @@ impl PgConn {
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
+        cached: Option<PreparedStatement>,
     ) -> Result<SendPlan<PreparedStatement>> {
+        if let Some(prepared) = cached {
+            return Ok(SendPlan::Prepared(prepared));
+        }
         if self.state.caches_statements() {
             return self.cached(sql).await.map(SendPlan::Prepared);
         }

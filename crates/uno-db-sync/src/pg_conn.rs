@@ -122,8 +122,8 @@ impl PgConn {
 
     /// Runs a statement, returning the affected row count.
     pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.state.statement_started(sql)?;
-        let result = match self.plan(sql, params) {
+        let cached = self.state.statement_started(sql)?;
+        let result = match self.plan(sql, params, cached) {
             Ok(SendPlan::Prepared(prepared)) => {
                 self.call(|c| c.execute(&prepared.statement, params))
             }
@@ -138,8 +138,8 @@ impl PgConn {
 
     /// Runs a query, returning all rows.
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.state.statement_started(sql)?;
-        let (result, prepared) = match self.plan(sql, params) {
+        let cached = self.state.statement_started(sql)?;
+        let (result, prepared) = match self.plan(sql, params, cached) {
             Ok(SendPlan::Prepared(prepared)) => (
                 self.call(|c| c.query(&prepared.statement, params)),
                 Some(prepared),
@@ -242,7 +242,11 @@ impl PgConn {
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
+        cached: Option<PreparedStatement>,
     ) -> Result<SendPlan<PreparedStatement>> {
+        if let Some(prepared) = cached {
+            return Ok(SendPlan::Prepared(prepared));
+        }
         if self.state.caches_statements() {
             return self.cached(sql).map(SendPlan::Prepared);
         }

@@ -39,7 +39,8 @@ enum Transaction {
 /// `S` is the driver's prepared statement type.
 #[derive(Debug)]
 pub struct ConnState<S> {
-    cache: StatementCache<S>,
+    /// Each statement kept with what its SQL may do, read once.
+    cache: StatementCache<(S, SqlEffects)>,
     expires_at: Option<Instant>,
     returned_at: Instant,
     transaction: Transaction,
@@ -102,27 +103,34 @@ impl<S: Clone> ConnState<S> {
 
     /// The cached statement for `sql`, if any (marking it recently used).
     pub fn cached(&mut self, sql: &str) -> Option<S> {
-        self.cache.get(sql)
+        self.cache.get(sql).map(|(statement, _)| statement)
     }
 
     /// Caches a statement just prepared for `sql`; returns the one evicted
     /// to make room, which the backend drops (closing it on the server).
     pub fn remember(&mut self, sql: &str, statement: S) -> Option<S> {
-        self.cache.insert(sql, statement)
+        self.cache
+            .insert(sql, (statement, SqlEffects::of_statement(sql)))
+            .map(|(evicted, _)| evicted)
     }
 
     /// A user statement (one extended-protocol statement) is about to be
-    /// sent.
+    /// sent. Returns its cached statement, if any: what its SQL may do was
+    /// read when it was cached, so a cached statement is not read again.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Closed`] when the connection was lost earlier (a
     /// statement timed out, the server ended it): nothing is sent.
-    pub fn statement_started(&mut self, sql: &str) -> Result<()> {
+    pub fn statement_started(&mut self, sql: &str) -> Result<Option<S>> {
         self.usable()?;
-        self.note(SqlEffects::of_statement(sql));
+        let (cached, effects) = match self.cache.get(sql) {
+            Some((statement, effects)) => (Some(statement), effects),
+            None => (None, SqlEffects::of_statement(sql)),
+        };
+        self.note(effects);
         self.in_flight = true;
-        Ok(())
+        Ok(cached)
     }
 
     /// A user batch (simple protocol, `;`-separated) is about to be sent.
@@ -416,7 +424,7 @@ mod tests {
     #[test]
     fn a_dropped_statement_stays_in_flight() {
         let mut conn = state();
-        conn.statement_started("SELECT pg_sleep(10)").unwrap();
+        let _ = conn.statement_started("SELECT pg_sleep(10)").unwrap();
         assert!(conn.is_in_flight());
         let error = conn.statement_timed_out(Duration::from_secs(1));
         assert_eq!(error.kind(), ErrorKind::QueryTimeout);
@@ -431,7 +439,7 @@ mod tests {
     fn fatal_and_connection_errors_lose_the_connection() {
         for code in ["57P01", "57P02", "57P03", "08006", "08003"] {
             let mut conn = state();
-            conn.statement_started("SELECT 1").unwrap();
+            let _ = conn.statement_started("SELECT 1").unwrap();
             let _ = conn.finished::<()>(None, Err(db(code)));
             assert!(conn.is_lost(), "{code}");
         }
@@ -491,6 +499,22 @@ mod tests {
             conn.query_timeout(),
             engine_limit,
             "a dropped session's limit goes too"
+        );
+    }
+
+    #[test]
+    fn a_cached_statement_keeps_what_its_sql_may_do() {
+        let mut conn = state();
+        let _ = conn.remember("SET ROLE other", 3);
+        assert_eq!(conn.statement_started("SET ROLE other").unwrap(), Some(3));
+        assert_eq!(conn.session_changed(), (true, false));
+        let _ = conn.finished::<()>(None, Ok(()));
+        conn.cleaned();
+        assert_eq!(conn.statement_started("SET ROLE other").unwrap(), Some(3));
+        assert_eq!(
+            conn.session_changed(),
+            (true, false),
+            "read again from the cache"
         );
     }
 

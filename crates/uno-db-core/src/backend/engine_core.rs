@@ -451,7 +451,7 @@ mod tests {
     fn a_clean_connection_goes_back_as_it_is() {
         let core = core("postgresql://app@db/x");
         let mut conn: ConnState<u32> = core.new_conn_state();
-        conn.statement_started("SELECT 1").unwrap();
+        let _ = conn.statement_started("SELECT 1").unwrap();
         conn.finished::<()>(None, Ok(())).unwrap();
         assert_eq!(
             core.return_plan(&conn, false, Instant::now()),
@@ -519,7 +519,7 @@ mod tests {
             core.return_plan(&conn, true, now),
             ReturnPlan::Discard(CloseReason::Broken)
         );
-        conn.statement_started("SELECT pg_sleep(10)").unwrap();
+        let _ = conn.statement_started("SELECT pg_sleep(10)").unwrap();
         assert_eq!(
             core.return_plan(&conn, false, now),
             ReturnPlan::CancelAndDiscard
