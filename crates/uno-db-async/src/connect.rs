@@ -42,11 +42,10 @@ pub(crate) async fn open(shared: &Arc<EngineShared>, started: Instant) -> Result
         reason: Some(CloseReason::Broken),
     };
     let result = prepare(shared, conn).await;
-    guard.reason = match &result {
-        Ok(_) => None,
-        Err(error) if error.kind() == ErrorKind::Callback => Some(CloseReason::CallbackFailed),
-        Err(_) => Some(CloseReason::Broken),
-    };
+    guard.reason = result
+        .as_ref()
+        .err()
+        .map(|error| shared.core.open_failed(error));
     result
 }
 

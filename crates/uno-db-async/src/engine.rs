@@ -91,7 +91,7 @@ impl AsyncEngine {
         // LIFO keeps the most recently used connections busy, so surplus
         // ones go idle and are reaped by `idle_timeout`.
         let pool = Pool::builder(manager)
-            .max_size(shared.core.max_size())
+            .max_size(shared.core.config().max_connections())
             .queue_mode(QueueMode::Lifo)
             .build()
             .map_err(|e| {
@@ -190,7 +190,7 @@ impl Engine for AsyncEngine {
         // starts checking it out until its return (cleanup included) ends.
         let status = self.pool.status();
         PoolStatus {
-            max_size: self.shared.core.max_size(),
+            max_size: self.shared.core.config().max_connections(),
             size: status.size,
             idle: status.available,
             in_use: status.size - status.available,

@@ -64,16 +64,14 @@ impl Manager for ConnManager {
     /// Every connection leaving the pool for good passes here.
     fn detach(&self, conn: &mut Box<PgConn>) {
         let core = &self.shared.core;
-        let reason = conn.state.close_reason().unwrap_or_else(|| {
-            if core.is_disposed() {
-                CloseReason::Disposed
-            } else {
-                // Removed by the reaper, which applies the checkout rules;
-                // else a check was cancelled half-way, leaving it in doubt.
-                core.checkout_verdict(&conn.state, conn.is_closed(), Instant::now())
-                    .unwrap_or(CloseReason::Dirty)
-            }
-        });
+        // Without a recorded reason, deadpool drops a connection whose
+        // check was cancelled half-way: its state is in doubt.
+        let reason = core.close_reason(
+            &conn.state,
+            conn.is_closed(),
+            Instant::now(),
+            CloseReason::Dirty,
+        );
         core.record_closed(reason);
     }
 }

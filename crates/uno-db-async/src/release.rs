@@ -8,7 +8,7 @@ use std::time::Instant;
 use deadpool::managed::Object;
 use tokio_postgres::NoTls;
 use uno_db_core::backend::ReturnPlan;
-use uno_db_core::{CloseReason, Error, ErrorKind};
+use uno_db_core::{CloseReason, Error};
 
 use crate::manager::ConnManager;
 use crate::shared::EngineShared;
@@ -63,10 +63,7 @@ async fn clean(shared: Arc<EngineShared>, mut object: Object<ConnManager>, queri
             return;
         }
         Ok(Err(error)) => error,
-        Err(_) => Error::with_message(
-            ErrorKind::QueryTimeout,
-            "cleaning the returned connection took longer than connect_timeout",
-        ),
+        Err(_) => shared.core.cleaning_timed_out(),
     };
     shared
         .core
@@ -77,10 +74,7 @@ async fn clean(shared: Arc<EngineShared>, mut object: Object<ConnManager>, queri
 /// Puts a clean connection back, unless the kernel finds it surplus.
 fn put_back(shared: &EngineShared, mut object: Object<ConnManager>, now: Instant) {
     let core = &shared.core;
-    // Only with overflow connections open is the pool's (locked) status
-    // worth asking for: the common return takes no lock.
-    let open = usize::try_from(core.metrics().open_connections()).unwrap_or(usize::MAX);
-    if open > core.config().pool_size()
+    if core.may_hold_surplus()
         && let Some(status) = Object::pool(&object).map(|pool| pool.status())
         && core.is_surplus(status.size, status.available, status.waiting)
     {

@@ -529,17 +529,24 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Whether a server error ends its connection: `FATAL` or `PANIC`
-/// severity, a connection exception (class 08), or an operator intervention
-/// that terminates sessions (57P01 admin shutdown, 57P02 crash shutdown,
-/// 57P03 cannot connect now).
+/// Whether a server error ends its connection.
 fn ends_the_connection(db: &DbError) -> bool {
+    ends_the_session(db.code(), db.parsed_severity())
+}
+
+/// Whether a server report ends the session it was sent on: `FATAL` or
+/// `PANIC` severity, a connection exception (class 08), or an operator
+/// intervention that terminates sessions (57P01 admin shutdown, 57P02 crash
+/// shutdown, 57P03 cannot connect now). The one rule, for classifying
+/// driver errors and for the kernel's view of any error with a SQLSTATE.
+pub(crate) fn ends_the_session(
+    code: &SqlState,
+    severity: Option<tokio_postgres::error::Severity>,
+) -> bool {
     use tokio_postgres::error::Severity;
-    let code = db.code().code();
-    matches!(
-        db.parsed_severity(),
-        Some(Severity::Fatal | Severity::Panic)
-    ) || code.starts_with("08")
+    let code = code.code();
+    matches!(severity, Some(Severity::Fatal | Severity::Panic))
+        || code.starts_with("08")
         || code.starts_with("57P")
 }
 

@@ -9,7 +9,7 @@ use postgres::{Client, NoTls};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, from_connect};
-use uno_db_core::{CloseReason, Error, ErrorKind, Result};
+use uno_db_core::{Error, ErrorKind, Result};
 
 use crate::connection::SyncConnection;
 use crate::pg_conn::PgConn;
@@ -102,12 +102,7 @@ fn prepare(shared: &Arc<EngineShared>, mut conn: PgConn) -> Result<PgConn> {
             }
         };
         if let Err(error) = result {
-            let reason = if error.kind() == ErrorKind::Callback {
-                CloseReason::CallbackFailed
-            } else {
-                CloseReason::Broken
-            };
-            conn.state.close_for(reason);
+            conn.state.close_for(shared.core.open_failed(&error));
             return Err(error);
         }
     }

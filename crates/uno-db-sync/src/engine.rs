@@ -218,7 +218,7 @@ fn driver_config(config: &ConnectionConfig) -> postgres::Config {
 
 fn build_pool(shared: &Arc<EngineShared>) -> Pool<ConnManager> {
     let config = shared.core.config();
-    let max_size = u32::try_from(shared.core.max_size())
+    let max_size = u32::try_from(shared.core.config().max_connections())
         .unwrap_or(u32::MAX)
         .max(1);
     let non_zero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
@@ -267,7 +267,7 @@ impl blocking::Engine for SyncEngine {
         let size = state.connections as usize;
         let idle = state.idle_connections as usize;
         PoolStatus {
-            max_size: self.shared.core.max_size(),
+            max_size: self.shared.core.config().max_connections(),
             size,
             idle,
             in_use: size.saturating_sub(idle),

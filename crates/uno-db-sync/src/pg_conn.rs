@@ -19,7 +19,7 @@ use crate::shared::EngineShared;
 pub(crate) struct PgConn {
     // `None` only while being dropped.
     client: Option<Client>,
-    cancel: Option<CancelToken>,
+    cancel: Option<Arc<CancelToken>>,
     pub(crate) state: ConnState<PreparedStatement>,
     shared: Arc<EngineShared>,
 }
@@ -37,16 +37,10 @@ impl PgConn {
     pub(crate) fn new(client: Client, shared: Arc<EngineShared>) -> Self {
         Self {
             state: shared.core.new_conn_state(),
-            cancel: Some(client.cancel_token()),
+            cancel: Some(Arc::new(client.cancel_token())),
             client: Some(client),
             shared,
         }
-    }
-
-    fn client(&mut self) -> Result<&mut Client> {
-        self.client.as_mut().ok_or_else(|| {
-            Error::with_message(uno_db_core::ErrorKind::Closed, "the connection is closed")
-        })
     }
 
     /// One driver call, watched for `query_timeout`: past it, the watchdog
@@ -57,9 +51,7 @@ impl PgConn {
         call: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T> {
         let limit = self.state.query_timeout();
-        let client = self.client.as_mut().ok_or_else(|| {
-            Error::with_message(uno_db_core::ErrorKind::Closed, "the connection is closed")
-        })?;
+        let client = open(&mut self.client)?;
         let armed = match (limit, &self.cancel) {
             (Some(limit), Some(token)) => Some(self.shared.watchdog.arm(limit, token)),
             _ => None,
@@ -111,12 +103,12 @@ impl PgConn {
     /// The driver's own check sends an empty query, as cheap as `probe`.
     pub(crate) fn probe(&mut self, _probe: &str, timeout: std::time::Duration) -> Result<()> {
         self.state.internal_started()?;
-        let result = self.client()?.is_valid(timeout);
+        let result = open(&mut self.client)?.is_valid(timeout);
         self.state.finished(None, result.map_err(from_driver))
     }
 
     /// A token to cancel whatever the connection runs, from elsewhere.
-    pub(crate) fn cancel_token(&self) -> Option<CancelToken> {
+    pub(crate) fn cancel_token(&self) -> Option<Arc<CancelToken>> {
         self.cancel.clone()
     }
 
@@ -273,15 +265,26 @@ impl PgConn {
     }
 }
 
+/// The client, unless it was already taken (the connection is being
+/// dropped). A free function, so that callers can borrow other fields of
+/// the connection at the same time.
+fn open(client: &mut Option<Client>) -> Result<&mut Client> {
+    client.as_mut().ok_or_else(|| {
+        Error::with_message(uno_db_core::ErrorKind::Closed, "the connection is closed")
+    })
+}
+
 impl Drop for PgConn {
     fn drop(&mut self) {
         let core = &self.shared.core;
-        let reason = self.state.close_reason().unwrap_or_else(|| {
-            // Dropped by r2d2 itself (its reaper, or the pool going away):
-            // the kernel's checkout rules say why, else the pool is gone.
-            core.checkout_verdict(&self.state, self.is_closed(), Instant::now())
-                .unwrap_or(CloseReason::Disposed)
-        });
+        // Without a recorded reason, r2d2 drops a connection when the pool
+        // itself goes away.
+        let reason = core.close_reason(
+            &self.state,
+            self.is_closed(),
+            Instant::now(),
+            CloseReason::Disposed,
+        );
         core.record_closed(reason);
         if let Some(client) = self.client.take() {
             // A graceful close waits for the server to answer what is in

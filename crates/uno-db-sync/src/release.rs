@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use r2d2::Pool;
 use uno_db_core::backend::ReturnPlan;
-use uno_db_core::{CloseReason, Error, ErrorKind};
+use uno_db_core::{CloseReason, Error};
 
 use crate::manager::{ConnManager, Slot};
 use crate::pg_conn::PgConn;
@@ -83,11 +83,7 @@ fn clean(
             discard(shared, slot, Some(&error));
         }
         Err(_) => {
-            let error = Error::with_message(
-                ErrorKind::QueryTimeout,
-                "cleaning the returned connection took longer than connect_timeout",
-            );
-            core.record_discarded(CloseReason::Dirty, Some(&error));
+            core.record_discarded(CloseReason::Dirty, Some(&core.cleaning_timed_out()));
         }
     }
 }
@@ -102,10 +98,7 @@ fn discard(shared: &EngineShared, slot: &mut Slot, error: Option<&Error>) {
 /// Keeps a clean connection, unless the kernel finds it surplus.
 fn put_back(shared: &EngineShared, pool: &Pool<ConnManager>, conn: &mut PgConn, now: Instant) {
     let core = &shared.core;
-    // Only with overflow connections open is the pool's (locked) state
-    // worth asking for: the common return takes no lock.
-    let open = usize::try_from(core.metrics().open_connections()).unwrap_or(usize::MAX);
-    if open > core.config().pool_size() {
+    if core.may_hold_surplus() {
         let state = pool.state();
         // r2d2 counts this connection as in use until the slot is back.
         if core.is_surplus(

@@ -33,7 +33,9 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    armed: BTreeMap<(Instant, u64), CancelToken>,
+    // Shared with the connection: arming a statement clones a pointer, not
+    // the token (which holds the host name).
+    armed: BTreeMap<(Instant, u64), Arc<CancelToken>>,
     next_id: u64,
     thread_started: bool,
     stopped: bool,
@@ -56,7 +58,7 @@ pub(crate) struct Armed<'a> {
 impl Watchdog {
     /// Watches a statement about to be sent: if it still runs after
     /// `limit`, `token` cancels it.
-    pub(crate) fn arm(&self, limit: Duration, token: &CancelToken) -> Armed<'_> {
+    pub(crate) fn arm(&self, limit: Duration, token: &Arc<CancelToken>) -> Armed<'_> {
         let mut state = self.inner.lock();
         let key = (Instant::now() + limit, state.next_id);
         state.next_id += 1;
@@ -64,7 +66,7 @@ impl Watchdog {
             .armed
             .first_key_value()
             .is_none_or(|(first, _)| key < *first);
-        state.armed.insert(key, token.clone());
+        state.armed.insert(key, Arc::clone(token));
         if !state.thread_started {
             state.thread_started = true;
             let inner = Arc::clone(&self.inner);
@@ -136,7 +138,7 @@ impl Inner {
 
 /// Sends a cancel request on a thread of its own: it connects to the
 /// server, which may be as silent as the statement's connection.
-fn cancel(token: CancelToken) {
+fn cancel(token: Arc<CancelToken>) {
     let spawned = std::thread::Builder::new()
         .name("uno-db-sync-cancel".to_owned())
         .spawn(move || drop(token.cancel_query(NoTls)));

@@ -338,12 +338,6 @@ impl<S: Clone> ConnState<S> {
         self.lost
     }
 
-    /// Marks the connection unusable (for example when a cleaning statement
-    /// timed out).
-    pub fn mark_lost(&mut self) {
-        self.lost = true;
-    }
-
     /// Whether `pool_recycle` (with its jitter) has passed.
     #[must_use]
     pub fn is_expired(&self, now: Instant) -> bool {
@@ -380,21 +374,15 @@ impl<S: Clone> ConnState<S> {
 /// `FATAL`/`PANIC` error.
 #[must_use]
 pub fn connection_lost(error: &Error) -> bool {
-    if error.kind() == ErrorKind::Closed {
-        return true;
-    }
-    if let Some(db) = error.db_error()
-        && matches!(
-            db.parsed_severity(),
-            Some(tokio_postgres::error::Severity::Fatal | tokio_postgres::error::Severity::Panic)
-        )
-    {
-        return true;
-    }
-    error.sqlstate().is_some_and(|code| {
-        let code = code.code();
-        code.starts_with("08") || code.starts_with("57P")
-    })
+    // Driver errors that end the session are already `Closed`; errors made
+    // elsewhere (test doubles, with a SQLSTATE) follow the same rule.
+    error.kind() == ErrorKind::Closed
+        || error.sqlstate().is_some_and(|code| {
+            let severity = error
+                .db_error()
+                .and_then(tokio_postgres::error::DbError::parsed_severity);
+            crate::error::ends_the_session(code, severity)
+        })
 }
 
 #[cfg(test)]

@@ -109,14 +109,6 @@ impl EngineCore {
         EngineEvents::new(&self.config)
     }
 
-    /// The most connections the pool may hold: `pool_size + max_overflow`.
-    #[must_use]
-    pub fn max_size(&self) -> usize {
-        self.config
-            .pool_size()
-            .saturating_add(self.config.max_overflow())
-    }
-
     /// Whether the engine was disposed.
     #[must_use]
     pub fn is_disposed(&self) -> bool {
@@ -198,6 +190,18 @@ impl EngineCore {
         let rollback = conn.may_be_in_transaction().then_some("ROLLBACK");
         conn.cleaned();
         Ok(rollback)
+    }
+
+    /// Why a new connection whose open steps failed with `error` is
+    /// closed: [`CloseReason::CallbackFailed`] when a callback failed, else
+    /// [`CloseReason::Broken`].
+    #[must_use]
+    pub fn open_failed(&self, error: &Error) -> CloseReason {
+        if error.kind() == ErrorKind::Callback {
+            CloseReason::CallbackFailed
+        } else {
+            CloseReason::Broken
+        }
     }
 
     pub(super) fn connect_started(&self) {
@@ -401,6 +405,49 @@ impl EngineCore {
         Some(vec![sql])
     }
 
+    /// Whether surplus connections may be open at all (more than
+    /// `pool_size`): only then is the pool's own (locked) state worth
+    /// asking for [`is_surplus`](Self::is_surplus), so the common return
+    /// takes no lock.
+    #[must_use]
+    pub fn may_hold_surplus(&self) -> bool {
+        usize::try_from(self.metrics.open_connections())
+            .map_or(true, |open| open > self.config.pool_size())
+    }
+
+    /// The error of cleaning statements that did not finish within the
+    /// housekeeping timeout (the connection is discarded).
+    #[must_use]
+    pub fn cleaning_timed_out(&self) -> Error {
+        Error::with_message(
+            ErrorKind::QueryTimeout,
+            "cleaning the returned connection took longer than connect_timeout",
+        )
+    }
+
+    /// Why a connection leaves the pool for good: the reason recorded on
+    /// it, else [`CloseReason::Disposed`] once the engine is disposed, else
+    /// what the checkout rules say (the pool's own reaper applies them),
+    /// else `unexplained` (what the pool's way of dropping a connection
+    /// without a reason means: a cancelled check, the pool going away).
+    #[must_use]
+    pub fn close_reason<S: Clone>(
+        &self,
+        conn: &ConnState<S>,
+        driver_closed: bool,
+        now: Instant,
+        unexplained: CloseReason,
+    ) -> CloseReason {
+        conn.close_reason().unwrap_or_else(|| {
+            if self.is_disposed() {
+                CloseReason::Disposed
+            } else {
+                self.checkout_verdict(conn, driver_closed, now)
+                    .unwrap_or(unexplained)
+            }
+        })
+    }
+
     /// Whether a clean returned connection is surplus and closes
     /// ([`CloseReason::Overflow`]): the pool holds more than `pool_size`
     /// connections (`open`, this one included), `pool_size` of them idle,
@@ -555,6 +602,40 @@ mod tests {
         assert_eq!(
             core.checkout_verdict(&conn, false, now),
             Some(CloseReason::Dirty)
+        );
+    }
+
+    #[test]
+    fn close_reasons_recorded_then_disposed_then_checkout_rules_then_unexplained() {
+        let core = core("postgresql://app@db/x?idle_timeout=1s");
+        let now = Instant::now();
+        let mut conn: ConnState<u32> = core.new_conn_state();
+        let later = now + Duration::from_secs(2);
+        assert_eq!(
+            core.close_reason(&conn, false, now, CloseReason::Dirty),
+            CloseReason::Dirty
+        );
+        assert_eq!(
+            core.close_reason(&conn, false, later, CloseReason::Dirty),
+            CloseReason::Idle
+        );
+        assert!(core.dispose());
+        assert_eq!(
+            core.close_reason(&conn, false, later, CloseReason::Dirty),
+            CloseReason::Disposed
+        );
+        conn.close_for(CloseReason::Overflow);
+        assert_eq!(
+            core.close_reason(&conn, false, later, CloseReason::Dirty),
+            CloseReason::Overflow
+        );
+        assert_eq!(
+            core.open_failed(&Error::callback("init", "boom")),
+            CloseReason::CallbackFailed
+        );
+        assert_eq!(
+            core.open_failed(&Error::new(ErrorKind::Closed)),
+            CloseReason::Broken
         );
     }
 

@@ -49,15 +49,6 @@ impl SqlEffects {
         effects
     }
 
-    /// Whether the SQL may have left anything for the return path to undo.
-    #[must_use]
-    pub fn any(self) -> bool {
-        self.opens_transaction
-            || self.changes_role
-            || self.changes_search_path
-            || self.drops_statements
-    }
-
     /// Reads the leading keywords of the next statement and, in a batch
     /// (`to_end`), skips to its end. Statements that begin with no keyword
     /// of interest (the common `SELECT`, `INSERT`...) are not read further.
@@ -420,10 +411,19 @@ mod tests {
 
     #[test]
     fn local_and_unrelated_settings_change_nothing_kept() {
-        assert!(!SqlEffects::of_batch("SET LOCAL ROLE x").any());
-        assert!(!SqlEffects::of_batch("SET statement_timeout = 0").any());
-        assert!(!SqlEffects::of_batch("UPDATE t SET role_name = 'a'").any());
-        assert!(!SqlEffects::of_statement("SELECT 1").any());
+        assert_eq!(
+            SqlEffects::of_batch("SET LOCAL ROLE x"),
+            SqlEffects::default()
+        );
+        assert_eq!(
+            SqlEffects::of_batch("SET statement_timeout = 0"),
+            SqlEffects::default()
+        );
+        assert_eq!(
+            SqlEffects::of_batch("UPDATE t SET role_name = 'a'"),
+            SqlEffects::default()
+        );
+        assert_eq!(SqlEffects::of_statement("SELECT 1"), SqlEffects::default());
     }
 
     #[test]
