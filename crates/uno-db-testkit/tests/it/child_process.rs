@@ -25,8 +25,11 @@ pub(crate) fn run_child_test(
     limit: Duration,
 ) -> ChildOutcome {
     let exe = std::env::current_exe().unwrap();
+    // Another user may not be able to reach this binary (a checkout under
+    // a private directory): it runs a copy from a directory it can read.
+    let reachable = user.map(|_| reachable_copy(&exe));
     let mut output_file = tempfile::tempfile().unwrap();
-    let mut command = Command::new(exe);
+    let mut command = Command::new(reachable.as_ref().map_or(exe.as_path(), |(_, copy)| copy));
     command
         .args([
             test_name,
@@ -66,6 +69,18 @@ pub(crate) fn run_child_test(
         status,
         output: String::from_utf8_lossy(&bytes).into_owned(),
     }
+}
+
+/// A copy of `exe` that any user can run, in a directory removed when the
+/// returned guard drops.
+fn reachable_copy(exe: &std::path::Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join(exe.file_name().unwrap());
+    std::fs::copy(exe, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, copy)
 }
 
 /// Whether this process is the child meant to run `test_name`.
