@@ -14,8 +14,29 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// `program` names it in errors (e.g. `pg_ctl start`). Returns what it printed on stdout and
 /// stderr; a non-zero exit is an error carrying that output. Output goes to an anonymous
 /// temporary file rather than a pipe, so a daemon the program leaves behind cannot hold the
-/// caller up.
-pub(crate) fn run_bounded(
+/// caller up. Its stdin is empty (`/dev/null`).
+///
+/// The test kit runs `initdb` and `pg_ctl` with it; tests can run client programs such as
+/// `psql` the same way, so none of them can hang a test.
+///
+/// ```no_run
+/// use std::process::Command;
+/// use std::time::Duration;
+///
+/// # fn main() -> Result<(), uno_db_testkit::TestkitError> {
+/// let mut psql = Command::new("psql");
+/// psql.args(["-X", "-Atc", "SELECT 1", "host=127.0.0.1 user=postgres"]);
+/// let output = uno_db_testkit::run_bounded(psql, "psql", Duration::from_secs(20))?;
+/// assert_eq!(output.trim(), "1");
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`TestkitError::Command`] (with the output) if the program exits unsuccessfully,
+/// [`TestkitError::Timeout`] if it is still running after `timeout` (it is killed), and
+/// [`TestkitError::Io`] if it cannot be started.
+pub fn run_bounded(
     mut command: Command,
     program: &str,
     timeout: Duration,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
+use crate::admin::{Deadlines, run_admin};
 use crate::janitor::Janitor;
 use crate::pg_binaries::PgBinaries;
 use crate::pg_ctl::{PgCtl, Shutdown, StartFailure};
@@ -14,7 +15,9 @@ use crate::scratch_dir::scratch_dir;
 use crate::server::Server;
 use crate::server_config::{LISTEN_HOST, write_server_config};
 use crate::server_owner::ServerOwner;
-use crate::{TestClusterBuilder, TestDb, TestRole, TestkitError};
+use crate::sql_quote::{quote_ident, quote_literal};
+use crate::tls::{CERT_ROLE, SSL_ONLY_PASSWORD, SSL_ONLY_ROLE, write_tls_files};
+use crate::{TestClusterBuilder, TestDb, TestRole, TestkitError, TlsFiles, TlsOptions};
 
 /// How many ports to try when another process takes the chosen free port first.
 const PORT_ATTEMPTS: usize = 5;
@@ -23,6 +26,10 @@ const PORT_ATTEMPTS: usize = 5;
 static SHARED: OnceLock<TestCluster> = OnceLock::new();
 /// Serialises the creation of the shared cluster.
 static SHARED_INIT: Mutex<()> = Mutex::new(());
+/// The process-wide shared TLS cluster.
+static SHARED_TLS: OnceLock<TestCluster> = OnceLock::new();
+/// Serialises the creation of the shared TLS cluster.
+static SHARED_TLS_INIT: Mutex<()> = Mutex::new(());
 
 /// A private, throwaway Postgres cluster (one server) that a test owns.
 ///
@@ -59,7 +66,10 @@ pub struct TestCluster {
     owner: ServerOwner,
     port: u16,
     state: Mutex<ClusterState>,
-    /// The cluster's directory: `data/`, `server.log` and the unix socket.
+    /// The client's TLS files (in `dir`) and roles, for a TLS cluster.
+    tls: Option<TlsFiles>,
+    /// The cluster's directory: `data/`, `server.log`, the unix socket and, for a TLS
+    /// cluster, `client-tls/`.
     dir: tempfile::TempDir,
     /// Declared after `dir` so that it is dropped after the directory is gone.
     _janitor: Janitor,
@@ -111,6 +121,47 @@ impl TestCluster {
         Ok(SHARED.get_or_init(|| cluster))
     }
 
+    /// A TLS cluster shared by every test of this process, started on first use: like
+    /// [`shared`](Self::shared) (`max_connections = 200`, password authentication, removed
+    /// when the process exits) but built with [`TlsOptions::default`], so
+    /// [`tls`](Self::tls) is always `Some`. Plaintext connections work on it too, except for
+    /// the roles [`TestClusterBuilder::tls`] describes.
+    ///
+    /// ```no_run
+    /// use uno_db_testkit::TestCluster;
+    ///
+    /// # fn main() -> Result<(), uno_db_testkit::TestkitError> {
+    /// let cluster = TestCluster::shared_tls()?;
+    /// let tls = cluster.tls().expect("a TLS cluster");
+    /// let conninfo = format!(
+    ///     "host=127.0.0.1 port={} user=postgres sslmode=verify-full sslrootcert={}",
+    ///     cluster.port(),
+    ///     tls.ca_cert().display()
+    /// );
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`TestClusterBuilder::start`]; a failed start is retried by the next call.
+    pub fn shared_tls() -> Result<&'static TestCluster, TestkitError> {
+        if let Some(cluster) = SHARED_TLS.get() {
+            return Ok(cluster);
+        }
+        let _guard = SHARED_TLS_INIT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(cluster) = SHARED_TLS.get() {
+            return Ok(cluster);
+        }
+        let cluster = Self::builder()
+            .max_connections(200)
+            .password_auth(true)
+            .tls(TlsOptions::default())
+            .start()?;
+        Ok(SHARED_TLS.get_or_init(|| cluster))
+    }
+
     pub(crate) fn start_with(options: &TestClusterBuilder) -> Result<Self, TestkitError> {
         let started = Instant::now();
         let bins = PgBinaries::locate()?;
@@ -124,6 +175,11 @@ impl TestCluster {
         let janitor = Janitor::watch(dir.path())?;
         let data_dir = dir.path().join("data");
         copy_data_dir(&pristine, &data_dir, owner)?;
+        let tls = options
+            .tls
+            .as_ref()
+            .map(|tls| write_tls_files(dir.path(), &data_dir, owner, tls))
+            .transpose()?;
         write_server_config(&data_dir, dir.path(), options)?;
 
         let mut cluster = Self {
@@ -131,6 +187,7 @@ impl TestCluster {
             owner,
             port: 0,
             state: Mutex::new(ClusterState { running: false }),
+            tls,
             dir,
             _janitor: janitor,
         };
@@ -147,6 +204,9 @@ impl TestCluster {
             }
         }
         cluster.lock_state().running = true;
+        if cluster.tls.is_some() {
+            cluster.create_tls_roles()?;
+        }
         tracing::debug!(
             port = cluster.port,
             dir = %cluster.dir.path().display(),
@@ -199,6 +259,12 @@ impl TestCluster {
     /// The server's log file.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")
+    }
+
+    /// The client side of a TLS cluster (certificate files and roles), or `None` if the
+    /// cluster was built without [`TestClusterBuilder::tls`].
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// The Postgres version of the server, e.g. `15.4`.
@@ -320,6 +386,22 @@ impl TestCluster {
             password: None,
             admin_db: "postgres".to_owned(),
         }
+    }
+
+    /// Creates the roles `pg_hba.conf` has TLS rules for.
+    fn create_tls_roles(&self) -> Result<(), TestkitError> {
+        let statement = format!(
+            "CREATE ROLE {} LOGIN; CREATE ROLE {} LOGIN PASSWORD {}",
+            quote_ident(CERT_ROLE),
+            quote_ident(SSL_ONLY_ROLE),
+            quote_literal(SSL_ONLY_PASSWORD)
+        );
+        run_admin(
+            &self.server(),
+            "creating the TLS test roles",
+            Deadlines::ADMIN,
+            move |client| client.batch_execute(&statement),
+        )
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, ClusterState> {

@@ -161,6 +161,16 @@ pub enum TestkitError {
         source: std::io::Error,
     },
 
+    /// A certificate or key for a TLS cluster could not be made.
+    #[error("{action} failed")]
+    Certificate {
+        /// What was being done, e.g. "signing the server certificate".
+        action: String,
+        /// The certificate library's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The server address has no TCP socket address (it is a unix socket or does not resolve).
     #[error("{host}:{port} is not a TCP address")]
     NotTcp {

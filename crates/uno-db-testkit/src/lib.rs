@@ -4,7 +4,9 @@
 //!   `UNO_DB_TEST_URL` names, the local one on port 5432, or a throwaway cluster), dropped
 //!   when the test ends, also when it panics.
 //! - [`TestCluster`]: a private, throwaway server a test owns and can stop, restart and crash;
-//!   [`TestCluster::create_role`] makes password-protected users for authentication tests.
+//!   [`TestCluster::create_role`] makes password-protected users for authentication tests;
+//!   [`TestClusterBuilder::tls`] gives it TLS, with certificates made at start
+//!   ([`TestCluster::shared_tls`] is a shared one).
 //! - [`FaultProxy`]: a TCP proxy between client and server that adds latency, black-holes,
 //!   refuses or resets connections on command.
 //!
@@ -49,7 +51,9 @@ mod server_owner;
 mod sql_quote;
 mod template_db;
 mod test_db;
+mod tls;
 
+pub use bounded_command::run_bounded;
 pub use cluster::TestCluster;
 pub use cluster_builder::TestClusterBuilder;
 pub use default_server::TEST_URL_ENV;
@@ -60,3 +64,4 @@ pub use proxy::FaultProxy;
 pub use role::TestRole;
 pub use scratch_dir::SCRATCH_DIR_ENV;
 pub use test_db::TestDb;
+pub use tls::{TlsFiles, TlsOptions};

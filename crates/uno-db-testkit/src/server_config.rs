@@ -4,12 +4,14 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use crate::pristine_data_dir::SUPERUSER;
+use crate::tls::{CERT_ROLE, SSL_ONLY_ROLE, server_conf_lines};
 use crate::{TestClusterBuilder, TestkitError};
 
 /// The address every throwaway cluster listens on.
 pub(crate) const LISTEN_HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
-/// Appends the test kit's settings to `postgresql.conf` and writes `pg_hba.conf`.
+/// Appends the test kit's settings to `postgresql.conf` and writes `pg_hba.conf` (the rules
+/// are documented on [`TestClusterBuilder::password_auth`] and [`TestClusterBuilder::tls`]).
 pub(crate) fn write_server_config(
     data_dir: &Path,
     socket_dir: &Path,
@@ -29,6 +31,9 @@ pub(crate) fn write_server_config(
          logging_collector = off\n",
         options.max_connections
     );
+    if options.tls.is_some() {
+        conf.push_str(&server_conf_lines());
+    }
     for line in &options.conf_lines {
         conf.push_str(line);
         conf.push('\n');
@@ -45,10 +50,24 @@ pub(crate) fn write_server_config(
     } else {
         "trust"
     };
+    // With TLS, roles that must (or must only) use it come first: the first match wins.
+    let tls_rules = if options.tls.is_some() {
+        format!(
+            "hostssl all {CERT_ROLE} 127.0.0.1/32 cert\n\
+             hostssl all {CERT_ROLE} ::1/128 cert\n\
+             hostnossl all {CERT_ROLE} all reject\n\
+             hostssl all {SSL_ONLY_ROLE} 127.0.0.1/32 {host_method}\n\
+             hostssl all {SSL_ONLY_ROLE} ::1/128 {host_method}\n\
+             hostnossl all {SSL_ONLY_ROLE} all reject\n"
+        )
+    } else {
+        String::new()
+    };
     let hba = format!(
         "# Written by uno-db-testkit.\n\
          local all all trust\n\
          local replication all trust\n\
+         {tls_rules}\
          host all {SUPERUSER} 127.0.0.1/32 trust\n\
          host all {SUPERUSER} ::1/128 trust\n\
          host replication {SUPERUSER} 127.0.0.1/32 trust\n\

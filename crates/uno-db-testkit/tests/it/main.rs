@@ -14,3 +14,4 @@ mod deadline;
 mod proxy;
 mod roles;
 mod test_db;
+mod tls;
