@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_postgres::NoTls;
-use uno_db_core::backend::{ConnectStep, OpenStep, from_connect};
+use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, from_connect};
 use uno_db_core::{CloseReason, Error, ErrorKind, Result};
 
 use crate::connection::AsyncConnection;
@@ -20,7 +19,7 @@ pub(crate) async fn open(shared: &Arc<EngineShared>, started: Instant) -> Result
     let conn = loop {
         let attempt = plan.start_attempt();
         let limit = plan.attempt_timeout();
-        let outcome = match tokio::time::timeout(limit, connect_once(shared)).await {
+        let outcome = match tokio::time::timeout(limit, connect_once(shared, &plan)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(plan.attempt_timed_out(limit)),
         };
@@ -49,11 +48,22 @@ pub(crate) async fn open(shared: &Arc<EngineShared>, started: Instant) -> Result
     result
 }
 
-/// One attempt: TCP, startup and authentication.
-async fn connect_once(shared: &EngineShared) -> Result<PgConn> {
-    let (client, connection) = shared
-        .driver
-        .connect(NoTls)
+/// One attempt: the provider's password (if the engine has a provider),
+/// TCP, TLS, startup and authentication.
+async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<PgConn> {
+    let provided = match (plan.credential_request(), &shared.credentials) {
+        (Some(request), Some(provider)) => Some(
+            provider
+                .password(&request)
+                .await
+                .map_err(|e| plan.provider_failed(e))?,
+        ),
+        _ => None,
+    };
+    let tls = shared.core.tls().clone();
+    let (client, connection) = plan
+        .driver_config(provided)
+        .connect(tls)
         .await
         .map_err(|e| from_connect(e, &shared.core.config().target()))?;
     // The connection task ends when the client is dropped or the socket
@@ -64,9 +74,11 @@ async fn connect_once(shared: &EngineShared) -> Result<PgConn> {
             uno_db_core::backend::events::EngineEvents::new(&config).connection_task_failed(&error);
         }
     });
-    let clock = shared
-        .watchdog
-        .clock(client.cancel_token(), driver_task.abort_handle());
+    let clock = shared.watchdog.clock(
+        client.cancel_token(),
+        shared.core.tls().clone(),
+        driver_task.abort_handle(),
+    );
     Ok(PgConn::new(client, shared.core.new_conn_state(), clock))
 }
 

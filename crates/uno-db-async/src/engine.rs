@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use deadpool::managed::{Pool, PoolError, QueueMode};
-use uno_db_core::backend::EngineCore;
-use uno_db_core::nonblocking::{Connection, Engine, Session};
+use uno_db_core::backend::{CredentialSource, EngineCore};
+use uno_db_core::nonblocking::{Connection, CredentialProvider, Engine, Session};
 use uno_db_core::{
     AsyncCallbacks, ConnectionConfig, Driver, Error, ErrorKind, PoolCounters, PoolStatus, Result,
     TransactionOptions,
@@ -63,9 +63,9 @@ impl AsyncEngine {
     ///
     /// # Errors
     ///
-    /// The configuration names the blocking driver
-    /// ([`Config`](ErrorKind::Config)) or requires TLS
-    /// ([`Tls`](ErrorKind::Tls): this backend has none).
+    /// The configuration names the blocking driver, or a TLS file changed
+    /// since the configuration was built and is no longer usable
+    /// ([`Config`](ErrorKind::Config)).
     pub fn new(config: &ConnectionConfig) -> Result<Self> {
         Self::with_callbacks(config, AsyncCallbacks::new())
     }
@@ -77,10 +77,39 @@ impl AsyncEngine {
     ///
     /// As [`new`](Self::new).
     pub fn with_callbacks(config: &ConnectionConfig, callbacks: AsyncCallbacks) -> Result<Self> {
-        let core = EngineCore::new(config, Driver::TokioPostgres)?;
+        Self::build(config, callbacks, None)
+    }
+
+    /// As [`with_callbacks`](Self::with_callbacks), asking `provider` for
+    /// the password of every new physical connection (see
+    /// [`CredentialProvider`]); the configuration must not hold a
+    /// password.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), and [`Config`](ErrorKind::Config) when the
+    /// configuration has a password.
+    pub fn with_credential_provider(
+        config: &ConnectionConfig,
+        callbacks: AsyncCallbacks,
+        provider: Arc<dyn CredentialProvider>,
+    ) -> Result<Self> {
+        Self::build(config, callbacks, Some(provider))
+    }
+
+    fn build(
+        config: &ConnectionConfig,
+        callbacks: AsyncCallbacks,
+        provider: Option<Arc<dyn CredentialProvider>>,
+    ) -> Result<Self> {
+        let source = match provider {
+            Some(_) => CredentialSource::Provider,
+            None => CredentialSource::Configuration,
+        };
+        let core = EngineCore::new(config, Driver::TokioPostgres, source)?;
         let shared = Arc::new(EngineShared {
             watchdog: Watchdog::default(),
-            driver: config.driver_config(),
+            credentials: provider,
             core,
             callbacks,
             reaper_started: AtomicBool::new(false),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use uno_db_core::backend::EngineRegistry;
-use uno_db_core::nonblocking::{Engine, EngineFactory};
+use uno_db_core::nonblocking::{CredentialProvider, Engine, EngineFactory};
 use uno_db_core::{AsyncCallbacks, ConnectionConfig, Result};
 
 use crate::engine::AsyncEngine;
@@ -43,6 +43,7 @@ pub struct AsyncEngineFactory {
 struct Inner {
     engines: EngineRegistry<AsyncEngine>,
     callbacks: AsyncCallbacks,
+    credentials: Option<Arc<dyn CredentialProvider>>,
 }
 
 impl std::fmt::Debug for AsyncEngineFactory {
@@ -50,6 +51,7 @@ impl std::fmt::Debug for AsyncEngineFactory {
         f.debug_struct("AsyncEngineFactory")
             .field("engines", &self.inner.engines.len())
             .field("callbacks", &self.inner.callbacks)
+            .field("credential_provider", &self.inner.credentials.is_some())
             .finish()
     }
 }
@@ -59,6 +61,36 @@ impl AsyncEngineFactory {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A factory whose engines ask `provider` for the password of every
+    /// new physical connection, so that rotated credentials need no new
+    /// engine (see [`CredentialProvider`]). Configurations given to it
+    /// must not hold a password.
+    ///
+    /// ```no_run
+    /// use uno_db_async::AsyncEngineFactory;
+    /// use uno_db_core::nonblocking::EngineFactory;
+    /// use uno_db_core::{CredentialRequest, SecretString};
+    ///
+    /// # async fn run() -> uno_db_core::Result<()> {
+    /// let factory = AsyncEngineFactory::with_credential_provider(|request: CredentialRequest| async move {
+    ///     // A real provider asks a secret store (Vault, an IAM token service).
+    ///     let password = tokio::fs::read_to_string("/run/secrets/db-password").await?;
+    ///     Ok::<_, uno_db_core::BoxError>(SecretString::from(password.trim().to_owned()))
+    /// });
+    /// let engine = factory.engine(&"postgresql://app@db.internal/orders".parse()?)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_credential_provider(provider: impl CredentialProvider) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                credentials: Some(Arc::new(provider)),
+                ..Inner::default()
+            }),
+        }
     }
 
     /// The engine for `config`, created on first use; the concrete form of
@@ -72,7 +104,13 @@ impl AsyncEngineFactory {
     /// ([`PoolClosed`](uno_db_core::ErrorKind::PoolClosed)).
     pub fn async_engine(&self, config: &ConnectionConfig) -> Result<Arc<AsyncEngine>> {
         self.inner.engines.get_or_create(config, || {
-            AsyncEngine::with_callbacks(config, self.inner.callbacks.clone())
+            let callbacks = self.inner.callbacks.clone();
+            match &self.inner.credentials {
+                Some(provider) => {
+                    AsyncEngine::with_credential_provider(config, callbacks, Arc::clone(provider))
+                }
+                None => AsyncEngine::with_callbacks(config, callbacks),
+            }
         })
     }
 }

@@ -25,8 +25,9 @@
 //! they are prepared per call and closed afterwards (two round trips), for
 //! `PgBouncer` in transaction mode.
 //!
-//! TLS is not compiled in: `sslmode=require` is refused with
-//! [`ErrorKind::Tls`](uno_db_core::ErrorKind::Tls) when the engine is created.
+//! TLS (feature `tls`, on by default) is the core's rustls connector, the
+//! same for both backends: every libpq `sslmode`, client certificates and
+//! channel binding (see [`SslMode`](uno_db_core::SslMode)).
 
 mod connect;
 mod connection;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use deadpool::managed::Object;
-use tokio_postgres::NoTls;
 use uno_db_core::backend::ReturnPlan;
 use uno_db_core::{CloseReason, Error};
 
@@ -29,8 +28,9 @@ pub(crate) fn release(shared: Arc<EngineShared>, object: Object<ConnManager>) {
             let token = object.cancel_token();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 let timeout = shared.core.housekeeping_timeout();
+                let tls = shared.core.tls().clone();
                 runtime.spawn(async move {
-                    let _ = tokio::time::timeout(timeout, token.cancel_query(NoTls)).await;
+                    let _ = tokio::time::timeout(timeout, token.cancel_query(tls)).await;
                 });
             }
             shared.core.record_discarded(CloseReason::Dirty, None);

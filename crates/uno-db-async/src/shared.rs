@@ -1,10 +1,12 @@
 //! [`EngineShared`]: what an engine shares with its pool manager, its
 //! connections and its background reaper.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use uno_db_core::AsyncCallbacks;
 use uno_db_core::backend::EngineCore;
+use uno_db_core::nonblocking::CredentialProvider;
 
 use crate::watchdog::Watchdog;
 
@@ -13,8 +15,8 @@ use crate::watchdog::Watchdog;
 /// holds this.
 pub(crate) struct EngineShared {
     pub(crate) core: EngineCore,
-    /// The driver's settings, translated once from the configuration.
-    pub(crate) driver: tokio_postgres::Config,
+    /// Asked for the password of each new connection, when set.
+    pub(crate) credentials: Option<Arc<dyn CredentialProvider>>,
     pub(crate) callbacks: AsyncCallbacks,
     pub(crate) reaper_started: AtomicBool,
     /// Ends statements that run past `query_timeout`.

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
-use tokio_postgres::{CancelToken, NoTls};
+use tokio_postgres::CancelToken;
+use uno_db_core::backend::MakeTls;
 
 /// The longest a watching task sleeps between looks.
 const MAX_PERIOD: Duration = Duration::from_secs(1);
@@ -59,6 +60,8 @@ pub(crate) struct StatementClock {
     /// Set when the watchdog ended the connection for a late statement.
     expired: AtomicBool,
     cancel: CancelToken,
+    /// Cancel requests go over TLS as the connection does.
+    tls: MakeTls,
     driver_task: AbortHandle,
 }
 
@@ -77,6 +80,7 @@ impl Watchdog {
     pub(crate) fn clock(
         &self,
         cancel: CancelToken,
+        tls: MakeTls,
         driver_task: AbortHandle,
     ) -> Arc<StatementClock> {
         let clock = Arc::new(StatementClock {
@@ -84,6 +88,7 @@ impl Watchdog {
             deadline: AtomicU64::new(0),
             expired: AtomicBool::new(false),
             cancel,
+            tls,
             driver_task,
         });
         let mut clocks = self
@@ -131,8 +136,9 @@ impl StatementClock {
             return;
         }
         let token = self.cancel.clone();
+        let tls = self.tls.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(10), token.cancel_query(NoTls)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), token.cancel_query(tls)).await;
         });
         self.driver_task.abort();
     }

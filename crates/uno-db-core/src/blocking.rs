@@ -10,7 +10,11 @@ use std::sync::Arc;
 use postgres_types::ToSql;
 
 use crate::callbacks::BlockingCallbacks;
+use secrecy::SecretString;
+
 use crate::config::ConnectionConfig;
+use crate::credentials::CredentialRequest;
+use crate::error::BoxError;
 use crate::error::Result;
 use crate::retry::RetryPolicy;
 use crate::row::Row;
@@ -329,5 +333,43 @@ impl std::fmt::Debug for dyn Connection {
 impl std::fmt::Debug for dyn Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+/// Supplies the password (or token) of each new physical connection, for
+/// credentials that change while the engine runs (rotated passwords, IAM
+/// tokens, Vault leases). Called on the thread that opens the connection,
+/// bounded by nothing but the provider itself: keep it quick, and cache.
+///
+/// Closures implement it:
+///
+/// ```
+/// use uno_db_core::{CredentialRequest, SecretString};
+/// use uno_db_core::blocking::CredentialProvider;
+///
+/// let provider = |request: &CredentialRequest| -> Result<SecretString, uno_db_core::BoxError> {
+///     // A real provider asks a secret store for `request.role()`.
+///     Ok(SecretString::from(format!("token-for-{}", request.role())))
+/// };
+/// # fn takes(_: impl CredentialProvider) {}
+/// takes(provider);
+/// ```
+pub trait CredentialProvider: Send + Sync + 'static {
+    /// The password for `request`.
+    ///
+    /// # Errors
+    ///
+    /// Any error: the connect attempt fails with
+    /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) carrying it as
+    /// its source, and is retried like a refused connection.
+    fn password(&self, request: &CredentialRequest) -> std::result::Result<SecretString, BoxError>;
+}
+
+impl<F> CredentialProvider for F
+where
+    F: Fn(&CredentialRequest) -> std::result::Result<SecretString, BoxError> + Send + Sync + 'static,
+{
+    fn password(&self, request: &CredentialRequest) -> std::result::Result<SecretString, BoxError> {
+        self(request)
     }
 }

@@ -14,6 +14,7 @@ pub mod blocking;
 mod callbacks;
 mod config;
 mod config_violation;
+mod credentials;
 mod error;
 #[cfg(test)]
 mod fake_server;
@@ -31,6 +32,7 @@ pub use callbacks::{
 };
 pub use config::*;
 pub use config_violation::ConfigViolation;
+pub use credentials::CredentialRequest;
 pub use error::{BoxError, Error, ErrorKind, Result, TlsError, error_chain, is_transient_sqlstate};
 pub use identifier::quote_identifier;
 pub use retry::{Backoff, RetryPolicy};
@@ -42,6 +44,9 @@ pub use transaction_options::{IsolationLevel, TransactionOptions};
 
 /// Parameter and column value conversions, shared by both drivers.
 pub use postgres_types::{FromSql, ToSql, Type};
+/// Secrets (passwords, tokens) as the configuration and credential
+/// providers hold them: never shown by `Debug`.
+pub use secrecy::{ExposeSecret, SecretString};
 /// The driver's SQLSTATE codes, for matching [`Error::sqlstate`].
 pub use tokio_postgres::error::SqlState;
 

@@ -13,7 +13,11 @@ use async_trait::async_trait;
 use postgres_types::ToSql;
 
 use crate::callbacks::{AsyncCallbacks, BoxFuture};
+use secrecy::SecretString;
+
 use crate::config::ConnectionConfig;
+use crate::credentials::CredentialRequest;
+use crate::error::BoxError;
 use crate::error::Result;
 use crate::retry::RetryPolicy;
 use crate::row::Row;
@@ -348,5 +352,46 @@ impl std::fmt::Debug for dyn Connection {
 impl std::fmt::Debug for dyn Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+/// Supplies the password (or token) of each new physical connection, for
+/// credentials that change while the engine runs (rotated passwords, IAM
+/// tokens, Vault leases). Awaited by the task that opens the connection,
+/// within the attempt's `connect_timeout`.
+///
+/// Closures returning a future implement it:
+///
+/// ```
+/// use uno_db_core::{CredentialRequest, SecretString};
+/// use uno_db_core::nonblocking::CredentialProvider;
+///
+/// let provider = |request: CredentialRequest| async move {
+///     // A real provider asks a secret store for `request.role()`.
+///     Ok::<_, uno_db_core::BoxError>(SecretString::from(format!("token-for-{}", request.role())))
+/// };
+/// # fn takes(_: impl CredentialProvider) {}
+/// takes(provider);
+/// ```
+#[async_trait]
+pub trait CredentialProvider: Send + Sync + 'static {
+    /// The password for `request`.
+    ///
+    /// # Errors
+    ///
+    /// Any error: the connect attempt fails with
+    /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) carrying it as
+    /// its source, and is retried like a refused connection.
+    async fn password(&self, request: &CredentialRequest) -> std::result::Result<SecretString, BoxError>;
+}
+
+#[async_trait]
+impl<F, Fut> CredentialProvider for F
+where
+    F: Fn(CredentialRequest) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = std::result::Result<SecretString, BoxError>> + Send,
+{
+    async fn password(&self, request: &CredentialRequest) -> std::result::Result<SecretString, BoxError> {
+        self(request.clone()).await
     }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+use uno_db_core::SqlState;
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, from_connect};
@@ -49,6 +50,17 @@ fn connect_within(
     limit: Duration,
 ) -> Result<Client> {
     let target = shared.core.config().target();
+    // The provider runs on the caller's thread, bounded only by itself.
+    let provided = match (plan.credential_request(), &shared.credentials) {
+        (Some(request), Some(provider)) => Some(
+            provider
+                .password(&request)
+                .map_err(|e| plan.provider_failed(e))?,
+        ),
+        _ => None,
+    };
+    let mut driver = postgres::Config::from(plan.driver_config(provided));
+    quiet_rollback_notices(&mut driver);
     let Some(permit) = shared.helper_permit() else {
         return Err(Error::with_message(
             ErrorKind::Connect,
@@ -59,7 +71,7 @@ fn connect_within(
         )
         .with_source(std::io::Error::from(std::io::ErrorKind::TimedOut)));
     };
-    let manager = PostgresConnectionManager::new(shared.driver.clone(), NoTls);
+    let manager = PostgresConnectionManager::new(driver, shared.core.tls().clone());
     let (sender, receiver) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("uno-db-sync-connect".to_owned())
@@ -107,4 +119,15 @@ fn prepare(shared: &Arc<EngineShared>, mut conn: PgConn) -> Result<PgConn> {
         }
     }
     Ok(conn)
+}
+
+/// ROLLBACK on return may warn "no transaction in progress" when a
+/// connection only looked like it might hold one; that warning is noise.
+/// Every other notice keeps the driver's default handling.
+fn quiet_rollback_notices(driver: &mut postgres::Config) {
+    driver.notice_callback(|notice| {
+        if notice.code() != &SqlState::NO_ACTIVE_SQL_TRANSACTION {
+            log::info!("{}: {}", notice.severity(), notice.message());
+        }
+    });
 }

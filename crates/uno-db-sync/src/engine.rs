@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use r2d2::{Pool, PooledConnection};
 use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
-use uno_db_core::backend::EngineCore;
+use uno_db_core::backend::{CredentialSource, EngineCore};
+use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::blocking;
 use uno_db_core::{
     BlockingCallbacks, CloseReason, ConnectionConfig, Driver, PoolCounters, PoolStatus, Result,
-    SqlState, TransactionOptions,
+    TransactionOptions,
 };
 
 use crate::connect;
@@ -74,8 +75,9 @@ impl SyncEngine {
     /// # Errors
     ///
     /// The configuration names the async driver
-    /// ([`Config`](uno_db_core::ErrorKind::Config)) or requires TLS
-    /// ([`Tls`](uno_db_core::ErrorKind::Tls): this backend has none).
+    /// ([`Config`](uno_db_core::ErrorKind::Config)), or a TLS file changed
+    /// since the configuration was built and is no longer usable (also
+    /// `Config`).
     pub fn new(config: &ConnectionConfig) -> Result<Self> {
         Self::with_callbacks(config, BlockingCallbacks::new())
     }
@@ -87,8 +89,37 @@ impl SyncEngine {
     ///
     /// As [`new`](Self::new).
     pub fn with_callbacks(config: &ConnectionConfig, callbacks: BlockingCallbacks) -> Result<Self> {
-        let core = EngineCore::new(config, Driver::Postgres)?;
-        let shared = Arc::new(EngineShared::new(core, driver_config(config), callbacks));
+        Self::build(config, callbacks, None)
+    }
+
+    /// As [`with_callbacks`](Self::with_callbacks), asking `provider` for
+    /// the password of every new physical connection (see
+    /// [`CredentialProvider`]); the configuration must not hold a
+    /// password.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), and [`Config`](uno_db_core::ErrorKind::Config)
+    /// when the configuration has a password.
+    pub fn with_credential_provider(
+        config: &ConnectionConfig,
+        callbacks: BlockingCallbacks,
+        provider: Arc<dyn CredentialProvider>,
+    ) -> Result<Self> {
+        Self::build(config, callbacks, Some(provider))
+    }
+
+    fn build(
+        config: &ConnectionConfig,
+        callbacks: BlockingCallbacks,
+        provider: Option<Arc<dyn CredentialProvider>>,
+    ) -> Result<Self> {
+        let source = match provider {
+            Some(_) => CredentialSource::Provider,
+            None => CredentialSource::Configuration,
+        };
+        let core = EngineCore::new(config, Driver::Postgres, source)?;
+        let shared = Arc::new(EngineShared::new(core, provider, callbacks));
         let pool = build_pool(&shared);
         shared.core.events().engine_created("postgres");
         Ok(Self { shared, pool })
@@ -200,20 +231,6 @@ impl SyncEngine {
             }
         }
     }
-}
-
-/// The `postgres` driver's settings for `config`.
-fn driver_config(config: &ConnectionConfig) -> postgres::Config {
-    let mut driver = postgres::Config::from(config.driver_config());
-    // ROLLBACK on return may warn "no transaction in progress" when a
-    // connection only looked like it might hold one; that warning is noise.
-    // Every other notice keeps the driver's default handling.
-    driver.notice_callback(|notice| {
-        if notice.code() != &SqlState::NO_ACTIVE_SQL_TRANSACTION {
-            log::info!("{}: {}", notice.severity(), notice.message());
-        }
-    });
-    driver
 }
 
 fn build_pool(shared: &Arc<EngineShared>) -> Pool<ConnManager> {

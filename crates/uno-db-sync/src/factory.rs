@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use uno_db_core::backend::EngineRegistry;
 use uno_db_core::blocking;
+use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::{BlockingCallbacks, ConnectionConfig, Result};
 
 use crate::engine::SyncEngine;
@@ -43,6 +44,7 @@ pub struct SyncEngineFactory {
 struct FactoryInner {
     engines: EngineRegistry<SyncEngine>,
     callbacks: BlockingCallbacks,
+    credentials: Option<Arc<dyn CredentialProvider>>,
 }
 
 impl SyncEngineFactory {
@@ -50,6 +52,34 @@ impl SyncEngineFactory {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A factory whose engines ask `provider` for the password of every
+    /// new physical connection, so that rotated credentials need no new
+    /// engine (see [`CredentialProvider`]). Configurations given to it
+    /// must not hold a password.
+    ///
+    /// ```no_run
+    /// use secrecy::SecretString;
+    /// use uno_db_core::CredentialRequest;
+    /// use uno_db_core::blocking::EngineFactory;
+    /// use uno_db_sync::SyncEngineFactory;
+    ///
+    /// let factory = SyncEngineFactory::with_credential_provider(|request: &CredentialRequest| {
+    ///     let password = std::fs::read_to_string("/run/secrets/db-password")?;
+    ///     Ok(SecretString::from(password.trim().to_owned()))
+    /// });
+    /// let engine = factory.engine(&"postgresql://app@db.internal/orders".parse()?)?;
+    /// # Ok::<(), uno_db_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_credential_provider(provider: impl CredentialProvider) -> Self {
+        Self {
+            inner: Arc::new(FactoryInner {
+                credentials: Some(Arc::new(provider)),
+                ..FactoryInner::default()
+            }),
+        }
     }
 
     /// The engine for `config`, typed (see
@@ -61,7 +91,13 @@ impl SyncEngineFactory {
     /// could not be created (see [`SyncEngine::new`]).
     pub fn sync_engine(&self, config: &ConnectionConfig) -> Result<Arc<SyncEngine>> {
         self.inner.engines.get_or_create(config, || {
-            SyncEngine::with_callbacks(config, self.inner.callbacks.clone())
+            let callbacks = self.inner.callbacks.clone();
+            match &self.inner.credentials {
+                Some(provider) => {
+                    SyncEngine::with_credential_provider(config, callbacks, Arc::clone(provider))
+                }
+                None => SyncEngine::with_callbacks(config, callbacks),
+            }
         })
     }
 }
@@ -104,6 +140,7 @@ impl fmt::Debug for SyncEngineFactory {
         f.debug_struct("SyncEngineFactory")
             .field("engines", &self.inner.engines.len())
             .field("callbacks", &self.inner.callbacks)
+            .field("credential_provider", &self.inner.credentials.is_some())
             .field("disposed", &self.inner.engines.is_disposed())
             .finish()
     }

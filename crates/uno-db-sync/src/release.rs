@@ -29,11 +29,12 @@ pub(crate) fn release(shared: &Arc<EngineShared>, pool: &Pool<ConnManager>, slot
         ReturnPlan::CancelAndDiscard => {
             // The caller unwound mid-statement: the server may still run it.
             if let (Some(token), Some(permit)) = (conn.cancel_token(), shared.helper_permit()) {
+                let tls = shared.core.tls().clone();
                 let spawned = std::thread::Builder::new()
                     .name("uno-db-sync-cancel".to_owned())
                     .spawn(move || {
                         let _permit = permit;
-                        drop(token.cancel_query(postgres::NoTls));
+                        drop(token.cancel_query(tls));
                     });
                 drop(spawned);
             }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use uno_db_core::BlockingCallbacks;
+use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::backend::EngineCore;
 
 use crate::wait_queue::WaitQueue;
@@ -15,8 +16,8 @@ use crate::watchdog::Watchdog;
 /// manager that holds this.
 pub(crate) struct EngineShared {
     pub(crate) core: EngineCore,
-    /// The driver's settings, translated once from the configuration.
-    pub(crate) driver: postgres::Config,
+    /// Asked for the password of each new connection, when set.
+    pub(crate) credentials: Option<Arc<dyn CredentialProvider>>,
     pub(crate) callbacks: BlockingCallbacks,
     pub(crate) queue: WaitQueue,
     /// Cancels statements that run past `query_timeout`.
@@ -30,15 +31,15 @@ pub(crate) struct EngineShared {
 impl EngineShared {
     pub(crate) fn new(
         core: EngineCore,
-        driver: postgres::Config,
+        credentials: Option<Arc<dyn CredentialProvider>>,
         callbacks: BlockingCallbacks,
     ) -> Self {
         Self {
+            watchdog: Watchdog::new(core.tls().clone()),
             core,
-            driver,
+            credentials,
             callbacks,
             queue: WaitQueue::default(),
-            watchdog: Watchdog::default(),
             lingering: AtomicUsize::new(0),
         }
     }

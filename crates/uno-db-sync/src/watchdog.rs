@@ -17,18 +17,21 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use postgres::{CancelToken, NoTls};
+use postgres::CancelToken;
+use uno_db_core::backend::MakeTls;
 
 /// The per-engine watchdog.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Watchdog {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     state: Mutex<State>,
     changed: Condvar,
+    /// Cancel requests go over TLS as the connections do.
+    tls: MakeTls,
 }
 
 #[derive(Default)]
@@ -56,6 +59,17 @@ pub(crate) struct Armed<'a> {
 }
 
 impl Watchdog {
+    /// A watchdog whose cancel requests use `tls`.
+    pub(crate) fn new(tls: MakeTls) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::default(),
+                changed: Condvar::new(),
+                tls,
+            }),
+        }
+    }
+
     /// Watches a statement about to be sent: if it still runs after
     /// `limit`, `token` cancels it.
     pub(crate) fn arm(&self, limit: Duration, token: &Arc<CancelToken>) -> Armed<'_> {
@@ -121,7 +135,7 @@ impl Inner {
                     .unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) if deadline <= now => {
                     if let Some((_, token)) = state.armed.pop_first() {
-                        cancel(token);
+                        cancel(token, self.tls.clone());
                     }
                     state
                 }
@@ -138,9 +152,9 @@ impl Inner {
 
 /// Sends a cancel request on a thread of its own: it connects to the
 /// server, which may be as silent as the statement's connection.
-fn cancel(token: Arc<CancelToken>) {
+fn cancel(token: Arc<CancelToken>, tls: MakeTls) {
     let spawned = std::thread::Builder::new()
         .name("uno-db-sync-cancel".to_owned())
-        .spawn(move || drop(token.cancel_query(NoTls)));
+        .spawn(move || drop(token.cancel_query(tls)));
     drop(spawned);
 }

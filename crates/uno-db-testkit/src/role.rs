@@ -41,6 +41,28 @@ impl TestRole {
         })
     }
 
+    /// Changes the role's password on the server (`ALTER ROLE ... PASSWORD`),
+    /// as a password rotation does; [`password`](Self::password) and the
+    /// URLs keep the original one. Blocks the calling thread (its own
+    /// admin session, on a thread of its own, bounded).
+    ///
+    /// # Errors
+    ///
+    /// The server could not be reached or refused the statement.
+    pub fn rotate_password(&self, new_password: &str) -> Result<(), TestkitError> {
+        let statement = format!(
+            "ALTER ROLE {} PASSWORD {}",
+            quote_ident(&self.name),
+            quote_literal(new_password)
+        );
+        run_admin(
+            &self.server,
+            &format!("rotating the password of role {}", self.name),
+            Deadlines::ADMIN,
+            move |client| client.batch_execute(&statement),
+        )
+    }
+
     /// The role's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -7,10 +7,10 @@ pub use database_factory::DatabaseFactory;
 // (`uno_db_core::backend`) stays out of the facade.
 pub use uno_db_core::{
     AsyncCallback, AsyncCallbacks, Backoff, BlockingCallback, BlockingCallbacks, BoxError,
-    BoxFuture, CallbackRegistry, CloseReason, Column, ColumnIndex, ConfigKey, ConfigViolation,
-    ConnectionConfig, ConnectionConfigBuilder, Driver, EnvSource, Error, ErrorKind, FromSql,
+    BoxFuture, CallbackRegistry, ChannelBinding, CloseReason, Column, ColumnIndex, ConfigKey,
+    ConfigViolation, ConnectionConfig, CredentialRequest, ExposeSecret, ConnectionConfigBuilder, Driver, EnvSource, Error, ErrorKind, FromSql,
     IsolationLevel, PoolCounters, PoolStatus, ProcessEnv, Result, RetryPolicy, Row, RowBuilder,
-    SqlState, SslMode, Statement, TlsError, ToSql, TransactionOptions, Type, blocking, defaults,
+    SecretString, SqlState, SslMode, SslNegotiation, Statement, TlsError, ToSql, TransactionOptions, Type, blocking, defaults,
     error_chain, is_transient_sqlstate, limits, nonblocking, quote_identifier, sqlstate_name,
 };
 

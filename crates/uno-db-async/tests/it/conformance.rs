@@ -2,3 +2,23 @@
 //! runs for it (not also from the workspace's `tests/it`).
 
 uno_db_testkit::nonblocking_conformance!(uno_db_async::AsyncEngineFactory::new());
+
+/// TLS and credentials, against the test kit's TLS and plaintext clusters.
+mod security {
+    use std::sync::Arc;
+
+    use uno_db_async::AsyncEngineFactory;
+    use uno_db_core::CredentialRequest;
+    use uno_db_core::nonblocking::{CredentialProvider, EngineFactory};
+
+    fn with_provider(provider: Arc<dyn CredentialProvider>) -> Box<dyn EngineFactory> {
+        Box::new(AsyncEngineFactory::with_credential_provider(
+            move |request: CredentialRequest| {
+                let provider = Arc::clone(&provider);
+                async move { provider.password(&request).await }
+            },
+        ))
+    }
+
+    uno_db_testkit::nonblocking_security_conformance!(AsyncEngineFactory::new(), with_provider);
+}

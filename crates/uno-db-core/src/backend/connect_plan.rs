@@ -3,8 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use super::engine_core::EngineCore;
-use crate::error::Error;
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::error::SqlState;
+
+use super::engine_core::{CredentialSource, EngineCore};
+use super::passfile;
+use crate::config::SslMode;
+use crate::credentials::CredentialRequest;
+use crate::error::{BoxError, Error, ErrorKind};
 use crate::retry::Backoff;
 
 /// The shortest connect attempt a checkout makes, even when `pool_timeout`
@@ -53,6 +59,12 @@ pub struct ConnectPlan<'a> {
     /// the connect error itself rather than a pool time-out.
     max_attempts: Option<u32>,
     retry_deadline: Option<Instant>,
+    /// `allow` or `prefer` had the server refuse the first TLS choice; the
+    /// next attempts take the other one.
+    tls_switched: bool,
+    /// The server refused the provider's password and the provider was
+    /// asked afresh.
+    credentials_refreshed: bool,
 }
 
 /// One attempt under way; counts as "connecting" until handed back to
@@ -85,7 +97,83 @@ impl<'a> ConnectPlan<'a> {
             retry_deadline: policy.deadline_set().map(|d| Instant::now() + d),
             core,
             started,
+            tls_switched: false,
+            credentials_refreshed: false,
         }
+    }
+
+    /// What to ask the engine's credential provider for the next attempt;
+    /// `None` when the engine has none (the configuration's password, or
+    /// the password file, is used).
+    #[must_use]
+    pub fn credential_request(&self) -> Option<CredentialRequest> {
+        (self.core.credentials() == CredentialSource::Provider)
+            .then(|| CredentialRequest::new(self.core.config(), self.credentials_refreshed))
+    }
+
+    /// The error of a credential provider that failed: transient, so
+    /// retried like a refused connection within `pool_timeout`.
+    #[must_use]
+    pub fn provider_failed(&self, error: BoxError) -> Error {
+        Error::with_message(
+            ErrorKind::Connect,
+            format!(
+                "the credential provider gave no password for role `{}` on {}",
+                self.core.config().role(),
+                self.core.config().target()
+            ),
+        )
+        .with_source(error)
+    }
+
+    /// The driver settings of the next attempt: the TLS choice (`allow`
+    /// and `prefer` switch once when the server refused the first) and the
+    /// password: `provided` by the credential provider, else the
+    /// configuration's, else the password file's.
+    #[must_use]
+    pub fn driver_config(&self, provided: Option<SecretString>) -> tokio_postgres::Config {
+        use tokio_postgres::config::SslMode as Driver;
+        let core = self.core;
+        let config = core.config();
+        let mut pg = core.base_driver_config().clone();
+        if self.tls_switched {
+            pg.ssl_mode(match config.ssl_mode() {
+                SslMode::Allow => Driver::Require,
+                _ => Driver::Disable,
+            });
+        }
+        let password = provided.or_else(|| {
+            if config.password().is_some() {
+                return None;
+            }
+            let file = passfile::location(config.passfile())?;
+            config.hosts().iter().find_map(|host| {
+                passfile::lookup(&file, host, config.port(), config.database(), config.role())
+            })
+        });
+        if let Some(password) = password {
+            pg.password(password.expose_secret().as_bytes());
+        }
+        pg
+    }
+
+    /// Whether the server's refusal `error` makes `allow` try TLS, or
+    /// `prefer` plaintext, as libpq does. Only a `pg_hba.conf` refusal
+    /// (28000) counts: a wrong password would be refused again, and a
+    /// failed TLS handshake never falls back to plaintext.
+    fn switches_tls(&self, error: &Error) -> bool {
+        let mode = self.core.config().ssl_mode();
+        !self.tls_switched
+            && (mode == SslMode::Allow || (mode == SslMode::Prefer && cfg!(feature = "tls")))
+            && error.sqlstate() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+    }
+
+    /// Whether the server refused a password the provider gave, so that the
+    /// provider is asked once more before the error is returned.
+    fn refreshes_credentials(&self, error: &Error) -> bool {
+        self.core.credentials() == CredentialSource::Provider
+            && !self.credentials_refreshed
+            && error.sqlstate() == Some(&SqlState::INVALID_PASSWORD)
     }
 
     /// Starts an attempt (logged, and counted for
@@ -115,7 +203,7 @@ impl<'a> ConnectPlan<'a> {
     #[must_use]
     pub fn attempt_timed_out(&self, limit: Duration) -> Error {
         Error::with_message(
-            crate::ErrorKind::Connect,
+            ErrorKind::Connect,
             format!(
                 "could not connect to {}: no answer within {}ms",
                 self.core.config().target(),
@@ -140,6 +228,16 @@ impl<'a> ConnectPlan<'a> {
         self.core.connect_ended(Some(&error));
         let number = self.backoff.attempt();
         let events = self.core.events();
+        if self.switches_tls(&error) {
+            self.tls_switched = true;
+            events.connect_retry(number, Duration::ZERO, &error);
+            return ConnectStep::Retry(Duration::ZERO);
+        }
+        if self.refreshes_credentials(&error) {
+            self.credentials_refreshed = true;
+            events.connect_retry(number, Duration::ZERO, &error);
+            return ConnectStep::Retry(Duration::ZERO);
+        }
         if let Some(delay) = self.backoff.next_delay(&error) {
             events.connect_retry(number, delay, &error);
             return ConnectStep::Retry(delay);
@@ -166,7 +264,7 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn core(url: &str) -> EngineCore {
-        EngineCore::new(&url.parse().unwrap(), Driver::Any).unwrap()
+        EngineCore::new(&url.parse().unwrap(), Driver::Any, CredentialSource::Configuration).unwrap()
     }
 
     fn refused() -> Error {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::MakeTls;
 use super::conn_state::ConnState;
 use super::connect_plan::ConnectPlan;
 use super::events::EngineEvents;
@@ -69,18 +70,50 @@ pub struct EngineCore {
     last_connect_error: Mutex<Option<(Instant, Error)>>,
     /// Connect attempts under way.
     connecting: AtomicUsize,
+    /// The driver's settings for a first attempt; each attempt starts from
+    /// a copy (see [`ConnectPlan::driver_config`]).
+    driver: tokio_postgres::Config,
+    /// The TLS connector, built once from the configuration's files.
+    tls: MakeTls,
+    credentials: CredentialSource,
+}
+
+/// Where an engine's passwords come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// The configuration's password; without one, the password file.
+    Configuration,
+    /// The backend's credential provider, asked for every new connection.
+    Provider,
 }
 
 impl EngineCore {
-    /// The core of an engine for `config`, served by a backend of `family`.
+    /// The core of an engine for `config`, served by a backend of
+    /// `family`, its passwords coming from `credentials`.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`] when the configuration names the other driver
-    /// family; [`ErrorKind::Tls`] when it requires TLS.
-    pub fn new(config: &ConnectionConfig, family: Driver) -> Result<Self> {
-        config.ensure_backend_without_tls(family)?;
+    /// family, when it has a password and the engine a credential provider
+    /// too (which one wins would be a guess), or when a TLS file changed
+    /// since the configuration was built and is no longer usable.
+    pub fn new(
+        config: &ConnectionConfig,
+        family: Driver,
+        credentials: CredentialSource,
+    ) -> Result<Self> {
+        config.ensure_backend(family)?;
+        if credentials == CredentialSource::Provider && config.password().is_some() {
+            return Err(Error::with_message(
+                ErrorKind::Config,
+                "the configuration has a password and the engine a credential provider; \
+                 remove one of them",
+            ));
+        }
         Ok(Self {
+            driver: config.driver_config(),
+            tls: config.tls_connector()?,
+            credentials,
             metrics: PoolMetrics::for_config(config),
             search_path_sql: config.search_path_statement(),
             set_role_sql: config.set_role_statement(),
@@ -95,6 +128,24 @@ impl EngineCore {
     #[must_use]
     pub fn config(&self) -> &ConnectionConfig {
         &self.config
+    }
+
+    /// The TLS connector for this engine's connections and cancel
+    /// requests.
+    #[must_use]
+    pub fn tls(&self) -> &MakeTls {
+        &self.tls
+    }
+
+    /// The driver settings every attempt starts from.
+    pub(super) fn base_driver_config(&self) -> &tokio_postgres::Config {
+        &self.driver
+    }
+
+    /// Where the engine's passwords come from.
+    #[must_use]
+    pub fn credentials(&self) -> CredentialSource {
+        self.credentials
     }
 
     /// The engine's counters.
@@ -476,7 +527,7 @@ mod tests {
     use super::*;
 
     fn core(url: &str) -> EngineCore {
-        EngineCore::new(&url.parse().unwrap(), Driver::Any).unwrap()
+        EngineCore::new(&url.parse().unwrap(), Driver::Any, CredentialSource::Configuration).unwrap()
     }
 
     #[test]

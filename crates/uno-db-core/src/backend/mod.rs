@@ -34,6 +34,7 @@ mod connect_plan;
 mod driver_error;
 mod engine_core;
 mod engine_registry;
+mod passfile;
 pub mod events;
 #[cfg(feature = "metrics")]
 mod metrics_export;
@@ -46,10 +47,19 @@ mod statement_cache;
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep};
 pub use driver_error::{from_connect, from_driver};
-pub use engine_core::{ALIVE_BYPASS_WINDOW, EngineCore, OpenStep, ReturnPlan};
+pub use engine_core::{ALIVE_BYPASS_WINDOW, CredentialSource, EngineCore, OpenStep, ReturnPlan};
 pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use pool_metrics::PoolMetrics;
 pub use rows::{PreparedStatement, at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;
 pub use statement_cache::StatementCache;
+
+/// The TLS connector both backends hand the driver, for connections and
+/// cancel requests: rustls ([`RustlsConnector`]) with the `tls` feature.
+#[cfg(feature = "tls")]
+pub type MakeTls = RustlsConnector;
+/// The TLS connector both backends hand the driver: without the `tls`
+/// feature, none (the configuration admits no mode that needs one).
+#[cfg(not(feature = "tls"))]
+pub type MakeTls = tokio_postgres::NoTls;

@@ -2,7 +2,7 @@
 
 use crate::config::env::{self, EnvSource, ProcessEnv};
 use crate::config::table::Fields;
-use crate::config::{ConnectionConfig, validate};
+use crate::config::{ConnectionConfig, SslMode, tls_setup, validate};
 use crate::config_violation::ConfigViolation;
 use crate::error::Error;
 
@@ -152,6 +152,13 @@ impl ConnectionConfigBuilder {
             Some(environment) => self.explicit.clone().or(environment.clone()),
             None => self.explicit.clone(),
         };
+        let mut fields = fields;
+        // libpq: sslrootcert=system makes verify-full the default mode.
+        if fields.ssl_mode.is_none()
+            && matches!(&fields.ssl_root_cert, Some(Some(roots)) if roots == tls_setup::SYSTEM_ROOTS)
+        {
+            fields.ssl_mode = Some(SslMode::VerifyFull);
+        }
         let inner = fields.resolve();
         let mut violations = self.parse_errors.clone();
         violations.extend(self.environment_errors.iter().cloned());

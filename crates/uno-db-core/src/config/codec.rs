@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{Driver, SslMode, duration, options, params};
+use crate::config::{ChannelBinding, Driver, SslMode, SslNegotiation, duration, options, params};
 use crate::retry::RetryPolicy;
 
 /// A field's Rust type: how the getter lends it, how two values compare and
@@ -63,7 +63,9 @@ copy_value!(
     Duration,
     Option<Duration>,
     Driver,
-    SslMode
+    SslMode,
+    SslNegotiation,
+    ChannelBinding
 );
 
 /// Owned types with `Eq` and `Hash`, lent as `$out` through `$view`.
@@ -423,38 +425,6 @@ impl Codec for DriverName {
     #[cfg(all(test, feature = "serde"))]
     fn json(value: &Driver) -> String {
         json(value.scheme())
-    }
-}
-
-/// A TLS mode, by libpq name.
-pub(crate) enum TlsMode {}
-
-impl Codec for TlsMode {
-    type Value = SslMode;
-    #[cfg(test)]
-    const SYNTAX: &'static str = "`disable`, `prefer` or `require`";
-
-    fn parse(text: &str) -> Result<SslMode, String> {
-        SslMode::parse_name(text)
-    }
-
-    fn format(value: &SslMode) -> String {
-        value.as_str().to_owned()
-    }
-
-    #[cfg(test)]
-    fn describe(value: &SslMode) -> String {
-        format!("`{value:?}`")
-    }
-
-    #[cfg(feature = "serde")]
-    fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SslMode>, D::Error> {
-        Option::<SslMode>::deserialize(d)
-    }
-
-    #[cfg(all(test, feature = "serde"))]
-    fn json(value: &SslMode) -> String {
-        json(value.as_str())
     }
 }
 

@@ -32,7 +32,9 @@ impl ConnectionConfig {
         pg.port(self.port())
             .user(self.role())
             .dbname(self.database())
-            .ssl_mode(self.ssl_mode().into())
+            .ssl_mode(self.first_driver_ssl_mode())
+            .ssl_negotiation(self.ssl_negotiation().into())
+            .channel_binding(self.channel_binding().into())
             .connect_timeout(self.connect_timeout());
         if let Some(password) = self.password() {
             pg.password(password.expose_secret().as_bytes());
@@ -54,14 +56,28 @@ impl ConnectionConfig {
         pg
     }
 
-    /// Checks that a backend of `family` without TLS can serve this
-    /// configuration.
+    /// The driver's TLS mode for a first attempt: `allow` starts in
+    /// plaintext; `prefer` asks for TLS only when the build has it (the
+    /// driver cannot be told "TLS if you can" with no connector); the
+    /// strict modes ask the driver for TLS and leave the certificate checks
+    /// to the connector.
+    pub(crate) fn first_driver_ssl_mode(&self) -> tokio_postgres::config::SslMode {
+        use tokio_postgres::config::SslMode as Driver;
+        match self.ssl_mode() {
+            SslMode::Disable | SslMode::Allow => Driver::Disable,
+            SslMode::Prefer if cfg!(feature = "tls") => Driver::Prefer,
+            SslMode::Prefer => Driver::Disable,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => Driver::Require,
+        }
+    }
+
+    /// Checks that a backend of `family` can serve this configuration.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`] when the configuration names the other driver
-    /// family; [`ErrorKind::Tls`] when it requires TLS.
-    pub fn ensure_backend_without_tls(&self, family: Driver) -> Result<()> {
+    /// family.
+    pub fn ensure_backend(&self, family: Driver) -> Result<()> {
         let driver = self.driver();
         if driver != Driver::Any && driver != family {
             return Err(Error::with_message(
@@ -71,13 +87,6 @@ impl ConnectionConfig {
                      (`{family}`) does not serve; use the other engine factory or a \
                      `{family}` or bare `postgresql` scheme"
                 ),
-            ));
-        }
-        if self.ssl_mode() == SslMode::Require {
-            return Err(Error::with_message(
-                ErrorKind::Tls,
-                "sslmode=require, but this backend is built without TLS support; \
-                 use sslmode=disable or prefer",
             ));
         }
         Ok(())
@@ -238,30 +247,40 @@ mod tests {
     }
 
     #[test]
-    fn backends_refuse_the_other_family_and_required_tls() {
+    fn backends_refuse_the_other_family() {
         let any = ConnectionConfig::builder().build().unwrap();
-        assert!(any.ensure_backend_without_tls(Driver::Postgres).is_ok());
-        assert!(
-            any.ensure_backend_without_tls(Driver::TokioPostgres)
-                .is_ok()
-        );
+        assert!(any.ensure_backend(Driver::Postgres).is_ok());
+        assert!(any.ensure_backend(Driver::TokioPostgres).is_ok());
         let blocking = any.to_builder().driver(Driver::Postgres).build().unwrap();
-        assert!(
-            blocking
-                .ensure_backend_without_tls(Driver::Postgres)
-                .is_ok()
-        );
-        let error = blocking
-            .ensure_backend_without_tls(Driver::TokioPostgres)
-            .unwrap_err();
+        assert!(blocking.ensure_backend(Driver::Postgres).is_ok());
+        let error = blocking.ensure_backend(Driver::TokioPostgres).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Config);
         assert!(error.to_string().contains("postgresql+postgres"), "{error}");
-        let tls = any.to_builder().ssl_mode(SslMode::Require).build().unwrap();
-        assert_eq!(
-            tls.ensure_backend_without_tls(Driver::Postgres)
-                .unwrap_err()
-                .kind(),
-            ErrorKind::Tls
-        );
+    }
+
+    #[test]
+    fn each_mode_starts_the_driver_as_libpq_would() {
+        use tokio_postgres::config::SslMode as D;
+        let first = |mode: SslMode| {
+            let config = ConnectionConfig::builder()
+                .ssl_mode(mode)
+                .ssl_root_cert(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/root.crt"))
+                .build();
+            config.map(|c| c.driver_config().get_ssl_mode())
+        };
+        assert!(matches!(first(SslMode::Disable), Ok(D::Disable)));
+        assert!(matches!(first(SslMode::Allow), Ok(D::Disable)));
+        if cfg!(feature = "tls") {
+            assert!(matches!(first(SslMode::Prefer), Ok(D::Prefer)));
+            for strict in [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull] {
+                assert!(matches!(first(strict), Ok(D::Require)), "{strict}");
+            }
+        } else {
+            assert!(matches!(first(SslMode::Prefer), Ok(D::Disable)));
+            for strict in [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull] {
+                let error = first(strict).unwrap_err();
+                assert!(error.to_string().contains("`tls` feature"), "{error}");
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! for every field, its default and its rules.
 
 mod builder;
+mod channel_binding;
 mod codec;
 mod connection_config;
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod duration;
 mod env;
 mod key;
 mod libpq;
+mod libpq_enum;
 pub mod limits;
 mod options;
 mod params;
@@ -24,8 +26,10 @@ mod parse;
 #[cfg(feature = "serde")]
 mod serde;
 mod ssl_mode;
+mod ssl_negotiation;
 mod table;
 mod table_macro;
+mod tls_setup;
 mod url;
 mod validate;
 #[cfg(test)]
@@ -35,9 +39,11 @@ mod violation_tuples;
 mod proptests;
 
 pub use builder::ConnectionConfigBuilder;
+pub use channel_binding::ChannelBinding;
 pub use connection_config::ConnectionConfig;
 pub use driver::Driver;
 pub use env::{EnvSource, ProcessEnv};
 pub use key::ConfigKey;
 pub use ssl_mode::SslMode;
+pub use ssl_negotiation::SslNegotiation;
 pub use table::defaults;

@@ -178,7 +178,7 @@ mod tests {
         assert!(
             set("sslmode", "x")
                 .unwrap_err()
-                .contains("disable, prefer or require")
+                .contains("disable, allow, prefer, require, verify-ca or verify-full")
         );
         assert!(
             set("connect_timeout", "x")

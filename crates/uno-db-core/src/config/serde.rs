@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use crate::config::codec::Codec;
 use crate::config::table::{self, Fields};
-use crate::config::{ConnectionConfig, ConnectionConfigBuilder, Driver, SslMode, duration};
+use crate::config::{ConnectionConfig, ConnectionConfigBuilder, Driver, duration};
 
 /// Reads one field's value with its codec: `None` leaves it unset.
 pub(crate) struct Seed<C>(PhantomData<C>);
@@ -81,13 +81,6 @@ impl<'de> Deserialize<'de> for Driver {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         Self::parse_scheme(&text).map_err(de::Error::custom)
-    }
-}
-
-impl<'de> Deserialize<'de> for SslMode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::parse_name(&text).map_err(de::Error::custom)
     }
 }
 
@@ -316,6 +309,7 @@ mod tests {
 
     use super::*;
     use crate::retry::RetryPolicy;
+    use crate::config::SslMode;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items
@@ -448,7 +442,7 @@ mod tests {
             r#"pool_timeout = "off""#,
             r#"idle_timeout = "later""#,
             r#"driver = "postgresql+jdbc""#,
-            r#"ssl_mode = "verify-full""#,
+            r#"ssl_mode = "verify-everything""#,
             r#"port = 70000"#,
             r#"pool_size = -1"#,
             r#"options = 3"#,

@@ -17,7 +17,7 @@ use secrecy::SecretString;
 
 use crate::config::codec::{
     Count, DriverName, Flag, Hosts, OptDuration, OptText, Port, Retry, Seconds, Secret, Settings,
-    Text, TlsMode, Wait,
+    Text, Wait,
 };
 use crate::config::limits::{
     MAX_CONNECTIONS, MAX_LIFETIME, MAX_SERVER_TIMEOUT, MAX_STATEMENT_CACHE_SIZE, MAX_WAIT,
@@ -25,10 +25,11 @@ use crate::config::limits::{
 };
 use crate::config::table_macro::config_table;
 use crate::config::validate::{
-    AppName, AtMost, Between, HostList, Identifier, Name, NoNul, NoRule, Overflow, PortNumber,
-    Range, RetryRule, SchemaList, SettingList,
+    AppName, AtMost, Between, FilePath, HostList, Identifier, Name, NoNul, NoRule, Overflow, PortNumber,
+    Range, RetryRule, SchemaList, SettingList, TlsSetup,
 };
-use crate::config::{Driver, SslMode};
+use crate::config::libpq_enum::Named;
+use crate::config::{ChannelBinding, Driver, SslMode, SslNegotiation};
 use crate::retry::RetryPolicy;
 
 config_table! {
@@ -175,19 +176,123 @@ config_table! {
         example: "reader";
     }
 
-    /// Whether to use TLS: `Disable`, `Prefer` or `Require`.
+    /// Whether to use TLS and what to check, with libpq's meaning (see
+    /// [`SslMode`] for what each mode protects against). Every TLS file
+    /// is read and checked when the configuration is built.
     ssl_mode: SslMode {
         default: SslMode::Prefer, const SSL_MODE: SslMode;
-        codec: TlsMode;
+        codec: Named<SslMode>;
         get: SslMode;
         set: plain;
-        rule: NoRule;
+        rule: TlsSetup;
         url: Query;
         params: ["sslmode"];
         env: ["UNO_DB_SSL_MODE", "PGSSLMODE"];
         serde: ["ssl_mode", "sslmode"];
         secret: false;
         example: "require";
+    }
+
+    /// The trusted root certificates (PEM file), or `system` for the
+    /// platform's roots (then `sslmode` defaults to `verify-full`, as in
+    /// libpq). Unset: `~/.postgresql/root.crt` if it exists.
+    ssl_root_cert: Option<String> {
+        default: None;
+        codec: OptText;
+        get: Option<&str>;
+        set: clearable(String, clear_ssl_root_cert);
+        rule: FilePath;
+        url: Query;
+        params: ["sslrootcert"];
+        env: ["UNO_DB_SSL_ROOT_CERT", "PGSSLROOTCERT"];
+        serde: ["ssl_root_cert", "sslrootcert"];
+        secret: false;
+        example: "/etc/uno-db/root.crt";
+    }
+
+    /// The client certificate (PEM file, chain allowed) sent when the
+    /// server asks for one. Unset: `~/.postgresql/postgresql.crt` if it
+    /// exists.
+    ssl_cert: Option<String> {
+        default: None;
+        codec: OptText;
+        get: Option<&str>;
+        set: clearable(String, clear_ssl_cert);
+        rule: FilePath;
+        url: Query;
+        params: ["sslcert"];
+        env: ["UNO_DB_SSL_CERT", "PGSSLCERT"];
+        serde: ["ssl_cert", "sslcert"];
+        secret: false;
+        example: "/etc/uno-db/client.crt";
+    }
+
+    /// The client certificate's private key (unencrypted PEM: PKCS#8,
+    /// PKCS#1 or SEC1). Only its path is kept; the key itself is read
+    /// into the TLS layer and never shown. Unset:
+    /// `~/.postgresql/postgresql.key` if it exists.
+    ssl_key: Option<String> {
+        default: None;
+        codec: OptText;
+        get: Option<&str>;
+        set: clearable(String, clear_ssl_key);
+        rule: FilePath;
+        url: Query;
+        params: ["sslkey"];
+        env: ["UNO_DB_SSL_KEY", "PGSSLKEY"];
+        serde: ["ssl_key", "sslkey"];
+        secret: false;
+        example: "/etc/uno-db/client.key";
+    }
+
+    /// How TLS is started: `Postgres` (an `SSLRequest` first; every
+    /// server) or `Direct` (PostgreSQL 17; needs `sslmode=require` or
+    /// stricter).
+    ssl_negotiation: SslNegotiation {
+        default: SslNegotiation::Postgres, const SSL_NEGOTIATION: SslNegotiation;
+        codec: Named<SslNegotiation>;
+        get: SslNegotiation;
+        set: plain;
+        rule: NoRule;
+        url: Query;
+        params: ["sslnegotiation"];
+        env: ["UNO_DB_SSL_NEGOTIATION", "PGSSLNEGOTIATION"];
+        serde: ["ssl_negotiation", "sslnegotiation"];
+        secret: false;
+        example: "direct";
+    }
+
+    /// Whether SCRAM authentication is bound to the TLS channel
+    /// (`SCRAM-SHA-256-PLUS`): `Disable`, `Prefer` or `Require`.
+    channel_binding: ChannelBinding {
+        default: ChannelBinding::Prefer, const CHANNEL_BINDING: ChannelBinding;
+        codec: Named<ChannelBinding>;
+        get: ChannelBinding;
+        set: plain;
+        rule: NoRule;
+        url: Query;
+        params: ["channel_binding"];
+        env: ["UNO_DB_CHANNEL_BINDING", "PGCHANNELBINDING"];
+        serde: ["channel_binding"];
+        secret: false;
+        example: "require";
+    }
+
+    /// The password file read when no password is configured (libpq's
+    /// format and matching; ignored if group or world can read it).
+    /// Unset: `~/.pgpass`.
+    passfile: Option<String> {
+        default: None;
+        codec: OptText;
+        get: Option<&str>;
+        set: clearable(String, clear_passfile);
+        rule: FilePath;
+        url: Query;
+        params: ["passfile"];
+        env: ["UNO_DB_PASSFILE", "PGPASSFILE"];
+        serde: ["passfile"];
+        secret: false;
+        example: "/run/secrets/pgpass";
     }
 
     /// The longest wait to establish one connection.

@@ -529,7 +529,7 @@ mod tests {
                 .contains("URL scheme")
         );
         assert_eq!(one_error("postgresql://h?pool_size=ten").0, "pool_size");
-        assert_eq!(one_error("postgresql://h?sslmode=verify-full").0, "sslmode");
+        assert_eq!(one_error("postgresql://h?sslmode=sometimes").0, "sslmode");
         assert_eq!(one_error("postgresql://h?options=-x").0, "options");
         assert_eq!(one_error("postgresql://h?pre_ping=maybe").0, "pre_ping");
         assert_eq!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::duration;
+use crate::config::{ChannelBinding, SslMode, SslNegotiation, duration, tls_setup};
 use crate::config::limits::{MAX_CONNECTIONS, MAX_NAME_BYTES};
 use crate::config::table::{FIELDS, Inner};
 use crate::config_violation::ConfigViolation;
@@ -54,7 +54,7 @@ pub(crate) struct Context {
 }
 
 impl Violations {
-    fn push(&mut self, at: &Context, value: impl Into<String>, rule: &str) {
+    pub(crate) fn push(&mut self, at: &Context, value: impl Into<String>, rule: &str) {
         let value = if at.secret {
             "***".to_owned()
         } else {
@@ -129,6 +129,66 @@ impl Rule<Option<SecretString>> for NoNul {
     #[cfg(test)]
     fn describe(&self) -> Option<String> {
         Some("no NUL".to_owned())
+    }
+}
+
+/// A file path, when set: not empty, no NUL. Whether the file can be read
+/// is [`TlsSetup`]'s or the password file's business.
+pub(crate) struct FilePath;
+
+impl Rule<Option<String>> for FilePath {
+    fn check(&self, at: &Context, value: &Option<String>, _: &Inner, out: &mut Violations) {
+        let Some(path) = value else { return };
+        if out.no_nul(at, path) && path.is_empty() {
+            out.push(at, path, "must not be empty");
+        }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("not empty, no NUL".to_owned())
+    }
+}
+
+/// The TLS settings together: modes the build can serve, combinations
+/// libpq refuses, and (feature `tls`) every certificate and key file read
+/// and checked now, so that a bad file is a configuration error naming
+/// it, not a failure at the first connect.
+pub(crate) struct TlsSetup;
+
+impl Rule<SslMode> for TlsSetup {
+    fn check(&self, at: &Context, mode: &SslMode, c: &Inner, out: &mut Violations) {
+        let mode = *mode;
+        if c.ssl_negotiation == SslNegotiation::Direct && !mode.requires_tls() {
+            let at = Context { field: "ssl_negotiation", secret: false };
+            out.push(
+                &at,
+                "direct",
+                &format!(
+                    "needs sslmode=require, verify-ca or verify-full (sslmode is {mode}): a server \
+                     that does not expect TLS would read the handshake as garbage"
+                ),
+            );
+        }
+        if c.channel_binding == ChannelBinding::Require && mode == SslMode::Disable {
+            let at = Context { field: "channel_binding", secret: false };
+            out.push(&at, "require", "needs TLS, but sslmode is disable");
+        }
+        if c.ssl_root_cert.as_deref() == Some(tls_setup::SYSTEM_ROOTS) && mode != SslMode::VerifyFull {
+            out.push(
+                at,
+                mode.as_str(),
+                "must be verify-full with sslrootcert=system: the platform's roots trust \
+                 every public certificate authority, so only the host-name check makes \
+                 them safe (libpq's rule)",
+            );
+        }
+        tls_setup::check_build(at, mode, c, out);
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("TLS files readable and matching; see [TLS](#tls)".to_owned())
     }
 }
 

@@ -2,3 +2,20 @@
 //! runs for it (not also from the workspace's `tests/it`).
 
 uno_db_testkit::blocking_conformance!(uno_db_sync::SyncEngineFactory::new());
+
+/// TLS and credentials, against the test kit's TLS and plaintext clusters.
+mod security {
+    use std::sync::Arc;
+
+    use uno_db_core::CredentialRequest;
+    use uno_db_core::blocking::{CredentialProvider, EngineFactory};
+    use uno_db_sync::SyncEngineFactory;
+
+    fn with_provider(provider: Arc<dyn CredentialProvider>) -> Box<dyn EngineFactory> {
+        Box::new(SyncEngineFactory::with_credential_provider(
+            move |request: &CredentialRequest| provider.password(request),
+        ))
+    }
+
+    uno_db_testkit::blocking_security_conformance!(SyncEngineFactory::new(), with_provider);
+}

@@ -22,11 +22,14 @@
 //! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
+pub mod blocking_security;
 mod case_config;
 mod chain;
 mod free_port;
 pub mod nonblocking;
+pub mod nonblocking_security;
 mod outer_timeout;
+mod security_setup;
 mod shared;
 mod temp_roles;
 mod unique_name;
