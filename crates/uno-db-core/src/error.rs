@@ -137,7 +137,8 @@ struct Inner {
 /// The driver wraps a connector's errors in its own error without a kind
 /// one could ask for, so the connector marks them instead: a connector used
 /// with uno-db returns its handshake and certificate failures as
-/// `TlsError` (its `TlsConnect::Error` type, or boxed into it), and
+/// `TlsError` (its `TlsConnect::Error` type, or boxed into it; from its
+/// stream, inside an `io::Error`), and
 /// [`backend::from_connect`](crate::backend::from_connect) then finds this type in the cause chain and
 /// classifies the failure as [`ErrorKind::Tls`], which is not retried. A
 /// connector should pass plain socket failures through unwrapped (as
@@ -604,7 +605,14 @@ pub(crate) fn server_report(db: &DbError) -> String {
 fn chain_has_tls_error(error: &tokio_postgres::Error) -> bool {
     let mut cause = error.source();
     while let Some(e) = cause {
-        if e.is::<TlsError>()
+        // A TLS stream can only report through an `io::Error`, whose
+        // `source()` skips the error it wraps: look inside.
+        let in_io = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<TlsError>());
+        if in_io
+            || e.is::<TlsError>()
             || e.is::<tokio_postgres::tls::NoTlsError>()
             || e.downcast_ref::<Error>()
                 .is_some_and(|ours| ours.kind() == ErrorKind::Tls)

@@ -28,6 +28,11 @@
 //! counters, exported to the `metrics` facade with the `metrics` feature),
 //! [`events`] (the log events both backends emit), and [`from_driver`] /
 //! [`from_connect`] (the driver's errors classified).
+//!
+//! With the `tls` feature: [`RustlsConnector`], the one TLS connector both
+//! backends hand to the driver, built from [`TlsSettings`] (libpq's
+//! `sslmode`, `sslrootcert`, `sslcert`, `sslkey`), every file problem
+//! reported at once as [`TlsFileProblem`]s.
 
 mod conn_state;
 mod connect_plan;
@@ -43,6 +48,8 @@ mod rows;
 mod send_plan;
 mod sql_effects;
 mod statement_cache;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep};
@@ -54,6 +61,11 @@ pub use rows::{PreparedStatement, at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;
 pub use statement_cache::StatementCache;
+#[cfg(feature = "tls")]
+pub use tls::{
+    RootCerts, RustlsConnect, RustlsConnector, RustlsStream, TlsFileProblem, TlsSettings,
+    Verification,
+};
 
 /// The TLS connector both backends hand the driver, for connections and
 /// cancel requests: rustls ([`RustlsConnector`]) with the `tls` feature.
