@@ -60,7 +60,7 @@ async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<P
         ),
         _ => None,
     };
-    let tls = shared.core.tls().clone();
+    let tls = plan.tls();
     let (client, connection) = plan
         .driver_config(provided)
         .connect(tls)

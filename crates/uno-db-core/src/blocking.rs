@@ -367,7 +367,10 @@ pub trait CredentialProvider: Send + Sync + 'static {
 
 impl<F> CredentialProvider for F
 where
-    F: Fn(&CredentialRequest) -> std::result::Result<SecretString, BoxError> + Send + Sync + 'static,
+    F: Fn(&CredentialRequest) -> std::result::Result<SecretString, BoxError>
+        + Send
+        + Sync
+        + 'static,
 {
     fn password(&self, request: &CredentialRequest) -> std::result::Result<SecretString, BoxError> {
         self(request)

@@ -382,7 +382,10 @@ pub trait CredentialProvider: Send + Sync + 'static {
     /// Any error: the connect attempt fails with
     /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) carrying it as
     /// its source, and is retried like a refused connection.
-    async fn password(&self, request: &CredentialRequest) -> std::result::Result<SecretString, BoxError>;
+    async fn password(
+        &self,
+        request: &CredentialRequest,
+    ) -> std::result::Result<SecretString, BoxError>;
 }
 
 #[async_trait]
@@ -391,7 +394,10 @@ where
     F: Fn(CredentialRequest) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = std::result::Result<SecretString, BoxError>> + Send,
 {
-    async fn password(&self, request: &CredentialRequest) -> std::result::Result<SecretString, BoxError> {
+    async fn password(
+        &self,
+        request: &CredentialRequest,
+    ) -> std::result::Result<SecretString, BoxError> {
         self(request.clone()).await
     }
 }

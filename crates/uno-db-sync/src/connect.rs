@@ -6,9 +6,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use postgres::Client;
-use uno_db_core::SqlState;
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
+use uno_db_core::SqlState;
 use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, from_connect};
 use uno_db_core::{Error, ErrorKind, Result};
 
@@ -71,7 +71,7 @@ fn connect_within(
         )
         .with_source(std::io::Error::from(std::io::ErrorKind::TimedOut)));
     };
-    let manager = PostgresConnectionManager::new(driver, shared.core.tls().clone());
+    let manager = PostgresConnectionManager::new(driver, plan.tls());
     let (sender, receiver) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("uno-db-sync-connect".to_owned())

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use r2d2::{Pool, PooledConnection};
 use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
 use uno_db_core::backend::{CredentialSource, EngineCore};
-use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::blocking;
+use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::{
     BlockingCallbacks, CloseReason, ConnectionConfig, Driver, PoolCounters, PoolStatus, Result,
     TransactionOptions,

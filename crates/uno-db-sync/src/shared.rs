@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use uno_db_core::BlockingCallbacks;
-use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::backend::EngineCore;
+use uno_db_core::blocking::CredentialProvider;
 
 use crate::wait_queue::WaitQueue;
 use crate::watchdog::Watchdog;

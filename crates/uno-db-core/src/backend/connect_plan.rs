@@ -1,11 +1,14 @@
 //! [`ConnectPlan`]: how one checkout opens a connection, retrying with
 //! backoff, bounded as a whole by `pool_timeout`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::error::SqlState;
 
+use super::MakeTls;
 use super::engine_core::{CredentialSource, EngineCore};
 use super::passfile;
 use crate::config::SslMode;
@@ -65,6 +68,8 @@ pub struct ConnectPlan<'a> {
     /// The server refused the provider's password and the provider was
     /// asked afresh.
     credentials_refreshed: bool,
+    /// Set once the current attempt's TLS handshake started.
+    tls_started: Mutex<Option<Arc<AtomicBool>>>,
 }
 
 /// One attempt under way; counts as "connecting" until handed back to
@@ -99,6 +104,72 @@ impl<'a> ConnectPlan<'a> {
             started,
             tls_switched: false,
             credentials_refreshed: false,
+            tls_started: Mutex::new(None),
+        }
+    }
+
+    /// The TLS connector for the next attempt (and only for it).
+    #[must_use]
+    pub fn tls(&self) -> MakeTls {
+        #[cfg(feature = "tls")]
+        {
+            let (tls, started) = self.core.tls().watched();
+            *self
+                .tls_started
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(started);
+            tls
+        }
+        #[cfg(not(feature = "tls"))]
+        self.core.tls().clone()
+    }
+
+    /// Names what the driver reports without a typed kind: a connect
+    /// failure with no server report, no I/O failure and no closed socket
+    /// is the driver refusing to go on. Before any TLS handshake, with a
+    /// mode that insists on TLS, that is a server without TLS
+    /// ([`Tls`](ErrorKind::Tls)); otherwise an authentication the client
+    /// cannot complete, such as a password the server asks for and
+    /// nobody gave, or channel binding required and not offered
+    /// ([`Auth`](ErrorKind::Auth)). Both are permanent.
+    fn refine(&self, error: Error) -> Error {
+        if error.kind() != ErrorKind::Connect {
+            return error;
+        }
+        let Some(driver) = std::error::Error::source(&error)
+            .and_then(|source| source.downcast_ref::<tokio_postgres::Error>())
+        else {
+            return error;
+        };
+        if driver.is_closed() || driver.as_db_error().is_some() || io_in_chain(driver) {
+            return error;
+        }
+        let started = self
+            .tls_started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Acquire));
+        let config = self.core.config();
+        let target = config.target();
+        if config.ssl_mode().requires_tls() && !started && !self.tls_switched {
+            Error::with_message(
+                ErrorKind::Tls,
+                format!(
+                    "could not connect to {target}: the server does not accept TLS \
+                     connections, and sslmode={} requires TLS",
+                    config.ssl_mode()
+                ),
+            )
+            .with_source(error)
+        } else {
+            Error::with_message(
+                ErrorKind::Auth,
+                format!(
+                    "could not authenticate to {target}: the client could not complete the startup"
+                ),
+            )
+            .with_source(error)
         }
     }
 
@@ -224,6 +295,7 @@ impl<'a> ConnectPlan<'a> {
 
     /// The attempt failed with `error`: retry after a delay, or give up.
     pub fn failed(&mut self, mut attempt: Attempt<'_>, error: Error) -> ConnectStep {
+        let error = self.refine(error);
         attempt.ended = true;
         self.core.connect_ended(Some(&error));
         let number = self.backoff.attempt();
@@ -254,6 +326,18 @@ impl<'a> ConnectPlan<'a> {
     }
 }
 
+/// Whether an I/O error is among `error`'s causes.
+fn io_in_chain(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        if current.is::<std::io::Error>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
@@ -264,7 +348,12 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn core(url: &str) -> EngineCore {
-        EngineCore::new(&url.parse().unwrap(), Driver::Any, CredentialSource::Configuration).unwrap()
+        EngineCore::new(
+            &url.parse().unwrap(),
+            Driver::Any,
+            CredentialSource::Configuration,
+        )
+        .unwrap()
     }
 
     fn refused() -> Error {

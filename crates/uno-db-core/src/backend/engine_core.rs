@@ -527,7 +527,12 @@ mod tests {
     use super::*;
 
     fn core(url: &str) -> EngineCore {
-        EngineCore::new(&url.parse().unwrap(), Driver::Any, CredentialSource::Configuration).unwrap()
+        EngineCore::new(
+            &url.parse().unwrap(),
+            Driver::Any,
+            CredentialSource::Configuration,
+        )
+        .unwrap()
     }
 
     #[test]

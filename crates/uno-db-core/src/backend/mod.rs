@@ -39,10 +39,10 @@ mod connect_plan;
 mod driver_error;
 mod engine_core;
 mod engine_registry;
-mod passfile;
 pub mod events;
 #[cfg(feature = "metrics")]
 mod metrics_export;
+mod passfile;
 mod pool_metrics;
 mod rows;
 mod send_plan;

@@ -189,17 +189,29 @@ too:few:fields
     #[test]
     fn the_first_matching_line_wins_with_wildcards_and_escapes() {
         let (path, _guard) = file(FILE, 0o600);
-        assert_eq!(find(&path, "db1", 5432, "orders", "app").as_deref(), Some("first"));
-        assert_eq!(find(&path, "db1", 6000, "other", "app").as_deref(), Some("second"));
+        assert_eq!(
+            find(&path, "db1", 5432, "orders", "app").as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            find(&path, "db1", 6000, "other", "app").as_deref(),
+            Some("second")
+        );
         assert_eq!(
             find(&path, "anything", 5433, "x", "y").as_deref(),
             Some("third:with colon")
         );
         assert_eq!(find(&path, "db2", 5432, "orders", "app"), None);
-        assert_eq!(find(&path, "/run/postgresql", 5432, "x", "local").as_deref(), Some("socket\\pw"));
+        assert_eq!(
+            find(&path, "/run/postgresql", 5432, "x", "local").as_deref(),
+            Some("socket\\pw")
+        );
         // `\*` is a literal star, not a wildcard.
         assert_eq!(find(&path, "db9", 5432, "x", "star"), None);
-        assert_eq!(find(&path, "*", 5432, "x", "star").as_deref(), Some("escaped-star"));
+        assert_eq!(
+            find(&path, "*", 5432, "x", "star").as_deref(),
+            Some("escaped-star")
+        );
     }
 
     #[cfg(unix)]
@@ -213,12 +225,18 @@ too:few:fields
 
     #[test]
     fn a_missing_file_gives_nothing() {
-        assert_eq!(find(Path::new("/nonexistent/pgpass"), "h", 5432, "d", "r"), None);
+        assert_eq!(
+            find(Path::new("/nonexistent/pgpass"), "h", 5432, "d", "r"),
+            None
+        );
     }
 
     #[test]
     fn the_configured_file_comes_before_the_home_default() {
-        assert_eq!(location(Some("/run/secrets/pgpass")), Some(PathBuf::from("/run/secrets/pgpass")));
+        assert_eq!(
+            location(Some("/run/secrets/pgpass")),
+            Some(PathBuf::from("/run/secrets/pgpass"))
+        );
         if let Some(home) = std::env::var_os("HOME") {
             assert_eq!(location(None), Some(PathBuf::from(home).join(".pgpass")));
         }

@@ -308,8 +308,8 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
-    use crate::retry::RetryPolicy;
     use crate::config::SslMode;
+    use crate::retry::RetryPolicy;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items

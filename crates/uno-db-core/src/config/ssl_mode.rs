@@ -98,7 +98,10 @@ mod tests {
     #[test]
     fn only_the_top_three_modes_insist_on_tls() {
         let strict: Vec<_> = ALL.into_iter().filter(|m| m.requires_tls()).collect();
-        assert_eq!(strict, [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull]);
+        assert_eq!(
+            strict,
+            [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull]
+        );
         let checked: Vec<_> = ALL.into_iter().filter(|m| m.verifies_server()).collect();
         assert_eq!(checked, [SslMode::VerifyCa, SslMode::VerifyFull]);
     }

@@ -19,16 +19,16 @@ use crate::config::codec::{
     Count, DriverName, Flag, Hosts, OptDuration, OptText, Port, Retry, Seconds, Secret, Settings,
     Text, Wait,
 };
+use crate::config::libpq_enum::Named;
 use crate::config::limits::{
     MAX_CONNECTIONS, MAX_LIFETIME, MAX_SERVER_TIMEOUT, MAX_STATEMENT_CACHE_SIZE, MAX_WAIT,
     MIN_KEEPALIVES_IDLE, MIN_LIFETIME, MIN_TIMEOUT,
 };
 use crate::config::table_macro::config_table;
 use crate::config::validate::{
-    AppName, AtMost, Between, FilePath, HostList, Identifier, Name, NoNul, NoRule, Overflow, PortNumber,
-    Range, RetryRule, SchemaList, SettingList, TlsSetup,
+    AppName, AtMost, Between, FilePath, HostList, Identifier, Name, NoNul, NoRule, Overflow,
+    PortNumber, Range, RetryRule, SchemaList, SettingList, TlsSetup,
 };
-use crate::config::libpq_enum::Named;
 use crate::config::{ChannelBinding, Driver, SslMode, SslNegotiation};
 use crate::retry::RetryPolicy;
 

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 
 #[cfg(feature = "tls")]
 use crate::backend::{RootCerts, RustlsConnector, TlsSettings, Verification};
+#[cfg(not(feature = "tls"))]
+use crate::config::ChannelBinding;
 use crate::config::SslMode;
 use crate::config::table::Inner;
 use crate::config::validate::{Context, Violations};
-#[cfg(not(feature = "tls"))]
-use crate::config::ChannelBinding;
 
 /// The `sslrootcert` value that names the platform's trusted roots.
 pub(crate) const SYSTEM_ROOTS: &str = "system";

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{ChannelBinding, SslMode, SslNegotiation, duration, tls_setup};
 use crate::config::limits::{MAX_CONNECTIONS, MAX_NAME_BYTES};
 use crate::config::table::{FIELDS, Inner};
+use crate::config::{ChannelBinding, SslMode, SslNegotiation, duration, tls_setup};
 use crate::config_violation::ConfigViolation;
 use crate::retry::RetryPolicy;
 
@@ -160,7 +160,10 @@ impl Rule<SslMode> for TlsSetup {
     fn check(&self, at: &Context, mode: &SslMode, c: &Inner, out: &mut Violations) {
         let mode = *mode;
         if c.ssl_negotiation == SslNegotiation::Direct && !mode.requires_tls() {
-            let at = Context { field: "ssl_negotiation", secret: false };
+            let at = Context {
+                field: "ssl_negotiation",
+                secret: false,
+            };
             out.push(
                 &at,
                 "direct",
@@ -171,10 +174,15 @@ impl Rule<SslMode> for TlsSetup {
             );
         }
         if c.channel_binding == ChannelBinding::Require && mode == SslMode::Disable {
-            let at = Context { field: "channel_binding", secret: false };
+            let at = Context {
+                field: "channel_binding",
+                secret: false,
+            };
             out.push(&at, "require", "needs TLS, but sslmode is disable");
         }
-        if c.ssl_root_cert.as_deref() == Some(tls_setup::SYSTEM_ROOTS) && mode != SslMode::VerifyFull {
+        if c.ssl_root_cert.as_deref() == Some(tls_setup::SYSTEM_ROOTS)
+            && mode != SslMode::VerifyFull
+        {
             out.push(
                 at,
                 mode.as_str(),

@@ -29,7 +29,10 @@ use uno_db_core::{
 pub type WithProvider<'a> = &'a dyn Fn(Arc<dyn CredentialProvider>) -> Box<dyn EngineFactory>;
 
 fn encrypted(engine: &Arc<dyn Engine>) -> Result<bool> {
-    engine.connect()?.query_one(SESSION_ENCRYPTED, &[])?.try_get(0)
+    engine
+        .connect()?
+        .query_one(SESSION_ENCRYPTED, &[])?
+        .try_get(0)
 }
 
 /// Each `sslmode` against a server with TLS: the server says whether the
@@ -97,16 +100,28 @@ pub fn tls_verify_full_refuses_unknown_ca_and_wrong_host(
     factory: &dyn EngineFactory,
 ) -> Result<()> {
     let cluster = tls_cluster()?;
-    let other_ca = cluster.tls().expect("TLS").other_ca_cert().display().to_string();
+    let other_ca = cluster
+        .tls()
+        .expect("TLS")
+        .other_ca_cert()
+        .display()
+        .to_string();
     let config = tls_config(cluster, "postgres", SslMode::VerifyFull)?
         .to_builder()
         .ssl_root_cert(other_ca)
         .build()?;
-    let error = factory.engine(&config)?.connect().err().expect("unknown CA");
+    let error = factory
+        .engine(&config)?
+        .connect()
+        .err()
+        .expect("unknown CA");
     assert_eq!(error.kind(), ErrorKind::Tls, "{error:?}");
     assert!(!error.is_transient());
     let text = chain_text(&error);
-    assert!(text.contains("unknownissuer") || text.contains("unknown issuer"), "{text}");
+    assert!(
+        text.contains("unknownissuer") || text.contains("unknown issuer"),
+        "{text}"
+    );
 
     let elsewhere = TestCluster::builder()
         .tls(TlsOptions::default().server_names(["db.other.example"]))
@@ -114,12 +129,26 @@ pub fn tls_verify_full_refuses_unknown_ca_and_wrong_host(
         .map_err(testkit_error)?;
     let config = tls_config(&elsewhere, "postgres", SslMode::VerifyFull)?
         .to_builder()
-        .ssl_root_cert(elsewhere.tls().expect("TLS").ca_cert().display().to_string())
+        .ssl_root_cert(
+            elsewhere
+                .tls()
+                .expect("TLS")
+                .ca_cert()
+                .display()
+                .to_string(),
+        )
         .build()?;
-    let error = factory.engine(&config)?.connect().err().expect("wrong host");
+    let error = factory
+        .engine(&config)?
+        .connect()
+        .err()
+        .expect("wrong host");
     assert_eq!(error.kind(), ErrorKind::Tls, "{error:?}");
     let text = chain_text(&error);
-    assert!(text.contains("not valid for name") || text.contains("notvalidforname"), "{text}");
+    assert!(
+        text.contains("not valid for name") || text.contains("notvalidforname"),
+        "{text}"
+    );
     let verify_ca = config.to_builder().ssl_mode(SslMode::VerifyCa).build()?;
     let engine = factory.engine(&verify_ca)?;
     assert!(encrypted(&engine)?, "verify-ca does not check the name");
@@ -140,11 +169,20 @@ pub fn tls_client_certificate_authenticates(factory: &dyn EngineFactory) -> Resu
         .build()?;
     let engine = factory.engine(&with)?;
     let mut conn = engine.connect()?;
-    let user: String = conn.query_one("SELECT current_user::text", &[])?.try_get(0)?;
+    let user: String = conn
+        .query_one("SELECT current_user::text", &[])?
+        .try_get(0)?;
     assert_eq!(user, files.cert_role());
-    assert!(conn.query_one(SESSION_ENCRYPTED, &[])?.try_get::<_, bool>(0)?);
+    assert!(
+        conn.query_one(SESSION_ENCRYPTED, &[])?
+            .try_get::<_, bool>(0)?
+    );
     drop(conn);
-    let error = factory.engine(&without)?.connect().err().expect("no certificate");
+    let error = factory
+        .engine(&without)?
+        .connect()
+        .err()
+        .expect("no certificate");
     assert_eq!(error.kind(), ErrorKind::Auth, "{error:?}");
     assert!(chain_text(&error).contains("certificate"), "{error:?}");
     Ok(())
@@ -166,7 +204,11 @@ pub fn tls_channel_binding_needs_tls(factory: &dyn EngineFactory) -> Result<()> 
         .to_builder()
         .channel_binding(ChannelBinding::Require)
         .build()?;
-    let error = factory.engine(&config)?.connect().err().expect("no binding");
+    let error = factory
+        .engine(&config)?
+        .connect()
+        .err()
+        .expect("no binding");
     assert!(!error.is_transient(), "{error:?}");
     assert!(chain_text(&error).contains("channel binding"), "{error:?}");
     Ok(())
@@ -201,7 +243,11 @@ pub fn credentials_are_refreshed_once_after_auth_failure(
     let error = engine.connect().err().expect("a wrong password");
     assert_eq!(error.kind(), ErrorKind::Auth, "{error:?}");
     assert_eq!(error.sqlstate(), Some(&SqlState::INVALID_PASSWORD));
-    assert_eq!(store.calls.load(Ordering::SeqCst), 4, "asked once more, no more");
+    assert_eq!(
+        store.calls.load(Ordering::SeqCst),
+        4,
+        "asked once more, no more"
+    );
     factory.dispose_all();
     Ok(())
 }
@@ -263,7 +309,8 @@ pub fn credentials_rotate_under_load(with_provider: WithProvider<'_>) -> Result<
         })
         .collect();
     std::thread::sleep(Duration::from_millis(1500));
-    role.rotate_password("new-Secret-2").map_err(testkit_error)?;
+    role.rotate_password("new-Secret-2")
+        .map_err(testkit_error)?;
     store.set("new-Secret-2");
     let calls_at_rotation = store.calls.load(Ordering::SeqCst);
     rotated.set(Instant::now()).expect("set once");
@@ -273,13 +320,22 @@ pub fn credentials_rotate_under_load(with_provider: WithProvider<'_>) -> Result<
         .into_iter()
         .flat_map(|w| w.join().expect("a worker"))
         .collect();
-    assert!(late.is_empty(), "checkouts failed after the rotation: {late:?}");
-    assert!(ok_after.load(Ordering::Relaxed) > 100, "the workers kept working");
+    assert!(
+        late.is_empty(),
+        "checkouts failed after the rotation: {late:?}"
+    );
+    assert!(
+        ok_after.load(Ordering::Relaxed) > 100,
+        "the workers kept working"
+    );
     assert!(
         store.calls.load(Ordering::SeqCst) >= calls_at_rotation + 4,
         "new connections asked the provider after the rotation"
     );
-    assert!(Arc::ptr_eq(&engine, &factory.engine(&config)?), "one engine throughout");
+    assert!(
+        Arc::ptr_eq(&engine, &factory.engine(&config)?),
+        "one engine throughout"
+    );
     factory.dispose_all();
     Ok(())
 }
@@ -292,18 +348,30 @@ pub fn credentials_password_file_is_used_when_private(factory: &dyn EngineFactor
     let role = cluster
         .create_role(&unique_application_name("pgpass"), "file-Secret-1")
         .map_err(testkit_error)?;
-    let line = format!("127.0.0.1:{}:*:{}:{}", cluster.port(), role.name(), role.password());
+    let line = format!(
+        "127.0.0.1:{}:*:{}:{}",
+        cluster.port(),
+        role.name(),
+        role.password()
+    );
     let private = PassFile::new(&line, 0o600)?;
     let config = tls_config(cluster, role.name(), SslMode::Require)?
         .to_builder()
         .passfile(private.path())
         .build()?;
     let engine = factory.engine(&config)?;
-    let user: String = engine.connect()?.query_one("SELECT current_user::text", &[])?.try_get(0)?;
+    let user: String = engine
+        .connect()?
+        .query_one("SELECT current_user::text", &[])?
+        .try_get(0)?;
     assert_eq!(user, role.name());
     let public = PassFile::new(&line, 0o644)?;
     let config = config.to_builder().passfile(public.path()).build()?;
-    let error = factory.engine(&config)?.connect().err().expect("no password");
+    let error = factory
+        .engine(&config)?
+        .connect()
+        .err()
+        .expect("no password");
     assert!(!error.is_transient(), "{error:?}");
     factory.dispose_all();
     Ok(())

@@ -100,16 +100,29 @@ pub async fn tls_verify_full_refuses_unknown_ca_and_wrong_host(
     factory: &dyn EngineFactory,
 ) -> Result<()> {
     let cluster = tls_cluster()?;
-    let other_ca = cluster.tls().expect("TLS").other_ca_cert().display().to_string();
+    let other_ca = cluster
+        .tls()
+        .expect("TLS")
+        .other_ca_cert()
+        .display()
+        .to_string();
     let config = tls_config(cluster, "postgres", SslMode::VerifyFull)?
         .to_builder()
         .ssl_root_cert(other_ca)
         .build()?;
-    let error = factory.engine(&config)?.connect().await.err().expect("unknown CA");
+    let error = factory
+        .engine(&config)?
+        .connect()
+        .await
+        .err()
+        .expect("unknown CA");
     assert_eq!(error.kind(), ErrorKind::Tls, "{error:?}");
     assert!(!error.is_transient());
     let text = chain_text(&error);
-    assert!(text.contains("unknownissuer") || text.contains("unknown issuer"), "{text}");
+    assert!(
+        text.contains("unknownissuer") || text.contains("unknown issuer"),
+        "{text}"
+    );
 
     let elsewhere = tokio::task::spawn_blocking(|| {
         TestCluster::builder()
@@ -121,15 +134,33 @@ pub async fn tls_verify_full_refuses_unknown_ca_and_wrong_host(
     .map_err(testkit_error)?;
     let config = tls_config(&elsewhere, "postgres", SslMode::VerifyFull)?
         .to_builder()
-        .ssl_root_cert(elsewhere.tls().expect("TLS").ca_cert().display().to_string())
+        .ssl_root_cert(
+            elsewhere
+                .tls()
+                .expect("TLS")
+                .ca_cert()
+                .display()
+                .to_string(),
+        )
         .build()?;
-    let error = factory.engine(&config)?.connect().await.err().expect("wrong host");
+    let error = factory
+        .engine(&config)?
+        .connect()
+        .await
+        .err()
+        .expect("wrong host");
     assert_eq!(error.kind(), ErrorKind::Tls, "{error:?}");
     let text = chain_text(&error);
-    assert!(text.contains("not valid for name") || text.contains("notvalidforname"), "{text}");
+    assert!(
+        text.contains("not valid for name") || text.contains("notvalidforname"),
+        "{text}"
+    );
     let verify_ca = config.to_builder().ssl_mode(SslMode::VerifyCa).build()?;
     let engine = factory.engine(&verify_ca)?;
-    assert!(encrypted(&engine).await?, "verify-ca does not check the name");
+    assert!(
+        encrypted(&engine).await?,
+        "verify-ca does not check the name"
+    );
     factory.dispose_all();
     Ok(())
 }
@@ -158,7 +189,12 @@ pub async fn tls_client_certificate_authenticates(factory: &dyn EngineFactory) -
             .try_get::<_, bool>(0)?
     );
     drop(conn);
-    let error = factory.engine(&without)?.connect().await.err().expect("no certificate");
+    let error = factory
+        .engine(&without)?
+        .connect()
+        .await
+        .err()
+        .expect("no certificate");
     assert_eq!(error.kind(), ErrorKind::Auth, "{error:?}");
     assert!(chain_text(&error).contains("certificate"), "{error:?}");
     Ok(())
@@ -180,7 +216,12 @@ pub async fn tls_channel_binding_needs_tls(factory: &dyn EngineFactory) -> Resul
         .to_builder()
         .channel_binding(ChannelBinding::Require)
         .build()?;
-    let error = factory.engine(&config)?.connect().await.err().expect("no binding");
+    let error = factory
+        .engine(&config)?
+        .connect()
+        .await
+        .err()
+        .expect("no binding");
     assert!(!error.is_transient(), "{error:?}");
     assert!(chain_text(&error).contains("channel binding"), "{error:?}");
     Ok(())
@@ -217,7 +258,11 @@ pub async fn credentials_are_refreshed_once_after_auth_failure(
     let error = engine.connect().await.err().expect("a wrong password");
     assert_eq!(error.kind(), ErrorKind::Auth, "{error:?}");
     assert_eq!(error.sqlstate(), Some(&SqlState::INVALID_PASSWORD));
-    assert_eq!(store.calls.load(Ordering::SeqCst), 4, "asked once more, no more");
+    assert_eq!(
+        store.calls.load(Ordering::SeqCst),
+        4,
+        "asked once more, no more"
+    );
     factory.dispose_all();
     Ok(())
 }
@@ -296,13 +341,22 @@ pub async fn credentials_rotate_under_load(with_provider: WithProvider<'_>) -> R
     for worker in workers {
         late.extend(worker.await.expect("a worker"));
     }
-    assert!(late.is_empty(), "checkouts failed after the rotation: {late:?}");
-    assert!(ok_after.load(Ordering::Relaxed) > 100, "the workers kept working");
+    assert!(
+        late.is_empty(),
+        "checkouts failed after the rotation: {late:?}"
+    );
+    assert!(
+        ok_after.load(Ordering::Relaxed) > 100,
+        "the workers kept working"
+    );
     assert!(
         store.calls.load(Ordering::SeqCst) >= calls_at_rotation + 4,
         "new connections asked the provider after the rotation"
     );
-    assert!(Arc::ptr_eq(&engine, &factory.engine(&config)?), "one engine throughout");
+    assert!(
+        Arc::ptr_eq(&engine, &factory.engine(&config)?),
+        "one engine throughout"
+    );
     factory.dispose_all();
     Ok(())
 }
@@ -310,12 +364,19 @@ pub async fn credentials_rotate_under_load(with_provider: WithProvider<'_>) -> R
 /// With no password configured, the password file's matching line is
 /// used; a file that others can read is ignored (as libpq does), so the
 /// server asks for a password nobody gives.
-pub async fn credentials_password_file_is_used_when_private(factory: &dyn EngineFactory) -> Result<()> {
+pub async fn credentials_password_file_is_used_when_private(
+    factory: &dyn EngineFactory,
+) -> Result<()> {
     let cluster = tls_cluster()?;
     let role = cluster
         .create_role(&unique_application_name("pgpass"), "file-Secret-1")
         .map_err(testkit_error)?;
-    let line = format!("127.0.0.1:{}:*:{}:{}", cluster.port(), role.name(), role.password());
+    let line = format!(
+        "127.0.0.1:{}:*:{}:{}",
+        cluster.port(),
+        role.name(),
+        role.password()
+    );
     let private = PassFile::new(&line, 0o600)?;
     let config = tls_config(cluster, role.name(), SslMode::Require)?
         .to_builder()
@@ -331,7 +392,12 @@ pub async fn credentials_password_file_is_used_when_private(factory: &dyn Engine
     assert_eq!(user, role.name());
     let public = PassFile::new(&line, 0o644)?;
     let config = config.to_builder().passfile(public.path()).build()?;
-    let error = factory.engine(&config)?.connect().await.err().expect("no password");
+    let error = factory
+        .engine(&config)?
+        .connect()
+        .await
+        .err()
+        .expect("no password");
     assert!(!error.is_transient(), "{error:?}");
     factory.dispose_all();
     Ok(())

@@ -107,14 +107,18 @@ impl SecretStore {
 
     /// Stores a new password.
     pub(super) fn set(&self, password: &str) {
-        *self.password.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            password.to_owned();
+        *self
+            .password
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = password.to_owned();
     }
 
     /// Makes plain requests get `stale` (a cache that missed a rotation).
     pub(super) fn serve_stale(&self, stale: &str) {
-        *self.stale.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(stale.to_owned());
+        *self
+            .stale
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stale.to_owned());
     }
 
     /// Answers `request`.

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use rustls::ClientConfig;
@@ -44,6 +45,9 @@ const ALPN_POSTGRESQL: &[u8] = b"postgresql";
 pub struct RustlsConnector {
     config: Arc<ClientConfig>,
     verification: Verification,
+    /// Set when a handshake starts, for a connector made by
+    /// [`watched`](Self::watched).
+    started: Option<Arc<AtomicBool>>,
 }
 
 impl RustlsConnector {
@@ -96,6 +100,7 @@ impl RustlsConnector {
         Ok(Self {
             config: Arc::new(config),
             verification: settings.verification,
+            started: None,
         })
     }
 }
@@ -139,6 +144,24 @@ impl fmt::Debug for RustlsConnector {
     }
 }
 
+impl RustlsConnector {
+    /// A copy for one connection attempt, and a flag it sets when the
+    /// server accepts TLS and the handshake starts: an attempt that fails
+    /// without it never reached TLS (the kernel tells "the server does not
+    /// do TLS" from other failures by it, as the driver's error has no
+    /// typed kind).
+    #[must_use]
+    pub fn watched(&self) -> (Self, Arc<AtomicBool>) {
+        let started = Arc::new(AtomicBool::new(false));
+        let copy = Self {
+            config: Arc::clone(&self.config),
+            verification: self.verification,
+            started: Some(Arc::clone(&started)),
+        };
+        (copy, started)
+    }
+}
+
 impl<S> MakeTlsConnect<S> for RustlsConnector
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -163,6 +186,7 @@ where
         Ok(RustlsConnect {
             config: Arc::clone(&self.config),
             server_name,
+            started: self.started.clone(),
         })
     }
 }
@@ -172,6 +196,7 @@ where
 pub struct RustlsConnect {
     config: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
+    started: Option<Arc<AtomicBool>>,
 }
 
 impl fmt::Debug for RustlsConnect {
@@ -193,6 +218,9 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<RustlsStream<S>, BoxError>> + Send>>;
 
     fn connect(self, stream: S) -> Self::Future {
+        if let Some(started) = &self.started {
+            started.store(true, Ordering::Release);
+        }
         Box::pin(async move {
             let Some(server_name) = self.server_name else {
                 return Err(TlsError::new(
