@@ -2,7 +2,7 @@
 
 use crate::config::env::{self, EnvSource, ProcessEnv};
 use crate::config::table::Fields;
-use crate::config::{ConnectionConfig, SslMode, tls_setup, validate};
+use crate::config::{ConnectionConfig, SslMode, SslNegotiation, tls_setup, validate};
 use crate::config_violation::ConfigViolation;
 use crate::error::Error;
 
@@ -154,10 +154,15 @@ impl ConnectionConfigBuilder {
         };
         let mut fields = fields;
         // libpq: sslrootcert=system makes verify-full the default mode.
-        if fields.ssl_mode.is_none()
-            && matches!(&fields.ssl_root_cert, Some(Some(roots)) if roots == tls_setup::SYSTEM_ROOTS)
-        {
-            fields.ssl_mode = Some(SslMode::VerifyFull);
+        // Direct negotiation cannot work with the default prefer (libpq
+        // refuses it); it makes require the default instead.
+        if fields.ssl_mode.is_none() {
+            if matches!(&fields.ssl_root_cert, Some(Some(roots)) if roots == tls_setup::SYSTEM_ROOTS)
+            {
+                fields.ssl_mode = Some(SslMode::VerifyFull);
+            } else if fields.ssl_negotiation == Some(SslNegotiation::Direct) {
+                fields.ssl_mode = Some(SslMode::Require);
+            }
         }
         let inner = fields.resolve();
         let mut violations = self.parse_errors.clone();

@@ -207,7 +207,7 @@ config_table! {
         env: ["UNO_DB_SSL_ROOT_CERT", "PGSSLROOTCERT"];
         serde: ["ssl_root_cert", "sslrootcert"];
         secret: false;
-        example: "/etc/uno-db/root.crt";
+        example: "tests/data/root.crt";
     }
 
     /// The client certificate (PEM file, chain allowed) sent when the
@@ -224,7 +224,7 @@ config_table! {
         env: ["UNO_DB_SSL_CERT", "PGSSLCERT"];
         serde: ["ssl_cert", "sslcert"];
         secret: false;
-        example: "/etc/uno-db/client.crt";
+        example: "tests/data/client.pem";
     }
 
     /// The client certificate's private key (unencrypted PEM: PKCS#8,
@@ -242,12 +242,12 @@ config_table! {
         env: ["UNO_DB_SSL_KEY", "PGSSLKEY"];
         serde: ["ssl_key", "sslkey"];
         secret: false;
-        example: "/etc/uno-db/client.key";
+        example: "tests/data/client.pem";
     }
 
     /// How TLS is started: `Postgres` (an `SSLRequest` first; every
     /// server) or `Direct` (PostgreSQL 17; needs `sslmode=require` or
-    /// stricter).
+    /// stricter, and makes `require` the default).
     ssl_negotiation: SslNegotiation {
         default: SslNegotiation::Postgres, const SSL_NEGOTIATION: SslNegotiation;
         codec: Named<SslNegotiation>;

@@ -56,7 +56,7 @@ pub fn tls_each_mode_against_a_plaintext_server(factory: &dyn EngineFactory) -> 
         match expected {
             Some(expected) => assert_eq!(encrypted(&engine)?, expected, "sslmode={mode}"),
             None => {
-                let error = engine.connect().err().expect("no TLS, no connection");
+                let error = engine.connect().expect_err("no TLS, no connection");
                 assert_eq!(error.kind(), ErrorKind::Tls, "sslmode={mode}: {error:?}");
                 assert!(!error.is_transient(), "{error:?}");
             }
@@ -84,7 +84,7 @@ pub fn tls_allow_switches_to_tls_when_plaintext_is_refused(
     let engine = factory.engine(&config(SslMode::Allow)?)?;
     assert!(encrypted(&engine)?, "allow ends up on TLS");
     let engine = factory.engine(&config(SslMode::Disable)?)?;
-    let error = engine.connect().err().expect("plaintext is refused");
+    let error = engine.connect().expect_err("plaintext is refused");
     assert_eq!(
         error.sqlstate(),
         Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION),
@@ -110,11 +110,7 @@ pub fn tls_verify_full_refuses_unknown_ca_and_wrong_host(
         .to_builder()
         .ssl_root_cert(other_ca)
         .build()?;
-    let error = factory
-        .engine(&config)?
-        .connect()
-        .err()
-        .expect("unknown CA");
+    let error = factory.engine(&config)?.connect().expect_err("unknown CA");
     assert_eq!(error.kind(), ErrorKind::Tls, "{error:?}");
     assert!(!error.is_transient());
     let text = chain_text(&error);
@@ -138,11 +134,7 @@ pub fn tls_verify_full_refuses_unknown_ca_and_wrong_host(
                 .to_string(),
         )
         .build()?;
-    let error = factory
-        .engine(&config)?
-        .connect()
-        .err()
-        .expect("wrong host");
+    let error = factory.engine(&config)?.connect().expect_err("wrong host");
     assert_eq!(error.kind(), ErrorKind::Tls, "{error:?}");
     let text = chain_text(&error);
     assert!(
@@ -181,8 +173,7 @@ pub fn tls_client_certificate_authenticates(factory: &dyn EngineFactory) -> Resu
     let error = factory
         .engine(&without)?
         .connect()
-        .err()
-        .expect("no certificate");
+        .expect_err("no certificate");
     assert_eq!(error.kind(), ErrorKind::Auth, "{error:?}");
     assert!(chain_text(&error).contains("certificate"), "{error:?}");
     Ok(())
@@ -204,11 +195,7 @@ pub fn tls_channel_binding_needs_tls(factory: &dyn EngineFactory) -> Result<()> 
         .to_builder()
         .channel_binding(ChannelBinding::Require)
         .build()?;
-    let error = factory
-        .engine(&config)?
-        .connect()
-        .err()
-        .expect("no binding");
+    let error = factory.engine(&config)?.connect().expect_err("no binding");
     assert!(!error.is_transient(), "{error:?}");
     assert!(chain_text(&error).contains("channel binding"), "{error:?}");
     Ok(())
@@ -240,7 +227,7 @@ pub fn credentials_are_refreshed_once_after_auth_failure(
     store.set("wrong-Secret-2");
     engine.dispose();
     let engine = factory.engine(&config)?;
-    let error = engine.connect().err().expect("a wrong password");
+    let error = engine.connect().expect_err("a wrong password");
     assert_eq!(error.kind(), ErrorKind::Auth, "{error:?}");
     assert_eq!(error.sqlstate(), Some(&SqlState::INVALID_PASSWORD));
     assert_eq!(
@@ -367,11 +354,7 @@ pub fn credentials_password_file_is_used_when_private(factory: &dyn EngineFactor
     assert_eq!(user, role.name());
     let public = PassFile::new(&line, 0o644)?;
     let config = config.to_builder().passfile(public.path()).build()?;
-    let error = factory
-        .engine(&config)?
-        .connect()
-        .err()
-        .expect("no password");
+    let error = factory.engine(&config)?.connect().expect_err("no password");
     assert!(!error.is_transient(), "{error:?}");
     factory.dispose_all();
     Ok(())

@@ -56,7 +56,7 @@ pub async fn tls_each_mode_against_a_plaintext_server(factory: &dyn EngineFactor
         match expected {
             Some(expected) => assert_eq!(encrypted(&engine).await?, expected, "sslmode={mode}"),
             None => {
-                let error = engine.connect().await.err().expect("no TLS, no connection");
+                let error = engine.connect().await.expect_err("no TLS, no connection");
                 assert_eq!(error.kind(), ErrorKind::Tls, "sslmode={mode}: {error:?}");
                 assert!(!error.is_transient(), "{error:?}");
             }
@@ -84,7 +84,7 @@ pub async fn tls_allow_switches_to_tls_when_plaintext_is_refused(
     let engine = factory.engine(&config(SslMode::Allow)?)?;
     assert!(encrypted(&engine).await?, "allow ends up on TLS");
     let engine = factory.engine(&config(SslMode::Disable)?)?;
-    let error = engine.connect().await.err().expect("plaintext is refused");
+    let error = engine.connect().await.expect_err("plaintext is refused");
     assert_eq!(
         error.sqlstate(),
         Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION),
@@ -114,8 +114,7 @@ pub async fn tls_verify_full_refuses_unknown_ca_and_wrong_host(
         .engine(&config)?
         .connect()
         .await
-        .err()
-        .expect("unknown CA");
+        .expect_err("unknown CA");
     assert_eq!(error.kind(), ErrorKind::Tls, "{error:?}");
     assert!(!error.is_transient());
     let text = chain_text(&error);
@@ -147,8 +146,7 @@ pub async fn tls_verify_full_refuses_unknown_ca_and_wrong_host(
         .engine(&config)?
         .connect()
         .await
-        .err()
-        .expect("wrong host");
+        .expect_err("wrong host");
     assert_eq!(error.kind(), ErrorKind::Tls, "{error:?}");
     let text = chain_text(&error);
     assert!(
@@ -193,8 +191,7 @@ pub async fn tls_client_certificate_authenticates(factory: &dyn EngineFactory) -
         .engine(&without)?
         .connect()
         .await
-        .err()
-        .expect("no certificate");
+        .expect_err("no certificate");
     assert_eq!(error.kind(), ErrorKind::Auth, "{error:?}");
     assert!(chain_text(&error).contains("certificate"), "{error:?}");
     Ok(())
@@ -220,8 +217,7 @@ pub async fn tls_channel_binding_needs_tls(factory: &dyn EngineFactory) -> Resul
         .engine(&config)?
         .connect()
         .await
-        .err()
-        .expect("no binding");
+        .expect_err("no binding");
     assert!(!error.is_transient(), "{error:?}");
     assert!(chain_text(&error).contains("channel binding"), "{error:?}");
     Ok(())
@@ -255,7 +251,7 @@ pub async fn credentials_are_refreshed_once_after_auth_failure(
     store.set("wrong-Secret-2");
     engine.dispose();
     let engine = factory.engine(&config)?;
-    let error = engine.connect().await.err().expect("a wrong password");
+    let error = engine.connect().await.expect_err("a wrong password");
     assert_eq!(error.kind(), ErrorKind::Auth, "{error:?}");
     assert_eq!(error.sqlstate(), Some(&SqlState::INVALID_PASSWORD));
     assert_eq!(
@@ -396,8 +392,7 @@ pub async fn credentials_password_file_is_used_when_private(
         .engine(&config)?
         .connect()
         .await
-        .err()
-        .expect("no password");
+        .expect_err("no password");
     assert!(!error.is_transient(), "{error:?}");
     factory.dispose_all();
     Ok(())

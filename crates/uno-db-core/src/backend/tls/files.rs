@@ -125,30 +125,19 @@ pub(super) fn load_client_identity(
     provider: &CryptoProvider,
     problems: &mut Vec<TlsFileProblem>,
 ) -> Option<ClientIdentity> {
-    let (cert_path, key_path) = match (&settings.client_cert, &settings.client_key) {
-        (None, None) => return None,
-        (Some(cert), Some(key)) => (cert, key),
-        (Some(_), None) => {
-            problems.push(TlsFileProblem::new(
-                "sslkey",
-                "",
-                "must be set when sslcert is set: a client certificate needs its private key",
-            ));
-            return None;
-        }
-        (None, Some(_)) => {
-            problems.push(TlsFileProblem::new(
-                "sslcert",
-                "",
-                "must be set when sslkey is set: a private key needs its client certificate",
-            ));
-            return None;
-        }
-    };
-    // Both files are read whatever happens to the first, so that one call
+    // One of the two alone must name a file holding both (a combined PEM,
+    // as many tools write): a certificate needs its key and the reverse.
+    let (cert_path, cert_param, key_path, key_param) =
+        match (&settings.client_cert, &settings.client_key) {
+            (None, None) => return None,
+            (Some(cert), Some(key)) => (cert, "sslcert", key, "sslkey"),
+            (Some(cert), None) => (cert, "sslcert", cert, "sslcert"),
+            (None, Some(key)) => (key, "sslkey", key, "sslkey"),
+        };
+    // Both are read whatever happens to the first, so that one call
     // reports every problem.
-    let chain = read_certificates("sslcert", cert_path, problems);
-    let key = read_private_key(key_path, problems);
+    let chain = read_certificates(cert_param, cert_path, problems);
+    let key = read_private_key(key_param, key_path, problems);
     let (chain, key) = (chain?, key?);
     check_key_matches(&chain, &key, cert_path, key_path, provider, problems)?;
     Some((chain, key))
@@ -180,10 +169,11 @@ fn read_certificates(
 }
 
 fn read_private_key(
+    param: &'static str,
     path: &Path,
     problems: &mut Vec<TlsFileProblem>,
 ) -> Option<PrivateKeyDer<'static>> {
-    let bytes = read_file("sslkey", path, problems)?;
+    let bytes = read_file(param, path, problems)?;
     // rustls reads no encrypted key and would only say "no items found";
     // the markers of both encrypted forms (PKCS#8, and OpenSSL's legacy
     // PKCS#1 with a Proc-Type header) let us say why.
@@ -191,7 +181,7 @@ fn read_private_key(
         || contains(&bytes, b"Proc-Type: 4,ENCRYPTED")
     {
         problems.push(TlsFileProblem::at(
-            "sslkey",
+            param,
             path,
             "is encrypted; uno-db reads only unencrypted PEM keys (PKCS#8, PKCS#1 or SEC1)",
         ));
@@ -201,7 +191,7 @@ fn read_private_key(
         Ok(key) => Some(key),
         Err(pem::Error::NoItemsFound) => {
             problems.push(TlsFileProblem::at(
-                "sslkey",
+                param,
                 path,
                 "holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
             ));
@@ -211,7 +201,7 @@ fn read_private_key(
         // never the key's bytes.
         Err(e) => {
             problems.push(TlsFileProblem::at(
-                "sslkey",
+                param,
                 path,
                 format!("is not valid PEM: {e}"),
             ));

@@ -536,12 +536,32 @@ fn every_file_problem_is_reported_at_once() {
         "{}",
         found[0].rule
     );
-    assert_eq!(found[1].param, "sslkey");
+    // Without sslkey the certificate file must hold the key too.
+    assert_eq!(found[1].param, "sslcert");
     assert!(
-        found[1].rule.starts_with("must be set when sslcert is set"),
+        found[1].rule.starts_with("holds no PEM private key"),
         "{}",
         found[1].rule
     );
+
+    // A combined file (certificate and key) serves as either setting.
+    let combined = pki.write(
+        "combined.pem",
+        &(std::fs::read_to_string(pki.path("client.pem")).unwrap()
+            + &std::fs::read_to_string(pki.path("client.key")).unwrap()),
+    );
+    for (cert, key) in [
+        (Some(combined.clone()), None),
+        (None, Some(combined.clone())),
+    ] {
+        let settings = TlsSettings {
+            verification: Verification::None,
+            root_certs: None,
+            client_cert: cert,
+            client_key: key,
+        };
+        assert!(RustlsConnector::new(&settings).is_ok(), "{settings:?}");
+    }
 
     let found = problems(TlsSettings {
         verification: Verification::None,
