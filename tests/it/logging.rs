@@ -29,11 +29,24 @@ struct Captured {
 /// own, so a thread-local subscriber would miss them. Tests tell their
 /// events apart by a database name of their own.
 #[derive(Clone, Default)]
-struct Capture {
+pub(crate) struct Capture {
     events: Arc<Mutex<Vec<Captured>>>,
 }
 
-fn global_capture() -> &'static Capture {
+impl Capture {
+    /// The text of every event captured so far, whatever its level.
+    pub(crate) fn all_text(&self) -> String {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {} {}", e.target, e.level, e.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+pub(crate) fn global_capture() -> &'static Capture {
     static CAPTURE: OnceLock<Capture> = OnceLock::new();
     CAPTURE.get_or_init(|| {
         let capture = Capture::default();

@@ -1,5 +1,6 @@
-//! Integration tests of the facade: `DatabaseFactory`, logging, and a
-//! repository written against the traits, over both backends.
+//! Integration tests of the facade: `DatabaseFactory`, logging, a
+//! repository written against the traits, over both backends, and a sweep
+//! for secrets in everything uno-db shows.
 //!
 //! The conformance suite is not run here: each backend runs it from its own
 //! test binary (`crates/uno-db-sync/tests/it/conformance.rs`,
@@ -11,3 +12,4 @@
 mod database_factory;
 mod logging;
 mod repository;
+mod security;

@@ -67,12 +67,7 @@ fn a_missing_database_fails_fast_as_connect() {
 }
 
 #[test]
-fn required_tls_and_the_async_driver_are_refused_at_creation() {
-    let config = ConnectionConfig::builder()
-        .ssl_mode(uno_db_core::SslMode::Require)
-        .build()
-        .unwrap();
-    assert_eq!(SyncEngine::new(&config).unwrap_err().kind(), ErrorKind::Tls);
+fn the_async_driver_is_refused_at_creation() {
     let config = ConnectionConfig::builder()
         .driver(uno_db_core::Driver::TokioPostgres)
         .build()
