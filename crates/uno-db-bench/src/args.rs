@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync) [--url URL] [--rounds N] [--seconds S]
+pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls) [--url URL] [--rounds N] [--seconds S]
   --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --rounds   interleaved rounds per contender and shape (default 7)
   --seconds  length of one round (default 2)
@@ -13,6 +13,8 @@ pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync) [--url URL] [--
 pub(crate) enum Mode {
     Async,
     Sync,
+    /// `SELECT 1` over TLS, and cold starts over TLS and in plaintext.
+    Tls,
 }
 
 /// What to run.
@@ -35,6 +37,7 @@ impl Args {
         let mode = match args.next().as_deref() {
             Some("async") => Mode::Async,
             Some("sync") => Mode::Sync,
+            Some("tls") => Mode::Tls,
             Some(other) => return Err(format!("unknown mode {other:?}")),
             None => return Err("missing mode".to_owned()),
         };

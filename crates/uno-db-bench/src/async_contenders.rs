@@ -170,7 +170,11 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
 
 /// Runs `tasks` tasks that repeat `operation` for `length`; returns
 /// operations per second.
-async fn measure<F, Fut>(tasks: usize, length: Duration, operation: F) -> Result<f64, BoxError>
+pub(crate) async fn measure<F, Fut>(
+    tasks: usize,
+    length: Duration,
+    operation: F,
+) -> Result<f64, BoxError>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), BoxError>> + Send,

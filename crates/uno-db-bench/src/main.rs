@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release -p uno-db-bench -- async [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- sync  [--url URL] [--rounds N] [--seconds S]
+//! cargo run --release -p uno-db-bench -- tls   [--url URL] [--rounds N] [--seconds S]
 //! ```
 //!
 //! `async` runs `SELECT 1` (prepared) through uno-db-async, raw
@@ -13,6 +14,9 @@
 //! two shapes). `sync` runs uno-db-sync and raw `r2d2_postgres` on OS threads
 //! and pgbench, at 16 threads on 16 and 4 on 4, and ends with
 //! `ratio uno-db-sync/r2d2_postgres = X` and `ratio uno-db-sync/pgbench = Y`.
+//! `tls` runs uno-db-async and deadpool-postgres over TLS with the same
+//! rustls connector (`ratio uno-db-async+tls/deadpool-postgres+tls = X`),
+//! then the cold start of a 16-connection pool over TLS and in plaintext.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
@@ -20,6 +24,7 @@ mod async_contenders;
 mod pgbench;
 mod report;
 mod sync_contenders;
+mod tls_contenders;
 
 use std::process::ExitCode;
 
@@ -34,6 +39,7 @@ fn main() -> ExitCode {
     let outcome = match args.mode {
         args::Mode::Async => async_contenders::run(&args),
         args::Mode::Sync => sync_contenders::run(&args),
+        args::Mode::Tls => tls_contenders::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -60,14 +60,16 @@ impl SyncEngineFactory {
     /// must not hold a password.
     ///
     /// ```no_run
-    /// use secrecy::SecretString;
-    /// use uno_db_core::CredentialRequest;
     /// use uno_db_core::blocking::EngineFactory;
+    /// use uno_db_core::{BoxError, CredentialRequest, SecretString};
     /// use uno_db_sync::SyncEngineFactory;
     ///
     /// let factory = SyncEngineFactory::with_credential_provider(|request: &CredentialRequest| {
-    ///     let password = std::fs::read_to_string("/run/secrets/db-password")?;
-    ///     Ok(SecretString::from(password.trim().to_owned()))
+    ///     // A real provider asks a secret store (Vault, an IAM token service)
+    ///     // for `request.role()`; `after_auth_failure` says the last one was refused.
+    ///     let path = format!("/run/secrets/{}-password", request.role());
+    ///     let password = std::fs::read_to_string(path)?;
+    ///     Ok::<_, BoxError>(SecretString::from(password.trim().to_owned()))
     /// });
     /// let engine = factory.engine(&"postgresql://app@db.internal/orders".parse()?)?;
     /// # Ok::<(), uno_db_core::Error>(())

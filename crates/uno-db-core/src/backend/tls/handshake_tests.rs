@@ -550,10 +550,7 @@ fn every_file_problem_is_reported_at_once() {
         &(std::fs::read_to_string(pki.path("client.pem")).unwrap()
             + &std::fs::read_to_string(pki.path("client.key")).unwrap()),
     );
-    for (cert, key) in [
-        (Some(combined.clone()), None),
-        (None, Some(combined.clone())),
-    ] {
+    for (cert, key) in [(Some(combined.clone()), None), (None, Some(combined))] {
         let settings = TlsSettings {
             verification: Verification::None,
             root_certs: None,
