@@ -56,7 +56,7 @@ async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<P
             provider
                 .password(&request)
                 .await
-                .map_err(|e| plan.provider_failed(e))?,
+                .map_err(|e| shared.core.provider_failed(e))?,
         ),
         _ => None,
     };

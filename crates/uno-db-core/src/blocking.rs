@@ -338,8 +338,10 @@ impl std::fmt::Debug for dyn Session {
 
 /// Supplies the password (or token) of each new physical connection, for
 /// credentials that change while the engine runs (rotated passwords, IAM
-/// tokens, Vault leases). Called on the thread that opens the connection,
-/// bounded by nothing but the provider itself: keep it quick, and cache.
+/// tokens, Vault leases). Called on the thread of the connect attempt,
+/// within its `connect_timeout`: a call that takes longer fails the
+/// attempt (the call itself cannot be interrupted and keeps that thread
+/// until it returns), so keep it quick, and cache.
 ///
 /// Closures implement it:
 ///

@@ -10,7 +10,7 @@ use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 use uno_db_core::SqlState;
 use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, from_connect};
-use uno_db_core::{Error, ErrorKind, Result};
+use uno_db_core::{Error, ErrorKind, ExposeSecret, Result};
 
 use crate::connection::SyncConnection;
 use crate::pg_conn::PgConn;
@@ -39,28 +39,19 @@ pub(crate) fn open(shared: &Arc<EngineShared>, started: Instant) -> Result<PgCon
 /// One attempt, through `r2d2_postgres`, bounded as a whole by `limit`.
 ///
 /// The driver bounds only the TCP connect: a server or proxy that accepts
-/// and then says nothing would block it forever. So the attempt runs on a
-/// helper thread; when `limit` passes the caller gets a timeout and the
-/// thread finishes on its own (the server's `authentication_timeout`, or
-/// TCP keepalives and `tcp_user_timeout`, end it), closing what it got. At
-/// most one such thread per pool slot runs at a time.
+/// and then says nothing would block it forever, and a credential provider
+/// is the user's code, which may block too. So the attempt (the provider's
+/// call included) runs on a helper thread; when `limit` passes the caller
+/// gets a timeout and the thread finishes on its own (the server's
+/// `authentication_timeout`, or TCP keepalives and `tcp_user_timeout`, end
+/// it), closing what it got. At most one such thread per pool slot runs at
+/// a time.
 fn connect_within(
     shared: &Arc<EngineShared>,
     plan: &ConnectPlan<'_>,
     limit: Duration,
 ) -> Result<Client> {
     let target = shared.core.config().target();
-    // The provider runs on the caller's thread, bounded only by itself.
-    let provided = match (plan.credential_request(), &shared.credentials) {
-        (Some(request), Some(provider)) => Some(
-            provider
-                .password(&request)
-                .map_err(|e| plan.provider_failed(e))?,
-        ),
-        _ => None,
-    };
-    let mut driver = postgres::Config::from(plan.driver_config(provided));
-    quiet_rollback_notices(&mut driver);
     let Some(permit) = shared.helper_permit() else {
         return Err(Error::with_message(
             ErrorKind::Connect,
@@ -71,14 +62,30 @@ fn connect_within(
         )
         .with_source(std::io::Error::from(std::io::ErrorKind::TimedOut)));
     };
-    let manager = PostgresConnectionManager::new(driver, plan.tls());
+    let ask = plan.credential_request().zip(shared.credentials.clone());
+    let mut driver = plan.driver_config(None);
+    let tls = plan.tls();
+    let engine = Arc::clone(shared);
     let (sender, receiver) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("uno-db-sync-connect".to_owned())
         .spawn(move || {
             let _permit = permit;
+            let attempt = || {
+                if let Some((request, provider)) = ask {
+                    let password = provider
+                        .password(&request)
+                        .map_err(|e| engine.core.provider_failed(e))?;
+                    driver.password(password.expose_secret().as_bytes());
+                }
+                let mut driver = postgres::Config::from(driver);
+                quiet_rollback_notices(&mut driver);
+                PostgresConnectionManager::new(driver, tls)
+                    .connect()
+                    .map_err(|e| from_connect(e, &engine.core.config().target()))
+            };
             // If the caller gave up, the client comes back and is closed.
-            drop(sender.send(manager.connect()));
+            drop(sender.send(attempt()));
         })
         .map_err(|e| {
             Error::with_message(
@@ -88,7 +95,7 @@ fn connect_within(
             .with_source(e)
         })?;
     match receiver.recv_timeout(limit) {
-        Ok(result) => result.map_err(|e| from_connect(e, &target)),
+        Ok(result) => result,
         Err(mpsc::RecvTimeoutError::Timeout) => Err(plan.attempt_timed_out(limit)),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::with_message(
             ErrorKind::Connect,

@@ -13,7 +13,7 @@ use super::engine_core::{CredentialSource, EngineCore};
 use super::passfile;
 use crate::config::SslMode;
 use crate::credentials::CredentialRequest;
-use crate::error::{BoxError, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::retry::Backoff;
 
 /// The shortest connect attempt a checkout makes, even when `pool_timeout`
@@ -182,25 +182,12 @@ impl<'a> ConnectPlan<'a> {
             .then(|| CredentialRequest::new(self.core.config(), self.credentials_refreshed))
     }
 
-    /// The error of a credential provider that failed: transient, so
-    /// retried like a refused connection within `pool_timeout`.
-    #[must_use]
-    pub fn provider_failed(&self, error: BoxError) -> Error {
-        Error::with_message(
-            ErrorKind::Connect,
-            format!(
-                "the credential provider gave no password for role `{}` on {}",
-                self.core.config().role(),
-                self.core.config().target()
-            ),
-        )
-        .with_source(error)
-    }
-
     /// The driver settings of the next attempt: the TLS choice (`allow`
     /// and `prefer` switch once when the server refused the first) and the
-    /// password: `provided` by the credential provider, else the
-    /// configuration's, else the password file's.
+    /// password: `provided` by the credential provider (an engine with a
+    /// provider takes its password from nowhere else, so without one the
+    /// driver asks the server for none), else the configuration's, else
+    /// the password file's.
     #[must_use]
     pub fn driver_config(&self, provided: Option<SecretString>) -> tokio_postgres::Config {
         use tokio_postgres::config::SslMode as Driver;
@@ -214,7 +201,7 @@ impl<'a> ConnectPlan<'a> {
             });
         }
         let password = provided.or_else(|| {
-            if config.password().is_some() {
+            if config.password().is_some() || core.credentials() == CredentialSource::Provider {
                 return None;
             }
             let file = passfile::location(config.passfile())?;

@@ -13,7 +13,7 @@ use super::connect_plan::ConnectPlan;
 use super::events::EngineEvents;
 use super::pool_metrics::PoolMetrics;
 use crate::config::{ConnectionConfig, Driver};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::status::CloseReason;
 
 /// How long after its last use a pooled connection is handed out without
@@ -146,6 +146,21 @@ impl EngineCore {
     #[must_use]
     pub fn credentials(&self) -> CredentialSource {
         self.credentials
+    }
+
+    /// The error of a credential provider that failed: transient, so
+    /// retried like a refused connection within `pool_timeout`.
+    #[must_use]
+    pub fn provider_failed(&self, error: BoxError) -> Error {
+        Error::with_message(
+            ErrorKind::Connect,
+            format!(
+                "the credential provider gave no password for role `{}` on {}",
+                self.config.role(),
+                self.config.target()
+            ),
+        )
+        .with_source(error)
     }
 
     /// The engine's counters.

@@ -22,7 +22,8 @@ use super::unique_name::unique_application_name;
 use crate::{TestCluster, TlsOptions};
 use uno_db_core::blocking::{CredentialProvider, Engine, EngineFactory};
 use uno_db_core::{
-    ChannelBinding, ConnectionConfig, CredentialRequest, ErrorKind, Result, SqlState, SslMode,
+    ChannelBinding, ConnectionConfig, CredentialRequest, ErrorKind, Result, SecretString, SqlState,
+    SslMode,
 };
 
 /// Makes a factory whose engines ask a credential provider.
@@ -360,6 +361,40 @@ pub fn credentials_password_file_is_used_when_private(factory: &dyn EngineFactor
     Ok(())
 }
 
+/// A credential provider that hangs does not hang the checkout: the
+/// provider's call counts against the attempt's `connect_timeout`, and
+/// the checkout gives up within `pool_timeout` with a transient error.
+pub fn credentials_hanging_provider_is_bounded(with_provider: WithProvider<'_>) -> Result<()> {
+    let cluster = tls_cluster()?;
+    let config = tls_config(cluster, "postgres", SslMode::Require)?
+        .to_builder()
+        .connect_timeout(Duration::from_millis(500))
+        .pool_timeout(Duration::from_secs(2))
+        .build()?;
+    let released = Arc::new(AtomicBool::new(false));
+    let hold = Arc::clone(&released);
+    let provider: Arc<dyn CredentialProvider> = Arc::new(move |_: &CredentialRequest| {
+        let until = Instant::now() + Duration::from_secs(30);
+        while !hold.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err::<SecretString, _>("released".into())
+    });
+    let factory = with_provider(provider);
+    let engine = factory.engine(&config)?;
+    let started = Instant::now();
+    let error = engine.connect().expect_err("the provider never answers");
+    let waited = started.elapsed();
+    released.store(true, Ordering::SeqCst);
+    assert!(
+        waited < Duration::from_secs(4),
+        "waited {waited:?}: {error:?}"
+    );
+    assert!(error.is_transient(), "{error:?}");
+    factory.dispose_all();
+    Ok(())
+}
+
 /// Turns every security case into a `#[test]` with an outer timeout, for
 /// a backend's blocking factory (`$factory`) and a function that makes one
 /// with a credential provider (`$with_provider`).
@@ -378,6 +413,7 @@ macro_rules! blocking_security_conformance {
         $crate::blocking_security_conformance!(@provider $with_provider;
             credentials_are_refreshed_once_after_auth_failure,
             credentials_rotate_under_load,
+            credentials_hanging_provider_is_bounded,
         );
     };
     (@plain $factory:expr; $($case:ident),* $(,)?) => {

@@ -20,7 +20,8 @@ use super::unique_name::unique_application_name;
 use crate::{TestCluster, TlsOptions};
 use uno_db_core::nonblocking::{CredentialProvider, Engine, EngineFactory};
 use uno_db_core::{
-    ChannelBinding, ConnectionConfig, CredentialRequest, ErrorKind, Result, SqlState, SslMode,
+    ChannelBinding, ConnectionConfig, CredentialRequest, ErrorKind, Result, SecretString, SqlState,
+    SslMode,
 };
 
 /// Makes a factory whose engines ask a credential provider.
@@ -398,6 +399,39 @@ pub async fn credentials_password_file_is_used_when_private(
     Ok(())
 }
 
+/// A credential provider that hangs does not hang the checkout: the
+/// provider's call counts against the attempt's `connect_timeout`, and
+/// the checkout gives up within `pool_timeout` with a transient error.
+pub async fn credentials_hanging_provider_is_bounded(
+    with_provider: WithProvider<'_>,
+) -> Result<()> {
+    let cluster = tls_cluster()?;
+    let config = tls_config(cluster, "postgres", SslMode::Require)?
+        .to_builder()
+        .connect_timeout(Duration::from_millis(500))
+        .pool_timeout(Duration::from_secs(2))
+        .build()?;
+    let provider: Arc<dyn CredentialProvider> = Arc::new(|_: CredentialRequest| async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Err::<SecretString, _>("too late".into())
+    });
+    let factory = with_provider(provider);
+    let engine = factory.engine(&config)?;
+    let started = Instant::now();
+    let error = engine
+        .connect()
+        .await
+        .expect_err("the provider never answers");
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(4),
+        "waited {waited:?}: {error:?}"
+    );
+    assert!(error.is_transient(), "{error:?}");
+    factory.dispose_all();
+    Ok(())
+}
+
 /// Turns every security case into a `#[test]` with an outer timeout and
 /// its own runtime, for a backend's async factory (`$factory`) and a
 /// function that makes one with a credential provider (`$with_provider`).
@@ -416,6 +450,7 @@ macro_rules! nonblocking_security_conformance {
         $crate::nonblocking_security_conformance!(@provider $with_provider;
             credentials_are_refreshed_once_after_auth_failure,
             credentials_rotate_under_load,
+            credentials_hanging_provider_is_bounded,
         );
     };
     (@plain $factory:expr; $($case:ident),* $(,)?) => {
