@@ -13,6 +13,11 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+# The build without the `tls` feature.
+no-tls:
+    cargo clippy -p uno-db --no-default-features --features sync,async -- -D warnings
+    cargo test -p uno-db-core --no-default-features --lib
+
 # The test suite (the README's test command).
 test:
     cargo test --workspace --all-features

@@ -76,7 +76,7 @@ async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<P
     });
     let clock = shared.watchdog.clock(
         client.cancel_token(),
-        shared.core.tls().clone(),
+        shared.core.tls(),
         driver_task.abort_handle(),
     );
     Ok(PgConn::new(client, shared.core.new_conn_state(), clock))

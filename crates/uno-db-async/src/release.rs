@@ -28,7 +28,7 @@ pub(crate) fn release(shared: Arc<EngineShared>, object: Object<ConnManager>) {
             let token = object.cancel_token();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 let timeout = shared.core.housekeeping_timeout();
-                let tls = shared.core.tls().clone();
+                let tls = shared.core.tls();
                 runtime.spawn(async move {
                     let _ = tokio::time::timeout(timeout, token.cancel_query(tls)).await;
                 });

@@ -136,6 +136,8 @@ impl StatementClock {
             return;
         }
         let token = self.cancel.clone();
+        // Without the `tls` feature the connector is `Copy`.
+        #[allow(clippy::clone_on_copy)]
         let tls = self.tls.clone();
         tokio::spawn(async move {
             let _ = tokio::time::timeout(Duration::from_secs(10), token.cancel_query(tls)).await;

@@ -29,7 +29,7 @@ pub(crate) fn release(shared: &Arc<EngineShared>, pool: &Pool<ConnManager>, slot
         ReturnPlan::CancelAndDiscard => {
             // The caller unwound mid-statement: the server may still run it.
             if let (Some(token), Some(permit)) = (conn.cancel_token(), shared.helper_permit()) {
-                let tls = shared.core.tls().clone();
+                let tls = shared.core.tls();
                 let spawned = std::thread::Builder::new()
                     .name("uno-db-sync-cancel".to_owned())
                     .spawn(move || {

@@ -35,7 +35,7 @@ impl EngineShared {
         callbacks: BlockingCallbacks,
     ) -> Self {
         Self {
-            watchdog: Watchdog::new(core.tls().clone()),
+            watchdog: Watchdog::new(core.tls()),
             core,
             credentials,
             callbacks,

@@ -135,7 +135,10 @@ impl Inner {
                     .unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) if deadline <= now => {
                     if let Some((_, token)) = state.armed.pop_first() {
-                        cancel(token, self.tls.clone());
+                        // Without the `tls` feature the connector is `Copy`.
+                        #[allow(clippy::clone_on_copy)]
+                        let tls = self.tls.clone();
+                        cancel(token, tls);
                     }
                     state
                 }

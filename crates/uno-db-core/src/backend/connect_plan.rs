@@ -121,7 +121,7 @@ impl<'a> ConnectPlan<'a> {
             tls
         }
         #[cfg(not(feature = "tls"))]
-        *self.core.tls()
+        self.core.tls()
     }
 
     /// Names what the driver reports without a typed kind: a connect

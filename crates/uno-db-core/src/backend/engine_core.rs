@@ -131,10 +131,12 @@ impl EngineCore {
     }
 
     /// The TLS connector for this engine's connections and cancel
-    /// requests.
+    /// requests (a cheap clone: the connector shares its settings).
     #[must_use]
-    pub fn tls(&self) -> &MakeTls {
-        &self.tls
+    // Without the `tls` feature the connector is `NoTls`, which is `Copy`.
+    #[allow(clippy::clone_on_copy)]
+    pub fn tls(&self) -> MakeTls {
+        self.tls.clone()
     }
 
     /// The driver settings every attempt starts from.

@@ -90,6 +90,14 @@ mod tests {
     fn every_field_changes_the_key() {
         let base = ConnectionConfig::default();
         for field in FIELDS {
+            // These examples (`sslmode=require`, `sslnegotiation=direct`,
+            // which implies `require`, `channel_binding=require`) are
+            // configuration errors without TLS.
+            if cfg!(not(feature = "tls"))
+                && ["sslmode", "sslnegotiation", "channel_binding"].contains(&field.params[0])
+            {
+                continue;
+            }
             let param = field.params[0];
             let changed: ConnectionConfig = format!("{param}='{}'", field.example)
                 .parse()

@@ -104,7 +104,12 @@ fn config() -> impl Strategy<Value = ConnectionConfig> {
         prop_oneof![
             Just(SslMode::Disable),
             Just(SslMode::Prefer),
-            Just(SslMode::Require)
+            // A configuration error without TLS.
+            Just(if cfg!(feature = "tls") {
+                SslMode::Require
+            } else {
+                SslMode::Allow
+            })
         ],
         optional_duration(NS, 86400 * NS),
         optional_duration(1_000_000, 86400 * NS),

@@ -298,6 +298,8 @@ mod tests {
     }
 
     #[test]
+    // Its examples use `sslmode=require`, a configuration error without TLS.
+    #[cfg(feature = "tls")]
     fn parses_a_full_url() {
         let c = parse(
             "postgresql://app:s%3Acret@db.example:5433/orders?application_name=my%20app\
@@ -602,6 +604,8 @@ mod tests {
     }
 
     #[test]
+    // Its examples use `sslmode=require`, a configuration error without TLS.
+    #[cfg(feature = "tls")]
     fn documented_examples_parse() {
         for example in [
             "postgresql://app:s3cret@db.internal:5432/orders?application_name=billing&sslmode=require&pool_size=20",
