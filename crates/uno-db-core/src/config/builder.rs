@@ -113,6 +113,26 @@ impl ConnectionConfigBuilder {
         self
     }
 
+    /// Sets one port for every host.
+    pub fn port(mut self, port: u16) -> Self {
+        self.explicit.ports = Some(vec![port]);
+        self
+    }
+
+    /// Sets the ports: one for every host, or one per host, in the order
+    /// of the hosts.
+    pub fn ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
+        self.explicit.ports = Some(ports.into_iter().collect());
+        self
+    }
+
+    /// Sets the numeric addresses to connect to (`hostaddr`), one per
+    /// host; an empty list clears them.
+    pub fn hostaddrs(mut self, addresses: impl IntoIterator<Item = std::net::IpAddr>) -> Self {
+        self.explicit.hostaddrs = Some(addresses.into_iter().collect());
+        self
+    }
+
     /// Appends one server setting (GUC) sent at connect time. Explicit
     /// options replace, as a whole, any the environment gives.
     pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {

@@ -5,11 +5,15 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{ChannelBinding, Driver, SslMode, SslNegotiation, duration, options, params};
+use crate::config::{
+    ChannelBinding, Driver, LoadBalanceHosts, SslMode, SslNegotiation, TargetSessionAttrs,
+    duration, options, params,
+};
 use crate::retry::RetryPolicy;
 
 /// A field's Rust type: how the getter lends it, how two values compare and
@@ -65,7 +69,9 @@ copy_value!(
     Driver,
     SslMode,
     SslNegotiation,
-    ChannelBinding
+    ChannelBinding,
+    TargetSessionAttrs,
+    LoadBalanceHosts
 );
 
 /// Owned types with `Eq` and `Hash`, lent as `$out` through `$view`.
@@ -93,6 +99,8 @@ borrowed_value! {
     String => 'a &'a str, String::as_str;
     Option<String> => 'a Option<&'a str>, Option::as_deref;
     Vec<String> => 'a &'a [String], Vec::as_slice;
+    Vec<u16> => 'a &'a [u16], Vec::as_slice;
+    Vec<IpAddr> => 'a &'a [IpAddr], Vec::as_slice;
     Vec<(String, String)> => 'a &'a [(String, String)], Vec::as_slice;
 }
 
@@ -155,6 +163,12 @@ impl<T> IntoValue<T> for T {
 impl IntoValue<String> for &str {
     fn into_value(self) -> String {
         self.to_owned()
+    }
+}
+
+impl IntoValue<Vec<u16>> for u16 {
+    fn into_value(self) -> Vec<u16> {
+        vec![self]
     }
 }
 
@@ -368,30 +382,74 @@ impl Codec for Hosts {
     }
 }
 
-/// A port, or libpq's comma-separated list of the same port.
-pub(crate) enum Port {}
+/// Ports: one for every host, or one per host (`5432,5433`).
+pub(crate) enum Ports {}
 
-impl Codec for Port {
-    type Value = u16;
+impl Codec for Ports {
+    type Value = Vec<u16>;
     #[cfg(test)]
-    const SYNTAX: &'static str = "a port, or a comma-separated list of the same port";
+    const SYNTAX: &'static str = "a port, or comma-separated ports, one per host";
 
-    fn parse(text: &str) -> Result<u16, String> {
+    fn parse(text: &str) -> Result<Vec<u16>, String> {
         params::port_list(text)
     }
 
-    fn format(value: &u16) -> String {
-        value.to_string()
+    fn format(value: &Vec<u16>) -> String {
+        let text: Vec<String> = value.iter().map(u16::to_string).collect();
+        text.join(",")
     }
 
     #[cfg(feature = "serde")]
-    fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
-        Option::<u16>::deserialize(d)
+    fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u16>>, D::Error> {
+        crate::config::serde::ports(d)
     }
 
     #[cfg(all(test, feature = "serde"))]
-    fn json(value: &u16) -> String {
+    fn json(value: &Vec<u16>) -> String {
         json(value)
+    }
+}
+
+/// IP addresses, one per host (`hostaddr`).
+pub(crate) enum HostAddrs {}
+
+impl Codec for HostAddrs {
+    type Value = Vec<IpAddr>;
+    #[cfg(test)]
+    const SYNTAX: &'static str = "comma-separated IP addresses, one per host";
+
+    fn parse(text: &str) -> Result<Vec<IpAddr>, String> {
+        params::address_list(text)
+    }
+
+    fn format(value: &Vec<IpAddr>) -> String {
+        let text: Vec<String> = value.iter().map(IpAddr::to_string).collect();
+        text.join(",")
+    }
+
+    #[cfg(test)]
+    fn describe(value: &Vec<IpAddr>) -> String {
+        if value.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("`{}`", Self::format(value))
+        }
+    }
+
+    #[cfg(feature = "serde")]
+    fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<IpAddr>>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| params::address_list(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+
+    #[cfg(all(test, feature = "serde"))]
+    fn json(value: &Vec<IpAddr>) -> String {
+        json(&Self::format(value))
     }
 }
 

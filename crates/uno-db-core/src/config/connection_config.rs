@@ -8,7 +8,7 @@ use crate::config::builder::ConnectionConfigBuilder;
 use crate::config::env::EnvSource;
 use crate::config::key::ConfigKey;
 use crate::config::table::{Fields, Inner};
-use crate::config::{parse, url};
+use crate::config::{Endpoint, defaults, parse, url};
 use crate::error::Error;
 
 /// What to connect to and how to pool: validated at
@@ -135,14 +135,51 @@ impl ConnectionConfig {
         self.inner.pool_size.saturating_add(self.inner.max_overflow)
     }
 
-    /// `role@hosts:port/database`, for messages (never the password).
+    /// The port of the first host (the only one, unless the
+    /// configuration gives one port per host: see [`ports`](Self::ports)
+    /// and [`endpoints`](Self::endpoints)).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.inner.ports.first().copied().unwrap_or(defaults::PORT)
+    }
+
+    /// Every server of the host list, in the order given: each host with
+    /// its port and `hostaddr`.
+    ///
+    /// ```
+    /// # use uno_db_core::ConnectionConfig;
+    /// let config: ConnectionConfig = "host=db1,db2 port=5432,5433".parse()?;
+    /// let endpoints: Vec<String> = config.endpoints().iter().map(ToString::to_string).collect();
+    /// assert_eq!(endpoints, ["db1:5432", "db2:5433"]);
+    /// # Ok::<(), uno_db_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let inner = &self.inner;
+        inner
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let port = inner.ports.get(i).or(inner.ports.first());
+                Endpoint::new(
+                    host.clone(),
+                    port.copied().unwrap_or(defaults::PORT),
+                    inner.hostaddrs.get(i).copied(),
+                )
+            })
+            .collect()
+    }
+
+    /// `role@host:port,host:port/database`, for messages (never the
+    /// password).
     #[must_use]
     pub fn target(&self) -> String {
+        let endpoints: Vec<String> = self.endpoints().iter().map(ToString::to_string).collect();
         format!(
-            "{}@{}:{}/{}",
+            "{}@{}/{}",
             self.inner.role,
-            self.inner.hosts.join(","),
-            self.inner.port,
+            endpoints.join(","),
             self.inner.database
         )
     }
@@ -315,6 +352,6 @@ mod tests {
             .database("orders")
             .build()
             .unwrap();
-        assert_eq!(c.target(), "app@a,b:5433/orders");
+        assert_eq!(c.target(), "app@a:5433,b:5433/orders");
     }
 }

@@ -5,15 +5,23 @@
 use secrecy::ExposeSecret;
 
 use super::options;
-use super::{ConnectionConfig, Driver, SslMode};
+use super::{
+    ConnectionConfig, Driver, Endpoint, LoadBalanceHosts, SslMode, TargetSessionAttrs,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 impl ConnectionConfig {
-    /// The driver configuration for this configuration: hosts, port, role,
-    /// password, database, application name, `connect_timeout`, TCP
-    /// keepalives (off when `keepalives_idle` is unset), `tcp_user_timeout`,
-    /// and the server options (`statement_timeout` included, unless the
-    /// options set it themselves) as libpq's `-c key=value` string.
+    /// The driver configuration for this configuration: hosts, ports,
+    /// `hostaddr`, role, password, database, application name,
+    /// `connect_timeout`, TCP keepalives (off when `keepalives_idle` is
+    /// unset), `tcp_user_timeout`, and the server options
+    /// (`statement_timeout` included, unless the options set it
+    /// themselves) as libpq's `-c key=value` string. Host selection is the
+    /// kernel's (one [`Endpoint`] per attempt, see
+    /// [`driver_config_for`](Self::driver_config_for)); this whole list is
+    /// for tools that hand the configuration to the driver directly, which
+    /// then tries the hosts in order with `target_session_attrs` `any`,
+    /// `read-write` or `read-only` (the driver knows no others).
     ///
     /// ```
     /// # use uno_db_core::ConnectionConfig;
@@ -25,12 +33,42 @@ impl ConnectionConfig {
     /// ```
     #[must_use]
     pub fn driver_config(&self) -> tokio_postgres::Config {
-        let mut pg = tokio_postgres::Config::new();
-        for host in self.hosts() {
-            pg.host(host);
+        use tokio_postgres::config::{LoadBalanceHosts as Balance, TargetSessionAttrs as Target};
+        let mut pg = self.driver_config_without_hosts();
+        for endpoint in self.endpoints() {
+            pg.host(endpoint.host()).port(endpoint.port());
+            if let Some(address) = endpoint.address() {
+                pg.hostaddr(address);
+            }
         }
-        pg.port(self.port())
-            .user(self.role())
+        pg.target_session_attrs(match self.target_session_attrs() {
+            TargetSessionAttrs::ReadWrite | TargetSessionAttrs::Primary => Target::ReadWrite,
+            TargetSessionAttrs::ReadOnly | TargetSessionAttrs::Standby => Target::ReadOnly,
+            TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => Target::Any,
+        });
+        pg.load_balance_hosts(match self.load_balance_hosts() {
+            LoadBalanceHosts::Disable => Balance::Disable,
+            LoadBalanceHosts::Random => Balance::Random,
+        });
+        pg
+    }
+
+    /// The driver configuration for one server of the host list: as
+    /// [`driver_config`](Self::driver_config) with only `endpoint`, and the
+    /// role check left to the kernel.
+    #[must_use]
+    pub fn driver_config_for(&self, endpoint: &Endpoint) -> tokio_postgres::Config {
+        let mut pg = self.driver_config_without_hosts();
+        pg.host(endpoint.host()).port(endpoint.port());
+        if let Some(address) = endpoint.address() {
+            pg.hostaddr(address);
+        }
+        pg
+    }
+
+    fn driver_config_without_hosts(&self) -> tokio_postgres::Config {
+        let mut pg = tokio_postgres::Config::new();
+        pg.user(self.role())
             .dbname(self.database())
             .ssl_mode(self.first_driver_ssl_mode())
             .ssl_negotiation(self.ssl_negotiation().into())
@@ -156,7 +194,7 @@ mod tests {
         assert_eq!(pg.get_password(), Some(&b"pw"[..]));
         assert_eq!(pg.get_dbname(), Some("orders"));
         assert_eq!(pg.get_hosts().len(), 2);
-        assert_eq!(pg.get_ports(), [5433]);
+        assert_eq!(pg.get_ports(), [5433, 5433]);
         assert_eq!(pg.get_application_name(), Some("svc"));
         assert_eq!(pg.get_ssl_mode(), tokio_postgres::config::SslMode::Disable);
         assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(3)));

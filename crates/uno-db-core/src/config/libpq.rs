@@ -213,6 +213,6 @@ mod tests {
     fn every_error_is_reported_with_validation_errors() {
         let found = errors("pool_size=x port=0 user=''");
         let fields: Vec<_> = found.iter().map(|v| v.0.as_str()).collect();
-        assert_eq!(fields, ["pool_size", "role", "port"]);
+        assert_eq!(fields, ["pool_size", "port", "role"]);
     }
 }

@@ -56,20 +56,37 @@ pub(crate) fn host_list(value: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// One port, or a comma-separated list of the same port.
-pub(crate) fn port_list(value: &str) -> Result<u16, String> {
-    let mut common = None;
-    for port in value.split(',') {
-        let port = port
-            .trim()
-            .parse::<u16>()
-            .map_err(|_| "must be a port number between 1 and 65535".to_owned())?;
-        if common.is_some_and(|common| common != port) {
-            return Err("hosts with different ports are not supported; use one port".to_owned());
-        }
-        common = Some(port);
-    }
-    common.ok_or_else(|| "must be a port number between 1 and 65535".to_owned())
+/// `5432` or `5432,5433,5434`: one port for every host, or one per host
+/// (an empty item is the default port, as in libpq).
+pub(crate) fn port_list(value: &str) -> Result<Vec<u16>, String> {
+    value
+        .split(',')
+        .map(|port| match port.trim() {
+            "" => Ok(crate::config::defaults::PORT),
+            port => port
+                .parse::<u16>()
+                .ok()
+                .filter(|port| *port != 0)
+                .ok_or_else(|| "must be a port number between 1 and 65535".to_owned()),
+        })
+        .collect()
+}
+
+/// `10.0.0.1,10.0.0.2`: numeric IP addresses (`hostaddr`), one per host.
+pub(crate) fn address_list(value: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    value
+        .split(',')
+        .map(|address| {
+            let address = address.trim();
+            let address = address
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'))
+                .unwrap_or(address);
+            address.parse().map_err(|_| {
+                format!("`{address}` is not an IP address (hostaddr takes numeric addresses; put names in host)")
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn integer<T: std::str::FromStr>(value: &str) -> Result<T, String> {
@@ -203,14 +220,20 @@ mod tests {
         assert_eq!(host_list("a, b,[::1]").unwrap(), ["a", "b", "::1"]);
         assert!(host_list("a,,b").is_err());
         assert!(host_list("").is_err());
-        assert_eq!(set("port", "5433,5433").unwrap().port, Some(5433));
-        assert!(
-            set("port", "5432,5433")
-                .unwrap_err()
-                .contains("different ports")
+        assert_eq!(set("port", "5433").unwrap().ports, Some(vec![5433]));
+        assert_eq!(
+            set("port", "5432, 5433,").unwrap().ports,
+            Some(vec![5432, 5433, 5432]),
+            "an empty item is the default port, as in libpq"
         );
         assert!(set("port", "65536").unwrap_err().contains("port number"));
-        assert!(set("port", "").unwrap_err().contains("port number"));
+        assert!(set("port", "0").unwrap_err().contains("port number"));
+        assert!(set("port", "http").unwrap_err().contains("port number"));
+        assert_eq!(
+            address_list("10.0.0.1, [::1]").unwrap(),
+            ["10.0.0.1".parse::<std::net::IpAddr>().unwrap(), "::1".parse().unwrap()]
+        );
+        assert!(address_list("db.internal").unwrap_err().contains("not an IP address"));
     }
 
     #[test]

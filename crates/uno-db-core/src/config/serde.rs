@@ -302,6 +302,26 @@ pub(crate) fn hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String
     d.deserialize_any(Optional)
 }
 
+/// Ports from a file: a number, a list of numbers, or libpq's text
+/// (`"5432,5433"`); `null` leaves them unset.
+pub(crate) fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u16>>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Ports {
+        One(u16),
+        List(Vec<u16>),
+        Text(String),
+    }
+    Ok(match Option::<Ports>::deserialize(d)? {
+        None => None,
+        Some(Ports::One(port)) => Some(vec![port]),
+        Some(Ports::List(ports)) => Some(ports),
+        Some(Ports::Text(text)) => {
+            Some(crate::config::params::port_list(&text).map_err(de::Error::custom)?)
+        }
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

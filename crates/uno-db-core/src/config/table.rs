@@ -11,13 +11,14 @@
 //! the docs). The row order is the order of validation, of URL query
 //! parameters, of `Debug` and of the docs.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
 use crate::config::codec::{
-    Count, DriverName, Flag, Hosts, OptDuration, OptText, Port, Retry, Seconds, Secret, Settings,
-    Text, Wait,
+    Count, DriverName, Flag, HostAddrs, Hosts, OptDuration, OptText, Ports, Retry, Seconds, Secret,
+    Settings, Text, Wait,
 };
 use crate::config::libpq_enum::Named;
 use crate::config::limits::{
@@ -26,10 +27,12 @@ use crate::config::limits::{
 };
 use crate::config::table_macro::config_table;
 use crate::config::validate::{
-    AppName, AtMost, Between, FilePath, HostList, Identifier, Name, NoNul, NoRule, Overflow,
-    PortNumber, Range, RetryRule, SchemaList, SettingList, TlsSetup,
+    AddressList, AppName, AtMost, Between, FilePath, HostList, Identifier, Name, NoNul, NoRule,
+    Overflow, PortList, Range, RetryRule, SchemaList, SettingList, TlsSetup,
 };
-use crate::config::{ChannelBinding, Driver, SslMode, SslNegotiation};
+use crate::config::{
+    ChannelBinding, Driver, LoadBalanceHosts, SslMode, SslNegotiation, TargetSessionAttrs,
+};
 use crate::retry::RetryPolicy;
 
 config_table! {
@@ -95,19 +98,88 @@ config_table! {
         example: "db1,db2";
     }
 
-    /// The port, shared by every host.
-    port: u16 {
+    /// The ports: one for every host, or one per host, in the order of
+    /// the hosts (libpq's `port=5432,5433`).
+    ports: Vec<u16> {
         default: 5432, const PORT: u16;
-        codec: Port;
-        get: u16;
-        set: plain;
-        rule: PortNumber;
+        codec: Ports;
+        get: &[u16];
+        set: custom;
+        rule: PortList;
         url: Authority;
         params: ["port"];
         env: ["UNO_DB_PORT", "PGPORT"];
-        serde: ["port"];
+        serde: ["ports", "port"];
         secret: false;
         example: "6543";
+    }
+
+    /// Numeric IP addresses to connect to, one per host, instead of
+    /// resolving the host names (libpq's `hostaddr`); the names are still
+    /// used to check TLS certificates and to look up the password file.
+    hostaddrs: Vec<IpAddr> {
+        default: Vec::new();
+        codec: HostAddrs;
+        get: &[IpAddr];
+        set: custom;
+        rule: AddressList;
+        url: Query;
+        params: ["hostaddr"];
+        env: ["UNO_DB_HOSTADDR", "PGHOSTADDR"];
+        serde: ["hostaddrs", "hostaddr"];
+        secret: false;
+        example: "10.0.0.7";
+    }
+
+    /// Which kind of server a connection must reach (see
+    /// [`TargetSessionAttrs`]): `Any` (default), `ReadWrite`, `ReadOnly`,
+    /// `Primary`, `Standby` or `PreferStandby`.
+    target_session_attrs: TargetSessionAttrs {
+        default: TargetSessionAttrs::Any, const TARGET_SESSION_ATTRS: TargetSessionAttrs;
+        codec: Named<TargetSessionAttrs>;
+        get: TargetSessionAttrs;
+        set: plain;
+        rule: NoRule;
+        url: Query;
+        params: ["target_session_attrs"];
+        env: ["UNO_DB_TARGET_SESSION_ATTRS", "PGTARGETSESSIONATTRS"];
+        serde: ["target_session_attrs"];
+        secret: false;
+        example: "read-write";
+    }
+
+    /// The order hosts are tried in: `Disable` (as given) or `Random`
+    /// (shuffled for each new connection).
+    load_balance_hosts: LoadBalanceHosts {
+        default: LoadBalanceHosts::Disable, const LOAD_BALANCE_HOSTS: LoadBalanceHosts;
+        codec: Named<LoadBalanceHosts>;
+        get: LoadBalanceHosts;
+        set: plain;
+        rule: NoRule;
+        url: Query;
+        params: ["load_balance_hosts"];
+        env: ["UNO_DB_LOAD_BALANCE_HOSTS", "PGLOADBALANCEHOSTS"];
+        serde: ["load_balance_hosts"];
+        secret: false;
+        example: "random";
+    }
+
+    /// With a `target_session_attrs` other than `any`: how long a pooled
+    /// connection's server role is trusted before a checkout checks it
+    /// again (one round trip), so that a pool stops using a primary that
+    /// was demoted (pgjdbc's `hostRecheckSeconds`).
+    host_recheck_interval: Duration {
+        default: Duration::from_secs(10), const HOST_RECHECK_INTERVAL: Duration;
+        codec: Wait;
+        get: Duration;
+        set: plain;
+        rule: Range(MIN_TIMEOUT, MAX_WAIT, "1ms and 1 hour");
+        url: Query;
+        params: ["host_recheck_interval"];
+        env: ["UNO_DB_HOST_RECHECK_INTERVAL"];
+        serde: ["host_recheck_interval"];
+        secret: false;
+        example: "2s";
     }
 
     /// The driver the configuration asks for: `Any` (whichever backend

@@ -124,10 +124,11 @@ impl Parser {
         }
     }
 
-    /// `h1,h2:5433`, `[::1]:5432`: hosts with an optional common port.
+    /// `h1:5432,h2:5433`, `[::1]:5432`: hosts, each with an optional port,
+    /// as libpq reads them: a host without one gets the default port.
     fn hosts(&mut self, host_port: &str) {
         let mut hosts = Vec::new();
-        let mut ports: Vec<&str> = Vec::new();
+        let mut ports: Vec<Option<&str>> = Vec::new();
         for item in host_port.split(',') {
             let (host, port) = if let Some(bracketed) = item.strip_prefix('[') {
                 let Some((host, after)) = bracketed.split_once(']') else {
@@ -161,24 +162,22 @@ impl Parser {
                     return;
                 }
             }
-            if let Some(port) = port.filter(|p| !p.is_empty())
-                && !ports.contains(&port)
-            {
-                ports.push(port);
-            }
+            ports.push(port.filter(|p| !p.is_empty()));
         }
         self.fields.hosts = Some(hosts);
-        match ports.as_slice() {
-            [] => {}
-            [port] => match port.parse::<u16>() {
-                Ok(port) => self.fields.port = Some(port),
-                Err(_) => self.error("port", port, "must be a port number between 1 and 65535"),
-            },
-            _ => self.error(
-                "port",
-                &ports.join(","),
-                "hosts with different ports are not supported; give one port for all hosts",
-            ),
+        if ports.iter().all(Option::is_none) {
+            return;
+        }
+        let text: Vec<&str> = ports.iter().map(|p| p.unwrap_or("")).collect();
+        match params::port_list(&text.join(",")) {
+            Ok(mut list) => {
+                // `h1:5433,h2:5433` is one port for every host.
+                if list.iter().all(|port| *port == list[0]) {
+                    list.truncate(1);
+                }
+                self.fields.ports = Some(list);
+            }
+            Err(rule) => self.error("port", &text.join(","), &rule),
         }
     }
 
@@ -231,6 +230,9 @@ pub(crate) fn generate(c: &Inner, with_password: bool) -> String {
         }
     }
     url.push('@');
+    // With several hosts every host carries its port: `h1,h2:5433` would
+    // give `h1` the default port.
+    let per_host = c.hosts.len() > 1;
     for (i, host) in c.hosts.iter().enumerate() {
         if i > 0 {
             url.push(',');
@@ -242,8 +244,14 @@ pub(crate) fn generate(c: &Inner, with_password: bool) -> String {
         } else {
             url.push_str(&encode(host));
         }
+        if per_host && let Some(port) = c.ports.get(i).or(c.ports.first()) {
+            url.push_str(&format!(":{port}"));
+        }
     }
-    url.push_str(&format!(":{}/{}", c.port, encode(&c.database)));
+    if !per_host && let Some(port) = c.ports.first() {
+        url.push_str(&format!(":{port}"));
+    }
+    url.push_str(&format!("/{}", encode(&c.database)));
     for (i, (key, value)) in query(c, with_password).into_iter().enumerate() {
         url.push(if i == 0 { '?' } else { '&' });
         url.push_str(key);
@@ -403,15 +411,21 @@ mod tests {
     }
 
     #[test]
-    fn multiple_hosts_and_one_port() {
+    fn multiple_hosts_with_their_ports() {
+        // As libpq: a host without a port gets the default one.
         let c = parse("postgresql://u@h1,h2:5433/db");
         assert_eq!(c.hosts(), ["h1", "h2"]);
-        assert_eq!(c.port(), 5433);
+        assert_eq!(c.ports(), [5432, 5433]);
         let c = parse("postgresql://u@h1:5433,h2:5433/db");
-        assert_eq!(c.port(), 5433);
-        let (field, value, rule) = one_error("postgresql://u@h1:5432,h2:5433/db");
-        assert_eq!((field.as_str(), value.as_str()), ("port", "5432,5433"));
-        assert!(rule.contains("different ports"));
+        assert_eq!(c.ports(), [5433]);
+        assert_eq!(c.to_url(), "postgresql://u@h1:5433,h2:5433/db");
+        let c = parse("postgresql://u@h1:5432,h2:5433,h3:5434/db");
+        assert_eq!(c.ports(), [5432, 5433, 5434]);
+        assert_eq!(c.to_url(), "postgresql://u@h1:5432,h2:5433,h3:5434/db");
+        assert_eq!(parse(&c.to_url()), c);
+        let (field, value, rule) = one_error("postgresql://u@h1,h2/db?port=5432,5433,5434");
+        assert_eq!((field.as_str(), value.as_str()), ("ports", "5432,5433,5434"));
+        assert!(rule.contains("3 ports for 2 hosts"), "{rule}");
         assert!(one_error("postgresql://h1,,h2").2.contains("empty host"));
         assert_eq!(one_error("postgresql://h:http").0, "port");
         assert_eq!(one_error("postgresql://h:70000").0, "port");
@@ -420,15 +434,15 @@ mod tests {
 
     #[test]
     fn ipv6_hosts_in_brackets() {
-        let c = parse("postgresql://u@[::1]:5433,[fe80::1%25eth0]/db");
+        let c = parse("postgresql://u@[::1],[fe80::1%25eth0]:5433/db");
         assert_eq!(c.hosts(), ["::1", "fe80::1%eth0"]);
-        assert_eq!(c.port(), 5433);
+        assert_eq!(c.ports(), [5432, 5433]);
         assert_eq!(parse("postgresql://[2001:db8::1]").hosts(), ["2001:db8::1"]);
         assert!(one_error("postgresql://[::1").2.contains("unclosed"));
         assert!(one_error("postgresql://[::1]x").2.contains("`:port`"));
         assert_eq!(
             c.to_url(),
-            "postgresql://u@[::1],fe80%3A%3A1%25eth0:5433/db"
+            "postgresql://u@[::1]:5432,fe80%3A%3A1%25eth0:5433/db"
         );
     }
 
@@ -579,12 +593,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             c.to_url(),
-            "postgresql+tokio-postgres://a%20b:***@h1,h2:5432/db%2F1?connect_timeout=3\
+            "postgresql+tokio-postgres://a%20b:***@h1:5432,h2:5432/db%2F1?connect_timeout=3\
              &options=-c%20search_path%3Da%5C%20b&pool_recycle=off&statement_timeout=1500ms"
         );
         assert_eq!(
             c.to_url_with_password(),
-            "postgresql+tokio-postgres://a%20b:p%40ss%20word@h1,h2:5432/db%2F1?connect_timeout=3\
+            "postgresql+tokio-postgres://a%20b:p%40ss%20word@h1:5432,h2:5432/db%2F1?connect_timeout=3\
              &options=-c%20search_path%3Da%5C%20b&pool_recycle=off&statement_timeout=1500ms"
         );
         assert_eq!(

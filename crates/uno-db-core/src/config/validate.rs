@@ -2,6 +2,7 @@
 //! row of the table names one [`Rule`]; [`violations`] runs them in table
 //! order.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -222,19 +223,56 @@ impl Rule<Vec<String>> for HostList {
     }
 }
 
-/// A port number: 1 to 65535.
-pub(crate) struct PortNumber;
+/// Port numbers 1 to 65535: one for every host, or one per host.
+pub(crate) struct PortList;
 
-impl Rule<u16> for PortNumber {
-    fn check(&self, at: &Context, port: &u16, _: &Inner, out: &mut Violations) {
-        if *port == 0 {
+impl Rule<Vec<u16>> for PortList {
+    fn check(&self, at: &Context, ports: &Vec<u16>, fields: &Inner, out: &mut Violations) {
+        if ports.contains(&0) {
             out.push(at, "0", "must be between 1 and 65535");
+        }
+        let hosts = fields.hosts.len();
+        if ports.len() != 1 && ports.len() != hosts {
+            let shown: Vec<String> = ports.iter().map(u16::to_string).collect();
+            out.push(
+                at,
+                shown.join(","),
+                &format!(
+                    "gives {} ports for {hosts} hosts; give one port for all hosts or one per host",
+                    ports.len()
+                ),
+            );
         }
     }
 
     #[cfg(test)]
     fn describe(&self) -> Option<String> {
-        Some("1 to 65535".to_owned())
+        Some("1 to 65535; one, or one per host".to_owned())
+    }
+}
+
+/// `hostaddr`: none, or one address per host.
+pub(crate) struct AddressList;
+
+impl Rule<Vec<IpAddr>> for AddressList {
+    fn check(&self, at: &Context, addresses: &Vec<IpAddr>, fields: &Inner, out: &mut Violations) {
+        let hosts = fields.hosts.len();
+        if !addresses.is_empty() && addresses.len() != hosts {
+            let shown: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
+            out.push(
+                at,
+                shown.join(","),
+                &format!(
+                    "gives {} addresses for {hosts} hosts; give one per host",
+                    addresses.len()
+                ),
+            );
+        }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("one per host".to_owned())
     }
 }
 
@@ -575,9 +613,33 @@ mod tests {
     }
 
     #[test]
-    fn port_zero_is_rejected() {
-        assert_one(&base().port(0), "port", "between 1 and 65535");
+    fn port_rules() {
+        assert_one(&base().port(0), "ports", "between 1 and 65535");
         assert!(base().port(65535).build().is_ok());
+        let three = base().hosts(["a", "b", "c"]);
+        assert!(three.clone().ports([1, 2, 3]).build().is_ok());
+        assert!(three.clone().port(1).build().is_ok());
+        assert_one(&three.clone().ports([1, 2]), "ports", "2 ports for 3 hosts");
+        let address = "10.0.0.1".parse().unwrap();
+        assert!(three.clone().hostaddrs([address; 3]).build().is_ok());
+        assert_one(&three.hostaddrs([address]), "hostaddrs", "1 addresses for 3 hosts");
+    }
+
+    /// Bad multi-host input is reported together, from text too.
+    #[test]
+    fn multi_host_violations_are_reported_together() {
+        let error = "host=a,b port=1,2,3 hostaddr=db.internal target_session_attrs=sometimes \
+                     load_balance_hosts=sometimes"
+            .parse::<ConnectionConfig>()
+            .unwrap_err();
+        let found = violation_tuples(&error);
+        let fields: Vec<_> = found.iter().map(|v| v.0.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["hostaddr", "target_session_attrs", "load_balance_hosts", "ports"],
+            "{found:?}"
+        );
+        assert!(found[0].2.contains("not an IP address"), "{found:?}");
     }
 
     #[test]
@@ -797,7 +859,7 @@ mod tests {
                 "role",
                 "database",
                 "hosts",
-                "port",
+                "ports",
                 "set_role",
                 "pool_size",
                 "pool_timeout",
