@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, from_connect};
+use tokio_postgres::SimpleQueryMessage;
+use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, RoleCheck, from_connect};
 use uno_db_core::{CloseReason, Error, ErrorKind, Result};
 
 use crate::connection::AsyncConnection;
@@ -65,7 +66,7 @@ async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<P
         .driver_config(provided)
         .connect(tls)
         .await
-        .map_err(|e| from_connect(e, &shared.core.config().target()))?;
+        .map_err(|e| from_connect(e, &plan.target()))?;
     // The connection task ends when the client is dropped or the socket
     // fails; the client then reports `is_closed`, and why is logged.
     let config = shared.core.config().clone();
@@ -74,12 +75,23 @@ async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<P
             uno_db_core::backend::events::EngineEvents::new(&config).connection_task_failed(&error);
         }
     });
+    if let Some(check) = plan.role_check() {
+        let messages = client
+            .simple_query(RoleCheck::QUERY)
+            .await
+            .map_err(|e| from_connect(e, &plan.target()))?;
+        let row = messages.iter().find_map(|message| match message {
+            SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i)).collect()),
+            _ => None,
+        });
+        check.judge(&row.unwrap_or_else(Vec::new))?;
+    }
     let clock = shared.watchdog.clock(
         client.cancel_token(),
         shared.core.tls(),
         driver_task.abort_handle(),
     );
-    Ok(PgConn::new(client, shared.core.new_conn_state(), clock))
+    Ok(PgConn::new(client, plan.new_conn_state(), clock))
 }
 
 /// Runs the kernel's open steps: search path, callbacks, role.

@@ -47,14 +47,22 @@ impl Manager for ConnManager {
             conn.state.close_for(reason);
             return Err(RecycleError::message(reason.as_str()));
         }
-        if let Some(probe) = core.checkout_probe() {
+        let now = Instant::now();
+        if let Some(probe) = core.checkout_probe(&conn.state, now) {
             let outcome = Box::pin(tokio::time::timeout(
                 core.housekeeping_timeout(),
-                conn.internal(probe),
+                conn.internal_row(probe),
             ))
             .await;
-            if !matches!(outcome, Ok(Ok(()))) {
-                conn.state.close_for(CloseReason::Broken);
+            let reason = match outcome {
+                Ok(Ok(row)) => {
+                    let row: Vec<Option<&str>> = row.iter().map(Option::as_deref).collect();
+                    core.probe_answered(&mut conn.state, probe, &row, now)
+                }
+                _ => Some(CloseReason::Broken),
+            };
+            if let Some(reason) = reason {
+                conn.state.close_for(reason);
                 return Err(RecycleError::message("the connection failed its check"));
             }
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{CancelToken, Client};
+use tokio_postgres::{CancelToken, Client, SimpleQueryMessage};
 use uno_db_core::backend::{
     ConnState, PreparedStatement, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
 };
@@ -166,6 +166,27 @@ impl PgConn {
             self.client.batch_execute(sql).await.map_err(from_driver)
         });
         self.state.finished(None, result)
+    }
+
+    /// Runs the pool's own query `sql` (simple protocol) and returns its
+    /// first row as text, for the kernel to judge.
+    pub(crate) async fn internal_row(&mut self, sql: &str) -> Result<Vec<Option<String>>> {
+        self.state.internal_started()?;
+        let result = timed!(self, async {
+            self.client.simple_query(sql).await.map_err(from_driver)
+        });
+        let messages = self.state.finished(None, result)?;
+        Ok(messages
+            .iter()
+            .find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default())
     }
 
     /// Sends `BEGIN ...` for a session with `options`.

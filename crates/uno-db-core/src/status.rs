@@ -38,6 +38,10 @@ pub enum CloseReason {
     CallbackFailed,
     /// The engine was disposed.
     Disposed,
+    /// Its server no longer has the role `target_session_attrs` asks for
+    /// (a primary demoted to a standby), or it refused a write (25006)
+    /// under a target that needs writes.
+    WrongRole,
 }
 
 impl CloseReason {
@@ -51,6 +55,7 @@ impl CloseReason {
         Self::Dirty,
         Self::CallbackFailed,
         Self::Disposed,
+        Self::WrongRole,
     ];
 
     /// How many reasons there are: the size of the private per-reason
@@ -68,6 +73,7 @@ impl CloseReason {
             Self::Dirty => "dirty",
             Self::CallbackFailed => "callback_failed",
             Self::Disposed => "disposed",
+            Self::WrongRole => "wrong_role",
         }
     }
 
@@ -81,6 +87,7 @@ impl CloseReason {
             Self::Dirty => 4,
             Self::CallbackFailed => 5,
             Self::Disposed => 6,
+            Self::WrongRole => 7,
         }
     }
 }

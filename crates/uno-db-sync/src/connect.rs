@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use postgres::Client;
+use postgres::{Client, SimpleQueryMessage};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 use uno_db_core::SqlState;
-use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, from_connect};
+use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, RoleCheck, from_connect};
 use uno_db_core::{Error, ErrorKind, ExposeSecret, Result};
 
 use crate::connection::SyncConnection;
@@ -33,7 +33,8 @@ pub(crate) fn open(shared: &Arc<EngineShared>, started: Instant) -> Result<PgCon
             },
         }
     };
-    prepare(shared, PgConn::new(client, Arc::clone(shared)))
+    let state = plan.new_conn_state();
+    prepare(shared, PgConn::new(client, state, Arc::clone(shared)))
 }
 
 /// One attempt, through `r2d2_postgres`, bounded as a whole by `limit`.
@@ -51,7 +52,7 @@ fn connect_within(
     plan: &ConnectPlan<'_>,
     limit: Duration,
 ) -> Result<Client> {
-    let target = shared.core.config().target();
+    let target = plan.target();
     let Some(permit) = shared.helper_permit() else {
         return Err(Error::with_message(
             ErrorKind::Connect,
@@ -65,7 +66,9 @@ fn connect_within(
     let ask = plan.credential_request().zip(shared.credentials.clone());
     let mut driver = plan.driver_config(None);
     let tls = plan.tls();
+    let check = plan.role_check();
     let engine = Arc::clone(shared);
+    let attempt_target = target.clone();
     let (sender, receiver) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("uno-db-sync-connect".to_owned())
@@ -80,9 +83,22 @@ fn connect_within(
                 }
                 let mut driver = postgres::Config::from(driver);
                 quiet_rollback_notices(&mut driver);
-                PostgresConnectionManager::new(driver, tls)
+                let mut client = PostgresConnectionManager::new(driver, tls)
                     .connect()
-                    .map_err(|e| from_connect(e, &engine.core.config().target()))
+                    .map_err(|e| from_connect(e, &attempt_target))?;
+                if let Some(check) = check {
+                    let messages = client
+                        .simple_query(RoleCheck::QUERY)
+                        .map_err(|e| from_connect(e, &attempt_target))?;
+                    let row = messages.iter().find_map(|message| match message {
+                        SimpleQueryMessage::Row(row) => {
+                            Some((0..row.len()).map(|i| row.get(i)).collect::<Vec<_>>())
+                        }
+                        _ => None,
+                    });
+                    check.judge(&row.unwrap_or_default())?;
+                }
+                Ok(client)
             };
             // If the caller gave up, the client comes back and is closed.
             drop(sender.send(attempt()));

@@ -153,10 +153,14 @@ impl SyncEngine {
                 conn.is_closed()
             };
             let verdict = core.checkout_verdict(&conn.state, closed, now).or_else(|| {
-                let probe = core.checkout_probe()?;
-                conn.probe(probe, core.housekeeping_timeout())
-                    .err()
-                    .map(|_| CloseReason::Broken)
+                let probe = core.checkout_probe(&conn.state, now)?;
+                match conn.probe_row(probe, core.housekeeping_timeout()) {
+                    Ok(row) => {
+                        let row: Vec<Option<&str>> = row.iter().map(Option::as_deref).collect();
+                        core.probe_answered(&mut conn.state, probe, &row, now)
+                    }
+                    Err(_) => Some(CloseReason::Broken),
+                }
             });
             if let Some(reason) = verdict {
                 // Closed now; this checkout opens a fresh one in its place.

@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
-use postgres::{CancelToken, Client};
+use postgres::{CancelToken, Client, SimpleQueryMessage};
 use uno_db_core::backend::{
-    ConnState, PreparedStatement, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
+    ConnState, PreparedStatement, ROLE_QUERY, SendPlan, at_most_one, exactly_one, from_driver,
+    typed_params,
 };
 use uno_db_core::{CloseReason, Error, Result, Row, Statement, TransactionOptions};
 
@@ -34,9 +35,13 @@ impl std::fmt::Debug for PgConn {
 }
 
 impl PgConn {
-    pub(crate) fn new(client: Client, shared: Arc<EngineShared>) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        state: ConnState<PreparedStatement>,
+        shared: Arc<EngineShared>,
+    ) -> Self {
         Self {
-            state: shared.core.new_conn_state(),
+            state,
             cancel: Some(Arc::new(client.cancel_token())),
             client: Some(client),
             shared,
@@ -51,6 +56,15 @@ impl PgConn {
         call: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T> {
         let limit = self.state.query_timeout();
+        self.call_within(limit, call)
+    }
+
+    /// As [`call`](Self::call), watched for `limit` instead.
+    fn call_within<T>(
+        &mut self,
+        limit: Option<std::time::Duration>,
+        call: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T> {
         let client = open(&mut self.client)?;
         let armed = match (limit, &self.cancel) {
             (Some(limit), Some(token)) => Some(self.shared.watchdog.arm(limit, token)),
@@ -99,12 +113,37 @@ impl PgConn {
         failed || client.is_closed()
     }
 
-    /// The checkout check (`pre_ping`): a round trip bounded by `timeout`.
-    /// The driver's own check sends an empty query, as cheap as `probe`.
-    pub(crate) fn probe(&mut self, _probe: &str, timeout: std::time::Duration) -> Result<()> {
+    /// The checkout check the kernel asked for: its first row as text.
+    /// The driver bounds only its own check (`is_valid`, an empty query
+    /// with a deadline): any other query on a black-holed socket would
+    /// wait until TCP gives up. So that check runs first, bounded by
+    /// `timeout`; it is the whole of `pre_ping`'s `SELECT 1`, and the role
+    /// query follows it, watched for `timeout`.
+    pub(crate) fn probe_row(
+        &mut self,
+        sql: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<Option<String>>> {
         self.state.internal_started()?;
-        let result = open(&mut self.client)?.is_valid(timeout);
-        self.state.finished(None, result.map_err(from_driver))
+        let alive = open(&mut self.client)?.is_valid(timeout);
+        self.state.finished(None, alive.map_err(from_driver))?;
+        if sql != ROLE_QUERY {
+            return Ok(Vec::new());
+        }
+        self.state.internal_started()?;
+        let result = self.call_within(Some(timeout), |c| c.simple_query(sql));
+        let messages = self.state.finished(None, result)?;
+        Ok(messages
+            .iter()
+            .find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default())
     }
 
     /// A token to cancel whatever the connection runs, from elsewhere.

@@ -57,6 +57,22 @@ pub struct ConnState<S> {
     /// transaction lasts.
     query_timeout: Option<Duration>,
     session_query_timeout: Option<Duration>,
+    /// Which host of the configuration it reached, and when its role was
+    /// last checked.
+    host: HostMark,
+    /// The server refused a write (25006): a sign the server may have
+    /// been demoted.
+    refused_write: bool,
+}
+
+/// Which server a connection reached (its index in the configuration's
+/// endpoints), the host's retirement epoch when its role was last
+/// checked, and when that was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct HostMark {
+    pub(super) index: usize,
+    pub(super) epoch: u64,
+    pub(super) checked_at: Instant,
 }
 
 impl<S: Clone> ConnState<S> {
@@ -69,6 +85,27 @@ impl<S: Clone> ConnState<S> {
         cache_size: usize,
         pool_recycle: Option<Duration>,
         query_timeout: Option<Duration>,
+    ) -> Self {
+        Self::on_host(
+            now,
+            cache_size,
+            pool_recycle,
+            query_timeout,
+            HostMark {
+                index: 0,
+                epoch: 0,
+                checked_at: now,
+            },
+        )
+    }
+
+    /// As [`new`](Self::new), on the host `host` names.
+    pub(super) fn on_host(
+        now: Instant,
+        cache_size: usize,
+        pool_recycle: Option<Duration>,
+        query_timeout: Option<Duration>,
+        host: HostMark,
     ) -> Self {
         let expires_at = pool_recycle
             .map(|lifetime| now + lifetime.mul_f64(1.0 - RECYCLE_JITTER * fastrand::f64()));
@@ -84,7 +121,26 @@ impl<S: Clone> ConnState<S> {
             close_reason: None,
             query_timeout,
             session_query_timeout: None,
+            host,
+            refused_write: false,
         }
+    }
+
+    /// The host it reached and when its role was last checked.
+    pub(super) fn host(&self) -> HostMark {
+        self.host
+    }
+
+    /// Its server's role was checked again at `now`, in the host's
+    /// retirement `epoch`.
+    pub(super) fn role_checked(&mut self, now: Instant, epoch: u64) {
+        self.host.checked_at = now;
+        self.host.epoch = epoch;
+    }
+
+    /// Whether the server refused a write on it (25006).
+    pub(super) fn refused_write(&self) -> bool {
+        self.refused_write
     }
 
     /// The client-side limit on the next statement: the session's own
@@ -222,6 +278,9 @@ impl<S: Clone> ConnState<S> {
         let Some(code) = error.sqlstate() else {
             return;
         };
+        if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+            self.refused_write = true;
+        }
         // 0A000: "cached plan must not change result type" after DDL;
         // 26000: the server forgot the statement (DISCARD ALL elsewhere).
         if (*code == SqlState::FEATURE_NOT_SUPPORTED

@@ -1,5 +1,6 @@
-//! [`ConnectPlan`]: how one checkout opens a connection, retrying with
-//! backoff, bounded as a whole by `pool_timeout`.
+//! [`ConnectPlan`]: how one checkout opens a connection: host by host
+//! (checking each server's role when `target_session_attrs` asks), pass
+//! after pass with backoff, bounded as a whole by `pool_timeout`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,9 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::error::SqlState;
 
 use super::MakeTls;
-use super::engine_core::{CredentialSource, EngineCore};
+use super::conn_state::ConnState;
+use super::engine_core::{CredentialSource, EngineCore, ROLE_QUERY};
 use super::passfile;
-use crate::config::SslMode;
+use crate::config::{Endpoint, LoadBalanceHosts, ServerRole, SslMode, TargetSessionAttrs};
 use crate::credentials::CredentialRequest;
 use crate::error::{Error, ErrorKind};
 use crate::retry::Backoff;
@@ -47,11 +49,19 @@ pub enum ConnectStep {
 /// }
 /// ```
 ///
-/// Every attempt is bounded by `connect_timeout` and by what is left of
-/// `pool_timeout`; transient failures are retried with the configuration's
-/// backoff (its attempts and deadline apply too), permanent ones are
-/// returned at once. The engine remembers each failure, so that a checkout
-/// that times out anywhere reports the last one as its cause.
+/// Each attempt goes to one server of the host list (in order, or
+/// shuffled with `load_balance_hosts=random`) and is bounded by
+/// `connect_timeout` and by what is left of `pool_timeout`. When the
+/// configuration's `target_session_attrs` needs a role, the backend runs
+/// [`role_check`](Self::role_check) on the new connection within the same
+/// bound. A
+/// transient failure or a server of the wrong kind moves on to the next
+/// server at once; after a pass over every server (two for
+/// `prefer-standby`: standbys first, then any) the configuration's backoff
+/// applies (its attempts and deadline too). Permanent failures (a refused
+/// password, a TLS failure) are returned at once, as libpq does. The
+/// engine remembers each server's failure, so that a checkout that times
+/// out anywhere reports every server's last error.
 #[derive(Debug)]
 pub struct ConnectPlan<'a> {
     core: &'a EngineCore,
@@ -70,6 +80,15 @@ pub struct ConnectPlan<'a> {
     credentials_refreshed: bool,
     /// Set once the current attempt's TLS handshake started.
     tls_started: Mutex<Option<Arc<AtomicBool>>>,
+    /// The servers, as indices into the configuration's endpoints, in this
+    /// checkout's order.
+    order: Vec<usize>,
+    /// Position in `order` of the current (or next) attempt's server.
+    position: usize,
+    /// `prefer-standby`'s first pass: only a standby will do.
+    standby_pass: bool,
+    /// Each server's error in the current pass.
+    pass_errors: Vec<(usize, Error)>,
 }
 
 /// One attempt under way; counts as "connecting" until handed back to
@@ -78,6 +97,7 @@ pub struct ConnectPlan<'a> {
 #[derive(Debug)]
 pub struct Attempt<'a> {
     core: &'a EngineCore,
+    host: usize,
     started: Instant,
     ended: bool,
 }
@@ -85,7 +105,7 @@ pub struct Attempt<'a> {
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.ended {
-            self.core.connect_ended(None);
+            self.core.connect_ended(self.host, None);
         }
     }
 }
@@ -105,7 +125,54 @@ impl<'a> ConnectPlan<'a> {
             tls_switched: false,
             credentials_refreshed: false,
             tls_started: Mutex::new(None),
+            order: host_order(core),
+            position: 0,
+            standby_pass: core.config().target_session_attrs() == TargetSessionAttrs::PreferStandby,
+            pass_errors: Vec::new(),
         }
+    }
+
+    /// The server the current (or next) attempt goes to.
+    fn host(&self) -> usize {
+        self.order[self.position]
+    }
+
+    /// The server the current attempt goes to.
+    #[must_use]
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.core.endpoints()[self.host()]
+    }
+
+    /// `role@host:port/database` of the current attempt, for messages.
+    #[must_use]
+    pub fn target(&self) -> String {
+        let config = self.core.config();
+        format!(
+            "{}@{}/{}",
+            config.role(),
+            self.endpoint(),
+            config.database()
+        )
+    }
+
+    /// The check to run on a new connection before it counts as made,
+    /// when `target_session_attrs` needs a role: run
+    /// [`RoleCheck::QUERY`] with the simple protocol within the attempt's
+    /// bound and hand its first row to [`RoleCheck::judge`].
+    #[must_use]
+    pub fn role_check(&self) -> Option<RoleCheck> {
+        let attrs = self.core.config().target_session_attrs();
+        attrs.needs_role_check().then(|| RoleCheck {
+            attrs,
+            standby_pass: self.standby_pass,
+            endpoint: self.endpoint().clone(),
+        })
+    }
+
+    /// The state of the connection the current attempt made.
+    #[must_use]
+    pub fn new_conn_state<S: Clone>(&self) -> ConnState<S> {
+        self.core.conn_state_on(self.host())
     }
 
     /// The TLS connector for the next attempt (and only for it).
@@ -151,7 +218,7 @@ impl<'a> ConnectPlan<'a> {
             .as_ref()
             .is_some_and(|flag| flag.load(Ordering::Acquire));
         let config = self.core.config();
-        let target = config.target();
+        let target = self.target();
         if config.ssl_mode().requires_tls() && !started && !self.tls_switched {
             Error::with_message(
                 ErrorKind::Tls,
@@ -193,7 +260,8 @@ impl<'a> ConnectPlan<'a> {
         use tokio_postgres::config::SslMode as Driver;
         let core = self.core;
         let config = core.config();
-        let mut pg = core.base_driver_config().clone();
+        let endpoint = self.endpoint();
+        let mut pg = core.base_driver_config(self.host()).clone();
         if self.tls_switched {
             pg.ssl_mode(match config.ssl_mode() {
                 SslMode::Allow => Driver::Require,
@@ -205,9 +273,13 @@ impl<'a> ConnectPlan<'a> {
                 return None;
             }
             let file = passfile::location(config.passfile())?;
-            config.hosts().iter().find_map(|host| {
-                passfile::lookup(&file, host, config.port(), config.database(), config.role())
-            })
+            passfile::lookup(
+                &file,
+                endpoint.host(),
+                endpoint.port(),
+                config.database(),
+                config.role(),
+            )
         });
         if let Some(password) = password {
             pg.password(password.expose_secret().as_bytes());
@@ -238,10 +310,13 @@ impl<'a> ConnectPlan<'a> {
     /// [`EngineCore::connect_trouble`]).
     #[must_use]
     pub fn start_attempt(&self) -> Attempt<'a> {
-        self.core.events().connect_attempt(self.backoff.attempt());
+        self.core
+            .events()
+            .connect_attempt(self.backoff.attempt(), self.endpoint());
         self.core.connect_started();
         Attempt {
             core: self.core,
+            host: self.host(),
             started: Instant::now(),
             ended: false,
         }
@@ -264,7 +339,7 @@ impl<'a> ConnectPlan<'a> {
             ErrorKind::Connect,
             format!(
                 "could not connect to {}: no answer within {}ms",
-                self.core.config().target(),
+                self.target(),
                 limit.as_millis()
             ),
         )
@@ -274,17 +349,19 @@ impl<'a> ConnectPlan<'a> {
     /// The attempt connected.
     pub fn succeeded(&mut self, mut attempt: Attempt<'_>) {
         attempt.ended = true;
-        self.core.connect_ended(None);
-        self.core
-            .events()
-            .connected(self.backoff.attempt(), attempt.started.elapsed());
+        self.core.connect_ended(attempt.host, None);
+        self.core.events().connected(
+            self.backoff.attempt(),
+            self.endpoint(),
+            attempt.started.elapsed(),
+        );
     }
 
     /// The attempt failed with `error`: retry after a delay, or give up.
     pub fn failed(&mut self, mut attempt: Attempt<'_>, error: Error) -> ConnectStep {
         let error = self.refine(error);
         attempt.ended = true;
-        self.core.connect_ended(Some(&error));
+        self.core.connect_ended(attempt.host, Some(&error));
         let number = self.backoff.attempt();
         let events = self.core.events();
         if self.switches_tls(&error) {
@@ -297,6 +374,32 @@ impl<'a> ConnectPlan<'a> {
             events.connect_retry(number, Duration::ZERO, &error);
             return ConnectStep::Retry(Duration::ZERO);
         }
+        self.tls_switched = false;
+        self.pass_errors.retain(|(host, _)| *host != attempt.host);
+        self.pass_errors.push((attempt.host, error.clone()));
+        if error.is_transient() && self.position + 1 < self.order.len() {
+            // The next server, at once.
+            self.position += 1;
+            events.connect_retry(number, Duration::ZERO, &error);
+            return ConnectStep::Retry(Duration::ZERO);
+        }
+        self.position = 0;
+        if error.is_transient() && self.standby_pass {
+            // prefer-standby: no standby answered; now any server will do.
+            self.standby_pass = false;
+            events.connect_retry(number, Duration::ZERO, &error);
+            return ConnectStep::Retry(Duration::ZERO);
+        }
+        self.standby_pass =
+            self.core.config().target_session_attrs() == TargetSessionAttrs::PreferStandby;
+        let error = if error.is_transient() {
+            self.core
+                .every_host_failed(std::mem::take(&mut self.pass_errors))
+                .unwrap_or(error)
+        } else {
+            error
+        };
+        self.pass_errors.clear();
         if let Some(delay) = self.backoff.next_delay(&error) {
             events.connect_retry(number, delay, &error);
             return ConnectStep::Retry(delay);
@@ -311,6 +414,61 @@ impl<'a> ConnectPlan<'a> {
             ConnectStep::GiveUp(self.core.checkout_timed_out(self.started, Some(error)))
         }
     }
+}
+
+/// Whether the server an attempt reached is the kind
+/// `target_session_attrs` asks for; owned, so that a backend can run it on
+/// the thread that connects.
+#[derive(Debug, Clone)]
+pub struct RoleCheck {
+    attrs: TargetSessionAttrs,
+    standby_pass: bool,
+    endpoint: Endpoint,
+}
+
+impl RoleCheck {
+    /// The query to run, with the simple protocol.
+    pub const QUERY: &'static str = ROLE_QUERY;
+
+    /// Judges the server from the first row of [`QUERY`](Self::QUERY).
+    ///
+    /// # Errors
+    ///
+    /// A transient [`ErrorKind::Connect`] error naming the server and its
+    /// role when it is not the kind `target_session_attrs` asks for (the
+    /// plan then tries the next server), or when the row is not a role.
+    pub fn judge(&self, row: &[Option<&str>]) -> Result<(), Error> {
+        let (attrs, endpoint) = (self.attrs, &self.endpoint);
+        match ServerRole::from_row(row) {
+            Some(role) if attrs.accepts(role, self.standby_pass) => Ok(()),
+            Some(role) => Err(Error::with_message(
+                ErrorKind::Connect,
+                format!(
+                    "{endpoint} is a {}, and target_session_attrs={attrs}{} does not take it",
+                    role.describe(),
+                    if self.standby_pass {
+                        " (looking for a standby first)"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
+            None => Err(Error::with_message(
+                ErrorKind::Connect,
+                format!("{endpoint} answered the role query with {row:?}"),
+            )),
+        }
+    }
+}
+
+/// The order in which one checkout tries the servers: as configured, or
+/// shuffled for each new connection with `load_balance_hosts=random`.
+fn host_order(core: &EngineCore) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..core.endpoints().len()).collect();
+    if core.config().load_balance_hosts() == LoadBalanceHosts::Random {
+        fastrand::shuffle(&mut order);
+    }
+    order
 }
 
 /// Whether an I/O error is among `error`'s causes.
@@ -376,6 +534,111 @@ mod tests {
             .unwrap();
         assert_eq!(cause.kind(), ErrorKind::Connect);
         assert_eq!(core.metrics().snapshot().acquire_timeouts, 1);
+    }
+
+    /// The server each attempt goes to, until the plan backs off or gives
+    /// up, when every attempt fails with what `fail` says for its server.
+    fn walk(
+        plan: &mut ConnectPlan<'_>,
+        fail: impl Fn(&Endpoint) -> Error,
+    ) -> (Vec<String>, ConnectStep) {
+        let mut visited = Vec::new();
+        loop {
+            let attempt = plan.start_attempt();
+            let endpoint = plan.endpoint().clone();
+            visited.push(endpoint.to_string());
+            match plan.failed(attempt, fail(&endpoint)) {
+                ConnectStep::Retry(delay) if delay.is_zero() => {}
+                step => return (visited, step),
+            }
+        }
+    }
+
+    #[test]
+    fn each_host_is_tried_in_order_then_the_pass_backs_off() {
+        let core = core("postgresql://app@a:1,b:2,c:3/x?pool_timeout=30s&retry_initial_delay=10ms");
+        let mut plan = core.connect_plan(Instant::now());
+        let (visited, step) = walk(&mut plan, |_| refused());
+        assert_eq!(visited, ["a:1", "b:2", "c:3"]);
+        assert!(matches!(step, ConnectStep::Retry(_)), "{step:?}");
+        // The next pass starts over at the first host.
+        assert_eq!(plan.endpoint().to_string(), "a:1");
+        // A checkout that times out now names every host's error.
+        let trouble = core
+            .connect_trouble(Instant::now() - Duration::from_secs(1))
+            .unwrap();
+        let text = trouble.to_string();
+        for host in ["a:1", "b:2", "c:3"] {
+            assert!(text.contains(host), "{text}");
+        }
+        assert!(trouble.is_transient());
+    }
+
+    #[test]
+    fn a_permanent_error_on_one_host_stops_the_walk_as_libpq_does() {
+        let core = core("postgresql://app@a:1,b:2/x?pool_timeout=30s");
+        let mut plan = core.connect_plan(Instant::now());
+        let (visited, step) = walk(&mut plan, |_| Error::new(ErrorKind::Auth));
+        assert_eq!(visited, ["a:1"]);
+        assert!(matches!(step, ConnectStep::GiveUp(e) if e.kind() == ErrorKind::Auth));
+    }
+
+    #[test]
+    fn random_balancing_visits_every_host_once_per_pass() {
+        let core =
+            core("postgresql://app@a:1,b:2,c:3,d:4/x?load_balance_hosts=random&pool_timeout=30s");
+        let mut firsts = std::collections::HashSet::new();
+        for _ in 0..64 {
+            let mut plan = core.connect_plan(Instant::now());
+            let (mut visited, _) = walk(&mut plan, |_| refused());
+            firsts.insert(visited[0].clone());
+            visited.sort();
+            assert_eq!(visited, ["a:1", "b:2", "c:3", "d:4"]);
+        }
+        assert!(firsts.len() > 1, "never shuffled: {firsts:?}");
+    }
+
+    #[test]
+    fn role_checks_follow_target_session_attrs() {
+        let primary = [Some("f"), Some("off")];
+        let standby = [Some("t"), Some("on")];
+        let any = core("postgresql://app@a,b/x");
+        assert!(any.connect_plan(Instant::now()).role_check().is_none());
+
+        let writes = core("postgresql://app@a,b/x?target_session_attrs=read-write");
+        let plan = writes.connect_plan(Instant::now());
+        let check = plan.role_check().unwrap();
+        assert!(check.judge(&primary).is_ok());
+        let refused = check.judge(&standby).unwrap_err();
+        assert!(refused.is_transient());
+        assert!(
+            refused.to_string().contains("a:5432 is a standby"),
+            "{refused}"
+        );
+        assert!(check.judge(&[Some("x")]).is_err());
+
+        // prefer-standby: a pass for standbys only, then any server.
+        let prefer =
+            core("postgresql://app@a,b/x?target_session_attrs=prefer-standby&pool_timeout=30s");
+        let mut plan = prefer.connect_plan(Instant::now());
+        let mut visited = Vec::new();
+        loop {
+            let attempt = plan.start_attempt();
+            visited.push(plan.endpoint().host().to_owned());
+            match plan.role_check().unwrap().judge(&primary) {
+                Ok(()) => break,
+                Err(error) => {
+                    assert!(
+                        matches!(plan.failed(attempt, error), ConnectStep::Retry(d) if d.is_zero())
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            visited,
+            ["a", "b", "a"],
+            "standbys first, then the first server"
+        );
     }
 
     #[test]

@@ -3,16 +3,17 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::MakeTls;
 use super::conn_state::ConnState;
+use super::conn_state::HostMark;
 use super::connect_plan::ConnectPlan;
 use super::events::EngineEvents;
 use super::pool_metrics::PoolMetrics;
-use crate::config::{ConnectionConfig, Driver};
+use crate::config::{ConnectionConfig, Driver, Endpoint, ServerRole};
 use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::status::CloseReason;
 
@@ -21,6 +22,13 @@ use crate::status::CloseReason;
 /// [`EngineCore::checkout_looks_for_silent_close`]); HikariCP's
 /// `aliveBypassWindowMs`.
 pub const ALIVE_BYPASS_WINDOW: Duration = Duration::from_millis(500);
+
+/// The query that asks a server for its role, with the simple protocol:
+/// one row, `pg_is_in_recovery()` (`t`/`f`) and the session's
+/// `transaction_read_only` (`on`/`off`), as libpq asks for
+/// `target_session_attrs`.
+pub const ROLE_QUERY: &str = "SELECT pg_catalog.pg_is_in_recovery(), \
+     pg_catalog.current_setting('transaction_read_only')";
 
 /// One step of preparing a new physical connection, in the order the
 /// kernel fixes: the search path, then the factory's callbacks (which may
@@ -65,14 +73,20 @@ pub struct EngineCore {
     disposed: AtomicBool,
     search_path_sql: Option<String>,
     set_role_sql: Option<String>,
-    /// The last failed connect attempt and when it failed; cleared by a
-    /// successful one.
-    last_connect_error: Mutex<Option<(Instant, Error)>>,
+    /// The last failed connect attempt to each host and when it failed;
+    /// all cleared by a successful one.
+    last_connect_error: Mutex<Vec<Option<(Instant, Error)>>>,
     /// Connect attempts under way.
     connecting: AtomicUsize,
-    /// The driver's settings for a first attempt; each attempt starts from
-    /// a copy (see [`ConnectPlan::driver_config`]).
-    driver: tokio_postgres::Config,
+    /// The servers of the host list, in the configuration's order.
+    endpoints: Vec<Endpoint>,
+    /// The driver's settings for a first attempt on each server; each
+    /// attempt starts from a copy (see [`ConnectPlan::driver_config`]).
+    drivers: Vec<tokio_postgres::Config>,
+    /// Per server, bumped when a connection learns the server may have
+    /// changed role: every pooled connection to it checks its role again
+    /// before it is handed out.
+    host_epochs: Vec<AtomicU64>,
     /// The TLS connector, built once from the configuration's files.
     tls: MakeTls,
     credentials: CredentialSource,
@@ -110,8 +124,15 @@ impl EngineCore {
                  remove one of them",
             ));
         }
+        let endpoints = config.endpoints();
         Ok(Self {
-            driver: config.driver_config(),
+            drivers: endpoints
+                .iter()
+                .map(|endpoint| config.driver_config_for(endpoint))
+                .collect(),
+            host_epochs: endpoints.iter().map(|_| AtomicU64::new(0)).collect(),
+            last_connect_error: Mutex::new(vec![None; endpoints.len()]),
+            endpoints,
             tls: config.tls_connector()?,
             credentials,
             metrics: PoolMetrics::for_config(config),
@@ -119,7 +140,6 @@ impl EngineCore {
             set_role_sql: config.set_role_statement(),
             config: config.clone(),
             disposed: AtomicBool::new(false),
-            last_connect_error: Mutex::new(None),
             connecting: AtomicUsize::new(0),
         })
     }
@@ -139,9 +159,31 @@ impl EngineCore {
         self.tls.clone()
     }
 
-    /// The driver settings every attempt starts from.
-    pub(super) fn base_driver_config(&self) -> &tokio_postgres::Config {
-        &self.driver
+    /// The servers of the host list, in the configuration's order.
+    pub(super) fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// The driver settings every attempt on server `index` starts from.
+    pub(super) fn base_driver_config(&self, index: usize) -> &tokio_postgres::Config {
+        &self.drivers[index]
+    }
+
+    /// Server `index`'s retirement epoch.
+    pub(super) fn host_epoch(&self, index: usize) -> u64 {
+        self.host_epochs
+            .get(index)
+            .map_or(0, |epoch| epoch.load(Ordering::Acquire))
+    }
+
+    /// A connection learned that server `index` may have changed role:
+    /// every pooled connection to it checks its role again before it is
+    /// handed out, rather than failing one by one.
+    fn suspect_host(&self, index: usize) {
+        if let Some(epoch) = self.host_epochs.get(index) {
+            epoch.fetch_add(1, Ordering::AcqRel);
+            self.events().host_suspected(&self.endpoints[index]);
+        }
     }
 
     /// Where the engine's passwords come from.
@@ -204,15 +246,29 @@ impl EngineCore {
 
     // ---- opening -------------------------------------------------------
 
-    /// The state of a connection that just connected.
+    /// The state of a connection that just connected to the first server
+    /// (see [`ConnectPlan::new_conn_state`] for the server an attempt
+    /// reached).
     #[must_use]
     pub fn new_conn_state<S: Clone>(&self) -> ConnState<S> {
+        self.conn_state_on(0)
+    }
+
+    /// The state of a connection that just connected to server `index`,
+    /// its role checked now if the target needs it.
+    pub(super) fn conn_state_on<S: Clone>(&self, index: usize) -> ConnState<S> {
         self.metrics.record_created();
-        ConnState::new(
-            Instant::now(),
+        let now = Instant::now();
+        ConnState::on_host(
+            now,
             self.config.statement_cache_size(),
             self.config.pool_recycle(),
             self.config.query_timeout(),
+            HostMark {
+                index,
+                epoch: self.host_epoch(index),
+                checked_at: now,
+            },
         )
     }
 
@@ -276,13 +332,21 @@ impl EngineCore {
         self.connecting.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub(super) fn connect_ended(&self, outcome: Option<&Error>) {
+    /// An attempt on server `index` ended: with `outcome` when it failed.
+    pub(super) fn connect_ended(&self, index: usize, outcome: Option<&Error>) {
         self.connecting.fetch_sub(1, Ordering::AcqRel);
-        *self
+        let mut last = self
             .last_connect_error
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) =
-            outcome.map(|error| (Instant::now(), error.clone()));
+            .unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Some(error) => {
+                if let Some(slot) = last.get_mut(index) {
+                    *slot = Some((Instant::now(), error.clone()));
+                }
+            }
+            None => last.iter_mut().for_each(|slot| *slot = None),
+        }
     }
 
     /// Why a checkout that began at `started` could not get a connection,
@@ -291,14 +355,19 @@ impl EngineCore {
     /// then says nothing fails no attempt before `connect_timeout`).
     #[must_use]
     pub fn connect_trouble(&self, started: Instant) -> Option<Error> {
-        let last = self
+        let failures: Vec<(usize, Error)> = self
             .last_connect_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .filter(|(at, _)| *at >= started)
-            .map(|(_, error)| error.clone());
-        last.or_else(|| {
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                slot.as_ref()
+                    .filter(|(at, _)| *at >= started)
+                    .map(|(_, error)| (index, error.clone()))
+            })
+            .collect();
+        self.every_host_failed(failures).or_else(|| {
             (self.connecting.load(Ordering::Acquire) > 0).then(|| {
                 Error::with_message(
                     ErrorKind::Connect,
@@ -310,6 +379,30 @@ impl EngineCore {
                 .with_source(io::Error::from(io::ErrorKind::TimedOut))
             })
         })
+    }
+
+    /// One error for the failures of several servers: each server's own,
+    /// in the message, and the last one as the cause; a single failure as
+    /// it is.
+    pub(super) fn every_host_failed(&self, mut failures: Vec<(usize, Error)>) -> Option<Error> {
+        if failures.len() <= 1 {
+            return failures.pop().map(|(_, error)| error);
+        }
+        let mut message = format!(
+            "could not connect to any of the {} hosts of {}:",
+            failures.len(),
+            self.config.target()
+        );
+        for (index, error) in &failures {
+            let _ = write!(message, " [{}] {error};", self.endpoints[*index]);
+        }
+        message.pop();
+        let (_, last) = failures.pop()?;
+        let mut error = Error::with_message(last.kind(), message);
+        if let Some(code) = last.sqlstate() {
+            error = error.with_sqlstate(code.clone());
+        }
+        Some(error.with_source(last))
     }
 
     /// A checkout that began at `started` gave up: counts it, logs it and
@@ -351,9 +444,25 @@ impl EngineCore {
             Some(CloseReason::Expired)
         } else if conn.is_idle_beyond(now, self.config.idle_timeout()) {
             Some(CloseReason::Idle)
+        } else if self.wrong_role_after_refused_write(conn) {
+            Some(CloseReason::WrongRole)
         } else {
             None
         }
+    }
+
+    /// Whether `conn`'s server refused a write (25006) under a target that
+    /// needs writes: the server was likely demoted, so the connection goes
+    /// and the other connections to that server check their role before
+    /// their next checkout.
+    fn wrong_role_after_refused_write<S: Clone>(&self, conn: &ConnState<S>) -> bool {
+        use crate::config::TargetSessionAttrs::{Primary, ReadWrite};
+        let needs_writes = matches!(self.config.target_session_attrs(), ReadWrite | Primary);
+        if needs_writes && conn.refused_write() {
+            self.suspect_host(conn.host().index);
+            return true;
+        }
+        false
     }
 
     /// Whether a driver that only reads during calls should look, without
@@ -373,12 +482,61 @@ impl EngineCore {
         conn.is_idle_beyond(now, Some(ALIVE_BYPASS_WINDOW))
     }
 
-    /// The statement that checks an idle connection before it is handed
-    /// out (`pre_ping`), bounded by `connect_timeout`. A connection that
-    /// fails it is closed and the checkout takes another, silently.
+    /// The query that checks an idle connection at `now` before it is
+    /// handed out, bounded by [`housekeeping_timeout`](Self::housekeeping_timeout):
+    /// the role query ([`ROLE_QUERY`]) when `target_session_attrs` needs a
+    /// role and the connection's was last checked `host_recheck_interval`
+    /// ago or its server is suspected of a change, else `SELECT 1` with
+    /// `pre_ping`. The backend runs it with the simple protocol and hands
+    /// the first row to [`probe_answered`](Self::probe_answered); a
+    /// connection that fails it is closed and the checkout takes another,
+    /// silently.
     #[must_use]
-    pub fn checkout_probe(&self) -> Option<&'static str> {
-        self.config.pre_ping().then_some("SELECT 1")
+    pub fn checkout_probe<S: Clone>(
+        &self,
+        conn: &ConnState<S>,
+        now: Instant,
+    ) -> Option<&'static str> {
+        let host = conn.host();
+        let role_due = self.config.target_session_attrs().needs_role_check()
+            && (now.saturating_duration_since(host.checked_at)
+                >= self.config.host_recheck_interval()
+                || self.host_epoch(host.index) != host.epoch);
+        if role_due {
+            Some(ROLE_QUERY)
+        } else {
+            self.config.pre_ping().then_some("SELECT 1")
+        }
+    }
+
+    /// Judges the first row of the probe [`checkout_probe`](Self::checkout_probe)
+    /// asked for: `None` when the connection may be handed out, else why it
+    /// is closed. A server whose role no longer qualifies (a demoted
+    /// primary) is [`CloseReason::WrongRole`], and every other connection
+    /// to it checks its role before its next checkout.
+    pub fn probe_answered<S: Clone>(
+        &self,
+        conn: &mut ConnState<S>,
+        probe: &str,
+        row: &[Option<&str>],
+        now: Instant,
+    ) -> Option<CloseReason> {
+        if probe != ROLE_QUERY {
+            return None;
+        }
+        let index = conn.host().index;
+        let epoch = self.host_epoch(index);
+        match ServerRole::from_row(row) {
+            Some(role) if self.config.target_session_attrs().accepts(role, false) => {
+                conn.role_checked(now, epoch);
+                None
+            }
+            Some(_) => {
+                self.suspect_host(index);
+                Some(CloseReason::WrongRole)
+            }
+            None => Some(CloseReason::Broken),
+        }
     }
 
     /// How long checks and cleaning statements the pool runs itself may
@@ -413,6 +571,9 @@ impl EngineCore {
         }
         if conn.is_expired(now) {
             return ReturnPlan::Discard(CloseReason::Expired);
+        }
+        if self.wrong_role_after_refused_write(conn) {
+            return ReturnPlan::Discard(CloseReason::WrongRole);
         }
         match self.cleaning(conn) {
             Some(sql) => ReturnPlan::Clean(sql),
@@ -565,6 +726,76 @@ mod tests {
             plain.open_steps().collect::<Vec<_>>(),
             [OpenStep::Callbacks]
         );
+    }
+
+    /// With a target that needs a role, a pooled connection's role is
+    /// checked again once `host_recheck_interval` has passed, and at once
+    /// after another connection to the same server found it demoted.
+    #[test]
+    fn roles_are_rechecked_on_interval_and_when_a_host_is_suspected() {
+        let core = core(
+            "postgresql://app@a,b/x?target_session_attrs=read-write&host_recheck_interval=10s",
+        );
+        let now = Instant::now();
+        let mut first: ConnState<u32> = core.conn_state_on(0);
+        let mut second: ConnState<u32> = core.conn_state_on(0);
+        let other: ConnState<u32> = core.conn_state_on(1);
+        assert_eq!(core.checkout_probe(&first, now), None);
+        let later = now + Duration::from_secs(11);
+        assert_eq!(core.checkout_probe(&first, later), Some(ROLE_QUERY));
+        let primary = [Some("f"), Some("off")];
+        assert_eq!(
+            core.probe_answered(&mut first, ROLE_QUERY, &primary, later),
+            None
+        );
+        assert_eq!(core.checkout_probe(&first, later), None, "checked just now");
+
+        // The server was demoted: the first connection to see it goes...
+        let standby = [Some("t"), Some("on")];
+        assert_eq!(
+            core.probe_answered(&mut first, ROLE_QUERY, &standby, later),
+            Some(CloseReason::WrongRole)
+        );
+        // ...and every other connection to that server checks at once,
+        // not those to other servers.
+        assert_eq!(core.checkout_probe(&second, now), Some(ROLE_QUERY));
+        assert_eq!(core.checkout_probe(&other, now), None);
+        assert_eq!(
+            core.probe_answered(&mut second, ROLE_QUERY, &primary, now),
+            None
+        );
+        assert_eq!(core.checkout_probe(&second, now), None);
+
+        // Without a role to keep, only pre_ping probes.
+        let any = self::core("postgresql://app@a/x?pre_ping=true");
+        let conn: ConnState<u32> = any.new_conn_state();
+        assert_eq!(any.checkout_probe(&conn, later), Some("SELECT 1"));
+    }
+
+    /// A write refused with 25006 under a target that needs writes
+    /// discards the connection and has the server's other connections
+    /// checked; under `any` it is an ordinary error.
+    #[test]
+    fn a_refused_write_retires_the_connection_when_writes_are_needed() {
+        let read_only = Error::with_message(ErrorKind::Database, "read-only")
+            .with_sqlstate(tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION);
+        let writes = core("postgresql://app@a/x?target_session_attrs=primary");
+        let mut conn: ConnState<u32> = writes.new_conn_state();
+        let other: ConnState<u32> = writes.new_conn_state();
+        let _ = conn.statement_started("INSERT INTO t VALUES (1)").unwrap();
+        let _ = conn.finished::<()>(None, Err(read_only.clone()));
+        let now = Instant::now();
+        assert_eq!(
+            writes.return_plan(&conn, false, now),
+            ReturnPlan::Discard(CloseReason::WrongRole)
+        );
+        assert_eq!(writes.checkout_probe(&other, now), Some(ROLE_QUERY));
+
+        let any = self::core("postgresql://app@a/x");
+        let mut conn: ConnState<u32> = any.new_conn_state();
+        let _ = conn.statement_started("INSERT INTO t VALUES (1)").unwrap();
+        let _ = conn.finished::<()>(None, Err(read_only));
+        assert_eq!(any.return_plan(&conn, false, now), ReturnPlan::Keep);
     }
 
     #[test]
@@ -725,7 +956,7 @@ mod tests {
     fn a_timeout_blames_only_errors_seen_while_waiting() {
         let core = core("postgresql://app@db/x");
         core.connect_started();
-        core.connect_ended(Some(&Error::new(ErrorKind::Connect)));
+        core.connect_ended(0, Some(&Error::new(ErrorKind::Connect)));
         let later = Instant::now();
         assert!(
             core.connect_trouble(later + Duration::from_secs(1))
@@ -742,7 +973,7 @@ mod tests {
             .connect_trouble(later + Duration::from_secs(1))
             .unwrap();
         assert!(waiting.to_string().contains("no answer yet"), "{waiting}");
-        core.connect_ended(None);
+        core.connect_ended(0, None);
         assert!(
             core.connect_trouble(later - Duration::from_secs(1))
                 .is_none()

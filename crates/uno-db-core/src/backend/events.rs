@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 
-use crate::config::ConnectionConfig;
+use crate::config::{ConnectionConfig, Endpoint};
 use crate::error::{Error, error_chain};
 use crate::status::CloseReason;
 
@@ -62,11 +62,11 @@ impl<'a> EngineEvents<'a> {
     }
 
     /// A connection attempt starts.
-    pub fn connect_attempt(&self, attempt: u32) {
+    pub fn connect_attempt(&self, attempt: u32, endpoint: &Endpoint) {
         tracing::debug!(
             target: TARGET,
             role = self.config.role(),
-            host = %self.host(),
+            host = %endpoint,
             database = self.config.database(),
             attempt,
             "connecting"
@@ -74,11 +74,11 @@ impl<'a> EngineEvents<'a> {
     }
 
     /// A connection attempt succeeded.
-    pub fn connected(&self, attempt: u32, elapsed: Duration) {
+    pub fn connected(&self, attempt: u32, endpoint: &Endpoint, elapsed: Duration) {
         tracing::debug!(
             target: TARGET,
             role = self.config.role(),
-            host = %self.host(),
+            host = %endpoint,
             database = self.config.database(),
             attempt,
             elapsed_ms = millis(elapsed),
@@ -111,6 +111,21 @@ impl<'a> EngineEvents<'a> {
             error = %error_chain(error),
             transient = error.is_transient(),
             "connection failed"
+        );
+    }
+
+    /// A connection learned that `endpoint` may have changed role (it
+    /// refused a write, or answered a role check as the wrong kind of
+    /// server): the pool's other connections to it check their role before
+    /// they are handed out again.
+    pub fn host_suspected(&self, endpoint: &Endpoint) {
+        tracing::info!(
+            target: TARGET,
+            role = self.config.role(),
+            host = %endpoint,
+            database = self.config.database(),
+            target_session_attrs = %self.config.target_session_attrs(),
+            "server role may have changed; rechecking its connections"
         );
     }
 

@@ -52,9 +52,11 @@ mod statement_cache;
 mod tls;
 
 pub use conn_state::{ConnState, connection_lost};
-pub use connect_plan::{Attempt, ConnectPlan, ConnectStep};
+pub use connect_plan::{Attempt, ConnectPlan, ConnectStep, RoleCheck};
 pub use driver_error::{from_connect, from_driver};
-pub use engine_core::{ALIVE_BYPASS_WINDOW, CredentialSource, EngineCore, OpenStep, ReturnPlan};
+pub use engine_core::{
+    ALIVE_BYPASS_WINDOW, CredentialSource, EngineCore, OpenStep, ROLE_QUERY, ReturnPlan,
+};
 pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use pool_metrics::PoolMetrics;
 pub use rows::{PreparedStatement, at_most_one, exactly_one};

@@ -400,9 +400,7 @@ impl Codec for Ports {
     }
 
     #[cfg(feature = "serde")]
-    fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<u16>>, D::Error> {
+    fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<u16>>, D::Error> {
         crate::config::serde::ports(d)
     }
 

@@ -5,9 +5,7 @@
 use secrecy::ExposeSecret;
 
 use super::options;
-use super::{
-    ConnectionConfig, Driver, Endpoint, LoadBalanceHosts, SslMode, TargetSessionAttrs,
-};
+use super::{ConnectionConfig, Driver, Endpoint, LoadBalanceHosts, SslMode, TargetSessionAttrs};
 use crate::error::{Error, ErrorKind, Result};
 
 impl ConnectionConfig {

@@ -231,9 +231,16 @@ mod tests {
         assert!(set("port", "http").unwrap_err().contains("port number"));
         assert_eq!(
             address_list("10.0.0.1, [::1]").unwrap(),
-            ["10.0.0.1".parse::<std::net::IpAddr>().unwrap(), "::1".parse().unwrap()]
+            [
+                "10.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
         );
-        assert!(address_list("db.internal").unwrap_err().contains("not an IP address"));
+        assert!(
+            address_list("db.internal")
+                .unwrap_err()
+                .contains("not an IP address")
+        );
     }
 
     #[test]

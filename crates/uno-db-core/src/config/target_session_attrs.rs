@@ -77,6 +77,27 @@ pub struct ServerRole {
 }
 
 impl ServerRole {
+    /// The role from the row of the kernel's role query
+    /// (`pg_is_in_recovery()` as `t`/`f`, `transaction_read_only` as
+    /// `on`/`off`); `None` when the row is not that.
+    #[must_use]
+    pub fn from_row(row: &[Option<&str>]) -> Option<Self> {
+        let in_recovery = match row.first()? {
+            Some("t") => true,
+            Some("f") => false,
+            _ => return None,
+        };
+        let read_only = match row.get(1)? {
+            Some("on") => true,
+            Some("off") => false,
+            _ => return None,
+        };
+        Some(Self {
+            in_recovery,
+            read_only,
+        })
+    }
+
     /// The role as a word for errors and events: `primary`,
     /// `read-only primary` or `standby`.
     #[must_use]

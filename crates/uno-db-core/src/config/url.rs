@@ -424,7 +424,10 @@ mod tests {
         assert_eq!(c.to_url(), "postgresql://u@h1:5432,h2:5433,h3:5434/db");
         assert_eq!(parse(&c.to_url()), c);
         let (field, value, rule) = one_error("postgresql://u@h1,h2/db?port=5432,5433,5434");
-        assert_eq!((field.as_str(), value.as_str()), ("ports", "5432,5433,5434"));
+        assert_eq!(
+            (field.as_str(), value.as_str()),
+            ("ports", "5432,5433,5434")
+        );
         assert!(rule.contains("3 ports for 2 hosts"), "{rule}");
         assert!(one_error("postgresql://h1,,h2").2.contains("empty host"));
         assert_eq!(one_error("postgresql://h:http").0, "port");

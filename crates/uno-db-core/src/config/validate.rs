@@ -622,7 +622,11 @@ mod tests {
         assert_one(&three.clone().ports([1, 2]), "ports", "2 ports for 3 hosts");
         let address = "10.0.0.1".parse().unwrap();
         assert!(three.clone().hostaddrs([address; 3]).build().is_ok());
-        assert_one(&three.hostaddrs([address]), "hostaddrs", "1 addresses for 3 hosts");
+        assert_one(
+            &three.hostaddrs([address]),
+            "hostaddrs",
+            "1 addresses for 3 hosts",
+        );
     }
 
     /// Bad multi-host input is reported together, from text too.
@@ -636,7 +640,12 @@ mod tests {
         let fields: Vec<_> = found.iter().map(|v| v.0.as_str()).collect();
         assert_eq!(
             fields,
-            ["hostaddr", "target_session_attrs", "load_balance_hosts", "ports"],
+            [
+                "hostaddr",
+                "target_session_attrs",
+                "load_balance_hosts",
+                "ports"
+            ],
             "{found:?}"
         );
         assert!(found[0].2.contains("not an IP address"), "{found:?}");
