@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CancelToken, Client, SimpleQueryMessage};
 use uno_db_core::backend::{
-    ConnState, PreparedStatement, SendPlan, at_most_one, exactly_one, from_driver, typed_params,
+    ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, SendPlan, at_most_one,
+    exactly_one, from_driver, parameter_count_mismatch, typed_params,
 };
 use uno_db_core::{Result, Row, Statement, TransactionOptions};
 
@@ -232,6 +233,15 @@ impl PgConn {
     /// Prepares `sql` (through the cache when it is on) and describes it.
     pub(crate) async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.state.internal_started()?;
+        if matches!(
+            self.state.describe_plan(sql),
+            DescribePlan::DescribeInTransaction
+        ) {
+            let result = timed!(self, self.describe_in_transaction(sql));
+            let (types, statement) = self.state.finished(Some(sql), result)?;
+            self.state.described(sql, &types);
+            return Ok(statement);
+        }
         let result = timed!(self, async {
             if self.state.caches_statements() {
                 self.cached(sql).await
@@ -268,15 +278,46 @@ impl PgConn {
         if params.is_empty() {
             return Ok(SendPlan::Unnamed(Vec::new()));
         }
+        match self.state.describe_plan(sql) {
+            DescribePlan::Known(types) => return known(&types, params.len()),
+            DescribePlan::DescribeInTransaction => {
+                let (types, _) = self.describe_in_transaction(sql).await?;
+                self.state.described(sql, &types);
+                return known(&types, params.len());
+            }
+            DescribePlan::Describe => {}
+        }
         let statement = Box::pin(self.client.prepare(sql))
             .await
             .map_err(from_driver)?;
         let described = statement.params().to_vec();
+        self.state.described(sql, &described);
         Ok(SendPlan::described(
             PreparedStatement::new(statement),
             &described,
             params.len(),
         ))
+    }
+
+    /// Describes `sql` between `BEGIN` and `ROLLBACK`, so that behind
+    /// PgBouncer in transaction mode its named statement is prepared and
+    /// closed on the same server connection.
+    async fn describe_in_transaction(&mut self, sql: &str) -> Result<(Vec<Type>, Statement)> {
+        self.client
+            .batch_execute(PINNED_BEGIN)
+            .await
+            .map_err(from_driver)?;
+        // The statement is dropped (its `Close` sent) before the end.
+        let described = Box::pin(self.client.prepare(sql)).await.map(|statement| {
+            (
+                statement.params().to_vec(),
+                Statement::from_driver(sql, &statement),
+            )
+        });
+        let ended = self.client.batch_execute(PINNED_END).await;
+        let types = described.map_err(from_driver)?;
+        ended.map_err(from_driver)?;
+        Ok(types)
     }
 
     async fn cached(&mut self, sql: &str) -> Result<PreparedStatement> {
@@ -292,5 +333,14 @@ impl PgConn {
         // An evicted statement is closed on the server when dropped.
         drop(self.state.remember(sql, prepared.clone()));
         Ok(prepared)
+    }
+}
+
+/// The plan for a statement whose parameter types are known.
+fn known(types: &[Type], given: usize) -> Result<SendPlan<PreparedStatement>> {
+    if types.len() == given {
+        Ok(SendPlan::Unnamed(types.to_vec()))
+    } else {
+        Err(parameter_count_mismatch(types.len(), given))
     }
 }

@@ -40,6 +40,30 @@ pub trait EngineFactory: Send + Sync {
     /// factory was disposed.
     fn engine(&self, config: &ConnectionConfig) -> Result<Arc<dyn Engine>>;
 
+    /// The engine for read-only work on `config`'s servers: the engine of
+    /// [`config.for_reads()`](ConnectionConfig::for_reads), a pool of its
+    /// own that connects to a standby when one answers and, unless
+    /// `read_target_session_attrs=standby`, to the primary when none
+    /// does. Writes through it fail on a standby (SQLSTATE 25006).
+    ///
+    /// ```no_run
+    /// # use uno_db_core::{ConnectionConfig, Result};
+    /// # use uno_db_core::blocking::EngineFactory;
+    /// # fn demo(factory: &dyn EngineFactory) -> Result<()> {
+    /// let config: ConnectionConfig =
+    ///     "postgresql://app@db1,db2,db3/orders?target_session_attrs=primary".parse()?;
+    /// let writes = factory.engine(&config)?; // the primary
+    /// let reads = factory.reader(&config)?; // a standby, else the primary
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`engine`](Self::engine).
+    fn reader(&self, config: &ConnectionConfig) -> Result<Arc<dyn Engine>> {
+        self.engine(&config.for_reads())
+    }
+
     /// The connection callbacks shared by this factory's engines.
     fn callbacks(&self) -> &BlockingCallbacks;
 

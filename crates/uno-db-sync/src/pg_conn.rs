@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fallible_iterator::FallibleIterator;
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use postgres::{CancelToken, Client, SimpleQueryMessage};
 use uno_db_core::backend::{
-    ConnState, PreparedStatement, ROLE_QUERY, SendPlan, at_most_one, exactly_one, from_driver,
-    typed_params,
+    ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, ROLE_QUERY, SendPlan,
+    at_most_one, exactly_one, from_driver, parameter_count_mismatch, typed_params,
 };
 use uno_db_core::{CloseReason, Error, Result, Row, Statement, TransactionOptions};
 
@@ -259,6 +259,15 @@ impl PgConn {
     /// Prepares `sql` (through the cache when it is on) and describes it.
     pub(crate) fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.state.internal_started()?;
+        if matches!(
+            self.state.describe_plan(sql),
+            DescribePlan::DescribeInTransaction
+        ) {
+            let result = self.call(|c| describe_in_transaction(c, sql));
+            let (types, statement) = self.state.finished(Some(sql), result)?;
+            self.state.described(sql, &types);
+            return Ok(statement);
+        }
         let result = if self.state.caches_statements() {
             self.cached(sql)
         } else {
@@ -284,8 +293,18 @@ impl PgConn {
         if params.is_empty() {
             return Ok(SendPlan::Unnamed(Vec::new()));
         }
+        match self.state.describe_plan(sql) {
+            DescribePlan::Known(types) => return known(&types, params.len()),
+            DescribePlan::DescribeInTransaction => {
+                let (types, _) = self.call(|c| describe_in_transaction(c, sql))?;
+                self.state.described(sql, &types);
+                return known(&types, params.len());
+            }
+            DescribePlan::Describe => {}
+        }
         let statement = self.call(|c| c.prepare(sql))?;
         let described = statement.params().to_vec();
+        self.state.described(sql, &described);
         Ok(SendPlan::described(
             PreparedStatement::new(statement),
             &described,
@@ -302,6 +321,27 @@ impl PgConn {
         drop(self.state.remember(sql, prepared.clone()));
         Ok(prepared)
     }
+}
+
+/// Describes `sql` between `BEGIN` and `ROLLBACK`, so that behind
+/// PgBouncer in transaction mode its named statement is prepared and closed
+/// on the same server connection.
+fn describe_in_transaction(
+    client: &mut Client,
+    sql: &str,
+) -> std::result::Result<(Vec<Type>, Statement), postgres::Error> {
+    client.batch_execute(PINNED_BEGIN)?;
+    // The statement is dropped (its `Close` sent) before the end.
+    let described = client.prepare(sql).map(|statement| {
+        (
+            statement.params().to_vec(),
+            Statement::from_driver(sql, &statement),
+        )
+    });
+    let ended = client.batch_execute(PINNED_END);
+    let types = described?;
+    ended?;
+    Ok(types)
 }
 
 /// The client, unless it was already taken (the connection is being
@@ -336,5 +376,14 @@ impl Drop for PgConn {
             // Without a thread the client was dropped (closed) right here.
             drop(closer);
         }
+    }
+}
+
+/// The plan for a statement whose parameter types are known.
+fn known(types: &[Type], given: usize) -> Result<SendPlan<PreparedStatement>> {
+    if types.len() == given {
+        Ok(SendPlan::Unnamed(types.to_vec()))
+    } else {
+        Err(parameter_count_mismatch(types.len(), given))
     }
 }

@@ -121,6 +121,34 @@ impl DatabaseFactory {
         self.inner.nonblocking.engine(&self.inner.config)
     }
 
+    /// The blocking engine for read-only work on the default
+    /// configuration's servers (see
+    /// [`EngineFactory::reader`](uno_db_core::blocking::EngineFactory::reader)):
+    /// a standby when one answers, else the primary unless
+    /// `read_target_session_attrs=standby`.
+    ///
+    /// # Errors
+    ///
+    /// As [`sync_engine`](Self::sync_engine).
+    #[cfg(feature = "sync")]
+    pub fn sync_reader(&self) -> Result<Arc<dyn uno_db_core::blocking::Engine>> {
+        use uno_db_core::blocking::EngineFactory as _;
+        self.inner.sync.reader(&self.inner.config)
+    }
+
+    /// The async engine for read-only work on the default configuration's
+    /// servers (see
+    /// [`EngineFactory::reader`](uno_db_core::nonblocking::EngineFactory::reader)).
+    ///
+    /// # Errors
+    ///
+    /// As [`async_engine`](Self::async_engine).
+    #[cfg(feature = "async")]
+    pub fn async_reader(&self) -> Result<Arc<dyn uno_db_core::nonblocking::Engine>> {
+        use uno_db_core::nonblocking::EngineFactory as _;
+        self.inner.nonblocking.reader(&self.inner.config)
+    }
+
     /// Disposes every engine of both factories: automatic disposal at
     /// shutdown, when called from the application's exit path.
     pub fn dispose(&self) {

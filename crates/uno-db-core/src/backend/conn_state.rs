@@ -1,10 +1,14 @@
 //! [`ConnState`]: everything the kernel knows about one physical
 //! connection, beside the driver's client that a backend keeps next to it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use postgres_types::Type;
 
 use tokio_postgres::error::SqlState;
 
+use super::describe_plan::DescribePlan;
 use super::sql_effects::SqlEffects;
 use super::statement_cache::StatementCache;
 use crate::error::{Error, ErrorKind, Result};
@@ -63,6 +67,12 @@ pub struct ConnState<S> {
     /// The server refused a write (25006): a sign the server may have
     /// been demoted.
     refused_write: bool,
+    /// Behind PgBouncer in transaction mode: the parameter types of the
+    /// statements described on it (the statement cache is off there).
+    described: StatementCache<Arc<[Type]>>,
+    /// Behind PgBouncer in transaction mode: describes outside a
+    /// transaction need one of their own.
+    shares_server: bool,
 }
 
 /// Which server a connection reached (its index in the configuration's
@@ -123,7 +133,36 @@ impl<S: Clone> ConnState<S> {
             session_query_timeout: None,
             host,
             refused_write: false,
+            described: StatementCache::new(0),
+            shares_server: false,
         }
+    }
+
+    /// Marks it as going through PgBouncer in transaction mode: its
+    /// statement cache is off, and the parameter types of up to `capacity`
+    /// statements are kept instead.
+    pub(super) fn sharing_server_connections(mut self, capacity: usize) -> Self {
+        self.cache = StatementCache::new(0);
+        self.described = StatementCache::new(capacity);
+        self.shares_server = true;
+        self
+    }
+
+    /// How to learn the parameter types of `sql`, which has parameters and
+    /// goes as the unnamed statement (the statement cache is off).
+    pub fn describe_plan(&mut self, sql: &str) -> DescribePlan {
+        if let Some(types) = self.described.get(sql) {
+            DescribePlan::Known(types)
+        } else if self.shares_server && !self.may_be_in_transaction() {
+            DescribePlan::DescribeInTransaction
+        } else {
+            DescribePlan::Describe
+        }
+    }
+
+    /// `sql` was described with these parameter types.
+    pub fn described(&mut self, sql: &str, types: &[Type]) {
+        drop(self.described.insert(sql, types.into()));
     }
 
     /// The host it reached and when its role was last checked.
@@ -278,6 +317,10 @@ impl<S: Clone> ConnState<S> {
         let Some(code) = error.sqlstate() else {
             return;
         };
+        // A kept description may be stale after DDL: describe again.
+        if let Some(sql) = sql {
+            drop(self.described.remove(sql));
+        }
         if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
             self.refused_write = true;
         }

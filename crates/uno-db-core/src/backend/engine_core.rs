@@ -259,7 +259,7 @@ impl EngineCore {
     pub(super) fn conn_state_on<S: Clone>(&self, index: usize) -> ConnState<S> {
         self.metrics.record_created();
         let now = Instant::now();
-        ConnState::on_host(
+        let state = ConnState::on_host(
             now,
             self.config.statement_cache_size(),
             self.config.pool_recycle(),
@@ -269,7 +269,12 @@ impl EngineCore {
                 epoch: self.host_epoch(index),
                 checked_at: now,
             },
-        )
+        );
+        if self.config.pgbouncer_mode().shares_server_connections() {
+            state.sharing_server_connections(self.config.statement_cache_size())
+        } else {
+            state
+        }
     }
 
     /// How one checkout opens a connection: retries with the configured
@@ -731,6 +736,43 @@ mod tests {
     /// With a target that needs a role, a pooled connection's role is
     /// checked again once `host_recheck_interval` has passed, and at once
     /// after another connection to the same server found it demoted.
+    #[test]
+    fn behind_transaction_mode_pgbouncer_describes_pin_a_transaction_and_are_kept() {
+        use crate::backend::DescribePlan;
+        let sql = "SELECT $1::int4";
+        let direct = core("postgresql://app@db/x?statement_cache_size=0");
+        let mut conn: ConnState<u32> = direct.conn_state_on(0);
+        assert!(matches!(conn.describe_plan(sql), DescribePlan::Describe));
+
+        let bouncer = core("postgresql://app@db/x?pgbouncer_mode=transaction");
+        let mut conn: ConnState<u32> = bouncer.conn_state_on(0);
+        assert!(!conn.caches_statements(), "no named statement may be kept");
+        assert!(matches!(
+            conn.describe_plan(sql),
+            DescribePlan::DescribeInTransaction
+        ));
+        conn.described(sql, &[postgres_types::Type::INT4]);
+        assert!(
+            matches!(conn.describe_plan(sql), DescribePlan::Known(types) if types[..] == [postgres_types::Type::INT4])
+        );
+        // A failure forgets the description (DDL may have changed it).
+        let _ = conn.statement_started(sql).unwrap();
+        let failed: Result<()> = Err(Error::with_message(ErrorKind::Database, "x")
+            .with_sqlstate(tokio_postgres::error::SqlState::DATATYPE_MISMATCH));
+        assert!(conn.finished(Some(sql), failed).is_err());
+        assert!(matches!(
+            conn.describe_plan(sql),
+            DescribePlan::DescribeInTransaction
+        ));
+        // Inside a transaction the server connection is ours already.
+        conn.begin_started().unwrap();
+        conn.begin_succeeded(None);
+        assert!(matches!(
+            conn.describe_plan("SELECT $1::text"),
+            DescribePlan::Describe
+        ));
+    }
+
     #[test]
     fn roles_are_rechecked_on_interval_and_when_a_host_is_suspected() {
         let core = core(

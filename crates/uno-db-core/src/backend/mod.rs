@@ -36,6 +36,7 @@
 
 mod conn_state;
 mod connect_plan;
+mod describe_plan;
 mod driver_error;
 mod engine_core;
 mod engine_registry;
@@ -53,6 +54,7 @@ mod tls;
 
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep, RoleCheck};
+pub use describe_plan::{DescribePlan, PINNED_BEGIN, PINNED_END, parameter_count_mismatch};
 pub use driver_error::{from_connect, from_driver};
 pub use engine_core::{
     ALIVE_BYPASS_WINDOW, CredentialSource, EngineCore, OpenStep, ROLE_QUERY, ReturnPlan,

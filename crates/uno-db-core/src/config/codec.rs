@@ -11,8 +11,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{
-    ChannelBinding, Driver, LoadBalanceHosts, SslMode, SslNegotiation, TargetSessionAttrs,
-    duration, options, params,
+    ChannelBinding, Driver, LoadBalanceHosts, PgBouncerMode, SslMode, SslNegotiation,
+    TargetSessionAttrs, duration, options, params,
 };
 use crate::retry::RetryPolicy;
 
@@ -71,7 +71,8 @@ copy_value!(
     SslNegotiation,
     ChannelBinding,
     TargetSessionAttrs,
-    LoadBalanceHosts
+    LoadBalanceHosts,
+    PgBouncerMode
 );
 
 /// Owned types with `Eq` and `Hash`, lent as `$out` through `$view`.

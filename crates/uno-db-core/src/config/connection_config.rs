@@ -184,6 +184,29 @@ impl ConnectionConfig {
         )
     }
 
+    /// The configuration of the engines for read-only work: this one with
+    /// `target_session_attrs` set to `read_target_session_attrs`
+    /// (`prefer-standby` unless configured: a standby when one answers,
+    /// else the primary; `standby` never reads from the primary). The
+    /// factories' `reader` gives its engine, a pool of its own.
+    ///
+    /// ```
+    /// use uno_db_core::{ConnectionConfig, TargetSessionAttrs};
+    ///
+    /// let config: ConnectionConfig =
+    ///     "postgresql://app@db1,db2,db3/orders?target_session_attrs=primary".parse()?;
+    /// let reads = config.for_reads();
+    /// assert_eq!(reads.target_session_attrs(), TargetSessionAttrs::PreferStandby);
+    /// assert_eq!(reads.endpoints(), config.endpoints());
+    /// # Ok::<(), uno_db_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn for_reads(&self) -> Self {
+        let mut inner = Inner::clone(&self.inner);
+        inner.target_session_attrs = inner.read_target_session_attrs;
+        Self::from_inner(inner)
+    }
+
     /// The configuration as a URL with the password shown as `***`; the
     /// same as `Display`. Fields at their default are left out.
     #[must_use]
@@ -248,6 +271,57 @@ mod tests {
     use crate::retry::RetryPolicy;
 
     const SECRET: &str = "Zebra-Quux-9137!";
+
+    #[test]
+    fn reads_get_their_own_target_and_engine_key() {
+        use crate::config::TargetSessionAttrs;
+        let config: ConnectionConfig =
+            "postgresql://app@a:1,b:2/x?target_session_attrs=primary&pool_size=7"
+                .parse()
+                .unwrap();
+        let reads = config.for_reads();
+        assert_eq!(
+            reads.target_session_attrs(),
+            TargetSessionAttrs::PreferStandby
+        );
+        assert_eq!(reads.pool_size(), 7);
+        assert_eq!(reads.endpoints(), config.endpoints());
+        assert_ne!(reads, config, "the reader is a pool of its own");
+        assert!(
+            reads
+                .to_url()
+                .contains("target_session_attrs=prefer-standby")
+        );
+
+        let strict = "postgresql://app@a,b/x?read_target_session_attrs=standby"
+            .parse::<ConnectionConfig>()
+            .unwrap();
+        assert_eq!(
+            strict.for_reads().target_session_attrs(),
+            TargetSessionAttrs::Standby
+        );
+        assert!(
+            strict
+                .to_url()
+                .contains("read_target_session_attrs=standby")
+        );
+        let from_env = ConnectionConfig::from_env_with(&[
+            ("PGHOST", "a,b"),
+            ("UNO_DB_READ_TARGET_SESSION_ATTRS", "read-only"),
+        ])
+        .unwrap();
+        assert_eq!(
+            from_env.read_target_session_attrs(),
+            TargetSessionAttrs::ReadOnly
+        );
+        let error = "host=a read_target_session_attrs=nearest"
+            .parse::<ConnectionConfig>()
+            .unwrap_err();
+        assert_eq!(
+            error.config_violations()[0].field(),
+            "read_target_session_attrs"
+        );
+    }
 
     fn with_secret() -> ConnectionConfig {
         ConnectionConfig::builder()

@@ -25,6 +25,7 @@ mod load_balance_hosts;
 mod options;
 mod params;
 mod parse;
+mod pgbouncer_mode;
 #[cfg(feature = "serde")]
 mod serde;
 mod ssl_mode;
@@ -49,6 +50,7 @@ pub use endpoint::Endpoint;
 pub use env::{EnvSource, ProcessEnv};
 pub use key::ConfigKey;
 pub use load_balance_hosts::LoadBalanceHosts;
+pub use pgbouncer_mode::PgBouncerMode;
 pub use ssl_mode::SslMode;
 pub use ssl_negotiation::SslNegotiation;
 pub use table::defaults;

@@ -28,10 +28,11 @@ use crate::config::limits::{
 use crate::config::table_macro::config_table;
 use crate::config::validate::{
     AddressList, AppName, AtMost, Between, FilePath, HostList, Identifier, Name, NoNul, NoRule,
-    Overflow, PortList, Range, RetryRule, SchemaList, SettingList, TlsSetup,
+    Overflow, PgBouncerRule, PortList, Range, RetryRule, SchemaList, SettingList, TlsSetup,
 };
 use crate::config::{
-    ChannelBinding, Driver, LoadBalanceHosts, SslMode, SslNegotiation, TargetSessionAttrs,
+    ChannelBinding, Driver, LoadBalanceHosts, PgBouncerMode, SslMode, SslNegotiation,
+    TargetSessionAttrs,
 };
 use crate::retry::RetryPolicy;
 
@@ -146,6 +147,24 @@ config_table! {
         serde: ["target_session_attrs"];
         secret: false;
         example: "read-write";
+    }
+
+    /// What the engines for read-only work ask of a server (see
+    /// [`ConnectionConfig::for_reads`]): `PreferStandby` (default: a
+    /// standby, else the primary), or `Standby` to never read from the
+    /// primary; any other value of [`TargetSessionAttrs`] too.
+    read_target_session_attrs: TargetSessionAttrs {
+        default: TargetSessionAttrs::PreferStandby, const READ_TARGET_SESSION_ATTRS: TargetSessionAttrs;
+        codec: Named<TargetSessionAttrs>;
+        get: TargetSessionAttrs;
+        set: plain;
+        rule: NoRule;
+        url: Query;
+        params: ["read_target_session_attrs"];
+        env: ["UNO_DB_READ_TARGET_SESSION_ATTRS"];
+        serde: ["read_target_session_attrs"];
+        secret: false;
+        example: "standby";
     }
 
     /// The order hosts are tried in: `Disable` (as given) or `Random`
@@ -590,6 +609,23 @@ config_table! {
         serde: ["statement_cache_size"];
         secret: false;
         example: "0";
+    }
+
+    /// The pooling mode of a PgBouncer between the pool and the server
+    /// (see [`PgBouncerMode`]): `None` (default), `Session` or
+    /// `Transaction` (no statement cache, no session settings).
+    pgbouncer_mode: PgBouncerMode {
+        default: PgBouncerMode::None, const PGBOUNCER_MODE: PgBouncerMode;
+        codec: Named<PgBouncerMode>;
+        get: PgBouncerMode;
+        set: plain;
+        rule: PgBouncerRule;
+        url: Query;
+        params: ["pgbouncer_mode"];
+        env: ["UNO_DB_PGBOUNCER_MODE"];
+        serde: ["pgbouncer_mode"];
+        secret: false;
+        example: "transaction";
     }
 
     /// How connecting retries transient failures.

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::limits::{MAX_CONNECTIONS, MAX_NAME_BYTES};
 use crate::config::table::{FIELDS, Inner};
-use crate::config::{ChannelBinding, SslMode, SslNegotiation, duration, tls_setup};
+use crate::config::{ChannelBinding, PgBouncerMode, SslMode, SslNegotiation, duration, tls_setup};
 use crate::config_violation::ConfigViolation;
 use crate::retry::RetryPolicy;
 
@@ -95,6 +95,53 @@ impl<T> Rule<T> for NoRule {
     #[cfg(test)]
     fn describe(&self) -> Option<String> {
         None
+    }
+}
+
+/// Behind PgBouncer in transaction mode, nothing may be session state:
+/// a setting made on one server connection would leak to other clients
+/// and be missing from this one's next transaction.
+pub(crate) struct PgBouncerRule;
+
+impl Rule<PgBouncerMode> for PgBouncerRule {
+    fn check(&self, at: &Context, mode: &PgBouncerMode, c: &Inner, out: &mut Violations) {
+        if !mode.shares_server_connections() {
+            return;
+        }
+        let session_state = [
+            (c.schema.is_some(), "schema", "SET search_path"),
+            (c.set_role.is_some(), "set_role", "SET ROLE"),
+            (
+                c.statement_timeout.is_some(),
+                "statement_timeout",
+                "a startup option PgBouncer refuses",
+            ),
+            (
+                !c.options.is_empty(),
+                "options",
+                "startup options PgBouncer refuses",
+            ),
+        ];
+        for (_, field, how) in session_state.iter().filter(|(set, _, _)| *set) {
+            out.push(
+                at,
+                mode.as_str(),
+                &format!(
+                    "cannot be combined with `{field}` ({how}): PgBouncer in transaction \
+                     mode shares server connections between clients, so session settings \
+                     would leak; set it on the role (ALTER ROLE ... SET) or use \
+                     pgbouncer_mode=session"
+                ),
+            );
+        }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some(
+            "`transaction` excludes `schema`, `set_role`, `statement_timeout` and `options`"
+                .to_owned(),
+        )
     }
 }
 
@@ -592,6 +639,48 @@ mod tests {
         let error = base().password("Zebra\0Quux").build().unwrap_err();
         assert!(!error.to_string().contains("Zebra"));
         assert!(!format!("{error:?}").contains("Zebra"));
+    }
+
+    #[test]
+    fn pgbouncer_transaction_mode_refuses_session_settings_together() {
+        use crate::config::PgBouncerMode;
+        let bouncer = || base().pgbouncer_mode(PgBouncerMode::Transaction);
+        assert!(bouncer().build().is_ok());
+        let found = broken(
+            &bouncer()
+                .schema("app")
+                .set_role("owner")
+                .statement_timeout(Duration::from_secs(1))
+                .option("work_mem", "64MB"),
+        );
+        let named: Vec<&str> = found
+            .iter()
+            .map(|(field, value, rule)| {
+                assert_eq!(
+                    (field.as_str(), value.as_str()),
+                    ("pgbouncer_mode", "transaction")
+                );
+                assert!(rule.contains("session settings would leak"), "{rule}");
+                ["schema", "set_role", "statement_timeout", "options"]
+                    .into_iter()
+                    .find(|name| rule.contains(&format!("`{name}`")))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            named,
+            ["schema", "set_role", "statement_timeout", "options"]
+        );
+        // Session mode is a direct connection as far as the pool can tell.
+        let session = base()
+            .pgbouncer_mode(PgBouncerMode::Session)
+            .schema("app")
+            .statement_timeout(Duration::from_secs(1));
+        assert!(session.build().is_ok());
+        let error = "host=b pgbouncer_mode=sometimes"
+            .parse::<ConnectionConfig>()
+            .unwrap_err();
+        assert_eq!(error.config_violations()[0].field(), "pgbouncer_mode");
     }
 
     #[test]
