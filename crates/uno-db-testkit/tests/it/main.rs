@@ -12,6 +12,7 @@ mod child_process;
 mod cluster;
 mod deadline;
 mod proxy;
+mod replica_set;
 mod roles;
 mod test_db;
 mod tls;
