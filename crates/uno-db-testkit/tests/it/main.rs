@@ -11,6 +11,7 @@
 mod child_process;
 mod cluster;
 mod deadline;
+mod pgbouncer;
 mod proxy;
 mod replica_set;
 mod roles;
