@@ -9,6 +9,11 @@
 //!   ([`TestCluster::shared_tls`] is a shared one).
 //! - [`FaultProxy`]: a TCP proxy between client and server that adds latency, black-holes,
 //!   refuses or resets connections on command.
+//! - [`TestReplicaSet`]: a throwaway primary plus streaming standbys that a test can crash,
+//!   promote, re-point ([`TestReplicaSet::follow`]) and rewind ([`TestReplicaSet::demote`]),
+//!   with a multi-host URL ([`TestReplicaSet::url`]) listing every member.
+//! - [`TestPgBouncer`]: a real PgBouncer in front of a cluster, in the [`PoolMode`] a test
+//!   chooses, for testing behind a pooler (needs `apt-get install pgbouncer`).
 //!
 //! - [`conformance`]: one set of behaviour tests, written against the core traits and run
 //!   against both backends.

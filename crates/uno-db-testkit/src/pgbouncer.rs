@@ -82,7 +82,7 @@ impl TestPgBouncer {
         TestPgBouncerBuilder::new(host, port)
     }
 
-    pub(crate) fn start_with(options: TestPgBouncerBuilder) -> Result<Self, TestkitError> {
+    pub(crate) fn start_with(options: &TestPgBouncerBuilder) -> Result<Self, TestkitError> {
         let binary = pgbouncer_binary()?;
         let owner = ServerOwner::detect()?;
         let dir = tempfile::Builder::new()
@@ -95,7 +95,7 @@ impl TestPgBouncer {
         loop {
             attempt += 1;
             let port = free_port()?;
-            write_pgbouncer_config(dir.path(), port, &options)?;
+            write_pgbouncer_config(dir.path(), port, options)?;
             match launch(&binary, owner, dir.path(), port) {
                 Ok(child) => {
                     return Ok(Self {

@@ -100,6 +100,6 @@ impl TestPgBouncerBuilder {
     /// [`TestkitError::PgBouncerStart`] (with the end of its log) if it exits or does not
     /// accept connections within 10 s.
     pub fn start(self) -> Result<TestPgBouncer, TestkitError> {
-        TestPgBouncer::start_with(self)
+        TestPgBouncer::start_with(&self)
     }
 }

@@ -189,7 +189,7 @@ impl TestReplicaSet {
             index,
             &format!("waiting for member {index} to leave recovery"),
             PROMOTE_TIMEOUT,
-            "SELECT NOT pg_is_in_recovery()".to_owned(),
+            "SELECT NOT pg_is_in_recovery()",
         )?;
         self.primary.store(index, Ordering::SeqCst);
         Ok(())
@@ -354,7 +354,7 @@ impl TestReplicaSet {
                 index,
                 &format!("waiting for member {index} to replay up to {lsn}"),
                 deadline.saturating_duration_since(Instant::now()),
-                format!(
+                &format!(
                     "SELECT coalesce(pg_last_wal_replay_lsn() >= {}::pg_lsn, false)",
                     quote_literal(&lsn)
                 ),
@@ -390,7 +390,7 @@ impl TestReplicaSet {
             index,
             &format!("waiting for member {index} to stream from member {primary}"),
             timeout,
-            format!(
+            &format!(
                 "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver \
                  WHERE status = 'streaming' AND sender_port = {port})"
             ),
@@ -404,12 +404,12 @@ impl TestReplicaSet {
         index: usize,
         action: &str,
         timeout: Duration,
-        query: String,
+        query: &str,
     ) -> Result<(), TestkitError> {
         let deadline = Instant::now() + timeout;
         let server = self.members[index].server();
         loop {
-            let query = query.clone();
+            let query = query.to_owned();
             let last_error = match run_admin(&server, action, Deadlines::PROBE, move |client| {
                 Ok(client.query_one(&query, &[])?.get::<_, bool>(0))
             }) {

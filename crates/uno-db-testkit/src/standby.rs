@@ -74,7 +74,7 @@ pub(crate) fn start_standby(
 
 /// Turns the stopped server of `member` into one that can stream from `source`:
 /// `pg_rewind` winds its data directory back to where its history and `source`'s diverged
-/// (after a crash it first runs crash recovery in single-user mode, pg_rewind's default).
+/// (after a crash it first runs crash recovery in single-user mode, `pg_rewind`'s default).
 pub(crate) fn rewind(member: &TestCluster, source: &TestCluster) -> Result<(), TestkitError> {
     // pg_rewind learns the source's timeline from its control file, which a promotion only
     // updates at the next checkpoint; without one it sees the old timeline and decides
