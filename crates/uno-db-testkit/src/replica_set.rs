@@ -318,8 +318,30 @@ impl TestReplicaSet {
                 write_standby_settings(member.dir(), primary.port(), &application_name(index))
             })
             .and_then(|()| member.start())
-            .map_err(|error| self.failure(index, action, Some(error)))?;
-        self.wait_streaming(index, primary_index, STREAMING_TIMEOUT)
+            .map_err(|error| self.failure(index, action.clone(), Some(error)))?;
+        self.wait_streaming(index, primary_index, STREAMING_TIMEOUT)?;
+        // Streaming alone is not enough: a member that was not rewound streams the old
+        // timeline up to the fork and then stalls. It must receive the primary's current
+        // timeline (the first 8 hex digits of its current WAL file's name; the control
+        // file's may lag until a checkpoint).
+        let timeline = run_admin(&primary.server(), &action, Deadlines::ADMIN, |client| {
+            let row = client.query_one(
+                "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))\
+                     ::bit(32)::int",
+                &[],
+            )?;
+            Ok(row.get::<_, i32>(0))
+        })
+        .map_err(|error| self.failure(primary_index, action, Some(error)))?;
+        self.poll_until(
+            index,
+            &format!("waiting for member {index} to stream timeline {timeline}"),
+            STREAMING_TIMEOUT,
+            &format!(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver \
+                 WHERE status = 'streaming' AND received_tli = {timeline})"
+            ),
+        )
     }
 
     /// Waits until every running standby has replayed the primary's current WAL position
