@@ -1,11 +1,12 @@
 //! A throwaway Postgres cluster owned by a test.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use crate::admin::{Deadlines, run_admin};
+use crate::free_port::{PORT_ATTEMPTS, free_port};
 use crate::janitor::Janitor;
 use crate::pg_binaries::PgBinaries;
 use crate::pg_ctl::{PgCtl, Shutdown, StartFailure};
@@ -18,9 +19,6 @@ use crate::server_owner::ServerOwner;
 use crate::sql_quote::{quote_ident, quote_literal};
 use crate::tls::{CERT_ROLE, SSL_ONLY_PASSWORD, SSL_ONLY_ROLE, write_tls_files};
 use crate::{TestClusterBuilder, TestDb, TestRole, TestkitError, TlsFiles, TlsOptions};
-
-/// How many ports to try when another process takes the chosen free port first.
-const PORT_ATTEMPTS: usize = 5;
 
 /// The process-wide shared cluster.
 static SHARED: OnceLock<TestCluster> = OnceLock::new();
@@ -163,24 +161,45 @@ impl TestCluster {
     }
 
     pub(crate) fn start_with(options: &TestClusterBuilder) -> Result<Self, TestkitError> {
-        let started = Instant::now();
         let bins = PgBinaries::locate()?;
         let owner = ServerOwner::detect()?;
         let pristine = pristine_data_dir(bins, owner)?;
+        let cluster = Self::launch(bins, owner, |dir| {
+            let data_dir = dir.join("data");
+            copy_data_dir(&pristine, &data_dir, owner)?;
+            let tls = options
+                .tls
+                .as_ref()
+                .map(|tls| write_tls_files(dir, &data_dir, owner, tls))
+                .transpose()?;
+            write_server_config(&data_dir, dir, options)?;
+            Ok(tls)
+        })?;
+        if cluster.tls.is_some() {
+            cluster.create_tls_roles()?;
+        }
+        Ok(cluster)
+    }
+
+    /// Creates a cluster directory (watched by a [`Janitor`]), lets `prepare` fill in its
+    /// `data/` directory, and starts the server on a free port.
+    ///
+    /// `prepare` gets the cluster directory (owned by `owner`) and returns the cluster's TLS
+    /// files, if any. It is shared by fresh clusters (a copy of the pristine data directory)
+    /// and standbys (a base backup of their primary).
+    pub(crate) fn launch(
+        bins: &'static PgBinaries,
+        owner: ServerOwner,
+        prepare: impl FnOnce(&Path) -> Result<Option<TlsFiles>, TestkitError>,
+    ) -> Result<Self, TestkitError> {
+        let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("uno-db-cluster-")
             .tempdir_in(scratch_dir())
             .map_err(|source| TestkitError::io("creating the cluster directory", source))?;
         owner.chown(dir.path())?;
         let janitor = Janitor::watch(dir.path())?;
-        let data_dir = dir.path().join("data");
-        copy_data_dir(&pristine, &data_dir, owner)?;
-        let tls = options
-            .tls
-            .as_ref()
-            .map(|tls| write_tls_files(dir.path(), &data_dir, owner, tls))
-            .transpose()?;
-        write_server_config(&data_dir, dir.path(), options)?;
+        let tls = prepare(dir.path())?;
 
         let mut cluster = Self {
             bins,
@@ -204,9 +223,6 @@ impl TestCluster {
             }
         }
         cluster.lock_state().running = true;
-        if cluster.tls.is_some() {
-            cluster.create_tls_roles()?;
-        }
         tracing::debug!(
             port = cluster.port,
             dir = %cluster.dir.path().display(),
@@ -214,6 +230,21 @@ impl TestCluster {
             "throwaway cluster started"
         );
         Ok(cluster)
+    }
+
+    /// The server programs this cluster runs.
+    pub(crate) fn bins(&self) -> &'static PgBinaries {
+        self.bins
+    }
+
+    /// The user this cluster's programs run as.
+    pub(crate) fn owner(&self) -> ServerOwner {
+        self.owner
+    }
+
+    /// The cluster's directory (`data/`, `server.log`, the unix socket).
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The TCP port the server listens on (on 127.0.0.1). It stays the same across restarts.
@@ -435,12 +466,4 @@ impl Drop for TestCluster {
         }
         // `dir` is removed next, then the watchdog is released.
     }
-}
-
-/// A port on 127.0.0.1 that nothing listens on right now.
-fn free_port() -> Result<u16, TestkitError> {
-    TcpListener::bind((LISTEN_HOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|source| TestkitError::io("finding a free port", source))
 }

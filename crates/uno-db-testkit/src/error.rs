@@ -171,6 +171,43 @@ pub enum TestkitError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A step of a [`TestReplicaSet`](crate::TestReplicaSet) failed (starting a standby,
+    /// promoting, following, rewinding, waiting for replication).
+    #[error("replica set: {action} failed; the log of member {member} ends with:\n{log_tail}")]
+    ReplicaSet {
+        /// What was being done, e.g. "promoting member 1".
+        action: String,
+        /// The index of the member the step was about.
+        member: usize,
+        /// The end of that member's server log.
+        log_tail: String,
+        /// The lower-level failure, if there was one (a timeout is described by `action`).
+        #[source]
+        source: Option<Box<TestkitError>>,
+    },
+
+    /// The PgBouncer binary was not found.
+    #[error(
+        "PgBouncer was not found on PATH or as /usr/sbin/pgbouncer; install it (Debian/Ubuntu: \
+         `apt-get install pgbouncer`, Fedora: `dnf install pgbouncer`, macOS: `brew install \
+         pgbouncer`)"
+    )]
+    PgBouncerNotFound,
+
+    /// PgBouncer did not start or did not accept connections in time.
+    #[error("PgBouncer on port {port} did not start: {reason}; its log ends with:\n{log_tail}")]
+    PgBouncerStart {
+        /// The port it was to listen on.
+        port: u16,
+        /// What went wrong, e.g. "it exited (exit status: 1)".
+        reason: String,
+        /// The end of PgBouncer's log (and of what it printed).
+        log_tail: String,
+        /// The lower-level failure, if there was one.
+        #[source]
+        source: Option<Box<TestkitError>>,
+    },
+
     /// The server address has no TCP socket address (it is a unix socket or does not resolve).
     #[error("{host}:{port} is not a TCP address")]
     NotTcp {

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use crate::TestkitError;
 
-/// The watchdog: waits for its stdin to close, then stops the server whose data directory is
-/// `$1/data` (if one runs) and removes `$1`. It ignores the signals a terminal or a test
+/// The watchdog: waits for its stdin to close, then stops the process whose pid file is `$2`
+/// (by default `$1/data/postmaster.pid`, a cluster's server), if one runs, and removes `$1`. It ignores the signals a terminal or a test
 /// harness sends to the whole process group, so it outlives a test process killed by Ctrl-C
 /// or by a timeout.
 const SCRIPT: &str = r#"trap '' INT TERM HUP
 while read -r _line; do :; done
-pidfile="$1/data/postmaster.pid"
+pidfile="${2:-$1/data/postmaster.pid}"
 if [ -f "$pidfile" ]; then
   pid=$(head -n 1 "$pidfile")
   case "$pid" in
@@ -46,11 +46,22 @@ pub(crate) struct Janitor {
 impl Janitor {
     /// Starts a watchdog for `dir`.
     pub(crate) fn watch(dir: &Path) -> Result<Self, TestkitError> {
+        Self::spawn(&[dir])
+    }
+
+    /// Starts a watchdog for `dir` that stops the process whose pid is in `pid_file` (a
+    /// daemon other than a Postgres server, such as PgBouncer).
+    pub(crate) fn watch_with_pid_file(dir: &Path, pid_file: &Path) -> Result<Self, TestkitError> {
+        Self::spawn(&[dir, pid_file])
+    }
+
+    /// Starts `sh` running the watchdog script with `args` as `$1`, `$2`, ...
+    fn spawn(args: &[&Path]) -> Result<Self, TestkitError> {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(SCRIPT)
             .arg("uno-db-testkit-janitor")
-            .arg(dir)
+            .args(args)
             .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())

@@ -9,6 +9,11 @@
 //!   ([`TestCluster::shared_tls`] is a shared one).
 //! - [`FaultProxy`]: a TCP proxy between client and server that adds latency, black-holes,
 //!   refuses or resets connections on command.
+//! - [`TestReplicaSet`]: a throwaway primary plus streaming standbys that a test can crash,
+//!   promote, re-point ([`TestReplicaSet::follow`]) and rewind ([`TestReplicaSet::demote`]),
+//!   with a multi-host URL ([`TestReplicaSet::url`]) listing every member.
+//! - [`TestPgBouncer`]: a real PgBouncer in front of a cluster, in the [`PoolMode`] a test
+//!   chooses, for testing behind a pooler (needs `apt-get install pgbouncer`).
 //!
 //! - [`conformance`]: one set of behaviour tests, written against the core traits and run
 //!   against both backends.
@@ -36,19 +41,28 @@ pub mod conformance;
 mod default_server;
 mod error;
 mod fault_mode;
+mod free_port;
 mod janitor;
+mod log_tail;
 mod pg_binaries;
 mod pg_ctl;
+mod pgbouncer;
+mod pgbouncer_binary;
+mod pgbouncer_builder;
+mod pgbouncer_config;
+mod pool_mode;
 mod postgres_url;
 mod pristine_data_dir;
 mod proxy;
 mod proxy_connection;
+mod replica_set;
 mod role;
 mod scratch_dir;
 mod server;
 mod server_config;
 mod server_owner;
 mod sql_quote;
+mod standby;
 mod template_db;
 mod test_db;
 mod tls;
@@ -60,7 +74,11 @@ pub use default_server::TEST_URL_ENV;
 pub use error::TestkitError;
 pub use fault_mode::FaultMode;
 pub use pg_binaries::PG_BIN_ENV;
+pub use pgbouncer::TestPgBouncer;
+pub use pgbouncer_builder::TestPgBouncerBuilder;
+pub use pool_mode::PoolMode;
 pub use proxy::FaultProxy;
+pub use replica_set::TestReplicaSet;
 pub use role::TestRole;
 pub use scratch_dir::SCRATCH_DIR_ENV;
 pub use test_db::TestDb;

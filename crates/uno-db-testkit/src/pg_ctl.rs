@@ -1,11 +1,11 @@
 //! Starting and stopping a throwaway cluster's server with `pg_ctl`.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::TestkitError;
 use crate::bounded_command::run_bounded;
+use crate::log_tail::{LOG_TAIL_LINES, read_from, tail};
 use crate::pg_binaries::PgBinaries;
 use crate::server_owner::ServerOwner;
 
@@ -14,9 +14,6 @@ const PG_CTL_WAIT_SECS: u64 = 30;
 
 /// How long `pg_ctl` itself may take (its own wait, plus a margin).
 const PG_CTL_TIMEOUT: Duration = Duration::from_secs(PG_CTL_WAIT_SECS + 10);
-
-/// How many lines of the server log a start failure reports.
-const LOG_TAIL_LINES: usize = 20;
 
 /// How the server is shut down.
 #[derive(Clone, Copy, Debug)]
@@ -89,24 +86,4 @@ impl PgCtl<'_> {
             .args(["-w", "-s", "-t", &PG_CTL_WAIT_SECS.to_string()]);
         pg_ctl
     }
-}
-
-/// The file's contents from `offset` on (empty if it cannot be read).
-fn read_from(path: &Path, offset: u64) -> String {
-    let mut text = String::new();
-    if let Ok(mut file) = std::fs::File::open(path)
-        && file.seek(SeekFrom::Start(offset)).is_ok()
-    {
-        let mut bytes = Vec::new();
-        if file.read_to_end(&mut bytes).is_ok() {
-            text = String::from_utf8_lossy(&bytes).into_owned();
-        }
-    }
-    text
-}
-
-/// The last `lines` lines of `text`.
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

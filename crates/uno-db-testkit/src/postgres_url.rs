@@ -36,6 +36,25 @@ pub(crate) fn postgres_url(
     format!("postgres://{credentials}@{host}:{port}/{database}")
 }
 
+/// A multi-host `postgresql://user@host1:port1,host2:port2/database` URL (libpq's form;
+/// hosts are IP addresses or names, not unix socket directories).
+pub(crate) fn multi_host_url(hosts: &[(&str, u16)], user: &str, database: &str) -> String {
+    let hosts = hosts
+        .iter()
+        .map(|(host, port)| {
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let user = utf8_percent_encode(user, COMPONENT);
+    let database = utf8_percent_encode(database, COMPONENT);
+    format!("postgresql://{user}@{hosts}/{database}")
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -54,6 +73,12 @@ mod tests {
             &config.get_hosts()[0],
             tokio_postgres::config::Host::Unix(path) if path.to_str() == Some("/tmp/some dir")
         ));
+    }
+
+    #[test]
+    fn lists_every_host() {
+        let url = multi_host_url(&[("127.0.0.1", 5433), ("::1", 5434)], "postgres", "d b");
+        assert_eq!(url, "postgresql://postgres@127.0.0.1:5433,[::1]:5434/d%20b");
     }
 
     #[test]

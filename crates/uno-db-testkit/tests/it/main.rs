@@ -11,7 +11,9 @@
 mod child_process;
 mod cluster;
 mod deadline;
+mod pgbouncer;
 mod proxy;
+mod replica_set;
 mod roles;
 mod test_db;
 mod tls;
