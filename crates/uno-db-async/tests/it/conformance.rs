@@ -22,3 +22,9 @@ mod security {
 
     uno_db_testkit::nonblocking_security_conformance!(AsyncEngineFactory::new(), with_provider);
 }
+
+/// High availability: host selection, read routing, role re-checks and
+/// failover, each case against a primary and two standbys of its own.
+mod ha {
+    uno_db_testkit::nonblocking_ha_conformance!(uno_db_async::AsyncEngineFactory::new());
+}

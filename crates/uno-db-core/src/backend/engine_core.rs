@@ -399,7 +399,13 @@ impl EngineCore {
             self.config.target()
         );
         for (index, error) in &failures {
-            let _ = write!(message, " [{}] {error};", self.endpoints[*index]);
+            // With its causes: "connection refused" is the point.
+            let _ = write!(
+                message,
+                " [{}] {};",
+                self.endpoints[*index],
+                crate::error::error_chain(error)
+            );
         }
         message.pop();
         let (_, last) = failures.pop()?;

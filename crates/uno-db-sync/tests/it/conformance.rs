@@ -19,3 +19,9 @@ mod security {
 
     uno_db_testkit::blocking_security_conformance!(SyncEngineFactory::new(), with_provider);
 }
+
+/// High availability: host selection, read routing, role re-checks and
+/// failover, each case against a primary and two standbys of its own.
+mod ha {
+    uno_db_testkit::blocking_ha_conformance!(uno_db_sync::SyncEngineFactory::new());
+}

@@ -22,11 +22,14 @@
 //! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
+pub mod blocking_ha;
 pub mod blocking_security;
 mod case_config;
 mod chain;
 mod free_port;
+mod ha_shared;
 pub mod nonblocking;
+pub mod nonblocking_ha;
 pub mod nonblocking_security;
 mod outer_timeout;
 mod security_setup;
@@ -36,6 +39,7 @@ mod unique_name;
 
 pub use case_config::case_config;
 pub use chain::io_error_in_chain;
+pub use ha_shared::{FailoverFigures, HA_CASE_TIMEOUT};
 pub use outer_timeout::{CASE_TIMEOUT, case_timeout, run_with_timeout};
 
 // The macros expand in the user's crate; they reach these through `$crate`.
