@@ -5,6 +5,7 @@
 //! as [`nonblocking_ha`](super::nonblocking_ha), blocking.
 // Cases are tests: a failed expectation panics.
 #![allow(
+    clippy::err_expect,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -170,7 +170,8 @@ impl FailoverFigures {
     /// # Panics
     ///
     /// When writes did not resume in time, or a standby was written to.
-    #[allow(clippy::panic)]
+    // The figures are the case's report, read from the test output.
+    #[allow(clippy::panic, clippy::print_stderr)]
     pub fn check(&self, family: &str) {
         eprintln!("failover figures ({family}): {self:?}");
         assert!(self.ok_before_kill > 0, "no load before the kill: {self:?}");

@@ -5,6 +5,7 @@
 //! as [`blocking_ha`](super::blocking_ha), awaited.
 // Cases are tests: a failed expectation panics.
 #![allow(
+    clippy::err_expect,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
