@@ -90,6 +90,10 @@ async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<P
         client.cancel_token(),
         shared.core.tls(),
         driver_task.abort_handle(),
+        shared
+            .core
+            .cancel_before_closing()
+            .map(|wait| (wait, plan.endpoint().clone())),
     );
     Ok(PgConn::new(client, plan.new_conn_state(), clock))
 }

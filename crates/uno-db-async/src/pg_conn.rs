@@ -72,6 +72,12 @@ impl PgConn {
         self.client.is_closed()
     }
 
+    /// Where and how long to wait for a cancel request before closing this
+    /// connection, when that order matters (behind PgBouncer).
+    pub(crate) fn cancel_first(&self) -> Option<(std::time::Duration, uno_db_core::Endpoint)> {
+        self.clock.cancel_first()
+    }
+
     /// A token to cancel whatever the connection runs, from elsewhere.
     pub(crate) fn cancel_token(&self) -> CancelToken {
         self.cancel.clone()

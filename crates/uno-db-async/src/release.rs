@@ -9,6 +9,7 @@ use deadpool::managed::Object;
 use uno_db_core::backend::ReturnPlan;
 use uno_db_core::{CloseReason, Error};
 
+use crate::cancel::cancel_and_wait;
 use crate::manager::ConnManager;
 use crate::shared::EngineShared;
 
@@ -26,14 +27,24 @@ pub(crate) fn release(shared: Arc<EngineShared>, object: Object<ConnManager>) {
         ReturnPlan::CancelAndDiscard => {
             // Dropped mid-statement: the server may still be running it.
             let token = object.cancel_token();
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let timeout = shared.core.housekeeping_timeout();
-                let tls = shared.core.tls();
-                runtime.spawn(async move {
-                    let _ = tokio::time::timeout(timeout, token.cancel_query(tls)).await;
-                });
-            }
             shared.core.record_discarded(CloseReason::Dirty, None);
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                discard(object, CloseReason::Dirty);
+                return;
+            };
+            let tls = shared.core.tls();
+            if let Some((wait, endpoint)) = object.cancel_first() {
+                // Behind PgBouncer: closing first would lose the request.
+                runtime.spawn(async move {
+                    cancel_and_wait(token, tls, endpoint, wait).await;
+                    discard(object, CloseReason::Dirty);
+                });
+                return;
+            }
+            let timeout = shared.core.housekeeping_timeout();
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(timeout, token.cancel_query(tls)).await;
+            });
             discard(object, CloseReason::Dirty);
         }
         ReturnPlan::Clean(queries) => {

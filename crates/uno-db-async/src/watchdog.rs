@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 use tokio_postgres::CancelToken;
+use uno_db_core::Endpoint;
 use uno_db_core::backend::MakeTls;
+
+use crate::cancel::cancel_and_wait;
 
 /// The longest a watching task sleeps between looks.
 const MAX_PERIOD: Duration = Duration::from_secs(1);
@@ -63,6 +66,11 @@ pub(crate) struct StatementClock {
     /// Cancel requests go over TLS as the connection does.
     tls: MakeTls,
     driver_task: AbortHandle,
+    /// When set, the driver task ends only once the cancel request was
+    /// taken by the server it connected to (as [`cancel_and_wait`] waits),
+    /// or after this long (the kernel's `cancel_before_closing`: PgBouncer
+    /// drops the cancel request of a client that is gone).
+    cancel_first: Option<(Duration, Endpoint)>,
 }
 
 impl std::fmt::Debug for StatementClock {
@@ -82,6 +90,7 @@ impl Watchdog {
         cancel: CancelToken,
         tls: MakeTls,
         driver_task: AbortHandle,
+        cancel_first: Option<(Duration, Endpoint)>,
     ) -> Arc<StatementClock> {
         let clock = Arc::new(StatementClock {
             watched: Arc::clone(&self.shared),
@@ -90,6 +99,7 @@ impl Watchdog {
             cancel,
             tls,
             driver_task,
+            cancel_first,
         });
         let mut clocks = self
             .shared
@@ -123,6 +133,12 @@ impl StatementClock {
         }
     }
 
+    /// Where and how long to wait for a cancel request before closing the
+    /// connection, when that order matters (behind PgBouncer).
+    pub(crate) fn cancel_first(&self) -> Option<(Duration, Endpoint)> {
+        self.cancel_first.clone()
+    }
+
     /// The statement on this clock ended; whether the watchdog ended it.
     pub(crate) fn stop(&self) -> bool {
         self.deadline.store(0, Ordering::Release);
@@ -139,10 +155,19 @@ impl StatementClock {
         // Without the `tls` feature the connector is `Copy`.
         #[allow(clippy::clone_on_copy)]
         let tls = self.tls.clone();
+        let Some((wait, endpoint)) = self.cancel_first.clone() else {
+            tokio::spawn(async move {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(10), token.cancel_query(tls)).await;
+            });
+            self.driver_task.abort();
+            return;
+        };
+        let driver_task = self.driver_task.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(10), token.cancel_query(tls)).await;
+            cancel_and_wait(token, tls, endpoint, wait).await;
+            driver_task.abort();
         });
-        self.driver_task.abort();
     }
 }
 

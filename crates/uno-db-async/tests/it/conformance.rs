@@ -28,3 +28,8 @@ mod security {
 mod ha {
     uno_db_testkit::nonblocking_ha_conformance!(uno_db_async::AsyncEngineFactory::new());
 }
+
+/// The suite behind PgBouncer in transaction mode.
+mod pgbouncer {
+    uno_db_testkit::nonblocking_pgbouncer_conformance!(uno_db_async::AsyncEngineFactory::new());
+}

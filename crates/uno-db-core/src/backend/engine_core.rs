@@ -13,7 +13,7 @@ use super::conn_state::HostMark;
 use super::connect_plan::ConnectPlan;
 use super::events::EngineEvents;
 use super::pool_metrics::PoolMetrics;
-use crate::config::{ConnectionConfig, Driver, Endpoint, ServerRole};
+use crate::config::{ConnectionConfig, Driver, Endpoint, PgBouncerMode, ServerRole};
 use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::status::CloseReason;
 
@@ -548,6 +548,18 @@ impl EngineCore {
             }
             None => Some(CloseReason::Broken),
         }
+    }
+
+    /// How long to wait for a statement's cancel request to be delivered
+    /// before closing its connection, when that order matters: behind
+    /// PgBouncer (`pgbouncer_mode` other than `none`), which forwards a
+    /// cancel request only while its client is connected, and, when the
+    /// client goes, closes the server connection without stopping what
+    /// runs there. `None`: close at once (a server takes the cancel request
+    /// whether or not the connection is still open).
+    #[must_use]
+    pub fn cancel_before_closing(&self) -> Option<Duration> {
+        (self.config.pgbouncer_mode() != PgBouncerMode::None).then(|| self.config.connect_timeout())
     }
 
     /// How long checks and cleaning statements the pool runs itself may

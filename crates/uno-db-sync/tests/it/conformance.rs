@@ -25,3 +25,8 @@ mod security {
 mod ha {
     uno_db_testkit::blocking_ha_conformance!(uno_db_sync::SyncEngineFactory::new());
 }
+
+/// The suite behind PgBouncer in transaction mode.
+mod pgbouncer {
+    uno_db_testkit::blocking_pgbouncer_conformance!(uno_db_sync::SyncEngineFactory::new());
+}

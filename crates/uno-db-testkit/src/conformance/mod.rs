@@ -23,6 +23,7 @@
 
 pub mod blocking;
 pub mod blocking_ha;
+pub mod blocking_pgbouncer;
 pub mod blocking_security;
 mod case_config;
 mod chain;
@@ -30,8 +31,10 @@ mod free_port;
 mod ha_shared;
 pub mod nonblocking;
 pub mod nonblocking_ha;
+pub mod nonblocking_pgbouncer;
 pub mod nonblocking_security;
 mod outer_timeout;
+mod pgbouncer_setup;
 mod security_setup;
 mod shared;
 mod temp_roles;
@@ -41,6 +44,7 @@ pub use case_config::case_config;
 pub use chain::io_error_in_chain;
 pub use ha_shared::{FailoverFigures, HA_CASE_TIMEOUT};
 pub use outer_timeout::{CASE_TIMEOUT, case_timeout, run_with_timeout};
+pub use pgbouncer_setup::behind_pgbouncer;
 
 // The macros expand in the user's crate; they reach these through `$crate`.
 #[doc(hidden)]

@@ -123,6 +123,14 @@ pub(super) fn with_url_param(url: &str, key: &str, value: &str) -> String {
     format!("{url}{separator}{key}={value}")
 }
 
+/// Whether `pg_backend_pid()` tells the pool's connections apart: behind
+/// PgBouncer it names whichever server connection PgBouncer lent, which a
+/// new pool connection may be lent too; the cases then count the pool's
+/// new connections instead.
+pub(super) fn pids_name_connections(config: &uno_db_core::ConnectionConfig) -> bool {
+    config.pgbouncer_mode() == uno_db_core::PgBouncerMode::None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
