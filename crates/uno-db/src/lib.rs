@@ -35,3 +35,7 @@ struct TestingGuide;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/errors.md")]
 struct ErrorsGuide;
+
+#[cfg(all(doctest, feature = "async"))]
+#[doc = include_str!("../../../docs/high-availability.md")]
+struct HighAvailabilityGuide;

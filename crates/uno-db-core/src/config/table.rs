@@ -150,7 +150,7 @@ config_table! {
     }
 
     /// What the engines for read-only work ask of a server (see
-    /// [`ConnectionConfig::for_reads`]): `PreferStandby` (default: a
+    /// [`ConnectionConfig::for_reads`](crate::ConnectionConfig::for_reads)): `PreferStandby` (default: a
     /// standby, else the primary), or `Standby` to never read from the
     /// primary; any other value of [`TargetSessionAttrs`] too.
     read_target_session_attrs: TargetSessionAttrs {

@@ -29,6 +29,13 @@ impl<F: EngineFactory> UserRepository<F> {
         Ok(row.map(|row| row.get("name")))
     }
 
+    /// Counts users on a standby when there is one (read routing).
+    fn count(&self) -> Result<i64> {
+        let engine = self.factory.reader(&self.config)?;
+        let mut conn = engine.connect()?;
+        Ok(conn.query_one("SELECT count(*) FROM users", &[])?.get(0))
+    }
+
     /// Renames a user and writes an audit row, atomically.
     fn rename(&self, id: i64, name: &str) -> Result<bool> {
         let engine = self.factory.engine(&self.config)?;
@@ -74,6 +81,26 @@ fn find_name_reads_the_row_the_mock_returns() {
     });
     let repository = UserRepository::new(factory_with(engine), config());
     assert_eq!(repository.find_name(7).unwrap().as_deref(), Some("alice"));
+}
+
+#[test]
+fn reads_routed_to_the_reader_are_scripted_like_the_engine() {
+    let mut engine = MockEngine::new();
+    engine.expect_connect().times(1).returning(|| {
+        let mut conn = MockConnection::new();
+        conn.expect_query_one()
+            .returning(|_, _| Row::builder().column("count", Type::INT8, 3_i64).build());
+        Ok(Box::new(conn))
+    });
+    let engine = Arc::new(engine);
+    let mut factory = MockEngineFactory::new();
+    factory.expect_engine().never();
+    factory
+        .expect_reader()
+        .withf(|config| config.database() == "app")
+        .returning(move |_| Ok(engine.clone()));
+    let repository = UserRepository::new(factory, config());
+    assert_eq!(repository.count().unwrap(), 3);
 }
 
 #[test]

@@ -19,6 +19,12 @@ const _: () = {
     send_sync::<BlockingCallbacks>();
     send_sync::<AsyncCallbacks>();
     send_sync::<TransactionOptions>();
+    send_sync::<PgBouncerMode>();
+    send_sync::<TargetSessionAttrs>();
+    send_sync::<LoadBalanceHosts>();
+    send_sync::<Endpoint>();
+    send_sync::<backend::DescribePlan>();
+    send_sync::<backend::RoleCheck>();
     send_sync::<blocking::MockEngineFactory>();
     send_sync::<blocking::MockEngine>();
     send_sync::<nonblocking::MockEngineFactory>();

@@ -1,5 +1,5 @@
 //! High-availability conformance cases for the blocking family, against a
-//! [`TestReplicaSet`] (a primary and two streaming standbys) of their own:
+//! [`TestReplicaSet`](crate::TestReplicaSet) (a primary and two streaming standbys) of their own:
 //! host selection by `target_session_attrs`, read routing, a promoted
 //! standby leaving standby pools, and failover under load. The same cases
 //! as [`nonblocking_ha`](super::nonblocking_ha), blocking.
@@ -167,7 +167,7 @@ pub fn ha_promoted_standby_leaves_standby_pools(factory: &dyn EngineFactory) -> 
     Ok(())
 }
 
-/// Failover under load: [`FAILOVER_WORKERS`] threads write and read while the
+/// Failover under load: 16 threads write and read while the
 /// primary is killed and a standby promoted. Writes resume within 2 s of
 /// the promotion plus the re-check interval, and no write reaches a
 /// standby after it. The figures are printed for the docs.

@@ -1,5 +1,5 @@
 //! High-availability conformance cases for the async family, against a
-//! [`TestReplicaSet`] (a primary and two streaming standbys) of their own:
+//! [`TestReplicaSet`](crate::TestReplicaSet) (a primary and two streaming standbys) of their own:
 //! host selection by `target_session_attrs`, read routing, a promoted
 //! standby leaving standby pools, and failover under load. The same cases
 //! as [`blocking_ha`](super::blocking_ha), awaited.
@@ -174,7 +174,7 @@ pub async fn ha_promoted_standby_leaves_standby_pools(factory: &dyn EngineFactor
     Ok(())
 }
 
-/// Failover under load: [`FAILOVER_WORKERS`] tasks write and read while the
+/// Failover under load: 16 tasks write and read while the
 /// primary is killed and a standby promoted. Writes resume within 2 s of
 /// the promotion plus the re-check interval, and no write reaches a
 /// standby after it. The figures are printed for the docs.

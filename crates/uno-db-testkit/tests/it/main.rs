@@ -15,5 +15,6 @@ mod pgbouncer;
 mod proxy;
 mod replica_set;
 mod roles;
+mod send_sync;
 mod test_db;
 mod tls;
