@@ -7,7 +7,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CancelToken, Client, SimpleQueryMessage};
 use uno_db_core::backend::{
     ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, SendPlan, at_most_one,
-    exactly_one, from_driver, parameter_count_mismatch, typed_params,
+    exactly_one, from_driver, typed_params,
 };
 use uno_db_core::{Result, Row, Statement, TransactionOptions};
 
@@ -285,11 +285,11 @@ impl PgConn {
             return Ok(SendPlan::Unnamed(Vec::new()));
         }
         match self.state.describe_plan(sql) {
-            DescribePlan::Known(types) => return known(&types, params.len()),
+            DescribePlan::Known(types) => return SendPlan::described_before(&types, params.len()),
             DescribePlan::DescribeInTransaction => {
                 let (types, _) = self.describe_in_transaction(sql).await?;
                 self.state.described(sql, &types);
-                return known(&types, params.len());
+                return SendPlan::described_before(&types, params.len());
             }
             DescribePlan::Describe => {}
         }
@@ -339,14 +339,5 @@ impl PgConn {
         // An evicted statement is closed on the server when dropped.
         drop(self.state.remember(sql, prepared.clone()));
         Ok(prepared)
-    }
-}
-
-/// The plan for a statement whose parameter types are known.
-fn known(types: &[Type], given: usize) -> Result<SendPlan<PreparedStatement>> {
-    if types.len() == given {
-        Ok(SendPlan::Unnamed(types.to_vec()))
-    } else {
-        Err(parameter_count_mismatch(types.len(), given))
     }
 }

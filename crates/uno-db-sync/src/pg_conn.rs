@@ -9,7 +9,7 @@ use postgres::types::{ToSql, Type};
 use postgres::{CancelToken, Client, SimpleQueryMessage};
 use uno_db_core::backend::{
     ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, ROLE_QUERY, SendPlan,
-    at_most_one, exactly_one, from_driver, parameter_count_mismatch, typed_params,
+    at_most_one, exactly_one, from_driver, typed_params,
 };
 use uno_db_core::{CloseReason, Error, Result, Row, Statement, TransactionOptions};
 
@@ -294,11 +294,11 @@ impl PgConn {
             return Ok(SendPlan::Unnamed(Vec::new()));
         }
         match self.state.describe_plan(sql) {
-            DescribePlan::Known(types) => return known(&types, params.len()),
+            DescribePlan::Known(types) => return SendPlan::described_before(&types, params.len()),
             DescribePlan::DescribeInTransaction => {
                 let (types, _) = self.call(|c| describe_in_transaction(c, sql))?;
                 self.state.described(sql, &types);
-                return known(&types, params.len());
+                return SendPlan::described_before(&types, params.len());
             }
             DescribePlan::Describe => {}
         }
@@ -376,14 +376,5 @@ impl Drop for PgConn {
             // Without a thread the client was dropped (closed) right here.
             drop(closer);
         }
-    }
-}
-
-/// The plan for a statement whose parameter types are known.
-fn known(types: &[Type], given: usize) -> Result<SendPlan<PreparedStatement>> {
-    if types.len() == given {
-        Ok(SendPlan::Unnamed(types.to_vec()))
-    } else {
-        Err(parameter_count_mismatch(types.len(), given))
     }
 }

@@ -37,7 +37,7 @@ pub const PINNED_END: &str = "ROLLBACK";
 /// found by a describe (the driver would find it only when the prepared
 /// statement is used, which a describe in a transaction does not keep).
 #[must_use]
-pub fn parameter_count_mismatch(expected: usize, given: usize) -> Error {
+pub(super) fn parameter_count_mismatch(expected: usize, given: usize) -> Error {
     Error::with_message(
         ErrorKind::Encode,
         format!("the statement takes {expected} parameters, and {given} were given"),

@@ -54,7 +54,8 @@ mod tls;
 
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep, RoleCheck};
-pub use describe_plan::{DescribePlan, PINNED_BEGIN, PINNED_END, parameter_count_mismatch};
+use describe_plan::parameter_count_mismatch;
+pub use describe_plan::{DescribePlan, PINNED_BEGIN, PINNED_END};
 pub use driver_error::{from_connect, from_driver};
 pub use engine_core::{
     ALIVE_BYPASS_WINDOW, CredentialSource, EngineCore, OpenStep, ROLE_QUERY, ReturnPlan,

@@ -32,6 +32,25 @@ impl<S> SendPlan<S> {
     }
 }
 
+impl<S> SendPlan<S> {
+    /// The plan for a statement whose parameter types are known from an
+    /// earlier describe: the unnamed statement with those types.
+    ///
+    /// # Errors
+    ///
+    /// [`Encode`](crate::ErrorKind::Encode) when `given` is not the number
+    /// of parameters the statement takes (the driver would find it only
+    /// when the prepared statement is used, which a kept description is
+    /// not).
+    pub fn described_before(types: &[Type], given: usize) -> crate::Result<Self> {
+        if types.len() == given {
+            Ok(Self::Unnamed(types.to_vec()))
+        } else {
+            Err(super::parameter_count_mismatch(types.len(), given))
+        }
+    }
+}
+
 /// Pairs parameters with the types the server expects for them, for the
 /// drivers' `*_typed` calls.
 #[must_use]
@@ -43,6 +62,7 @@ pub fn typed_params<'a>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -54,6 +74,16 @@ mod tests {
             SendPlan::described("s", &[Type::INT4], 2),
             SendPlan::Prepared("s")
         ));
+        let kept = SendPlan::<()>::described_before(&[Type::INT4], 1).unwrap();
+        assert!(matches!(kept, SendPlan::Unnamed(types) if types == [Type::INT4]));
+        let wrong = SendPlan::<()>::described_before(&[Type::INT4], 2).unwrap_err();
+        assert_eq!(wrong.kind(), crate::ErrorKind::Encode);
+        assert!(
+            wrong
+                .to_string()
+                .contains("takes 1 parameters, and 2 were given"),
+            "{wrong}"
+        );
         let typed = typed_params(&[&1_i32, &"x"], &[Type::INT4, Type::TEXT]);
         assert_eq!(typed.len(), 2);
         assert_eq!(typed[1].1, Type::TEXT);
