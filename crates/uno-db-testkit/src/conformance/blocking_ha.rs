@@ -168,8 +168,9 @@ pub fn ha_promoted_standby_leaves_standby_pools(factory: &dyn EngineFactory) -> 
 }
 
 /// Failover under load: 16 threads write and read while the
-/// primary is killed and a standby promoted. Writes resume within 2 s of
-/// the promotion plus the re-check interval, and no write reaches a
+/// primary is killed and a standby promoted, and the old primary then
+/// comes back as a standby (first in the host list). Writes resume within
+/// 2 s of the promotion plus the re-check interval, and no write reaches a
 /// standby after it. The figures are printed for the docs.
 pub fn ha_failover_under_load(factory: &dyn EngineFactory) -> Result<()> {
     let set = replica_set();
@@ -207,7 +208,10 @@ pub fn ha_failover_under_load(factory: &dyn EngineFactory) -> Result<()> {
     std::thread::sleep(Duration::from_millis(500));
     set.promote(1).expect("promote standby 1");
     let promoted = started.elapsed();
-    std::thread::sleep(Duration::from_secs(4));
+    // The old primary comes back as a standby, first in the host list.
+    std::thread::sleep(Duration::from_secs(1));
+    set.demote(0).expect("demote the old primary");
+    std::thread::sleep(Duration::from_secs(2));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for worker in workers {
         worker.join().expect("a worker");

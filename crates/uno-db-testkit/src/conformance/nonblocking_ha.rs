@@ -175,8 +175,9 @@ pub async fn ha_promoted_standby_leaves_standby_pools(factory: &dyn EngineFactor
 }
 
 /// Failover under load: 16 tasks write and read while the
-/// primary is killed and a standby promoted. Writes resume within 2 s of
-/// the promotion plus the re-check interval, and no write reaches a
+/// primary is killed and a standby promoted, and the old primary then
+/// comes back as a standby (first in the host list). Writes resume within
+/// 2 s of the promotion plus the re-check interval, and no write reaches a
 /// standby after it. The figures are printed for the docs.
 pub async fn ha_failover_under_load(factory: &dyn EngineFactory) -> Result<()> {
     let set = Arc::new(replica_set());
@@ -217,11 +218,15 @@ pub async fn ha_failover_under_load(factory: &dyn EngineFactory) -> Result<()> {
         // A failover manager notices after a moment.
         std::thread::sleep(Duration::from_millis(500));
         failover.promote(1).expect("promote standby 1");
-        (killed, started.elapsed())
+        let promoted = started.elapsed();
+        // The old primary comes back as a standby, first in the host list.
+        std::thread::sleep(Duration::from_secs(1));
+        failover.demote(0).expect("demote the old primary");
+        (killed, promoted)
     })
     .await
     .expect("the failover thread");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for worker in workers {
         worker.await.expect("a worker");
