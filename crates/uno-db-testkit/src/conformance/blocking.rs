@@ -27,7 +27,7 @@ use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
 use crate::{FaultProxy, TestCluster};
 use uno_db_core::backend::ALIVE_BYPASS_WINDOW;
-use uno_db_core::blocking::{Connection, Engine, EngineFactory};
+use uno_db_core::blocking::{Client, Connection, Engine, EngineFactory};
 use uno_db_core::{
     CloseReason, ConnectionConfig, ErrorKind, IsolationLevel, PoolCounters, Result, RetryPolicy,
     SqlState, TransactionOptions, Type,
@@ -169,6 +169,41 @@ pub fn query_error_keeps_the_connection_usable(
     assert_eq!(error.kind(), ErrorKind::Encode);
     assert_eq!(conn.query_one("SELECT 1::int4", &[])?.get::<_, i32>(0), 1);
     assert!(!conn.is_closed());
+    Ok(())
+}
+
+/// A repository function written once against `&mut dyn Client`: on a
+/// connection its insert is autocommitted, inside a session it belongs to
+/// the transaction (a rollback undoes it); `&mut impl Client` takes the
+/// boxed connection and session as they are.
+pub fn client_runs_on_connections_and_sessions(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    fn add(client: &mut dyn Client, n: i32) -> Result<u64> {
+        client.execute("INSERT INTO counter VALUES ($1)", &[&n])
+    }
+    fn total(client: &mut impl Client) -> Result<i64> {
+        Ok(client
+            .query_one("SELECT coalesce(sum(n), 0)::int8 FROM counter", &[])?
+            .get(0))
+    }
+    create_counter_table(factory, config)?;
+    let engine = factory.engine(config)?;
+    let mut conn = engine.connect()?;
+    assert_eq!(add(&mut *conn, 1)?, 1);
+
+    let mut session = engine.session(&TransactionOptions::new())?;
+    add(&mut *session, 10)?;
+    assert_eq!(total(&mut session)?, 11, "the session sees its insert");
+    assert_eq!(total(&mut conn)?, 1, "nobody else does before the commit");
+    session.rollback()?;
+    assert_eq!(total(&mut conn)?, 1, "the rollback undid the insert");
+
+    let mut session = engine.session(&TransactionOptions::new())?;
+    add(&mut *session, 100)?;
+    session.commit()?;
+    assert_eq!(total(&mut conn)?, 101);
     Ok(())
 }
 
@@ -1742,6 +1777,7 @@ macro_rules! blocking_conformance {
             prepare_describes_the_statement,
             query_error_keeps_the_connection_usable,
             sessions_commit_rollback_and_drop,
+            client_runs_on_connections_and_sessions,
             savepoints_nest,
             transaction_options_apply,
             one_engine_per_config,
