@@ -142,15 +142,22 @@ pub trait Engine: Send + Sync {
 ///
 /// Statements with parameters go through the connection's statement cache
 /// (unless `statement_cache_size` is 0), so repeating the same SQL costs one
-/// round trip.
+/// round trip. Every method that takes `sql` also takes a prepared
+/// [`Statement`] (`&statement`); see [`Statement`] for why this is text.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait Client: Send {
     /// Runs a statement and returns the number of rows it affected.
     ///
+    /// `sql` is SQL text or, for every statement method, `&statement` for a
+    /// [`Statement`] this connection [prepared](Self::prepare), which runs
+    /// its SQL as the text would.
+    ///
     /// # Errors
     ///
     /// The server rejected the statement, a parameter did not encode, or
-    /// the connection is broken.
+    /// the connection is broken;
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) when `sql` is a
+    /// statement another connection prepared.
     fn execute<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<u64>;
 
     /// Runs a query and returns all its rows.
@@ -190,7 +197,9 @@ pub trait Client: Send {
     fn batch_execute(&mut self, sql: &str) -> Result<()>;
 
     /// Prepares `sql` (or takes it from the statement cache) and describes
-    /// it.
+    /// it. The statement remembers this connection: pass `&statement` to
+    /// this connection's statement methods (or to a session begun on it);
+    /// other connections refuse it.
     ///
     /// # Errors
     ///

@@ -207,6 +207,80 @@ pub fn client_runs_on_connections_and_sessions(
     Ok(())
 }
 
+/// A prepared `Statement` runs wherever SQL text does (`execute`, `query`,
+/// `query_one`, `query_opt`), on its connection and inside a session begun
+/// on it.
+pub fn prepared_statements_run_in_place_of_text(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut conn = engine.connect()?;
+    conn.batch_execute("CREATE TABLE items (id int8 PRIMARY KEY, name text)")?;
+    let insert = conn.prepare("INSERT INTO items VALUES ($1, $2)")?;
+    assert!(insert.connection().is_some());
+    for id in 1..=3_i64 {
+        assert_eq!(conn.execute(&insert, &[&id, &format!("n{id}")])?, 1);
+    }
+    let by_id = conn.prepare("SELECT name FROM items WHERE id = $1")?;
+    assert_eq!(by_id.sql(), "SELECT name FROM items WHERE id = $1");
+    let name: String = conn.query_one(&by_id, &[&2_i64])?.get("name");
+    assert_eq!(name, "n2");
+    assert!(conn.query_opt(&by_id, &[&9_i64])?.is_none());
+    let all = conn.prepare("SELECT id FROM items ORDER BY id")?;
+    let ids: Vec<i64> = conn
+        .query(&all, &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+
+    let mut session = conn.begin(&TransactionOptions::new())?;
+    assert_eq!(session.execute(&insert, &[&4_i64, &"n4"])?, 1);
+    assert_eq!(session.query(&all, &[])?.len(), 4);
+    session.rollback()?;
+    Ok(())
+}
+
+/// A statement runs only on the connection that prepared it: any other
+/// refuses it with `Unsupported` and a message saying why, before sending
+/// anything, so a session that refused it carries on.
+pub fn statements_from_another_connection_are_refused(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut first = engine.connect()?;
+    let mut second = engine.connect()?;
+    let statement = first.prepare("SELECT 1::int4")?;
+    let error = second.query_one(&statement, &[]).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported);
+    assert!(
+        error.to_string().contains("prepared on connection"),
+        "{error}"
+    );
+    for error in [
+        second.execute(&statement, &[]).unwrap_err(),
+        second.query(&statement, &[]).unwrap_err(),
+        second.query_opt(&statement, &[]).unwrap_err(),
+        second.batch_execute(&statement).unwrap_err(),
+        second.prepare(&statement).unwrap_err(),
+    ] {
+        assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+    }
+
+    let mut session = second.begin(&TransactionOptions::new())?;
+    assert_eq!(
+        session.query(&statement, &[]).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    let one: i32 = session.query_one(statement.sql(), &[])?.get(0);
+    assert_eq!(one, 1, "the text runs anywhere, the transaction is intact");
+    session.commit()?;
+    assert_eq!(first.query_one(&statement, &[])?.get::<_, i32>(0), 1);
+    Ok(())
+}
+
 fn create_counter_table(factory: &dyn EngineFactory, config: &ConnectionConfig) -> Result<()> {
     let engine = factory.engine(config)?;
     engine
@@ -1778,6 +1852,8 @@ macro_rules! blocking_conformance {
             query_error_keeps_the_connection_usable,
             sessions_commit_rollback_and_drop,
             client_runs_on_connections_and_sessions,
+            prepared_statements_run_in_place_of_text,
+            statements_from_another_connection_are_refused,
             savepoints_nest,
             transaction_options_apply,
             one_engine_per_config,
