@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use deadpool::managed::Object;
 use tokio_postgres::types::ToSql;
-use uno_db_core::nonblocking::{Connection, Session};
+use uno_db_core::nonblocking::{Client, Connection, Session};
 use uno_db_core::{Error, ErrorKind, Result, Row, Statement, TransactionOptions};
 
 use crate::manager::ConnManager;
@@ -101,7 +101,7 @@ impl Drop for AsyncConnection {
 }
 
 #[async_trait]
-impl Connection for AsyncConnection {
+impl Client for AsyncConnection {
     async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         self.pg()?.execute(sql, params).await
     }
@@ -129,7 +129,10 @@ impl Connection for AsyncConnection {
     async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.pg()?.prepare(sql).await
     }
+}
 
+#[async_trait]
+impl Connection for AsyncConnection {
     async fn begin(self: Box<Self>, options: &TransactionOptions) -> Result<Box<dyn Session>> {
         Ok(Box::new((*self).transaction(options).await?))
     }

@@ -83,7 +83,9 @@ impl PgConn {
         self.cancel.clone()
     }
 
-    /// Runs a statement, returning the affected row count.
+    /// Runs a statement (SQL text, or the text of a statement this
+    /// connection prepared: see `ConnState::statement_sql`, which every
+    /// statement method asks first), returning the affected row count.
     pub(crate) async fn execute(
         &mut self,
         sql: &str,
@@ -93,6 +95,7 @@ impl PgConn {
     }
 
     async fn execute_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
         let result = match self.plan(sql, params, cached).await {
             Ok(SendPlan::Prepared(prepared)) => {
@@ -117,6 +120,7 @@ impl PgConn {
     }
 
     async fn query_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
         let (result, prepared) = match self.plan(sql, params, cached).await {
             Ok(SendPlan::Prepared(prepared)) => (
@@ -158,6 +162,7 @@ impl PgConn {
 
     /// Runs the user's statements with the simple query protocol.
     pub(crate) async fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        let sql = self.state.statement_sql(sql)?;
         self.state.batch_started(sql)?;
         let result = timed!(self, async {
             self.client.batch_execute(sql).await.map_err(from_driver)
@@ -238,6 +243,7 @@ impl PgConn {
 
     /// Prepares `sql` (through the cache when it is on) and describes it.
     pub(crate) async fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        let sql = self.state.statement_sql(sql)?;
         self.state.internal_started()?;
         if matches!(
             self.state.describe_plan(sql),
@@ -246,7 +252,7 @@ impl PgConn {
             let result = timed!(self, self.describe_in_transaction(sql));
             let (types, statement) = self.state.finished(Some(sql), result)?;
             self.state.described(sql, &types);
-            return Ok(statement);
+            return Ok(statement.prepared_on(self.state.id()));
         }
         let result = timed!(self, async {
             if self.state.caches_statements() {
@@ -260,7 +266,7 @@ impl PgConn {
             }
         });
         let prepared = self.state.finished(Some(sql), result)?;
-        Ok(Statement::from_driver(sql, &prepared.statement))
+        Ok(Statement::from_driver(sql, &prepared.statement).prepared_on(self.state.id()))
     }
 
     /// How to run `sql`: from the statement cache (prepared once per

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
-use uno_db_core::nonblocking::Session;
+use uno_db_core::nonblocking::{Client, Session};
 use uno_db_core::{Result, Row, Statement, quote_identifier};
 
 use crate::connection::AsyncConnection;
@@ -54,7 +54,7 @@ impl AsyncSession {
 }
 
 #[async_trait]
-impl Session for AsyncSession {
+impl Client for AsyncSession {
     async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         self.pg()?.execute(sql, params).await
     }
@@ -82,7 +82,10 @@ impl Session for AsyncSession {
     async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.pg()?.prepare(sql).await
     }
+}
 
+#[async_trait]
+impl Session for AsyncSession {
     async fn savepoint(&mut self, name: &str) -> Result<()> {
         let sql = format!("SAVEPOINT {}", quote_identifier(name)?);
         self.pg()?.internal(&sql).await

@@ -1,9 +1,10 @@
 //! The blocking family of traits: the same names, methods and semantics as
 //! [`nonblocking`](crate::nonblocking), without `async`.
 //!
-//! Inject `F: EngineFactory` into services; in tests use the mocks
-//! (`MockEngineFactory`, `MockEngine`, `MockConnection`, `MockSession`,
-//! feature `mock`).
+//! Inject `F: EngineFactory` into services, and write code that only runs
+//! statements against [`Client`], which both [`Connection`] and [`Session`]
+//! are; in tests use the mocks (`MockEngineFactory`, `MockEngine`,
+//! `MockConnection`, `MockSession`, `MockClient`, feature `mock`).
 
 use std::sync::Arc;
 
@@ -117,19 +118,46 @@ pub trait Engine: Send + Sync {
     fn is_disposed(&self) -> bool;
 }
 
-/// A pooled connection, returned to its pool when dropped.
+/// The statements a [`Connection`] and a [`Session`] both run, so that code
+/// which only runs statements (a repository function, say) can take
+/// `&mut dyn Client` or `&mut impl Client` and work the same outside and
+/// inside a transaction:
+///
+/// ```no_run
+/// use uno_db_core::Result;
+/// use uno_db_core::blocking::{Client, Engine};
+///
+/// fn add_user(client: &mut dyn Client, name: &str) -> Result<u64> {
+///     client.execute("INSERT INTO users (name) VALUES ($1)", &[&name])
+/// }
+///
+/// # fn demo(engine: &dyn Engine) -> Result<()> {
+/// let mut conn = engine.connect()?;
+/// add_user(&mut *conn, "alice")?; // autocommitted
+/// let mut session = engine.session(&Default::default())?;
+/// add_user(&mut *session, "bob")?; // part of the transaction
+/// session.commit()?;
+/// # Ok(()) }
+/// ```
 ///
 /// Statements with parameters go through the connection's statement cache
 /// (unless `statement_cache_size` is 0), so repeating the same SQL costs one
-/// round trip.
+/// round trip. Every method that takes `sql` also takes a prepared
+/// [`Statement`] (`&statement`); see [`Statement`] for why this is text.
 #[cfg_attr(feature = "mock", mockall::automock)]
-pub trait Connection: Send {
+pub trait Client: Send {
     /// Runs a statement and returns the number of rows it affected.
+    ///
+    /// `sql` is SQL text or, for every statement method, `&statement` for a
+    /// [`Statement`] this connection [prepared](Self::prepare), which runs
+    /// its SQL as the text would.
     ///
     /// # Errors
     ///
     /// The server rejected the statement, a parameter did not encode, or
-    /// the connection is broken.
+    /// the connection is broken;
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) when `sql` is a
+    /// statement another connection prepared.
     fn execute<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<u64>;
 
     /// Runs a query and returns all its rows.
@@ -169,13 +197,19 @@ pub trait Connection: Send {
     fn batch_execute(&mut self, sql: &str) -> Result<()>;
 
     /// Prepares `sql` (or takes it from the statement cache) and describes
-    /// it.
+    /// it. The statement remembers this connection: pass `&statement` to
+    /// this connection's statement methods (or to a session begun on it);
+    /// other connections refuse it.
     ///
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
     fn prepare(&mut self, sql: &str) -> Result<Statement>;
+}
 
+/// A pooled connection, returned to its pool when dropped. Its statements
+/// come from [`Client`].
+pub trait Connection: Client + Send {
     /// Begins a transaction, turning this connection into a [`Session`].
     ///
     /// # Errors
@@ -188,55 +222,9 @@ pub trait Connection: Send {
 }
 
 /// A unit of work: one connection inside one transaction. Dropped without
-/// [`commit`](Self::commit), it is rolled back.
-#[cfg_attr(feature = "mock", mockall::automock)]
-pub trait Session: Send {
-    /// As [`Connection::execute`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::execute`].
-    fn execute<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<u64>;
-
-    /// As [`Connection::query`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::query`].
-    fn query<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Vec<Row>>;
-
-    /// As [`Connection::query_one`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::query_one`].
-    fn query_one<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Row>;
-
-    /// As [`Connection::query_opt`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::query_opt`].
-    fn query_opt<'a>(
-        &mut self,
-        sql: &str,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> Result<Option<Row>>;
-
-    /// As [`Connection::batch_execute`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::batch_execute`].
-    fn batch_execute(&mut self, sql: &str) -> Result<()>;
-
-    /// As [`Connection::prepare`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::prepare`].
-    fn prepare(&mut self, sql: &str) -> Result<Statement>;
-
+/// [`commit`](Self::commit), it is rolled back. Its statements come from
+/// [`Client`] and run inside the transaction.
+pub trait Session: Client + Send {
     /// Sets a savepoint called `name`, for nested units of work.
     ///
     /// # Errors
@@ -272,6 +260,84 @@ pub trait Session: Send {
     ///
     /// The connection broke; the server rolls back on its own.
     fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+// A `Box<dyn Connection>` or `Box<dyn Session>` is a client too, so it can be
+// handed to `&mut impl Client` as it is.
+impl<C: Client + ?Sized> Client for Box<C> {
+    fn execute<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<u64> {
+        (**self).execute(sql, params)
+    }
+
+    fn query<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        (**self).query(sql, params)
+    }
+
+    fn query_one<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Row> {
+        (**self).query_one(sql, params)
+    }
+
+    fn query_opt<'a>(
+        &mut self,
+        sql: &str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        (**self).query_opt(sql, params)
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        (**self).batch_execute(sql)
+    }
+
+    fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        (**self).prepare(sql)
+    }
+}
+
+// `automock` cannot mock a trait with a supertrait: these spell the mocks
+// out, keeping the names and expectations (`expect_query_opt`, ...) that
+// `automock` gave them.
+#[cfg(feature = "mock")]
+mockall::mock! {
+    /// A mock [`Connection`]: its [`Client`] methods and its own.
+    pub Connection {}
+
+    impl Client for Connection {
+        fn execute<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<u64>;
+        fn query<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Vec<Row>>;
+        fn query_one<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Row>;
+        fn query_opt<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Option<Row>>;
+        fn batch_execute(&mut self, sql: &str) -> Result<()>;
+        fn prepare(&mut self, sql: &str) -> Result<Statement>;
+    }
+
+    impl Connection for Connection {
+        fn begin(self: Box<Self>, options: &TransactionOptions) -> Result<Box<dyn Session>>;
+        fn is_closed(&self) -> bool;
+    }
+}
+
+#[cfg(feature = "mock")]
+mockall::mock! {
+    /// A mock [`Session`]: its [`Client`] methods and its own.
+    pub Session {}
+
+    impl Client for Session {
+        fn execute<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<u64>;
+        fn query<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Vec<Row>>;
+        fn query_one<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Row>;
+        fn query_opt<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Option<Row>>;
+        fn batch_execute(&mut self, sql: &str) -> Result<()>;
+        fn prepare(&mut self, sql: &str) -> Result<Statement>;
+    }
+
+    impl Session for Session {
+        fn savepoint(&mut self, name: &str) -> Result<()>;
+        fn rollback_to_savepoint(&mut self, name: &str) -> Result<()>;
+        fn release_savepoint(&mut self, name: &str) -> Result<()>;
+        fn commit(self: Box<Self>) -> Result<()>;
+        fn rollback(self: Box<Self>) -> Result<()>;
+    }
 }
 
 /// Runs `work` in a session begun with `options` and commits it. When the
@@ -351,6 +417,12 @@ impl std::fmt::Debug for dyn Connection {
         f.debug_struct("Connection")
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+impl std::fmt::Debug for dyn Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
     }
 }
 

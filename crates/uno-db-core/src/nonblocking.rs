@@ -2,9 +2,10 @@
 //! [`blocking`](crate::blocking), with `async` methods (through
 //! `async-trait`, so they stay object-safe).
 //!
-//! Inject `F: EngineFactory` into services; in tests use the mocks
-//! (`MockEngineFactory`, `MockEngine`, `MockConnection`, `MockSession`,
-//! feature `mock`).
+//! Inject `F: EngineFactory` into services, and write code that only runs
+//! statements against [`Client`], which both [`Connection`] and [`Session`]
+//! are; in tests use the mocks (`MockEngineFactory`, `MockEngine`,
+//! `MockConnection`, `MockSession`, `MockClient`, feature `mock`).
 
 use std::sync::Arc;
 
@@ -126,22 +127,49 @@ pub trait Engine: Send + Sync {
     fn is_disposed(&self) -> bool;
 }
 
-/// A pooled connection, returned to its pool when dropped.
+/// The statements a [`Connection`] and a [`Session`] both run, so that code
+/// which only runs statements (a repository function, say) can take
+/// `&mut dyn Client` or `&mut impl Client` and work the same outside and
+/// inside a transaction:
+///
+/// ```no_run
+/// use uno_db_core::Result;
+/// use uno_db_core::nonblocking::{Client, Engine};
+///
+/// async fn add_user(client: &mut dyn Client, name: &str) -> Result<u64> {
+///     client.execute("INSERT INTO users (name) VALUES ($1)", &[&name]).await
+/// }
+///
+/// # async fn demo(engine: &dyn Engine) -> Result<()> {
+/// let mut conn = engine.connect().await?;
+/// add_user(&mut *conn, "alice").await?; // autocommitted
+/// let mut session = engine.session(&Default::default()).await?;
+/// add_user(&mut *session, "bob").await?; // part of the transaction
+/// session.commit().await?;
+/// # Ok(()) }
+/// ```
 ///
 /// Statements with parameters go through the connection's statement cache
 /// (unless `statement_cache_size` is 0), so repeating the same SQL costs one
-/// round trip.
+/// round trip. Every method that takes `sql` also takes a prepared
+/// [`Statement`] (`&statement`); see [`Statement`] for why this is text.
 // `async_trait` goes first so that mockall mocks the desugared methods:
 // their mocks return `Box::pin(async { ... })`.
 #[async_trait]
 #[cfg_attr(feature = "mock", mockall::automock)]
-pub trait Connection: Send {
+pub trait Client: Send {
     /// Runs a statement and returns the number of rows it affected.
+    ///
+    /// `sql` is SQL text or, for every statement method, `&statement` for a
+    /// [`Statement`] this connection [prepared](Self::prepare), which runs
+    /// its SQL as the text would.
     ///
     /// # Errors
     ///
     /// The server rejected the statement, a parameter did not encode, or
-    /// the connection is broken.
+    /// the connection is broken;
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) when `sql` is a
+    /// statement another connection prepared.
     async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64>;
 
     /// Runs a query and returns all its rows.
@@ -178,13 +206,20 @@ pub trait Connection: Send {
     async fn batch_execute(&mut self, sql: &str) -> Result<()>;
 
     /// Prepares `sql` (or takes it from the statement cache) and describes
-    /// it.
+    /// it. The statement remembers this connection: pass `&statement` to
+    /// this connection's statement methods (or to a session begun on it);
+    /// other connections refuse it.
     ///
     /// # Errors
     ///
     /// As [`execute`](Self::execute).
     async fn prepare(&mut self, sql: &str) -> Result<Statement>;
+}
 
+/// A pooled connection, returned to its pool when dropped. Its statements
+/// come from [`Client`].
+#[async_trait]
+pub trait Connection: Client + Send {
     /// Begins a transaction, turning this connection into a [`Session`].
     ///
     /// # Errors
@@ -197,55 +232,10 @@ pub trait Connection: Send {
 }
 
 /// A unit of work: one connection inside one transaction. Dropped without
-/// [`commit`](Self::commit), it is rolled back.
-// `async_trait` goes first so that mockall mocks the desugared methods:
-// their mocks return `Box::pin(async { ... })`.
+/// [`commit`](Self::commit), it is rolled back. Its statements come from
+/// [`Client`] and run inside the transaction.
 #[async_trait]
-#[cfg_attr(feature = "mock", mockall::automock)]
-pub trait Session: Send {
-    /// As [`Connection::execute`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::execute`].
-    async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64>;
-
-    /// As [`Connection::query`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::query`].
-    async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>>;
-
-    /// As [`Connection::query_one`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::query_one`].
-    async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row>;
-
-    /// As [`Connection::query_opt`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::query_opt`].
-    async fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)])
-    -> Result<Option<Row>>;
-
-    /// As [`Connection::batch_execute`], inside the transaction.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::batch_execute`].
-    async fn batch_execute(&mut self, sql: &str) -> Result<()>;
-
-    /// As [`Connection::prepare`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::prepare`].
-    async fn prepare(&mut self, sql: &str) -> Result<Statement>;
-
+pub trait Session: Client + Send {
     /// Sets a savepoint called `name`, for nested units of work.
     ///
     /// # Errors
@@ -282,6 +272,95 @@ pub trait Session: Send {
     /// The connection broke; the server rolls back on its own.
     async fn rollback(self: Box<Self>) -> Result<()>;
 }
+
+// A `Box<dyn Connection>` or `Box<dyn Session>` is a client too, so it can be
+// handed to `&mut impl Client` as it is.
+#[async_trait]
+impl<C: Client + ?Sized> Client for Box<C> {
+    async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        (**self).execute(sql, params).await
+    }
+
+    async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        (**self).query(sql, params).await
+    }
+
+    async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        (**self).query_one(sql, params).await
+    }
+
+    async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        (**self).query_opt(sql, params).await
+    }
+
+    async fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        (**self).batch_execute(sql).await
+    }
+
+    async fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        (**self).prepare(sql).await
+    }
+}
+
+// `automock` cannot mock a trait with a supertrait: these spell the mocks
+// out, with the methods as `async_trait` desugars them, so that they keep
+// the names and expectations `automock` gave them (`expect_query_opt`,
+// returning `Box::pin(async { ... })`).
+// The desugared signatures are as complex as `async_trait` makes them.
+#[cfg(feature = "mock")]
+#[allow(clippy::type_complexity)]
+mod mocks {
+    use super::{Client, Connection, Result, Row, Session, Statement, ToSql, TransactionOptions};
+    use std::{future::Future, pin::Pin};
+
+    mockall::mock! {
+        /// A mock [`Connection`]: its [`Client`] methods and its own.
+        pub Connection {}
+
+        impl Client for Connection {
+            fn execute<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<u64>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn query<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<Vec<Row>>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn query_one<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<Row>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn query_opt<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<Option<Row>>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn batch_execute<'life0, 'life1, 'async_trait>(&'life0 mut self, sql: &'life1 str) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+            fn prepare<'life0, 'life1, 'async_trait>(&'life0 mut self, sql: &'life1 str) -> Pin<Box<dyn Future<Output = Result<Statement>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+        }
+
+        impl Connection for Connection {
+            fn begin<'life0, 'async_trait>(self: Box<Self>, options: &'life0 TransactionOptions) -> Pin<Box<dyn Future<Output = Result<Box<dyn Session>>> + Send + 'async_trait>> where 'life0: 'async_trait, Self: 'async_trait;
+            fn is_closed(&self) -> bool;
+        }
+    }
+
+    mockall::mock! {
+        /// A mock [`Session`]: its [`Client`] methods and its own.
+        pub Session {}
+
+        impl Client for Session {
+            fn execute<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<u64>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn query<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<Vec<Row>>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn query_one<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<Row>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn query_opt<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<Option<Row>>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn batch_execute<'life0, 'life1, 'async_trait>(&'life0 mut self, sql: &'life1 str) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+            fn prepare<'life0, 'life1, 'async_trait>(&'life0 mut self, sql: &'life1 str) -> Pin<Box<dyn Future<Output = Result<Statement>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+        }
+
+        impl Session for Session {
+            fn savepoint<'life0, 'life1, 'async_trait>(&'life0 mut self, name: &'life1 str) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+            fn rollback_to_savepoint<'life0, 'life1, 'async_trait>(&'life0 mut self, name: &'life1 str) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+            fn release_savepoint<'life0, 'life1, 'async_trait>(&'life0 mut self, name: &'life1 str) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+            fn commit<'async_trait>(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'async_trait>> where Self: 'async_trait;
+            fn rollback<'async_trait>(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'async_trait>> where Self: 'async_trait;
+        }
+    }
+}
+
+#[cfg(feature = "mock")]
+pub use mocks::{MockConnection, MockSession};
 
 /// Runs `work` in a session begun with `options` and commits it. When the
 /// work or the commit fails with a serialization failure (40001) or a
@@ -370,6 +449,12 @@ impl std::fmt::Debug for dyn Connection {
         f.debug_struct("Connection")
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+impl std::fmt::Debug for dyn Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
     }
 }
 

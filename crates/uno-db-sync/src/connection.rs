@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use r2d2::{Pool, PooledConnection};
-use uno_db_core::blocking::{Connection, Session};
+use uno_db_core::blocking::{Client, Connection, Session};
 use uno_db_core::{Error, ErrorKind, Result, Row, Statement, ToSql, TransactionOptions};
 
 use crate::manager::ConnManager;
@@ -100,7 +100,7 @@ impl Drop for SyncConnection {
     }
 }
 
-impl Connection for SyncConnection {
+impl Client for SyncConnection {
     fn execute<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<u64> {
         self.pg()?.execute(sql, params)
     }
@@ -128,7 +128,9 @@ impl Connection for SyncConnection {
     fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.pg()?.prepare(sql)
     }
+}
 
+impl Connection for SyncConnection {
     fn begin(self: Box<Self>, options: &TransactionOptions) -> Result<Box<dyn Session>> {
         Ok(Box::new((*self).transaction(options)?))
     }

@@ -151,8 +151,11 @@ impl PgConn {
         self.cancel.clone()
     }
 
-    /// Runs a statement, returning the affected row count.
+    /// Runs a statement (SQL text, or the text of a statement this
+    /// connection prepared: see `ConnState::statement_sql`, which every
+    /// statement method asks first), returning the affected row count.
     pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
         let result = match self.plan(sql, params, cached) {
             Ok(SendPlan::Prepared(prepared)) => {
@@ -169,6 +172,7 @@ impl PgConn {
 
     /// Runs a query, returning all rows.
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
         let (result, prepared) = match self.plan(sql, params, cached) {
             Ok(SendPlan::Prepared(prepared)) => (
@@ -204,6 +208,7 @@ impl PgConn {
 
     /// Runs the user's statements with the simple query protocol.
     pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        let sql = self.state.statement_sql(sql)?;
         self.state.batch_started(sql)?;
         let result = self.call(|c| c.batch_execute(sql));
         self.state.finished(None, result)
@@ -258,6 +263,7 @@ impl PgConn {
 
     /// Prepares `sql` (through the cache when it is on) and describes it.
     pub(crate) fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        let sql = self.state.statement_sql(sql)?;
         self.state.internal_started()?;
         if matches!(
             self.state.describe_plan(sql),
@@ -266,7 +272,7 @@ impl PgConn {
             let result = self.call(|c| describe_in_transaction(c, sql));
             let (types, statement) = self.state.finished(Some(sql), result)?;
             self.state.described(sql, &types);
-            return Ok(statement);
+            return Ok(statement.prepared_on(self.state.id()));
         }
         let result = if self.state.caches_statements() {
             self.cached(sql)
@@ -274,7 +280,7 @@ impl PgConn {
             self.call(|c| c.prepare(sql)).map(PreparedStatement::new)
         };
         let prepared = self.state.finished(Some(sql), result)?;
-        Ok(Statement::from_driver(sql, &prepared.statement))
+        Ok(Statement::from_driver(sql, &prepared.statement).prepared_on(self.state.id()))
     }
 
     /// How to run `sql`: as the async backend does (see its `PgConn`).

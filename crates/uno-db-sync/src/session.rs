@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use uno_db_core::blocking::Session;
+use uno_db_core::blocking::{Client, Session};
 use uno_db_core::{Result, Row, Statement, ToSql, quote_identifier};
 
 use crate::connection::SyncConnection;
@@ -52,7 +52,7 @@ impl SyncSession {
     }
 }
 
-impl Session for SyncSession {
+impl Client for SyncSession {
     fn execute<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<u64> {
         self.pg()?.execute(sql, params)
     }
@@ -80,7 +80,9 @@ impl Session for SyncSession {
     fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.pg()?.prepare(sql)
     }
+}
 
+impl Session for SyncSession {
     fn savepoint(&mut self, name: &str) -> Result<()> {
         let sql = format!("SAVEPOINT {}", quote_identifier(name)?);
         self.pg()?.internal(&sql)

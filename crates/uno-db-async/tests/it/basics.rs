@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use uno_db_async::{AsyncEngine, AsyncEngineFactory};
-use uno_db_core::nonblocking::{Connection, Engine, EngineFactory};
+use uno_db_core::nonblocking::{Client, Connection, Engine, EngineFactory};
 use uno_db_core::{ErrorKind, SqlState, Type};
 
 use crate::support::{builder, engine, failure, test_db, within};

@@ -1,6 +1,6 @@
 //! `schema` and `set_role`.
 
-use uno_db_core::nonblocking::Connection;
+use uno_db_core::nonblocking::Client;
 
 use crate::support::{engine, test_db, within};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::Barrier;
 use uno_db_async::{AsyncEngine, AsyncEngineFactory, AsyncSessionFactory};
-use uno_db_core::nonblocking::{Connection, Engine, Session};
+use uno_db_core::nonblocking::{Client, Engine, Session};
 use uno_db_core::{
     CloseReason, ErrorKind, IsolationLevel, RetryPolicy, SqlState, TransactionOptions,
 };

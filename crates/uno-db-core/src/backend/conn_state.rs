@@ -2,6 +2,7 @@
 //! connection, beside the driver's client that a backend keeps next to it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use postgres_types::Type;
@@ -17,6 +18,10 @@ use crate::status::CloseReason;
 /// Share of `pool_recycle` taken off at random per connection, so that
 /// connections opened together do not all retire together.
 const RECYCLE_JITTER: f64 = 0.1;
+
+/// The id of the next physical connection, unique in the process, so that a
+/// prepared statement can say which connection it belongs to.
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Where the connection stands with transactions, as far as the kernel can
 /// tell without the server's own transaction status (neither driver
@@ -43,6 +48,8 @@ enum Transaction {
 /// `S` is the driver's prepared statement type.
 #[derive(Debug)]
 pub struct ConnState<S> {
+    /// This connection's id, unique in the process.
+    id: u64,
     /// Each statement kept with what its SQL may do, read once.
     cache: StatementCache<(S, SqlEffects)>,
     expires_at: Option<Instant>,
@@ -120,6 +127,7 @@ impl<S: Clone> ConnState<S> {
         let expires_at = pool_recycle
             .map(|lifetime| now + lifetime.mul_f64(1.0 - RECYCLE_JITTER * fastrand::f64()));
         Self {
+            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
             cache: StatementCache::new(cache_size),
             expires_at,
             returned_at: now,
@@ -135,6 +143,40 @@ impl<S: Clone> ConnState<S> {
             refused_write: false,
             described: StatementCache::new(0),
             shares_server: false,
+        }
+    }
+
+    /// The connection's id, unique in the process: what its prepared
+    /// statements carry ([`Statement::prepared_on`](crate::Statement::prepared_on)).
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The SQL to run for `text`, the text a statement method received:
+    /// `text` itself, or the SQL of a statement this connection prepared.
+    /// Backends call it first thing in every statement method.
+    ///
+    /// # Errors
+    ///
+    /// [`Unsupported`](ErrorKind::Unsupported): `text` is a statement
+    /// another connection prepared. A prepared statement exists only on
+    /// the server session that prepared it; refusing it, rather than
+    /// quietly running its SQL, tells the caller that the statement was
+    /// carried to a connection it does not belong to.
+    pub fn statement_sql<'a>(&self, text: &'a str) -> Result<&'a str> {
+        match crate::statement::split_marked(text) {
+            None => Ok(text),
+            Some((id, sql)) if id == self.id => Ok(sql),
+            Some((id, _)) => Err(Error::with_message(
+                ErrorKind::Unsupported,
+                format!(
+                    "the statement was prepared on connection {id} and cannot run on \
+                     connection {}: a prepared statement belongs to the connection that \
+                     prepared it; prepare it on this connection or pass its sql()",
+                    self.id
+                ),
+            )),
         }
     }
 
@@ -498,6 +540,24 @@ mod tests {
 
     fn db(code: &str) -> Error {
         Error::with_message(ErrorKind::Database, "test").with_sqlstate(SqlState::from_code(code))
+    }
+
+    #[test]
+    fn statements_run_only_on_the_connection_that_prepared_them() {
+        let mine = state();
+        let other = state();
+        assert_ne!(mine.id(), other.id());
+        let statement = crate::Statement::new("SELECT 1", Vec::new(), Vec::new());
+        assert_eq!(mine.statement_sql(&statement).unwrap(), "SELECT 1");
+        let statement = statement.prepared_on(mine.id());
+        assert_eq!(mine.statement_sql(&statement).unwrap(), "SELECT 1");
+        let error = other.statement_sql(&statement).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unsupported);
+        assert!(
+            error.to_string().contains("prepared on connection"),
+            "{error}"
+        );
+        assert_eq!(other.statement_sql("SELECT 2").unwrap(), "SELECT 2");
     }
 
     #[test]

@@ -29,6 +29,8 @@ const _: () = {
     send_sync::<blocking::MockEngine>();
     send_sync::<nonblocking::MockEngineFactory>();
     send_sync::<nonblocking::MockEngine>();
+    send_sync::<blocking::MockClient>();
+    send_sync::<nonblocking::MockClient>();
 };
 
 const fn send<T: Send>() {}
@@ -38,4 +40,36 @@ const _: () = {
     send::<Box<dyn blocking::Session>>();
     send::<Box<dyn nonblocking::Connection>>();
     send::<Box<dyn nonblocking::Session>>();
+    send::<Box<dyn blocking::Client>>();
+    send::<Box<dyn nonblocking::Client>>();
+    send::<blocking::MockConnection>();
+    send::<blocking::MockSession>();
+    send::<nonblocking::MockConnection>();
+    send::<nonblocking::MockSession>();
 };
+
+// `Client` is object-safe, a boxed connection or session is a client as it
+// is, and both coerce to `&mut dyn Client` (trait upcasting).
+fn _blocking_clients(
+    mut conn: Box<dyn blocking::Connection>,
+    mut session: Box<dyn blocking::Session>,
+) {
+    fn takes(_: &mut impl blocking::Client) {}
+    let _: &mut dyn blocking::Client = &mut *conn;
+    let _: &mut dyn blocking::Client = &mut *session;
+    takes(&mut conn);
+    takes(&mut session);
+    let _: Box<dyn blocking::Client> = conn;
+}
+
+fn _nonblocking_clients(
+    mut conn: Box<dyn nonblocking::Connection>,
+    mut session: Box<dyn nonblocking::Session>,
+) {
+    fn takes(_: &mut impl nonblocking::Client) {}
+    let _: &mut dyn nonblocking::Client = &mut *conn;
+    let _: &mut dyn nonblocking::Client = &mut *session;
+    takes(&mut conn);
+    takes(&mut session);
+    let _: Box<dyn nonblocking::Client> = conn;
+}

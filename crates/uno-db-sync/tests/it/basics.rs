@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use uno_db_core::blocking::{Connection, Engine, EngineFactory};
+use uno_db_core::blocking::{Client, Connection, Engine, EngineFactory};
 use uno_db_core::{CloseReason, ErrorKind, SqlState};
 use uno_db_sync::{SyncEngine, SyncEngineFactory};
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use uno_db_core::blocking::Connection;
+use uno_db_core::blocking::Client;
 use uno_db_sync::SyncEngine;
 
 use crate::support::{Fixture, within};

@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use uno_db_core::blocking::{Connection, Engine};
+use uno_db_core::blocking::{Client, Engine};
 use uno_db_core::{CloseReason, ConnectionConfig, Error, ErrorKind, RetryPolicy};
 use uno_db_sync::SyncEngine;
 

@@ -1,6 +1,6 @@
 //! Killed backends never reach callers twice.
 
-use uno_db_core::blocking::{Connection, Engine};
+use uno_db_core::blocking::{Client, Engine};
 use uno_db_core::{CloseReason, ErrorKind};
 use uno_db_sync::SyncEngine;
 

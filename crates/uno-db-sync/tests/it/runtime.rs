@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use uno_db_core::ErrorKind;
-use uno_db_core::blocking::{Connection, Engine};
+use uno_db_core::blocking::{Client, Engine};
 use uno_db_sync::SyncEngine;
 
 use crate::support::Fixture;

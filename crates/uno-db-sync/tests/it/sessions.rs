@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use uno_db_core::blocking::transaction_with_retry;
-use uno_db_core::blocking::{Connection, Engine, Session};
+use uno_db_core::blocking::{Client, Engine, Session};
 use uno_db_core::{ErrorKind, IsolationLevel, RetryPolicy, SqlState, TransactionOptions};
 use uno_db_sync::SyncEngine;
 

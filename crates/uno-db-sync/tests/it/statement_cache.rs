@@ -1,6 +1,6 @@
 //! The per-connection statement cache.
 
-use uno_db_core::blocking::Connection;
+use uno_db_core::blocking::Client;
 use uno_db_sync::{SyncConnection, SyncEngine};
 
 use crate::support::{Fixture, LIMIT, within};

@@ -27,7 +27,7 @@ use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
 use crate::{FaultProxy, TestCluster};
 use uno_db_core::backend::ALIVE_BYPASS_WINDOW;
-use uno_db_core::blocking::{Connection, Engine, EngineFactory};
+use uno_db_core::blocking::{Client, Connection, Engine, EngineFactory};
 use uno_db_core::{
     CloseReason, ConnectionConfig, ErrorKind, IsolationLevel, PoolCounters, Result, RetryPolicy,
     SqlState, TransactionOptions, Type,
@@ -169,6 +169,115 @@ pub fn query_error_keeps_the_connection_usable(
     assert_eq!(error.kind(), ErrorKind::Encode);
     assert_eq!(conn.query_one("SELECT 1::int4", &[])?.get::<_, i32>(0), 1);
     assert!(!conn.is_closed());
+    Ok(())
+}
+
+/// A repository function written once against `&mut dyn Client`: on a
+/// connection its insert is autocommitted, inside a session it belongs to
+/// the transaction (a rollback undoes it); `&mut impl Client` takes the
+/// boxed connection and session as they are.
+pub fn client_runs_on_connections_and_sessions(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    fn add(client: &mut dyn Client, n: i32) -> Result<u64> {
+        client.execute("INSERT INTO counter VALUES ($1)", &[&n])
+    }
+    fn total(client: &mut impl Client) -> Result<i64> {
+        Ok(client
+            .query_one("SELECT coalesce(sum(n), 0)::int8 FROM counter", &[])?
+            .get(0))
+    }
+    create_counter_table(factory, config)?;
+    let engine = factory.engine(config)?;
+    let mut conn = engine.connect()?;
+    assert_eq!(add(&mut *conn, 1)?, 1);
+
+    let mut session = engine.session(&TransactionOptions::new())?;
+    add(&mut *session, 10)?;
+    assert_eq!(total(&mut session)?, 11, "the session sees its insert");
+    assert_eq!(total(&mut conn)?, 1, "nobody else does before the commit");
+    session.rollback()?;
+    assert_eq!(total(&mut conn)?, 1, "the rollback undid the insert");
+
+    let mut session = engine.session(&TransactionOptions::new())?;
+    add(&mut *session, 100)?;
+    session.commit()?;
+    assert_eq!(total(&mut conn)?, 101);
+    Ok(())
+}
+
+/// A prepared `Statement` runs wherever SQL text does (`execute`, `query`,
+/// `query_one`, `query_opt`), on its connection and inside a session begun
+/// on it.
+pub fn prepared_statements_run_in_place_of_text(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut conn = engine.connect()?;
+    conn.batch_execute("CREATE TABLE items (id int8 PRIMARY KEY, name text)")?;
+    let insert = conn.prepare("INSERT INTO items VALUES ($1, $2)")?;
+    assert!(insert.connection().is_some());
+    for id in 1..=3_i64 {
+        assert_eq!(conn.execute(&insert, &[&id, &format!("n{id}")])?, 1);
+    }
+    let by_id = conn.prepare("SELECT name FROM items WHERE id = $1")?;
+    assert_eq!(by_id.sql(), "SELECT name FROM items WHERE id = $1");
+    let name: String = conn.query_one(&by_id, &[&2_i64])?.get("name");
+    assert_eq!(name, "n2");
+    assert!(conn.query_opt(&by_id, &[&9_i64])?.is_none());
+    let all = conn.prepare("SELECT id FROM items ORDER BY id")?;
+    let ids: Vec<i64> = conn
+        .query(&all, &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+
+    let mut session = conn.begin(&TransactionOptions::new())?;
+    assert_eq!(session.execute(&insert, &[&4_i64, &"n4"])?, 1);
+    assert_eq!(session.query(&all, &[])?.len(), 4);
+    session.rollback()?;
+    Ok(())
+}
+
+/// A statement runs only on the connection that prepared it: any other
+/// refuses it with `Unsupported` and a message saying why, before sending
+/// anything, so a session that refused it carries on.
+pub fn statements_from_another_connection_are_refused(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut first = engine.connect()?;
+    let mut second = engine.connect()?;
+    let statement = first.prepare("SELECT 1::int4")?;
+    let error = second.query_one(&statement, &[]).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported);
+    assert!(
+        error.to_string().contains("prepared on connection"),
+        "{error}"
+    );
+    for error in [
+        second.execute(&statement, &[]).unwrap_err(),
+        second.query(&statement, &[]).unwrap_err(),
+        second.query_opt(&statement, &[]).unwrap_err(),
+        second.batch_execute(&statement).unwrap_err(),
+        second.prepare(&statement).unwrap_err(),
+    ] {
+        assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+    }
+
+    let mut session = second.begin(&TransactionOptions::new())?;
+    assert_eq!(
+        session.query(&statement, &[]).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    let one: i32 = session.query_one(statement.sql(), &[])?.get(0);
+    assert_eq!(one, 1, "the text runs anywhere, the transaction is intact");
+    session.commit()?;
+    assert_eq!(first.query_one(&statement, &[])?.get::<_, i32>(0), 1);
     Ok(())
 }
 
@@ -1742,6 +1851,9 @@ macro_rules! blocking_conformance {
             prepare_describes_the_statement,
             query_error_keeps_the_connection_usable,
             sessions_commit_rollback_and_drop,
+            client_runs_on_connections_and_sessions,
+            prepared_statements_run_in_place_of_text,
+            statements_from_another_connection_are_refused,
             savepoints_nest,
             transaction_options_apply,
             one_engine_per_config,

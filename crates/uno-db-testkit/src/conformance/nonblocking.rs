@@ -27,7 +27,7 @@ use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
 use crate::{FaultProxy, TestCluster};
 use uno_db_core::backend::ALIVE_BYPASS_WINDOW;
-use uno_db_core::nonblocking::{Connection, Engine, EngineFactory};
+use uno_db_core::nonblocking::{Client, Connection, Engine, EngineFactory};
 use uno_db_core::{
     CloseReason, ConnectionConfig, ErrorKind, IsolationLevel, PoolCounters, Result, RetryPolicy,
     SqlState, TransactionOptions, Type,
@@ -191,6 +191,129 @@ pub async fn query_error_keeps_the_connection_usable(
         1
     );
     assert!(!conn.is_closed());
+    Ok(())
+}
+
+/// A repository function written once against `&mut dyn Client`: on a
+/// connection its insert is autocommitted, inside a session it belongs to
+/// the transaction (a rollback undoes it); `&mut impl Client` takes the
+/// boxed connection and session as they are.
+pub async fn client_runs_on_connections_and_sessions(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    async fn add(client: &mut dyn Client, n: i32) -> Result<u64> {
+        client
+            .execute("INSERT INTO counter VALUES ($1)", &[&n])
+            .await
+    }
+    async fn total(client: &mut impl Client) -> Result<i64> {
+        Ok(client
+            .query_one("SELECT coalesce(sum(n), 0)::int8 FROM counter", &[])
+            .await?
+            .get(0))
+    }
+    create_counter_table(factory, config).await?;
+    let engine = factory.engine(config)?;
+    let mut conn = engine.connect().await?;
+    assert_eq!(add(&mut *conn, 1).await?, 1);
+
+    let mut session = engine.session(&TransactionOptions::new()).await?;
+    add(&mut *session, 10).await?;
+    assert_eq!(
+        total(&mut session).await?,
+        11,
+        "the session sees its insert"
+    );
+    assert_eq!(
+        total(&mut conn).await?,
+        1,
+        "nobody else does before the commit"
+    );
+    session.rollback().await?;
+    assert_eq!(total(&mut conn).await?, 1, "the rollback undid the insert");
+
+    let mut session = engine.session(&TransactionOptions::new()).await?;
+    add(&mut *session, 100).await?;
+    session.commit().await?;
+    assert_eq!(total(&mut conn).await?, 101);
+    Ok(())
+}
+
+/// A prepared `Statement` runs wherever SQL text does (`execute`, `query`,
+/// `query_one`, `query_opt`), on its connection and inside a session begun
+/// on it.
+pub async fn prepared_statements_run_in_place_of_text(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut conn = engine.connect().await?;
+    conn.batch_execute("CREATE TABLE items (id int8 PRIMARY KEY, name text)")
+        .await?;
+    let insert = conn.prepare("INSERT INTO items VALUES ($1, $2)").await?;
+    assert!(insert.connection().is_some());
+    for id in 1..=3_i64 {
+        let name = format!("n{id}");
+        assert_eq!(conn.execute(&insert, &[&id, &name]).await?, 1);
+    }
+    let by_id = conn.prepare("SELECT name FROM items WHERE id = $1").await?;
+    assert_eq!(by_id.sql(), "SELECT name FROM items WHERE id = $1");
+    let name: String = conn.query_one(&by_id, &[&2_i64]).await?.get("name");
+    assert_eq!(name, "n2");
+    assert!(conn.query_opt(&by_id, &[&9_i64]).await?.is_none());
+    let all = conn.prepare("SELECT id FROM items ORDER BY id").await?;
+    let ids: Vec<i64> = conn
+        .query(&all, &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+
+    let mut session = conn.begin(&TransactionOptions::new()).await?;
+    assert_eq!(session.execute(&insert, &[&4_i64, &"n4"]).await?, 1);
+    assert_eq!(session.query(&all, &[]).await?.len(), 4);
+    session.rollback().await?;
+    Ok(())
+}
+
+/// A statement runs only on the connection that prepared it: any other
+/// refuses it with `Unsupported` and a message saying why, before sending
+/// anything, so a session that refused it carries on.
+pub async fn statements_from_another_connection_are_refused(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut first = engine.connect().await?;
+    let mut second = engine.connect().await?;
+    let statement = first.prepare("SELECT 1::int4").await?;
+    let error = second.query_one(&statement, &[]).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported);
+    assert!(
+        error.to_string().contains("prepared on connection"),
+        "{error}"
+    );
+    for error in [
+        second.execute(&statement, &[]).await.unwrap_err(),
+        second.query(&statement, &[]).await.unwrap_err(),
+        second.query_opt(&statement, &[]).await.unwrap_err(),
+        second.batch_execute(&statement).await.unwrap_err(),
+        second.prepare(&statement).await.unwrap_err(),
+    ] {
+        assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+    }
+
+    let mut session = second.begin(&TransactionOptions::new()).await?;
+    assert_eq!(
+        session.query(&statement, &[]).await.unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    let one: i32 = session.query_one(statement.sql(), &[]).await?.get(0);
+    assert_eq!(one, 1, "the text runs anywhere, the transaction is intact");
+    session.commit().await?;
+    assert_eq!(first.query_one(&statement, &[]).await?.get::<_, i32>(0), 1);
     Ok(())
 }
 
@@ -1934,6 +2057,9 @@ macro_rules! nonblocking_conformance {
             prepare_describes_the_statement,
             query_error_keeps_the_connection_usable,
             sessions_commit_rollback_and_drop,
+            client_runs_on_connections_and_sessions,
+            prepared_statements_run_in_place_of_text,
+            statements_from_another_connection_are_refused,
             savepoints_nest,
             transaction_options_apply,
             one_engine_per_config,
