@@ -19,9 +19,9 @@ use super::free_port::closed_port;
 use super::shared::{
     BACKENDS_OF_APPLICATION, DEFAULT_ISOLATION, FIFO_POOL, FIFO_TOLERANCE, FIFO_WAITERS,
     LOAD_WORKERS, OPEN_TRANSACTION_PROBE, OPS_BETWEEN_POINTS, OUTAGE, OUTAGE_POOL_TIMEOUT, POLL,
-    QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION, SERVER_STATE_WAIT, SLEEPING, STILL_RUNNING,
+    QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION, SERVER_STATE_WAIT, SLEEPER, STILL_RUNNING,
     TERMINATE, TERMINATION_POINTS, TIMEOUT_SLACK, TRANSACTION_WORDS_ONLY, pids_name_connections,
-    with_url_param, worst_overtaking,
+    unique_sleep, with_url_param, worst_overtaking,
 };
 use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
@@ -1070,13 +1070,17 @@ pub fn clean_return_after_cancelled_statement(
 ) -> Result<()> {
     let (engine, admin) = one_connection_engine(factory, config)?;
     let mut conn = engine.connect()?;
-    let pid = backend_pid(&mut *conn)?;
+    let sql = unique_sleep();
     let canceller = {
-        let admin = Arc::clone(&admin);
+        let (admin, sql) = (Arc::clone(&admin), sql.clone());
         std::thread::spawn(move || -> Result<bool> {
             let mut watcher = admin.connect()?;
+            let mut pid = None;
             wait_for("the server to run pg_sleep", || {
-                Ok(watcher.query_one(SLEEPING, &[&pid])?.get(0))
+                pid = watcher
+                    .query_opt(SLEEPER, &[&sql])?
+                    .map(|row| row.get::<_, i32>(0));
+                Ok(pid.is_some())
             })?;
             Ok(watcher
                 .query_one("SELECT pg_cancel_backend($1)", &[&pid])?
@@ -1084,7 +1088,7 @@ pub fn clean_return_after_cancelled_statement(
         })
     };
     let started = Instant::now();
-    let error = conn.query("SELECT pg_sleep(30)", &[]).unwrap_err();
+    let error = conn.query(&sql, &[]).unwrap_err();
     assert!(canceller.join().expect("the canceller")?, "cancel sent");
     assert_eq!(
         error.sqlstate(),
@@ -1105,7 +1109,7 @@ pub fn clean_return_after_cancelled_statement(
     let mut watcher = admin.connect()?;
     wait_for(
         "no pg_sleep left running for the cancelled statement",
-        || Ok(!watcher.query_one(SLEEPING, &[&pid])?.get::<_, bool>(0)),
+        || Ok(watcher.query_opt(SLEEPER, &[&sql])?.is_none()),
     )?;
     // Which connection the next user gets is left open: a statement that
     // returned its error leaves a reusable connection.
@@ -1274,9 +1278,10 @@ pub fn fault_slow_statement_fails_within_query_timeout(
     let admin = factory.engine(&config.to_builder().query_timeout(None).build()?)?;
     let mut conn = engine.connect()?;
     let pid = backend_pid(&mut *conn)?;
+    let sql = unique_sleep();
     let started = Instant::now();
     let error = conn
-        .query("SELECT pg_sleep(30)", &[])
+        .query(&sql, &[])
         .expect_err("a 30 s statement under a 1 s query_timeout");
     let elapsed = started.elapsed();
     assert_eq!(error.kind(), ErrorKind::QueryTimeout, "{error:?}");
@@ -1290,8 +1295,8 @@ pub fn fault_slow_statement_fails_within_query_timeout(
         let mut watcher = admin.connect()?;
         let sleeping: i64 = watcher
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'",
-                &[&pid],
+                "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'",
+                &[&sql],
             )?
             .get(0);
         if sleeping == 0 {

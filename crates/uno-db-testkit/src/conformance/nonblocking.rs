@@ -19,9 +19,9 @@ use super::free_port::closed_port;
 use super::shared::{
     BACKENDS_OF_APPLICATION, DEFAULT_ISOLATION, FIFO_POOL, FIFO_TOLERANCE, FIFO_WAITERS,
     LOAD_WORKERS, OPEN_TRANSACTION_PROBE, OPS_BETWEEN_POINTS, OUTAGE, OUTAGE_POOL_TIMEOUT, POLL,
-    QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION, SERVER_STATE_WAIT, SLEEPING, STILL_RUNNING,
+    QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION, SERVER_STATE_WAIT, SLEEPER, STILL_RUNNING,
     TERMINATE, TERMINATION_POINTS, TIMEOUT_SLACK, TRANSACTION_WORDS_ONLY, pids_name_connections,
-    with_url_param, worst_overtaking,
+    unique_sleep, with_url_param, worst_overtaking,
 };
 use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
@@ -1012,13 +1012,14 @@ async fn terminate_backends(admin: &dyn Engine, pids: &[i32]) -> Result<i64> {
 }
 
 /// Whether backend `pid` runs `pg_sleep`, asked from `admin`.
-async fn sleeping(admin: &dyn Engine, pid: i32) -> Result<bool> {
+/// Whether the server runs the statement `sql` in `pg_sleep`.
+async fn sleeper_runs(admin: &dyn Engine, sql: &str) -> Result<bool> {
     Ok(admin
         .connect()
         .await?
-        .query_one(SLEEPING, &[&pid])
+        .query_opt(SLEEPER, &[&sql])
         .await?
-        .get(0))
+        .is_some())
 }
 
 /// The backends of this database whose `application_name` is `name`.
@@ -1223,9 +1224,10 @@ pub async fn clean_return_after_cancelled_statement(
     let mut conn = engine.connect().await?;
     let pid = backend_pid(&mut *conn).await?;
     let started = Instant::now();
+    let sql = unique_sleep();
     {
-        let slow = conn.query("SELECT pg_sleep(30)", &[]);
-        let server_runs_it = wait_for("the server to run pg_sleep", || sleeping(&*admin, pid));
+        let slow = conn.query(&sql, &[]);
+        let server_runs_it = wait_for("the server to run pg_sleep", || sleeper_runs(&*admin, &sql));
         tokio::select! {
             outcome = slow => panic!("pg_sleep(30) ended early: {outcome:?}"),
             waited = server_runs_it => waited?,
@@ -1257,8 +1259,8 @@ pub async fn clean_return_after_cancelled_statement(
     wait_for(
         "no pg_sleep left running for the cancelled statement",
         || {
-            let admin = Arc::clone(&admin);
-            async move { Ok(!sleeping(&*admin, pid).await?) }
+            let (admin, sql) = (Arc::clone(&admin), sql.clone());
+            async move { Ok(!sleeper_runs(&*admin, &sql).await?) }
         },
     )
     .await?;
@@ -1439,9 +1441,10 @@ pub async fn fault_slow_statement_fails_within_query_timeout(
     let admin = factory.engine(&config.to_builder().query_timeout(None).build()?)?;
     let mut conn = engine.connect().await?;
     let pid = backend_pid(&mut *conn).await?;
+    let sql = unique_sleep();
     let started = Instant::now();
     let error = conn
-        .query("SELECT pg_sleep(30)", &[])
+        .query(&sql, &[])
         .await
         .expect_err("a 30 s statement under a 1 s query_timeout");
     let elapsed = started.elapsed();
@@ -1456,8 +1459,8 @@ pub async fn fault_slow_statement_fails_within_query_timeout(
         let mut watcher = admin.connect().await?;
         let sleeping: i64 = watcher
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'",
-                &[&pid],
+                "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'",
+                &[&sql],
             )
             .await?
             .get(0);

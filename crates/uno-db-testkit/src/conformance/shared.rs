@@ -25,10 +25,6 @@ pub(super) const TERMINATE: &str =
 pub(super) const STILL_RUNNING: &str =
     "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int4[])";
 
-/// Whether backend `$1` is inside `pg_sleep` right now.
-pub(super) const SLEEPING: &str =
-    "SELECT count(*) > 0 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep'";
-
 /// Whether the current transaction has the server's default isolation.
 pub(super) const DEFAULT_ISOLATION: &str = "SELECT current_setting('transaction_isolation') \
      = current_setting('default_transaction_isolation')";
@@ -122,6 +118,21 @@ pub(super) fn with_url_param(url: &str, key: &str, value: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}{key}={value}")
 }
+
+/// A `pg_sleep(30)` no other statement has the text of, so that
+/// `pg_stat_activity` finds it by its text: behind PgBouncer each statement
+/// of a client may run on another server connection, so the client's
+/// `pg_backend_pid()` does not say where the next one runs.
+pub(super) fn unique_sleep() -> String {
+    format!(
+        "SELECT pg_sleep(30) /* {} */",
+        super::unique_name::unique_application_name("sleep")
+    )
+}
+
+/// The server process running the statement `$1` in `pg_sleep`, if any.
+pub(super) const SLEEPER: &str =
+    "SELECT pid FROM pg_stat_activity WHERE query = $1 AND wait_event = 'PgSleep'";
 
 /// Whether `pg_backend_pid()` tells the pool's connections apart: behind
 /// PgBouncer it names whichever server connection PgBouncer lent, which a
