@@ -75,6 +75,9 @@ macro_rules! blocking_pgbouncer_conformance {
     ($factory:expr) => {
         $crate::blocking_pgbouncer_conformance!(@cases $factory;
             blocking::query_with_params_and_rows,
+            blocking::client_runs_on_connections_and_sessions,
+            blocking::prepared_statements_run_in_place_of_text,
+            blocking::statements_from_another_connection_are_refused,
             blocking::query_one_and_query_opt_count_rows,
             blocking::execute_and_batch_execute,
             blocking::prepare_describes_the_statement,
