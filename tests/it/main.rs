@@ -13,3 +13,4 @@ mod database_factory;
 mod logging;
 mod repository;
 mod security;
+mod types;
