@@ -80,6 +80,31 @@ impl AsyncConnection {
         }
     }
 
+    /// The driver's client under this connection, for what uno-db does not
+    /// wrap (`COPY`, `LISTEN`, custom protocol use). Afterwards the pool
+    /// cannot know what the session holds, so when this connection is
+    /// returned it rolls back and resets the whole session (`DISCARD ALL`,
+    /// then the configured role and search path), which also drops the
+    /// connection's prepared statements; if that reset fails or runs past
+    /// `connect_timeout`, the connection is closed instead. Statements run
+    /// through the client bypass `query_timeout`, the statement cache and
+    /// the pool's error classification.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: &uno_db_async::AsyncEngine) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut conn = engine.checkout().await?;
+    /// let client: &tokio_postgres::Client = conn.driver_client()?;
+    /// client.batch_execute("LISTEN jobs").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Closed`] when the connection is closed.
+    pub fn driver_client(&mut self) -> Result<&tokio_postgres::Client> {
+        Ok(self.pg()?.lend_client())
+    }
+
     /// Begins a transaction with `options`, turning this connection into an
     /// [`AsyncSession`]; the concrete form of [`Connection::begin`].
     ///

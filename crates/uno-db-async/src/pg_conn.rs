@@ -78,6 +78,13 @@ impl PgConn {
         self.clock.cancel_first()
     }
 
+    /// The driver's client, lent to the user: the kernel resets the whole
+    /// session when the connection comes back.
+    pub(crate) fn lend_client(&mut self) -> &Client {
+        self.state.lent_to_driver();
+        &self.client
+    }
+
     /// A token to cancel whatever the connection runs, from elsewhere.
     pub(crate) fn cancel_token(&self) -> CancelToken {
         self.cancel.clone()

@@ -261,6 +261,13 @@ impl PgConn {
         Ok(())
     }
 
+    /// The driver's client, lent to the user: the kernel resets the whole
+    /// session when the connection comes back.
+    pub(crate) fn lend_client(&mut self) -> Result<&mut Client> {
+        self.state.lent_to_driver();
+        open(&mut self.client)
+    }
+
     /// Prepares `sql` (through the cache when it is on) and describes it.
     pub(crate) fn prepare(&mut self, sql: &str) -> Result<Statement> {
         let sql = self.state.statement_sql(sql)?;

@@ -279,3 +279,73 @@ async fn options_and_statement_timeout_reach_the_server() {
     })
     .await;
 }
+
+/// The driver's client lent by `driver_client`: whatever it leaves in the
+/// session (an open transaction, a setting, a temporary table, a prepared
+/// statement) is gone when the connection is next checked out, which is
+/// the same connection, and the pool's own statements still work.
+#[tokio::test]
+async fn a_lent_driver_client_leaves_nothing_behind() {
+    within(async {
+        let db = test_db().await;
+        let engine = engine(&db, |b| b.pool_size(1).max_overflow(0).schema("public"));
+        let mut conn = engine.checkout().await.unwrap();
+        let sql = "SELECT $1::int4 + 1";
+        assert_eq!(
+            conn.query_one(sql, &[&1_i32])
+                .await
+                .unwrap()
+                .get::<_, i32>(0),
+            2
+        );
+        let pid: i32 = conn
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let client = conn.driver_client().unwrap();
+        client
+            .batch_execute(
+                "SET application_name = 'lent'; SET search_path = pg_catalog; \
+                 CREATE TEMP TABLE scratch (v int); PREPARE mine AS SELECT 1; BEGIN",
+            )
+            .await
+            .unwrap();
+        drop(conn);
+        let mut conn = engine.checkout().await.unwrap();
+        let row = conn
+            .query_one(
+                "SELECT pg_backend_pid(), current_setting('application_name'), \
+                 current_setting('search_path'), to_regclass('pg_temp.scratch') IS NULL, \
+                 (SELECT count(*) FROM pg_prepared_statements WHERE name = 'mine')",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i32>(0), pid, "reset, not reconnected");
+        assert_ne!(row.get::<_, &str>(1), "lent");
+        assert_eq!(
+            row.get::<_, &str>(2),
+            "public",
+            "the configured search path"
+        );
+        assert!(row.get::<_, bool>(3), "the temporary table survived");
+        assert_eq!(row.get::<_, i64>(4), 0, "prepared statements survived");
+        let probe = conn.batch_execute("SAVEPOINT probe").await.unwrap_err();
+        assert_eq!(
+            probe.sqlstate(),
+            Some(&SqlState::NO_ACTIVE_SQL_TRANSACTION),
+            "still inside the lent transaction"
+        );
+        // The pool's cached statement was dropped with the rest, and is
+        // prepared again rather than failing.
+        assert_eq!(
+            conn.query_one(sql, &[&2_i32])
+                .await
+                .unwrap()
+                .get::<_, i32>(0),
+            3
+        );
+    })
+    .await;
+}

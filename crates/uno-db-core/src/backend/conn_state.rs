@@ -80,6 +80,9 @@ pub struct ConnState<S> {
     /// Behind PgBouncer in transaction mode: describes outside a
     /// transaction need one of their own.
     shares_server: bool,
+    /// The driver's client was lent to the user: the session may hold
+    /// anything, so the return resets all of it.
+    lent: bool,
 }
 
 /// Which server a connection reached (its index in the configuration's
@@ -143,7 +146,25 @@ impl<S: Clone> ConnState<S> {
             refused_write: false,
             described: StatementCache::new(0),
             shares_server: false,
+            lent: false,
         }
+    }
+
+    /// The driver's client is lent to the user, who may do on the session
+    /// anything the kernel cannot see (a transaction left open, settings,
+    /// `LISTEN`, temporary tables, `DEALLOCATE`): the return rolls back and
+    /// resets the whole session (`DISCARD ALL`, then the configured role
+    /// and search path), which also empties the statement cache; a return
+    /// that cannot do that discards the connection.
+    pub fn lent_to_driver(&mut self) {
+        self.lent = true;
+        self.transaction = Transaction::Maybe;
+    }
+
+    /// Whether the driver's client was lent since the last reset.
+    #[must_use]
+    pub fn was_lent(&self) -> bool {
+        self.lent
     }
 
     /// The connection's id, unique in the process: what its prepared
@@ -463,6 +484,7 @@ impl<S: Clone> ConnState<S> {
 
     /// The connection is as the pool set it up.
     pub fn cleaned(&mut self) {
+        self.lent = false;
         self.in_flight = false;
         self.transaction = Transaction::None;
         self.session_query_timeout = None;

@@ -609,7 +609,8 @@ impl EngineCore {
     /// login role), the configured search path (or the server's default).
     fn cleaning<S: Clone>(&self, conn: &ConnState<S>) -> Option<Vec<String>> {
         let (role_changed, search_path_changed) = conn.session_changed();
-        let discard = self.config.discard_on_return();
+        // A session the user had the driver's client for is reset whole.
+        let discard = self.config.discard_on_return() || conn.was_lent();
         if !discard && !conn.may_be_in_transaction() && !role_changed && !search_path_changed {
             return None;
         }
@@ -896,6 +897,35 @@ mod tests {
             sql,
             ["RESET SESSION AUTHORIZATION;RESET ROLE;RESET search_path;"]
         );
+    }
+
+    #[test]
+    fn a_session_lent_to_the_driver_is_rolled_back_and_reset_whole() {
+        let core = core("postgresql://app@db/x?schema=app");
+        let mut conn: ConnState<u32> = core.conn_state_on(0);
+        assert!(matches!(
+            core.return_plan(&conn, false, Instant::now()),
+            ReturnPlan::Keep
+        ));
+        let _ = conn.remember("SELECT $1::int4", 1);
+        conn.lent_to_driver();
+        let ReturnPlan::Clean(queries) = core.return_plan(&conn, false, Instant::now()) else {
+            panic!("a lent session was kept as it is");
+        };
+        assert_eq!(
+            queries,
+            ["ROLLBACK;", "DISCARD ALL", "SET search_path TO \"app\";"]
+        );
+        conn.cleaned_after(&queries);
+        assert!(!conn.was_lent());
+        assert!(
+            conn.cached("SELECT $1::int4").is_none(),
+            "DISCARD ALL dropped it"
+        );
+        assert!(matches!(
+            core.return_plan(&conn, false, Instant::now()),
+            ReturnPlan::Keep
+        ));
     }
 
     #[test]
