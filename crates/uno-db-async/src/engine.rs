@@ -33,7 +33,7 @@ use crate::watchdog::Watchdog;
 ///
 /// ```no_run
 /// use uno_db_async::AsyncEngine;
-/// use uno_db_core::nonblocking::Connection;
+/// use uno_db_core::nonblocking::Client;
 ///
 /// # async fn demo() -> uno_db_core::Result<()> {
 /// let engine = AsyncEngine::new(&"postgresql://app@db/orders".parse()?)?;

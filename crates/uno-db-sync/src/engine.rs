@@ -52,7 +52,7 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 ///
 /// ```no_run
 /// use uno_db_core::ConnectionConfig;
-/// use uno_db_core::blocking::Connection;
+/// use uno_db_core::blocking::Client;
 /// use uno_db_sync::SyncEngine;
 ///
 /// let config: ConnectionConfig = "postgresql://postgres@127.0.0.1/test".parse()?;
