@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod blocking_repository;
+mod listener_mock;
 mod nonblocking_repository;
 mod send_sync;

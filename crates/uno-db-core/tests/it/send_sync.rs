@@ -39,3 +39,15 @@ const _: () = {
     send::<Box<dyn nonblocking::Connection>>();
     send::<Box<dyn nonblocking::Session>>();
 };
+
+// The listener's types: events cross threads; listeners move to a task or
+// thread of their own.
+const _: () = {
+    send_sync::<ListenerEvent>();
+    send_sync::<Notification>();
+    send_sync::<backend::ListenerState>();
+    send::<Box<dyn blocking::Listener>>();
+    send::<Box<dyn nonblocking::Listener>>();
+    send::<blocking::MockListener>();
+    send::<nonblocking::MockListener>();
+};
