@@ -19,7 +19,7 @@ use crate::shared::EngineShared;
 /// How many notifications the connection's task may hold for a consumer
 /// that has not asked yet. Beyond it the task stops reading the socket
 /// until the consumer catches up, and the server queues the rest (its
-/// notification queue, 8 GB by default).
+/// notification queue, 8 GB).
 const BUFFER: usize = 1024;
 
 /// A dedicated connection receiving `NOTIFY`s: the async backend's
