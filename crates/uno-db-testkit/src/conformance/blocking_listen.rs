@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 use super::listen_shared::{
     HOSTILE_CHANNEL, INVALID_CHANNELS, LISTEN_WAIT, NOTIFY, QUIET_WAIT, TABLE_EXISTS,
 };
-use super::shared::{BACKENDS_OF_APPLICATION, STILL_RUNNING, TERMINATE, TIMEOUT_SLACK};
+use super::shared::{
+    BACKENDS_OF_APPLICATION, OUTAGE_POOL_TIMEOUT, STILL_RUNNING, TERMINATE, TIMEOUT_SLACK,
+};
 use super::unique_name::unique_application_name;
+use crate::TestCluster;
 use uno_db_core::blocking::{Engine, EngineFactory, Listener};
 use uno_db_core::{ConnectionConfig, ErrorKind, ListenerEvent, Result};
 
@@ -205,6 +208,39 @@ pub fn listen_fault_terminated_listener_reconnects(
     Ok(())
 }
 
+/// Pins: while the server is down, a wait fails with a transient error
+/// within `pool_timeout` (plus slack) instead of hanging or going silent;
+/// once the server is back, the next wait yields `Reconnected` and the
+/// subscription works again.
+pub fn listen_fault_outage_fails_then_recovers(
+    factory: &dyn EngineFactory,
+    _config: &ConnectionConfig,
+) -> Result<()> {
+    let cluster = TestCluster::new().expect("a throwaway cluster");
+    let db = cluster.test_db().expect("a database on the cluster");
+    let config = super::case_config(db.url())?
+        .to_builder()
+        .pool_timeout(OUTAGE_POOL_TIMEOUT)
+        .build()?;
+    let engine = factory.engine(&config)?;
+    let mut listener = engine.listener()?;
+    listener.listen("jobs")?;
+    cluster.stop().expect("stopping the cluster");
+    let started = Instant::now();
+    let error = listener.next_timeout(LISTEN_WAIT).unwrap_err();
+    let took = started.elapsed();
+    assert!(error.is_transient(), "{error:?}");
+    assert!(took < OUTAGE_POOL_TIMEOUT + TIMEOUT_SLACK, "{took:?}");
+    cluster.start().expect("starting the cluster again");
+    assert_eq!(next_event(&mut *listener)?, ListenerEvent::Reconnected);
+    notify(&*engine, "jobs", "back")?;
+    let (_, payload, _) = next_notification(&mut *listener)?;
+    assert_eq!(payload, "back");
+    drop(listener);
+    engine.dispose();
+    Ok(())
+}
+
 /// Defines one `#[test]` per blocking `LISTEN`/`NOTIFY` case, each with a
 /// fresh database and an outer timeout, as
 /// [`blocking_conformance!`](crate::blocking_conformance).
@@ -218,6 +254,7 @@ macro_rules! blocking_listen_conformance {
             listen_quiet_wait_ends_in_time,
             listen_refused_after_dispose,
             listen_fault_terminated_listener_reconnects,
+            listen_fault_outage_fails_then_recovers,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

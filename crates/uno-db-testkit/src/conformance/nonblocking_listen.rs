@@ -11,13 +11,17 @@
     clippy::missing_errors_doc
 )]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::listen_shared::{
     HOSTILE_CHANNEL, INVALID_CHANNELS, LISTEN_WAIT, NOTIFY, QUIET_WAIT, TABLE_EXISTS,
 };
-use super::shared::{BACKENDS_OF_APPLICATION, STILL_RUNNING, TERMINATE, TIMEOUT_SLACK};
+use super::shared::{
+    BACKENDS_OF_APPLICATION, OUTAGE_POOL_TIMEOUT, STILL_RUNNING, TERMINATE, TIMEOUT_SLACK,
+};
 use super::unique_name::unique_application_name;
+use crate::TestCluster;
 use uno_db_core::nonblocking::{Engine, EngineFactory, Listener};
 use uno_db_core::{ConnectionConfig, ErrorKind, ListenerEvent, Result};
 
@@ -242,6 +246,63 @@ pub async fn listen_fault_terminated_listener_reconnects(
     Ok(())
 }
 
+/// Pins: while the server is down, a wait fails with a transient error
+/// within `pool_timeout` (plus slack) instead of hanging or going silent;
+/// once the server is back, the next wait yields `Reconnected` and the
+/// subscription works again.
+pub async fn listen_fault_outage_fails_then_recovers(
+    factory: &dyn EngineFactory,
+    _config: &ConnectionConfig,
+) -> Result<()> {
+    let cluster = tokio::task::spawn_blocking(|| TestCluster::new().expect("a throwaway cluster"))
+        .await
+        .map(Arc::new)
+        .expect("a throwaway cluster");
+    let db = {
+        let cluster = Arc::clone(&cluster);
+        tokio::task::spawn_blocking(move || cluster.test_db().expect("a database on the cluster"))
+            .await
+            .expect("a database on the cluster")
+    };
+    let config = super::case_config(db.url())?
+        .to_builder()
+        .pool_timeout(OUTAGE_POOL_TIMEOUT)
+        .build()?;
+    let engine = factory.engine(&config)?;
+    let mut listener = engine.listener().await?;
+    listener.listen("jobs").await?;
+    {
+        let cluster = Arc::clone(&cluster);
+        tokio::task::spawn_blocking(move || cluster.stop().expect("stopping the cluster"))
+            .await
+            .expect("stopping the cluster");
+    }
+    let started = Instant::now();
+    let error = next_event(&mut *listener).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(error.is_transient(), "{error:?}");
+    assert!(took < OUTAGE_POOL_TIMEOUT + TIMEOUT_SLACK, "{took:?}");
+    {
+        let cluster = Arc::clone(&cluster);
+        tokio::task::spawn_blocking(move || cluster.start().expect("starting the cluster again"))
+            .await
+            .expect("starting the cluster again");
+    }
+    assert_eq!(
+        next_event(&mut *listener).await?,
+        ListenerEvent::Reconnected
+    );
+    notify(&*engine, "jobs", "back").await?;
+    let (_, payload, _) = next_notification(&mut *listener).await?;
+    assert_eq!(payload, "back");
+    drop(listener);
+    engine.dispose();
+    tokio::task::spawn_blocking(move || drop((db, cluster)))
+        .await
+        .expect("dropping the cluster");
+    Ok(())
+}
+
 /// Defines one `#[test]` per async `LISTEN`/`NOTIFY` case, each with a
 /// fresh database, its own tokio runtime and an outer timeout, as
 /// [`nonblocking_conformance!`](crate::nonblocking_conformance).
@@ -255,6 +316,7 @@ macro_rules! nonblocking_listen_conformance {
             listen_quiet_wait_ends_in_time,
             listen_refused_after_dispose,
             listen_fault_terminated_listener_reconnects,
+            listen_fault_outage_fails_then_recovers,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
