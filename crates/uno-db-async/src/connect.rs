@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_postgres::SimpleQueryMessage;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Notification, SimpleQueryMessage};
+use uno_db_core::backend::events::EngineEvents;
 use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, RoleCheck, from_connect};
 use uno_db_core::{CloseReason, Error, ErrorKind, Result};
 
@@ -15,15 +18,37 @@ use crate::shared::EngineShared;
 /// Opens and prepares a new physical connection for a checkout that began
 /// at `started`.
 pub(crate) async fn open(shared: &Arc<EngineShared>, started: Instant) -> Result<PgConn> {
+    open_with(shared, started, None).await
+}
+
+/// As [`open`], for a listener: the connection's task forwards every
+/// notification to `notifications` instead of dropping it. The task waits
+/// while the channel is full and does not read the socket meanwhile, so a
+/// slow consumer holds notifications back in the server's queue (TCP
+/// backpressure) rather than in this process's memory.
+pub(crate) async fn open_forwarding(
+    shared: &Arc<EngineShared>,
+    started: Instant,
+    notifications: mpsc::Sender<Notification>,
+) -> Result<PgConn> {
+    open_with(shared, started, Some(notifications)).await
+}
+
+async fn open_with(
+    shared: &Arc<EngineShared>,
+    started: Instant,
+    forward: Option<mpsc::Sender<Notification>>,
+) -> Result<PgConn> {
     let core = &shared.core;
     let mut plan = core.connect_plan(started);
     let conn = loop {
         let attempt = plan.start_attempt();
         let limit = plan.attempt_timeout();
-        let outcome = match tokio::time::timeout(limit, connect_once(shared, &plan)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(plan.attempt_timed_out(limit)),
-        };
+        let outcome =
+            match tokio::time::timeout(limit, connect_once(shared, &plan, forward.clone())).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(plan.attempt_timed_out(limit)),
+            };
         match outcome {
             Ok(conn) => {
                 plan.succeeded(attempt);
@@ -51,7 +76,11 @@ pub(crate) async fn open(shared: &Arc<EngineShared>, started: Instant) -> Result
 
 /// One attempt: the provider's password (if the engine has a provider),
 /// TCP, TLS, startup and authentication.
-async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<PgConn> {
+async fn connect_once(
+    shared: &EngineShared,
+    plan: &ConnectPlan<'_>,
+    forward: Option<mpsc::Sender<Notification>>,
+) -> Result<PgConn> {
     let provided = match (plan.credential_request(), &shared.credentials) {
         (Some(request), Some(provider)) => Some(
             provider
@@ -70,11 +99,18 @@ async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<P
     // The connection task ends when the client is dropped or the socket
     // fails; the client then reports `is_closed`, and why is logged.
     let config = shared.core.config().clone();
-    let driver_task = tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            uno_db_core::backend::events::EngineEvents::new(&config).connection_task_failed(&error);
-        }
-    });
+    let driver_task = match forward {
+        None => tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                EngineEvents::new(&config).connection_task_failed(&error);
+            }
+        }),
+        Some(sender) => tokio::spawn(async move {
+            if let Err(error) = forward_notifications(connection, sender).await {
+                EngineEvents::new(&config).connection_task_failed(&error);
+            }
+        }),
+    };
     if let Some(check) = plan.role_check() {
         let messages = client
             .simple_query(RoleCheck::QUERY)
@@ -96,6 +132,28 @@ async fn connect_once(shared: &EngineShared, plan: &ConnectPlan<'_>) -> Result<P
             .map(|wait| (wait, plan.endpoint().clone())),
     );
     Ok(PgConn::new(client, plan.new_conn_state(), clock))
+}
+
+/// Drives a listener's connection, sending its notifications on: the
+/// plain driver task drops them. Ends when the connection does, or when
+/// the listener is gone (its receiver dropped).
+async fn forward_notifications<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    sender: mpsc::Sender<Notification>,
+) -> std::result::Result<(), tokio_postgres::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+        // Notices (warnings) are dropped: a listener runs only `LISTEN`.
+        if let AsyncMessage::Notification(notification) = message?
+            && sender.send(notification).await.is_err()
+        {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the kernel's open steps: search path, callbacks, role.

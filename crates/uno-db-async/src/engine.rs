@@ -7,13 +7,14 @@ use std::time::Instant;
 use async_trait::async_trait;
 use deadpool::managed::{Pool, PoolError, QueueMode};
 use uno_db_core::backend::{CredentialSource, EngineCore};
-use uno_db_core::nonblocking::{Connection, CredentialProvider, Engine, Session};
+use uno_db_core::nonblocking::{Connection, CredentialProvider, Engine, Listener, Session};
 use uno_db_core::{
     AsyncCallbacks, ConnectionConfig, Driver, Error, ErrorKind, PoolCounters, PoolStatus, Result,
     TransactionOptions,
 };
 
 use crate::connection::AsyncConnection;
+use crate::listener::AsyncListener;
 use crate::manager::ConnManager;
 use crate::reaper;
 use crate::session::AsyncSession;
@@ -174,6 +175,18 @@ impl AsyncEngine {
         self.checkout().await?.transaction(options).await
     }
 
+    /// Opens a listener on a dedicated connection; the concrete form of
+    /// [`Engine::listener`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolClosed`](ErrorKind::PoolClosed) after
+    /// [`dispose`](Engine::dispose), or the connect, auth or callback
+    /// error a checkout would give.
+    pub async fn open_listener(&self) -> Result<AsyncListener> {
+        AsyncListener::open(Arc::clone(&self.shared)).await
+    }
+
     /// The connection callbacks of this engine.
     #[must_use]
     pub fn callbacks(&self) -> &AsyncCallbacks {
@@ -208,6 +221,10 @@ impl Engine for AsyncEngine {
 
     async fn session(&self, options: &TransactionOptions) -> Result<Box<dyn Session>> {
         Ok(Box::new(self.transaction(options).await?))
+    }
+
+    async fn listener(&self) -> Result<Box<dyn Listener>> {
+        Ok(Box::new(self.open_listener().await?))
     }
 
     fn config(&self) -> &ConnectionConfig {

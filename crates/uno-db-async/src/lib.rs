@@ -7,6 +7,8 @@
 //!   connect retry, `set_role`, `pre_ping`, `pool_recycle`, `idle_timeout`).
 //! - [`AsyncConnection`] / [`AsyncSession`]: a pooled connection, and one
 //!   inside a transaction, both returned to the pool clean when dropped.
+//! - [`AsyncListener`]: `LISTEN`/`NOTIFY` on a dedicated connection that
+//!   reconnects and says so.
 //! - [`AsyncSessionFactory`]: units of work with preset options
 //!   (whole-transaction retry is
 //!   [`uno_db_core::nonblocking::transaction_with_retry`]).
@@ -34,6 +36,7 @@ mod connect;
 mod connection;
 mod engine;
 mod factory;
+mod listener;
 mod manager;
 mod pg_conn;
 mod reaper;
@@ -46,6 +49,7 @@ mod watchdog;
 pub use connection::AsyncConnection;
 pub use engine::AsyncEngine;
 pub use factory::AsyncEngineFactory;
+pub use listener::AsyncListener;
 pub use session::AsyncSession;
 pub use session_factory::AsyncSessionFactory;
 
@@ -63,5 +67,6 @@ mod tests {
         send_sync::<AsyncSessionFactory>();
         send::<AsyncConnection>();
         send::<AsyncSession>();
+        send::<AsyncListener>();
     }
 }

@@ -17,6 +17,7 @@ use crate::config::ConnectionConfig;
 use crate::credentials::CredentialRequest;
 use crate::error::BoxError;
 use crate::error::Result;
+use crate::listener_event::ListenerEvent;
 use crate::retry::RetryPolicy;
 use crate::row::Row;
 use crate::statement::Statement;
@@ -116,6 +117,19 @@ pub trait Engine: Send + Sync {
 
     /// Whether [`dispose`](Self::dispose) was called.
     fn is_disposed(&self) -> bool;
+
+    /// Opens a [`Listener`] for `LISTEN`/`NOTIFY`: a dedicated connection,
+    /// opened like the pool's (same configuration, TLS, credentials, host
+    /// selection, connect retry within `pool_timeout`, callbacks) but never
+    /// pooled nor counted in [`status`](Self::status). It closes when the
+    /// listener is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolClosed`](crate::ErrorKind::PoolClosed) after
+    /// [`dispose`](Self::dispose), or the connect, auth or callback error
+    /// a checkout would give.
+    fn listener(&self) -> Result<Box<dyn Listener>>;
 }
 
 /// The statements a [`Connection`] and a [`Session`] both run, so that code
@@ -472,5 +486,64 @@ where
 {
     fn password(&self, request: &CredentialRequest) -> std::result::Result<SecretString, BoxError> {
         self(request)
+    }
+}
+
+/// A dedicated connection that receives `NOTIFY`s, from
+/// [`Engine::listener`].
+///
+/// When its connection is lost, the listener opens a new one through the
+/// engine's connect path (retry and host walk within `pool_timeout`),
+/// listens again to every channel, and hands out
+/// [`ListenerEvent::Reconnected`] before anything else: notifications sent
+/// meanwhile may have been missed. If reconnecting fails,
+/// [`next_timeout`](Self::next_timeout) returns that error and a later
+/// call tries again.
+///
+/// Channel names are quoted as identifiers, so any text is a channel name
+/// and never SQL; they are case-sensitive, as `pg_notify` takes them.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait Listener: Send {
+    /// Subscribes to `channel` (`LISTEN`); listening twice is harmless.
+    ///
+    /// # Errors
+    ///
+    /// The name is empty, longer than 63 bytes or contains NUL
+    /// ([`Config`](crate::ErrorKind::Config)), or the connection broke
+    /// (the channel is then not subscribed; a later call reconnects).
+    fn listen(&mut self, channel: &str) -> Result<()>;
+
+    /// Unsubscribes from `channel` (`UNLISTEN`). Notifications already
+    /// received for it may still come out of
+    /// [`next_timeout`](Self::next_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`listen`](Self::listen), except a lost connection, which ended
+    /// the subscription anyway.
+    fn unlisten(&mut self, channel: &str) -> Result<()>;
+
+    /// The subscribed channels, in the order they were first listened to.
+    fn channels(&self) -> Vec<String>;
+
+    /// Waits at most `timeout` for the next event: a notification, or
+    /// [`ListenerEvent::Reconnected`] after a lost connection was replaced;
+    /// `None` when nothing came. A connection found lost is replaced
+    /// within the call, which may then take up to `pool_timeout` longer.
+    ///
+    /// # Errors
+    ///
+    /// Reconnecting failed within `pool_timeout` (a transient error; the
+    /// next call tries again), the engine was disposed meanwhile, or the
+    /// call came from inside an async runtime
+    /// ([`Unsupported`](crate::ErrorKind::Unsupported)).
+    fn next_timeout(&mut self, timeout: std::time::Duration) -> Result<Option<ListenerEvent>>;
+}
+
+impl std::fmt::Debug for dyn Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("channels", &self.channels())
+            .finish()
     }
 }

@@ -19,7 +19,9 @@ mod error;
 #[cfg(test)]
 mod fake_server;
 mod identifier;
+mod listener_event;
 pub mod nonblocking;
+mod notification;
 mod retry;
 mod row;
 mod sqlstate;
@@ -35,6 +37,8 @@ pub use config_violation::ConfigViolation;
 pub use credentials::CredentialRequest;
 pub use error::{BoxError, Error, ErrorKind, Result, TlsError, error_chain, is_transient_sqlstate};
 pub use identifier::quote_identifier;
+pub use listener_event::ListenerEvent;
+pub use notification::Notification;
 pub use retry::{Backoff, RetryPolicy};
 pub use row::{Column, ColumnIndex, Row, RowBuilder};
 pub use sqlstate::sqlstate_name;

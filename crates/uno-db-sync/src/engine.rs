@@ -16,6 +16,7 @@ use uno_db_core::{
 
 use crate::connect;
 use crate::connection::SyncConnection;
+use crate::listener::SyncListener;
 use crate::manager::{ConnManager, EventErrorHandler};
 use crate::runtime_guard::ensure_blocking_context;
 use crate::session::SyncSession;
@@ -270,7 +271,27 @@ fn build_pool(shared: &Arc<EngineShared>) -> Pool<ConnManager> {
         })
 }
 
+impl SyncEngine {
+    /// Opens a listener on a dedicated connection; the concrete form of
+    /// [`Engine::listener`](blocking::Engine::listener).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolClosed`](uno_db_core::ErrorKind::PoolClosed) after
+    /// [`dispose`](blocking::Engine::dispose),
+    /// [`Unsupported`](uno_db_core::ErrorKind::Unsupported) inside an async
+    /// runtime, or the connect, auth or callback error a checkout would
+    /// give.
+    pub fn open_listener(&self) -> Result<SyncListener> {
+        SyncListener::open(Arc::clone(&self.shared))
+    }
+}
+
 impl blocking::Engine for SyncEngine {
+    fn listener(&self) -> Result<Box<dyn blocking::Listener>> {
+        Ok(Box::new(self.open_listener()?))
+    }
+
     fn connect(&self) -> Result<Box<dyn blocking::Connection>> {
         Ok(Box::new(self.checkout()?))
     }

@@ -11,6 +11,8 @@
 //!   inside a transaction, both returned to the pool clean when dropped.
 //!   Whole-transaction retry is
 //!   [`uno_db_core::blocking::transaction_with_retry`].
+//! - [`SyncListener`]: `LISTEN`/`NOTIFY` on a dedicated connection that
+//!   reconnects and says so.
 //!
 //! Every rule about a connection (what runs when it opens, whether an idle
 //! one may be handed out, what a returned one needs, when one is
@@ -36,6 +38,7 @@ mod connect;
 mod connection;
 mod engine;
 mod factory;
+mod listener;
 mod manager;
 mod pg_conn;
 mod release;
@@ -48,6 +51,7 @@ mod watchdog;
 pub use connection::SyncConnection;
 pub use engine::SyncEngine;
 pub use factory::SyncEngineFactory;
+pub use listener::SyncListener;
 pub use session::SyncSession;
 
 #[cfg(test)]
@@ -62,5 +66,6 @@ mod tests {
         send_sync::<SyncEngine>();
         send::<SyncConnection>();
         send::<SyncSession>();
+        send::<SyncListener>();
     }
 }

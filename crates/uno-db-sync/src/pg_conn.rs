@@ -113,6 +113,22 @@ impl PgConn {
         failed || client.is_closed()
     }
 
+    /// Waits at most `wait` for a notification, for a listener (the
+    /// driver keeps those that arrived during statements). `Ok(None)` when
+    /// none came within `wait` or the connection ended: [`is_closed`]
+    /// tells which.
+    ///
+    /// [`is_closed`]: Self::is_closed
+    pub(crate) fn next_notification(
+        &mut self,
+        wait: std::time::Duration,
+    ) -> Result<Option<postgres::Notification>> {
+        let client = open(&mut self.client)?;
+        let mut notifications = client.notifications();
+        let mut pending = notifications.timeout_iter(wait);
+        pending.next().map_err(from_driver)
+    }
+
     /// The checkout check the kernel asked for: its first row as text.
     /// The driver bounds only its own check (`is_valid`, an empty query
     /// with a deadline): any other query on a black-holed socket would

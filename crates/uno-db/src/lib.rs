@@ -14,6 +14,8 @@ pub use uno_db_core::{
     SslNegotiation, Statement, TlsError, ToSql, TransactionOptions, Type, blocking, defaults,
     error_chain, is_transient_sqlstate, limits, nonblocking, quote_identifier, sqlstate_name,
 };
+// What a `LISTEN`/`NOTIFY` listener hands out (`Engine::listener`).
+pub use uno_db_core::{ListenerEvent, Notification};
 
 /// The blocking backend (feature `sync`): postgres + r2d2.
 #[cfg(feature = "sync")]

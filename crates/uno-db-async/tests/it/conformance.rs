@@ -33,3 +33,8 @@ mod ha {
 mod pgbouncer {
     uno_db_testkit::nonblocking_pgbouncer_conformance!(uno_db_async::AsyncEngineFactory::new());
 }
+
+/// `LISTEN`/`NOTIFY`: the listener, its reconnects and channel quoting.
+mod listen {
+    uno_db_testkit::nonblocking_listen_conformance!(uno_db_async::AsyncEngineFactory::new());
+}

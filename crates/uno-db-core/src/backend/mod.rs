@@ -19,6 +19,10 @@
 //!   how `commit` ends, lifetime with jitter, idle time, the statement cache.
 //! - [`exactly_one`] / [`at_most_one`]: the row-count rules of `query_one`
 //!   and `query_opt`.
+//! - [`ListenerState`]: per listener. Its channels, the quoted
+//!   `LISTEN`/`UNLISTEN` statements, whether an error lost the connection,
+//!   and the [`Reconnected`](crate::ListenerEvent::Reconnected) event owed
+//!   after a reconnect.
 //!
 //! A backend keeps only the I/O: how to connect, how to send a statement,
 //! how its pool waits.
@@ -41,6 +45,7 @@ mod driver_error;
 mod engine_core;
 mod engine_registry;
 pub mod events;
+mod listen_state;
 #[cfg(feature = "metrics")]
 mod metrics_export;
 mod passfile;
@@ -61,6 +66,7 @@ pub use engine_core::{
     ALIVE_BYPASS_WINDOW, CredentialSource, EngineCore, OpenStep, ROLE_QUERY, ReturnPlan,
 };
 pub use engine_registry::{EngineRegistry, RegisteredEngine};
+pub use listen_state::ListenerState;
 pub use pool_metrics::PoolMetrics;
 pub use rows::{PreparedStatement, at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};

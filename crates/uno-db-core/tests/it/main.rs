@@ -3,5 +3,6 @@
 
 mod blocking_repository;
 mod client_mock;
+mod listener_mock;
 mod nonblocking_repository;
 mod send_sync;

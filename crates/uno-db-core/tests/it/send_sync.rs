@@ -73,3 +73,15 @@ fn _nonblocking_clients(
     takes(&mut session);
     let _: Box<dyn nonblocking::Client> = conn;
 }
+
+// The listener's types: events cross threads; listeners move to a task or
+// thread of their own.
+const _: () = {
+    send_sync::<ListenerEvent>();
+    send_sync::<Notification>();
+    send_sync::<backend::ListenerState>();
+    send::<Box<dyn blocking::Listener>>();
+    send::<Box<dyn nonblocking::Listener>>();
+    send::<blocking::MockListener>();
+    send::<nonblocking::MockListener>();
+};

@@ -30,3 +30,8 @@ mod ha {
 mod pgbouncer {
     uno_db_testkit::blocking_pgbouncer_conformance!(uno_db_sync::SyncEngineFactory::new());
 }
+
+/// `LISTEN`/`NOTIFY`: the listener, its reconnects and channel quoting.
+mod listen {
+    uno_db_testkit::blocking_listen_conformance!(uno_db_sync::SyncEngineFactory::new());
+}

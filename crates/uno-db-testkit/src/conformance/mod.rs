@@ -18,19 +18,25 @@
 //! picks them out: `clean_return_*` (a returned connection comes back
 //! clean to the next user) and `fault_*` (behaviour on a real server under
 //! faults: outages, black holes, terminated backends, fairness, session
-//! state). Each `clean_return_*`/`fault_*` case says in its doc what it
+//! state). `LISTEN`/`NOTIFY` has its own macros,
+//! [`blocking_listen_conformance!`](crate::blocking_listen_conformance) and
+//! [`nonblocking_listen_conformance!`](crate::nonblocking_listen_conformance),
+//! with cases named `listen_*`. Each `clean_return_*`/`fault_*` case says in its doc what it
 //! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
 pub mod blocking_ha;
+pub mod blocking_listen;
 pub mod blocking_pgbouncer;
 pub mod blocking_security;
 mod case_config;
 mod chain;
 mod free_port;
 mod ha_shared;
+mod listen_shared;
 pub mod nonblocking;
 pub mod nonblocking_ha;
+pub mod nonblocking_listen;
 pub mod nonblocking_pgbouncer;
 pub mod nonblocking_security;
 mod outer_timeout;
