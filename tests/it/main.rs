@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod database_factory;
+mod from_row;
 mod logging;
 mod repository;
 mod security;

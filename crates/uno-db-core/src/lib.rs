@@ -18,6 +18,7 @@ mod credentials;
 mod error;
 #[cfg(test)]
 mod fake_server;
+mod from_row;
 mod identifier;
 mod listener_event;
 pub mod nonblocking;
@@ -36,6 +37,7 @@ pub use config::*;
 pub use config_violation::ConfigViolation;
 pub use credentials::CredentialRequest;
 pub use error::{BoxError, Error, ErrorKind, Result, TlsError, error_chain, is_transient_sqlstate};
+pub use from_row::FromRow;
 pub use identifier::quote_identifier;
 pub use listener_event::ListenerEvent;
 pub use notification::Notification;

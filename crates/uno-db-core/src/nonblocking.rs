@@ -20,6 +20,7 @@ use crate::config::ConnectionConfig;
 use crate::credentials::CredentialRequest;
 use crate::error::BoxError;
 use crate::error::Result;
+use crate::from_row::{FromRow, map_rows};
 use crate::listener_event::ListenerEvent;
 use crate::retry::RetryPolicy;
 use crate::row::Row;
@@ -229,6 +230,79 @@ pub trait Client: Send {
     /// As [`execute`](Self::execute).
     async fn prepare(&mut self, sql: &str) -> Result<Statement>;
 }
+
+/// Typed rows for every [`Client`] (`dyn Client` and the mocks included):
+/// each row mapped through [`FromRow`], usually derived. Bring it into
+/// scope to use it.
+///
+/// ```no_run
+/// use uno_db_core::nonblocking::{Client, ClientExt};
+/// use uno_db_core::{FromRow, Result, Row};
+///
+/// struct Todo {
+///     id: i64,
+///     title: String,
+/// }
+///
+/// impl FromRow for Todo {
+///     fn from_row(row: &Row) -> Result<Self> {
+///         Ok(Self { id: row.try_get("id")?, title: row.try_get("title")? })
+///     }
+/// }
+///
+/// async fn open_todos(client: &mut dyn Client) -> Result<Vec<Todo>> {
+///     client.query_as("SELECT id, title FROM todo WHERE NOT done", &[]).await
+/// }
+/// ```
+#[async_trait]
+pub trait ClientExt: Client {
+    /// Runs a query and maps every row.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::query`], or a row that does not map
+    /// ([`Decode`](crate::ErrorKind::Decode), naming the column).
+    async fn query_as<T: FromRow>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<T>> {
+        map_rows(&self.query(sql, params).await?)
+    }
+
+    /// Runs a query that must return exactly one row, and maps it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::query_one`] and [`query_as`](Self::query_as).
+    async fn query_one_as<T: FromRow>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<T> {
+        T::from_row(&self.query_one(sql, params).await?)
+    }
+
+    /// Runs a query that returns at most one row, and maps it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::query_opt`] and [`query_as`](Self::query_as).
+    async fn query_opt_as<T: FromRow>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<T>> {
+        self.query_opt(sql, params)
+            .await?
+            .as_ref()
+            .map(T::from_row)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl<C: Client + ?Sized> ClientExt for C {}
 
 /// A pooled connection, returned to its pool when dropped. Its statements
 /// come from [`Client`].

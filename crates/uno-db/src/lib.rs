@@ -16,6 +16,13 @@ pub use uno_db_core::{
 };
 // What a `LISTEN`/`NOTIFY` listener hands out (`Engine::listener`).
 pub use uno_db_core::{ListenerEvent, Notification};
+// Several hosts, failover and PgBouncer (docs/high-availability.md).
+pub use uno_db_core::{Endpoint, LoadBalanceHosts, PgBouncerMode, ServerRole, TargetSessionAttrs};
+// Rows as values: the trait, and its derive (feature `derive`).
+pub use uno_db_core::FromRow;
+/// `#[derive(FromRow)]`: see [`uno_db_macros::FromRow`].
+#[cfg(feature = "derive")]
+pub use uno_db_macros::FromRow;
 
 /// The blocking backend (feature `sync`): postgres + r2d2.
 #[cfg(feature = "sync")]
