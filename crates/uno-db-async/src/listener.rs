@@ -106,14 +106,6 @@ impl Drop for Link {
     }
 }
 
-fn event(notification: &tokio_postgres::Notification) -> ListenerEvent {
-    ListenerEvent::Notification(Notification::new(
-        notification.channel(),
-        notification.payload(),
-        notification.process_id(),
-    ))
-}
-
 impl AsyncListener {
     /// Opens the listener's first connection.
     pub(crate) async fn open(shared: Arc<EngineShared>) -> Result<Self> {
@@ -196,17 +188,21 @@ impl Listener for AsyncListener {
             }
             if let Some(link) = self.link.as_mut() {
                 if let Some(notification) = link.backlog.pop_front() {
-                    return Ok(event(&notification));
+                    return Ok(Notification::from_driver(&notification).into());
                 }
                 if self.state.needs_connection() {
                     // What the lost connection delivered still comes out.
                     match link.notifications.try_recv() {
-                        Ok(notification) => return Ok(event(&notification)),
+                        Ok(notification) => {
+                            return Ok(Notification::from_driver(&notification).into());
+                        }
                         Err(_) => self.link = None,
                     }
                 } else {
                     match link.notifications.recv().await {
-                        Some(notification) => return Ok(event(&notification)),
+                        Some(notification) => {
+                            return Ok(Notification::from_driver(&notification).into());
+                        }
                         // The connection's task ended: the connection did.
                         None => self.state.lost(),
                     }

@@ -22,6 +22,16 @@ impl Notification {
         }
     }
 
+    /// The driver's notification (both drivers share the type).
+    #[must_use]
+    pub fn from_driver(notification: &tokio_postgres::Notification) -> Self {
+        Self::new(
+            notification.channel(),
+            notification.payload(),
+            notification.process_id(),
+        )
+    }
+
     /// The channel it was sent to, as given to `NOTIFY` (unquoted).
     #[must_use]
     pub fn channel(&self) -> &str {

@@ -41,14 +41,6 @@ impl std::fmt::Debug for SyncListener {
     }
 }
 
-fn event(notification: &postgres::Notification) -> ListenerEvent {
-    ListenerEvent::Notification(Notification::new(
-        notification.channel(),
-        notification.payload(),
-        notification.process_id(),
-    ))
-}
-
 /// Opens one connection for a listener (not through the pool, which never
 /// sees it; it is counted as created and, when dropped, closed).
 fn open(shared: &Arc<EngineShared>) -> Result<PgConn> {
@@ -148,7 +140,11 @@ impl Listener for SyncListener {
             // The driver's wait ends early when the connection does, so a
             // dead connection is noticed within the same call.
             match conn.next_notification(wait) {
-                Ok(Some(notification)) => return Ok(Some(event(&notification))),
+                Ok(Some(notification)) => {
+                    return Ok(Some(ListenerEvent::Notification(
+                        Notification::from_driver(&notification),
+                    )));
+                }
                 Ok(None) if !conn.is_closed() => return Ok(None),
                 Ok(None) => self.state.lost(),
                 Err(error) if conn.is_closed() || ListenerState::is_lost(&error) => {
