@@ -78,6 +78,7 @@ macro_rules! blocking_pgbouncer_conformance {
             blocking::client_runs_on_connections_and_sessions,
             blocking::prepared_statements_run_in_place_of_text,
             blocking::statements_from_another_connection_are_refused,
+            blocking::rows_that_do_not_map_name_the_column,
             blocking::query_one_and_query_opt_count_rows,
             blocking::execute_and_batch_execute,
             blocking::prepare_describes_the_statement,

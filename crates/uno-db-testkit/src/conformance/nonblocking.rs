@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use super::chain::{find_kind, refused_in_chain};
 use super::free_port::closed_port;
 use super::shared::{
-    BACKENDS_OF_APPLICATION, DEFAULT_ISOLATION, FIFO_POOL, FIFO_TOLERANCE, FIFO_WAITERS,
+    BACKENDS_OF_APPLICATION, BAD_PAIRS, DEFAULT_ISOLATION, FIFO_POOL, FIFO_TOLERANCE, FIFO_WAITERS,
     LOAD_WORKERS, OPEN_TRANSACTION_PROBE, OPS_BETWEEN_POINTS, OUTAGE, OUTAGE_POOL_TIMEOUT, POLL,
-    QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION, SERVER_STATE_WAIT, SLEEPER, STILL_RUNNING,
+    Pair, QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION, SERVER_STATE_WAIT, SLEEPER, STILL_RUNNING,
     TERMINATE, TERMINATION_POINTS, TIMEOUT_SLACK, TRANSACTION_WORDS_ONLY, pids_name_connections,
     unique_sleep, with_url_param, worst_overtaking,
 };
@@ -27,7 +27,7 @@ use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
 use crate::{FaultProxy, TestCluster};
 use uno_db_core::backend::ALIVE_BYPASS_WINDOW;
-use uno_db_core::nonblocking::{Client, Connection, Engine, EngineFactory};
+use uno_db_core::nonblocking::{Client, ClientExt, Connection, Engine, EngineFactory};
 use uno_db_core::{
     CloseReason, ConnectionConfig, ErrorKind, IsolationLevel, PoolCounters, Result, RetryPolicy,
     SqlState, TransactionOptions, Type,
@@ -275,6 +275,45 @@ pub async fn prepared_statements_run_in_place_of_text(
     assert_eq!(session.execute(&insert, &[&4_i64, &"n4"]).await?, 1);
     assert_eq!(session.query(&all, &[]).await?.len(), 4);
     session.rollback().await?;
+    Ok(())
+}
+
+/// A row that does not map (a missing column, a mistyped one, NULL for a
+/// non-`Option` field) is a `Decode` error naming the column, never a
+/// panic, and leaves the connection and the pool healthy.
+pub async fn rows_that_do_not_map_name_the_column(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let mut conn = engine.connect().await?;
+    let good: Vec<Pair> = conn
+        .query_as(
+            "SELECT g::int8 AS id, g::text AS label FROM generate_series(1, 2) AS g",
+            &[],
+        )
+        .await?;
+    assert_eq!(good.len(), 2);
+    assert_eq!((good[1].id, good[1].label.as_deref()), (2, Some("2")));
+    for (sql, column) in BAD_PAIRS {
+        let error = conn.query_one_as::<Pair>(sql, &[]).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Decode, "{sql}: {error:?}");
+        assert!(error.to_string().contains(column), "{sql}: {error}");
+        // The same connection serves the next statement.
+        assert_eq!(conn.query_one("SELECT 1", &[]).await?.get::<_, i32>(0), 1);
+    }
+    drop(conn);
+    let none: Option<Pair> = engine
+        .connect()
+        .await?
+        .query_opt_as("SELECT 1::int8 AS id, NULL::text AS label WHERE false", &[])
+        .await?;
+    assert!(none.is_none());
+    assert_eq!(
+        engine.counters().created,
+        1,
+        "the pool's one connection served all"
+    );
     Ok(())
 }
 
@@ -2063,6 +2102,7 @@ macro_rules! nonblocking_conformance {
             client_runs_on_connections_and_sessions,
             prepared_statements_run_in_place_of_text,
             statements_from_another_connection_are_refused,
+            rows_that_do_not_map_name_the_column,
             savepoints_nest,
             transaction_options_apply,
             one_engine_per_config,

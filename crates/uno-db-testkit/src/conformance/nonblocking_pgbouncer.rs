@@ -76,6 +76,7 @@ macro_rules! nonblocking_pgbouncer_conformance {
             nonblocking::client_runs_on_connections_and_sessions,
             nonblocking::prepared_statements_run_in_place_of_text,
             nonblocking::statements_from_another_connection_are_refused,
+            nonblocking::rows_that_do_not_map_name_the_column,
             nonblocking::query_one_and_query_opt_count_rows,
             nonblocking::execute_and_batch_execute,
             nonblocking::prepare_describes_the_statement,

@@ -142,6 +142,29 @@ pub(super) fn pids_name_connections(config: &uno_db_core::ConnectionConfig) -> b
     config.pgbouncer_mode() == uno_db_core::PgBouncerMode::None
 }
 
+/// The row the `FromRow` cases map: a non-`Option` and an `Option` column.
+#[derive(Debug)]
+pub(super) struct Pair {
+    pub(super) id: i64,
+    pub(super) label: Option<String>,
+}
+
+impl uno_db_core::FromRow for Pair {
+    fn from_row(row: &uno_db_core::Row) -> uno_db_core::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            label: row.try_get("label")?,
+        })
+    }
+}
+
+/// Rows that do not map to [`Pair`], and the column each error names.
+pub(super) const BAD_PAIRS: [(&str, &str); 3] = [
+    ("SELECT 1::int8 AS id", "label"),
+    ("SELECT 'x'::text AS id, NULL::text AS label", "id"),
+    ("SELECT NULL::int8 AS id, 'x'::text AS label", "id"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
