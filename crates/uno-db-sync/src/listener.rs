@@ -141,9 +141,7 @@ impl Listener for SyncListener {
             // dead connection is noticed within the same call.
             match conn.next_notification(wait) {
                 Ok(Some(notification)) => {
-                    return Ok(Some(ListenerEvent::Notification(
-                        Notification::from_driver(&notification),
-                    )));
+                    return Ok(Some(Notification::from_driver(&notification).into()));
                 }
                 Ok(None) if !conn.is_closed() => return Ok(None),
                 Ok(None) => self.state.lost(),
