@@ -142,19 +142,8 @@ impl AsyncListener {
 impl Listener for AsyncListener {
     async fn listen(&mut self, channel: &str) -> Result<()> {
         let sql = ListenerState::listen_sql(channel)?;
-        let result = self.live().await?.run(&sql).await;
-        match result {
-            Ok(()) => {
-                self.state.listened(channel);
-                Ok(())
-            }
-            Err(error) => {
-                if ListenerState::is_lost(&error) {
-                    self.state.lost();
-                }
-                Err(error)
-            }
-        }
+        let outcome = self.live().await?.run(&sql).await;
+        self.state.listen_finished(channel, outcome)
     }
 
     async fn unlisten(&mut self, channel: &str) -> Result<()> {
@@ -168,13 +157,8 @@ impl Listener for AsyncListener {
             // The lost session's subscription went with it.
             return Ok(());
         };
-        match link.run(&sql).await {
-            Err(error) if ListenerState::is_lost(&error) => {
-                self.state.lost();
-                Ok(())
-            }
-            result => result,
-        }
+        let outcome = link.run(&sql).await;
+        self.state.unlisten_finished(outcome)
     }
 
     fn channels(&self) -> Vec<String> {

@@ -86,18 +86,8 @@ impl Listener for SyncListener {
     fn listen(&mut self, channel: &str) -> Result<()> {
         ensure_blocking_context()?;
         let sql = ListenerState::listen_sql(channel)?;
-        match self.live()?.internal(&sql) {
-            Ok(()) => {
-                self.state.listened(channel);
-                Ok(())
-            }
-            Err(error) => {
-                if ListenerState::is_lost(&error) {
-                    self.state.lost();
-                }
-                Err(error)
-            }
-        }
+        let outcome = self.live()?.internal(&sql);
+        self.state.listen_finished(channel, outcome)
     }
 
     fn unlisten(&mut self, channel: &str) -> Result<()> {
@@ -112,13 +102,8 @@ impl Listener for SyncListener {
             // The lost session's subscription went with it.
             return Ok(());
         };
-        match conn.internal(&sql) {
-            Err(error) if ListenerState::is_lost(&error) => {
-                self.state.lost();
-                Ok(())
-            }
-            result => result,
-        }
+        let outcome = conn.internal(&sql);
+        self.state.unlisten_finished(outcome)
     }
 
     fn channels(&self) -> Vec<String> {

@@ -13,8 +13,10 @@ use crate::listener_event::ListenerEvent;
 ///
 /// 1. on `listen`/`unlisten`: the SQL ([`listen_sql`](Self::listen_sql),
 ///    [`unlisten_sql`](Self::unlisten_sql), which reject an invalid name
-///    before anything is sent), then records the outcome
-///    ([`listened`](Self::listened), [`unlistened`](Self::unlistened));
+///    before anything is sent), calls [`unlistened`](Self::unlistened)
+///    before an `UNLISTEN`, and hands the outcome to
+///    [`listen_finished`](Self::listen_finished) or
+///    [`unlisten_finished`](Self::unlisten_finished);
 /// 2. after any error of its connection: [`is_lost`](Self::is_lost)
 ///    decides whether the connection is gone ([`lost`](Self::lost));
 /// 3. on `next`, first [`pending_event`](Self::pending_event), then, when
@@ -76,6 +78,46 @@ impl ListenerState {
             .filter_map(|channel| Self::listen_sql(channel).ok())
             .collect();
         Some(statements.join("; "))
+    }
+
+    /// Records how `LISTEN` on `channel` went and hands the outcome back:
+    /// a subscription that succeeded is restored after a reconnect; an
+    /// error that means the connection is gone marks it
+    /// [`lost`](Self::lost), and is returned either way.
+    ///
+    /// # Errors
+    ///
+    /// `outcome`'s error.
+    pub fn listen_finished(&mut self, channel: &str, outcome: Result<()>) -> Result<()> {
+        match outcome {
+            Ok(()) => {
+                self.listened(channel);
+                Ok(())
+            }
+            Err(error) => {
+                if Self::is_lost(&error) {
+                    self.lost();
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Records how `UNLISTEN` went (after [`unlistened`](Self::unlistened)):
+    /// a connection lost meanwhile took the subscription with it, so that
+    /// is success, and the connection is marked [`lost`](Self::lost).
+    ///
+    /// # Errors
+    ///
+    /// `outcome`'s error when the connection is still there.
+    pub fn unlisten_finished(&mut self, outcome: Result<()>) -> Result<()> {
+        match outcome {
+            Err(error) if Self::is_lost(&error) => {
+                self.lost();
+                Ok(())
+            }
+            outcome => outcome,
+        }
     }
 
     /// `LISTEN` on `channel` succeeded: it is restored after a reconnect.
@@ -186,6 +228,28 @@ mod tests {
         assert!(!state.needs_connection());
         assert_eq!(state.pending_event(), Some(ListenerEvent::Reconnected));
         assert_eq!(state.pending_event(), None);
+    }
+
+    #[test]
+    fn outcomes_record_channels_and_lost_connections() {
+        let gone = || Error::new(ErrorKind::Closed);
+        let refused = || {
+            Error::with_message(ErrorKind::Database, "syntax").with_sqlstate(SqlState::SYNTAX_ERROR)
+        };
+        let mut state = ListenerState::new();
+        state.listen_finished("a", Ok(())).unwrap();
+        assert_eq!(state.channels(), ["a"]);
+        assert!(state.listen_finished("b", Err(refused())).is_err());
+        assert!(!state.needs_connection());
+        assert!(state.listen_finished("b", Err(gone())).is_err());
+        assert!(state.needs_connection());
+        assert_eq!(state.channels(), ["a"]);
+
+        let mut state = ListenerState::new();
+        state.unlistened("a");
+        assert!(state.unlisten_finished(Err(refused())).is_err());
+        state.unlisten_finished(Err(gone())).unwrap();
+        assert!(state.needs_connection(), "its subscription went with it");
     }
 
     #[test]
