@@ -32,24 +32,29 @@ pub(crate) async fn cancel_and_wait(
     let _ = tokio::time::timeout(wait, send(token, tls, &endpoint)).await;
 }
 
-async fn send(token: CancelToken, mut tls: MakeTls, endpoint: &Endpoint) -> io::Result<()> {
+async fn send(token: CancelToken, tls: MakeTls, endpoint: &Endpoint) -> io::Result<()> {
     let host = endpoint.host();
     #[cfg(unix)]
     if host.starts_with('/') {
         let path = format!("{host}/.s.PGSQL.{}", endpoint.port());
-        let stream = WaitForClose(UnixStream::connect(path).await?);
-        let connect = MakeTlsConnect::<WaitForClose<UnixStream>>::make_tls_connect(&mut tls, "")
-            .map_err(io::Error::other)?;
-        return token
-            .cancel_query_raw(stream, connect)
-            .await
-            .map_err(io::Error::other);
+        // No server name over a socket, as the driver does.
+        return send_on(&token, tls, UnixStream::connect(path).await?, "").await;
     }
     let stream = match endpoint.address() {
         Some(address) => TcpStream::connect((address, endpoint.port())).await?,
         None => TcpStream::connect((host, endpoint.port())).await?,
     };
-    let connect = MakeTlsConnect::<WaitForClose<TcpStream>>::make_tls_connect(&mut tls, host)
+    send_on(&token, tls, stream, host).await
+}
+
+/// Sends the cancel request on `stream`, TLS as the connection negotiated
+/// it (`host` names the server for the handshake), and waits for the
+/// other side to close.
+async fn send_on<S>(token: &CancelToken, mut tls: MakeTls, stream: S, host: &str) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connect = MakeTlsConnect::<WaitForClose<S>>::make_tls_connect(&mut tls, host)
         .map_err(io::Error::other)?;
     token
         .cancel_query_raw(WaitForClose(stream), connect)
