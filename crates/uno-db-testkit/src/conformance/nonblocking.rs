@@ -25,7 +25,7 @@ use super::shared::{
 };
 use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
-use crate::{FaultProxy, TestCluster};
+use crate::{FaultProxy, TestCluster, TestDb};
 use uno_db_core::backend::ALIVE_BYPASS_WINDOW;
 use uno_db_core::nonblocking::{Client, ClientExt, Connection, Engine, EngineFactory};
 use uno_db_core::{
@@ -1371,15 +1371,9 @@ pub async fn clean_return_after_failed_rollback(
 // were when these cases were written: each pins the behaviour its doc says.
 // ---------------------------------------------------------------------------
 
-/// Pins: a server back within `pool_timeout` is used. The server (a
-/// throwaway cluster) is stopped; a checkout starts with `pool_timeout`
-/// 4 s and the default retry policy; the server starts again about 1 s
-/// later, from another task. The checkout must succeed, instead of giving
-/// up with the connect error once its retries are spent.
-pub async fn fault_server_back_within_pool_timeout_is_used(
-    factory: &dyn EngineFactory,
-    _config: &ConnectionConfig,
-) -> Result<()> {
+/// A throwaway cluster of the case's own, which it may stop and start,
+/// and a database on it; both made off the runtime's threads.
+pub(super) async fn throwaway_database() -> (Arc<TestCluster>, TestDb) {
     let cluster = tokio::task::spawn_blocking(|| TestCluster::new().expect("a throwaway cluster"))
         .await
         .map(Arc::new)
@@ -1390,6 +1384,19 @@ pub async fn fault_server_back_within_pool_timeout_is_used(
             .await
             .expect("creating the database")
     };
+    (cluster, db)
+}
+
+/// Pins: a server back within `pool_timeout` is used. The server (a
+/// throwaway cluster) is stopped; a checkout starts with `pool_timeout`
+/// 4 s and the default retry policy; the server starts again about 1 s
+/// later, from another task. The checkout must succeed, instead of giving
+/// up with the connect error once its retries are spent.
+pub async fn fault_server_back_within_pool_timeout_is_used(
+    factory: &dyn EngineFactory,
+    _config: &ConnectionConfig,
+) -> Result<()> {
+    let (cluster, db) = throwaway_database().await;
     let config = super::case_config(db.url())?
         .to_builder()
         .pool_size(1)

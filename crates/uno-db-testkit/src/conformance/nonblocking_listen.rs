@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use super::listen_shared::{
     HOSTILE_CHANNEL, INVALID_CHANNELS, LISTEN_WAIT, NOTIFY, QUIET_WAIT, TABLE_EXISTS,
 };
+use super::nonblocking::throwaway_database;
 use super::shared::{
     BACKENDS_OF_APPLICATION, OUTAGE_POOL_TIMEOUT, STILL_RUNNING, TERMINATE, TIMEOUT_SLACK,
 };
 use super::unique_name::unique_application_name;
-use crate::TestCluster;
 use uno_db_core::nonblocking::{Engine, EngineFactory, Listener};
 use uno_db_core::{ConnectionConfig, ErrorKind, ListenerEvent, Result};
 
@@ -254,16 +254,7 @@ pub async fn listen_fault_outage_fails_then_recovers(
     factory: &dyn EngineFactory,
     _config: &ConnectionConfig,
 ) -> Result<()> {
-    let cluster = tokio::task::spawn_blocking(|| TestCluster::new().expect("a throwaway cluster"))
-        .await
-        .map(Arc::new)
-        .expect("a throwaway cluster");
-    let db = {
-        let cluster = Arc::clone(&cluster);
-        tokio::task::spawn_blocking(move || cluster.test_db().expect("a database on the cluster"))
-            .await
-            .expect("a database on the cluster")
-    };
+    let (cluster, db) = throwaway_database().await;
     let config = super::case_config(db.url())?
         .to_builder()
         .pool_timeout(OUTAGE_POOL_TIMEOUT)
