@@ -14,6 +14,7 @@ use crate::callbacks::BlockingCallbacks;
 use secrecy::SecretString;
 
 use crate::config::ConnectionConfig;
+pub use crate::copy::{CopyInWriter, CopyOutReader};
 use crate::credentials::CredentialRequest;
 use crate::error::BoxError;
 use crate::error::Result;
@@ -21,6 +22,7 @@ use crate::from_row::{FromRow, map_rows};
 use crate::listener_event::ListenerEvent;
 use crate::retry::RetryPolicy;
 use crate::row::Row;
+pub use crate::row_stream::RowIter;
 use crate::statement::Statement;
 use crate::status::{PoolCounters, PoolStatus};
 use crate::transaction_options::TransactionOptions;
@@ -159,7 +161,6 @@ pub trait Engine: Send + Sync {
 /// (unless `statement_cache_size` is 0), so repeating the same SQL costs one
 /// round trip. Every method that takes `sql` also takes a prepared
 /// [`Statement`] (`&statement`); see [`Statement`] for why this is text.
-#[cfg_attr(feature = "mock", mockall::automock)]
 pub trait Client: Send {
     /// Runs a statement and returns the number of rows it affected.
     ///
@@ -220,6 +221,68 @@ pub trait Client: Send {
     ///
     /// As [`execute`](Self::execute).
     fn prepare(&mut self, sql: &str) -> Result<Statement>;
+
+    /// Runs a query and returns its rows one at a time, with bounded
+    /// memory, as the server sends them: for results too large to collect.
+    /// See [`RowIter`] for what happens when it is dropped before its end.
+    ///
+    /// Both backends stream. The default collects [`query`](Self::query)'s
+    /// rows, so that a test double answers it as it answers `query` (a mock
+    /// set up with `expect_query` serves both).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); the iterator's items report the
+    /// errors that come later.
+    fn query_stream<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowIter<'a>> {
+        Ok(RowIter::from_rows(self.query(sql, params)?))
+    }
+
+    /// Starts `COPY ... FROM STDIN` (`sql`) and returns where its data
+    /// goes. See [`CopyInWriter`].
+    ///
+    /// # Errors
+    ///
+    /// `sql` is not a `COPY` statement
+    /// ([`Unsupported`](crate::ErrorKind::Unsupported)), or as
+    /// [`execute`](Self::execute). The default (the mocks') refuses with
+    /// [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn copy_in<'a>(&'a mut self, _sql: &str) -> Result<CopyInWriter<'a>> {
+        Err(crate::copy::not_supported())
+    }
+
+    /// Starts `COPY ... TO STDOUT` (`sql`) and returns its data as a
+    /// reader. See [`CopyOutReader`].
+    ///
+    /// # Errors
+    ///
+    /// As [`copy_in`](Self::copy_in).
+    fn copy_out<'a>(&'a mut self, _sql: &str) -> Result<CopyOutReader<'a>> {
+        Err(crate::copy::not_supported())
+    }
+}
+
+/// What a [`CopyInWriter`] writes into: a backend's `COPY ... FROM STDIN`,
+/// or a test double. Dropped without [`finish`](Self::finish), the `COPY`
+/// is aborted.
+pub trait CopyIn: Send {
+    /// Sends the next bytes of `COPY` data.
+    ///
+    /// # Errors
+    ///
+    /// The server rejected the data so far, or the connection broke.
+    fn send(&mut self, data: &[u8]) -> Result<()>;
+
+    /// Ends the `COPY`, returning the number of rows loaded.
+    ///
+    /// # Errors
+    ///
+    /// The server rejected the data; nothing was loaded.
+    fn finish(self: Box<Self>) -> Result<u64>;
 }
 
 /// Typed rows for every [`Client`] (`dyn Client` and the mocks included):
@@ -373,11 +436,43 @@ impl<C: Client + ?Sized> Client for Box<C> {
     fn prepare(&mut self, sql: &str) -> Result<Statement> {
         (**self).prepare(sql)
     }
+
+    fn query_stream<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowIter<'a>> {
+        (**self).query_stream(sql, params)
+    }
+
+    fn copy_in<'a>(&'a mut self, sql: &str) -> Result<CopyInWriter<'a>> {
+        (**self).copy_in(sql)
+    }
+
+    fn copy_out<'a>(&'a mut self, sql: &str) -> Result<CopyOutReader<'a>> {
+        (**self).copy_out(sql)
+    }
 }
 
-// `automock` cannot mock a trait with a supertrait: these spell the mocks
-// out, keeping the names and expectations (`expect_query_opt`, ...) that
-// `automock` gave them.
+// `automock` cannot mock a trait with a supertrait, nor a method whose
+// result borrows `self` (`query_stream`, `copy_in`, `copy_out`): these spell
+// the mocks out, keeping the names and expectations (`expect_query_opt`,
+// ...) that `automock` gave them; those three methods keep their defaults.
+#[cfg(feature = "mock")]
+mockall::mock! {
+    /// A mock [`Client`].
+    pub Client {}
+
+    impl Client for Client {
+        fn execute<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<u64>;
+        fn query<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Vec<Row>>;
+        fn query_one<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Row>;
+        fn query_opt<'a>(&mut self, sql: &str, params: &'a [&'a (dyn ToSql + Sync)]) -> Result<Option<Row>>;
+        fn batch_execute(&mut self, sql: &str) -> Result<()>;
+        fn prepare(&mut self, sql: &str) -> Result<Statement>;
+    }
+}
+
 #[cfg(feature = "mock")]
 mockall::mock! {
     /// A mock [`Connection`]: its [`Client`] methods and its own.

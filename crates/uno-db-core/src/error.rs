@@ -64,6 +64,9 @@ pub enum ErrorKind {
     /// The operation is not supported in this context (for example the
     /// blocking backend called from inside an async runtime).
     Unsupported,
+    /// Reading or writing data outside the connection failed: the source
+    /// or destination of a `COPY` (see [`Error::from_io`]).
+    Io,
 }
 
 impl ErrorKind {
@@ -86,6 +89,7 @@ impl ErrorKind {
             Self::Encode => "could not encode a parameter",
             Self::Callback => "a connection callback failed",
             Self::Unsupported => "unsupported operation",
+            Self::Io => "reading or writing data failed",
         }
     }
 }
@@ -225,6 +229,20 @@ impl Error {
     pub fn with_sqlstate(mut self, code: SqlState) -> Self {
         self.inner_mut().sqlstate = Some(code);
         self
+    }
+
+    /// The error inside an `io::Error` that a `COPY` reader or writer
+    /// returned (as it was), or an [`ErrorKind::Io`] error caused by
+    /// `error` when it came from elsewhere (the file being loaded, say).
+    #[must_use]
+    pub fn from_io(error: std::io::Error) -> Self {
+        if let Some(ours) = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<Self>())
+        {
+            return ours.clone();
+        }
+        Self::new(ErrorKind::Io).with_source(error)
     }
 
     /// A [`ErrorKind::Config`] error listing every violation found.

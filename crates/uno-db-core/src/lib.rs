@@ -14,6 +14,7 @@ pub mod blocking;
 mod callbacks;
 mod config;
 mod config_violation;
+mod copy;
 mod credentials;
 mod error;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub mod nonblocking;
 mod notification;
 mod retry;
 mod row;
+mod row_stream;
 mod sqlstate;
 mod statement;
 mod status;

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use postgres_types::ToSql;
 
@@ -17,6 +18,7 @@ use crate::callbacks::{AsyncCallbacks, BoxFuture};
 use secrecy::SecretString;
 
 use crate::config::ConnectionConfig;
+pub use crate::copy::{CopyInSink, CopyOutStream};
 use crate::credentials::CredentialRequest;
 use crate::error::BoxError;
 use crate::error::Result;
@@ -24,6 +26,7 @@ use crate::from_row::{FromRow, map_rows};
 use crate::listener_event::ListenerEvent;
 use crate::retry::RetryPolicy;
 use crate::row::Row;
+pub use crate::row_stream::RowStream;
 use crate::statement::Statement;
 use crate::status::{PoolCounters, PoolStatus};
 use crate::transaction_options::TransactionOptions;
@@ -171,7 +174,6 @@ pub trait Engine: Send + Sync {
 // `async_trait` goes first so that mockall mocks the desugared methods:
 // their mocks return `Box::pin(async { ... })`.
 #[async_trait]
-#[cfg_attr(feature = "mock", mockall::automock)]
 pub trait Client: Send {
     /// Runs a statement and returns the number of rows it affected.
     ///
@@ -229,6 +231,70 @@ pub trait Client: Send {
     ///
     /// As [`execute`](Self::execute).
     async fn prepare(&mut self, sql: &str) -> Result<Statement>;
+
+    /// Runs a query and returns its rows one at a time, with bounded
+    /// memory, as the server sends them: for results too large to collect.
+    /// See [`RowStream`] for what happens when it is dropped before its end.
+    ///
+    /// Both backends stream. The default collects [`query`](Self::query)'s
+    /// rows, so that a test double answers it as it answers `query` (a mock
+    /// set up with `expect_query` serves both).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); the stream's items report the errors
+    /// that come later.
+    async fn query_stream<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowStream<'a>> {
+        Ok(RowStream::from_rows(self.query(sql, params).await?))
+    }
+
+    /// Starts `COPY ... FROM STDIN` (`sql`) and returns where its data
+    /// goes. See [`CopyInSink`].
+    ///
+    /// # Errors
+    ///
+    /// `sql` is not a `COPY` statement
+    /// ([`Unsupported`](crate::ErrorKind::Unsupported)), or as
+    /// [`execute`](Self::execute). The default (the mocks') refuses with
+    /// [`Unsupported`](crate::ErrorKind::Unsupported).
+    async fn copy_in<'a>(&'a mut self, _sql: &str) -> Result<CopyInSink<'a>> {
+        Err(crate::copy::not_supported())
+    }
+
+    /// Starts `COPY ... TO STDOUT` (`sql`) and returns its data as a
+    /// stream. See [`CopyOutStream`].
+    ///
+    /// # Errors
+    ///
+    /// As [`copy_in`](Self::copy_in).
+    async fn copy_out<'a>(&'a mut self, _sql: &str) -> Result<CopyOutStream<'a>> {
+        Err(crate::copy::not_supported())
+    }
+}
+
+/// What a [`CopyInSink`] sends into: a backend's `COPY ... FROM STDIN`,
+/// or a test double. Dropped without [`finish`](Self::finish), the `COPY`
+/// is aborted.
+#[async_trait]
+pub trait CopyIn: Send {
+    /// Sends the next bytes of `COPY` data, waiting while the server is
+    /// behind.
+    ///
+    /// # Errors
+    ///
+    /// The server rejected the data so far, or the connection broke.
+    async fn send(&mut self, data: Bytes) -> Result<()>;
+
+    /// Ends the `COPY`, returning the number of rows loaded.
+    ///
+    /// # Errors
+    ///
+    /// The server rejected the data; nothing was loaded.
+    async fn finish(self: Box<Self>) -> Result<u64>;
 }
 
 /// Typed rows for every [`Client`] (`dyn Client` and the mocks included):
@@ -450,10 +516,50 @@ impl<C: Client + ?Sized> Client for Box<C> {
     {
         (**self).prepare(sql)
     }
+
+    fn query_stream<'a, 'life1, 'life2, 'life3, 'async_trait>(
+        &'a mut self,
+        sql: &'life1 str,
+        params: &'life2 [&'life3 (dyn ToSql + Sync)],
+    ) -> BoxFuture<'async_trait, Result<RowStream<'a>>>
+    where
+        'a: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).query_stream(sql, params)
+    }
+
+    fn copy_in<'a, 'life1, 'async_trait>(
+        &'a mut self,
+        sql: &'life1 str,
+    ) -> BoxFuture<'async_trait, Result<CopyInSink<'a>>>
+    where
+        'a: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).copy_in(sql)
+    }
+
+    fn copy_out<'a, 'life1, 'async_trait>(
+        &'a mut self,
+        sql: &'life1 str,
+    ) -> BoxFuture<'async_trait, Result<CopyOutStream<'a>>>
+    where
+        'a: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).copy_out(sql)
+    }
 }
 
-// `automock` cannot mock a trait with a supertrait: these spell the mocks
-// out, with the methods as `async_trait` desugars them, so that they keep
+// `automock` cannot mock a trait with a supertrait, nor a method whose
+// result borrows `self` (`query_stream`, `copy_in`, `copy_out`, which keep
+// their defaults): these spell the mocks out, with the methods as `async_trait` desugars them, so that they keep
 // the names and expectations `automock` gave them (`expect_query_opt`,
 // returning `Box::pin(async { ... })`).
 // The desugared signatures are as complex as `async_trait` makes them.
@@ -462,6 +568,20 @@ impl<C: Client + ?Sized> Client for Box<C> {
 mod mocks {
     use super::{Client, Connection, Result, Row, Session, Statement, ToSql, TransactionOptions};
     use std::{future::Future, pin::Pin};
+
+    mockall::mock! {
+        /// A mock [`Client`].
+        pub Client {}
+
+        impl Client for Client {
+            fn execute<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<u64>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn query<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<Vec<Row>>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn query_one<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<Row>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn query_opt<'life0, 'life1, 'life2, 'life3, 'async_trait>(&'life0 mut self, sql: &'life1 str, params: &'life2 [&'life3 (dyn ToSql + Sync)]) -> Pin<Box<dyn Future<Output = Result<Option<Row>>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait, Self: 'async_trait;
+            fn batch_execute<'life0, 'life1, 'async_trait>(&'life0 mut self, sql: &'life1 str) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+            fn prepare<'life0, 'life1, 'async_trait>(&'life0 mut self, sql: &'life1 str) -> Pin<Box<dyn Future<Output = Result<Statement>> + Send + 'async_trait>> where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+        }
+    }
 
     mockall::mock! {
         /// A mock [`Connection`]: its [`Client`] methods and its own.
@@ -506,7 +626,7 @@ mod mocks {
 }
 
 #[cfg(feature = "mock")]
-pub use mocks::{MockConnection, MockSession};
+pub use mocks::{MockClient, MockConnection, MockSession};
 
 /// Runs `work` in a session begun with `options` and commits it. When the
 /// work or the commit fails with a serialization failure (40001) or a

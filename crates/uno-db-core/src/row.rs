@@ -125,6 +125,18 @@ impl Row {
             .collect()
     }
 
+    /// Wraps one driver row of a streamed query, whose rows all share the
+    /// column list in `columns`, described from the first row when empty.
+    pub(crate) fn from_driver_streamed(
+        row: tokio_postgres::Row,
+        columns: &mut Option<Arc<[Column]>>,
+    ) -> Self {
+        let columns = Arc::clone(columns.get_or_insert_with(|| describe(&row)));
+        Self {
+            repr: Repr::Driver { row, columns },
+        }
+    }
+
     /// Starts building a row by hand, for test doubles.
     ///
     /// ```

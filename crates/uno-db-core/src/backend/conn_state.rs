@@ -303,6 +303,46 @@ impl<S: Clone> ConnState<S> {
         Ok(())
     }
 
+    /// A `COPY` (`sql`, from `copy_in` or `copy_out`) is about to be sent.
+    /// It stays in flight until its data ends ([`finished`](Self::finished)).
+    ///
+    /// Streamed results (`query_stream`'s rows, `copy_out`'s data) start
+    /// with [`statement_started`](Self::statement_started) or this, and
+    /// finish when the caller reads their end or an error. One dropped
+    /// before that leaves its statement in flight: the driver reads and
+    /// throws away the rest before the connection's next statement (which
+    /// then finishes it), and a connection returned while it is still in
+    /// flight is cancelled and discarded, never handed out with data still
+    /// coming.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`] when `sql` is not a `COPY` statement
+    /// (nothing is sent), or as
+    /// [`statement_started`](Self::statement_started).
+    pub fn copy_started(&mut self, sql: &str) -> Result<()> {
+        if !super::sql_effects::is_copy(sql) {
+            return Err(Error::with_message(
+                ErrorKind::Unsupported,
+                "copy_in and copy_out take a COPY statement (COPY ... FROM STDIN, \
+                 COPY ... TO STDOUT)",
+            ));
+        }
+        self.usable()?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// The data of a `COPY ... FROM STDIN` was dropped before it was
+    /// finished: the driver makes the server fail the `COPY` (nothing is
+    /// loaded), which aborts an open transaction. The `COPY` stays in
+    /// flight as [`copy_started`](Self::copy_started) says.
+    pub fn copy_abandoned(&mut self) {
+        if self.transaction == Transaction::Open {
+            self.transaction = Transaction::Aborted;
+        }
+    }
+
     /// One of the pool's own statements (`ROLLBACK`, `SET ROLE`...) is
     /// about to be sent.
     ///
@@ -591,6 +631,29 @@ mod tests {
         assert!(conn.may_be_in_transaction());
         conn.cleaned();
         assert!(!conn.may_be_in_transaction());
+    }
+
+    #[test]
+    fn copy_takes_only_copy_statements() {
+        let mut conn = state();
+        let error = conn.copy_started("SELECT 1").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unsupported);
+        assert!(!conn.is_in_flight());
+        conn.copy_started("COPY t FROM STDIN").unwrap();
+        assert!(conn.is_in_flight());
+    }
+
+    #[test]
+    fn an_abandoned_copy_aborts_the_session_and_stays_in_flight() {
+        let mut conn = state();
+        conn.begin_started().unwrap();
+        conn.begin_succeeded(None);
+        conn.copy_started("COPY t FROM STDIN").unwrap();
+        conn.copy_abandoned();
+        assert!(conn.is_in_flight());
+        let (sql, error) = conn.commit_plan();
+        assert_eq!(sql, "ROLLBACK");
+        assert!(error.is_some());
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub use engine_core::{
 pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use listen_state::ListenerState;
 pub use pool_metrics::PoolMetrics;
-pub use rows::{PreparedStatement, at_most_one, exactly_one};
+pub use rows::{PreparedStatement, StreamColumns, at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;
 pub use statement_cache::StatementCache;

@@ -34,6 +34,25 @@ impl PreparedStatement {
     }
 }
 
+/// The column list of a streamed query's rows, built once: taken from
+/// its prepared statement, or described from its first row.
+#[derive(Debug, Default)]
+pub struct StreamColumns(Option<Arc<[Column]>>);
+
+impl StreamColumns {
+    /// The columns of `prepared`'s rows, or (for an unnamed statement)
+    /// those the first row describes.
+    #[must_use]
+    pub fn of(prepared: Option<&PreparedStatement>) -> Self {
+        Self(prepared.map(|prepared| Arc::clone(&prepared.columns)))
+    }
+
+    /// Wraps the next driver row.
+    pub fn row(&mut self, row: tokio_postgres::Row) -> Row {
+        Row::from_driver_streamed(row, &mut self.0)
+    }
+}
+
 /// The one row of a `query_one`.
 ///
 /// # Errors

@@ -196,6 +196,15 @@ enum Token<'a> {
     End,
 }
 
+/// Whether `sql`'s first keyword (after comments) is `COPY`: what
+/// `copy_in` and `copy_out` accept.
+pub(super) fn is_copy(sql: &str) -> bool {
+    matches!(
+        Scanner::new(sql).next_token(),
+        Some(Token::Word(word)) if word.eq_ignore_ascii_case("copy")
+    )
+}
+
 /// Splits SQL into tokens the way the server's lexer does for the parts
 /// that matter here: comments (nested `/* */`), string literals (with `''`
 /// and, in `E''` strings, backslash escapes), quoted identifiers and
@@ -424,6 +433,16 @@ mod tests {
             SqlEffects::default()
         );
         assert_eq!(SqlEffects::of_statement("SELECT 1"), SqlEffects::default());
+    }
+
+    #[test]
+    fn copy_statements_are_known_by_their_first_keyword() {
+        assert!(is_copy("COPY t FROM STDIN"));
+        assert!(is_copy("  -- load\n/* rows */ copy t (a) FROM stdin"));
+        assert!(!is_copy("SELECT 1; COPY t FROM STDIN"));
+        assert!(!is_copy("\"copy\" t"));
+        assert!(!is_copy("copying"));
+        assert!(!is_copy(""));
     }
 
     #[test]
