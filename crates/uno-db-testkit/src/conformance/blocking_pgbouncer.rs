@@ -2,7 +2,7 @@
 //! suite that apply there (see [`blocking_pgbouncer_conformance!`](crate::blocking_pgbouncer_conformance)),
 //! and what only PgBouncer shows.
 // Cases are tests: a failed expectation panics.
-#![allow(clippy::missing_errors_doc)]
+#![allow(clippy::unwrap_used, clippy::missing_errors_doc)]
 
 use std::io::{Read, Write};
 

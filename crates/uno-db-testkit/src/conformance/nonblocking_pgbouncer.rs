@@ -2,7 +2,7 @@
 //! suite that apply there (see [`nonblocking_pgbouncer_conformance!`](crate::nonblocking_pgbouncer_conformance)),
 //! and what only PgBouncer shows.
 // Cases are tests: a failed expectation panics.
-#![allow(clippy::missing_errors_doc)]
+#![allow(clippy::unwrap_used, clippy::missing_errors_doc)]
 
 use uno_db_core::nonblocking::{Client, Connection, EngineFactory};
 use uno_db_core::{ConnectionConfig, ErrorKind, Result, TransactionOptions};
