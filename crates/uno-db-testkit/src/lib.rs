@@ -62,6 +62,7 @@ mod server;
 mod server_config;
 mod server_owner;
 mod sql_quote;
+mod stale_db;
 mod standby;
 mod template_db;
 mod test_db;
