@@ -115,6 +115,7 @@ pub(crate) fn sweep(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
