@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use deadpool::managed::Object;
 use tokio_postgres::types::ToSql;
-use uno_db_core::nonblocking::{Client, Connection, Session};
+use uno_db_core::nonblocking::{Client, Connection, CopyInSink, CopyOutStream, RowStream, Session};
 use uno_db_core::{Error, ErrorKind, Result, Row, Statement, TransactionOptions};
 
 use crate::manager::ConnManager;
@@ -153,6 +153,22 @@ impl Client for AsyncConnection {
 
     async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.pg()?.prepare(sql).await
+    }
+
+    async fn query_stream<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowStream<'a>> {
+        self.pg()?.query_stream(sql, params).await
+    }
+
+    async fn copy_in<'a>(&'a mut self, sql: &str) -> Result<CopyInSink<'a>> {
+        self.pg()?.copy_in(sql).await
+    }
+
+    async fn copy_out<'a>(&'a mut self, sql: &str) -> Result<CopyOutStream<'a>> {
+        self.pg()?.copy_out(sql).await
     }
 }
 

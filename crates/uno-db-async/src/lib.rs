@@ -34,6 +34,7 @@
 mod cancel;
 mod connect;
 mod connection;
+mod copy;
 mod engine;
 mod factory;
 mod listener;
@@ -44,6 +45,7 @@ mod release;
 mod session;
 mod session_factory;
 mod shared;
+mod streamed;
 mod watchdog;
 
 pub use connection::AsyncConnection;

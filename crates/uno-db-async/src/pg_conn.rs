@@ -3,13 +3,19 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CancelToken, Client, SimpleQueryMessage};
+use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
     ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, SendPlan, at_most_one,
     exactly_one, from_driver, typed_params,
 };
+use uno_db_core::nonblocking::{CopyInSink, CopyOutStream, RowStream};
 use uno_db_core::{Result, Row, Statement, TransactionOptions};
+
+use crate::copy::CopySink;
+use crate::streamed::Streamed;
 
 use crate::watchdog::StatementClock;
 
@@ -27,10 +33,10 @@ pub(crate) struct PgConn {
 /// the statement fails and the kernel's time-out error is returned; the
 /// closed connection is discarded on return.
 macro_rules! timed {
-    ($conn:ident, $call:expr) => {
+    ($conn:expr, $call:expr) => {
         match $conn.state.query_timeout() {
             Some(limit) => {
-                let clock = Arc::clone(&$conn.clock);
+                let clock = std::sync::Arc::clone($conn.clock());
                 clock.start(limit);
                 let result = $call.await;
                 if clock.stop() {
@@ -43,6 +49,8 @@ macro_rules! timed {
         }
     };
 }
+
+pub(crate) use timed;
 
 impl std::fmt::Debug for PgConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,6 +73,11 @@ impl PgConn {
             clock,
             state,
         }
+    }
+
+    /// Where the engine's watchdog reads the running statement's deadline.
+    pub(crate) fn clock(&self) -> &Arc<StatementClock> {
+        &self.clock
     }
 
     /// Whether the driver knows the connection to be broken.
@@ -147,6 +160,88 @@ impl PgConn {
             Some(prepared) => prepared.rows(rows),
             None => Row::from_driver_rows(rows),
         })
+    }
+
+    /// Runs a query and returns its rows as the server sends them.
+    pub(crate) async fn query_stream<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowStream<'a>> {
+        let sql = self.state.statement_sql(sql)?;
+        // Sending and the wait for the server's first answer.
+        let (stream, mut columns) = timed!(self, self.start_stream(sql, params))?;
+        Ok(RowStream::new(Streamed::new(
+            self,
+            sql,
+            stream,
+            move |row| columns.row(row),
+        )))
+    }
+
+    async fn start_stream(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<(tokio_postgres::RowStream, StreamColumns)> {
+        let cached = self.state.statement_started(sql)?;
+        let result = match self.plan(sql, params, cached).await {
+            Ok(SendPlan::Prepared(prepared)) => self
+                .client
+                .query_raw(&prepared.statement, params.iter().copied())
+                .await
+                .map(|stream| (stream, StreamColumns::of(Some(&prepared)))),
+            Ok(SendPlan::Unnamed(types)) => self
+                .client
+                .query_typed_raw(sql, typed_params(params, &types))
+                .await
+                .map(|stream| (stream, StreamColumns::default())),
+            Err(error) => return self.state.finished(Some(sql), Err(error)),
+        };
+        self.state
+            .stream_opened(Some(sql), result.map_err(from_driver))
+    }
+
+    /// Starts `COPY ... FROM STDIN`.
+    pub(crate) async fn copy_in(&mut self, sql: &str) -> Result<CopyInSink<'_>> {
+        let sql = self.state.statement_sql(sql)?;
+        self.state.copy_started(sql)?;
+        let result = timed!(self, async {
+            let statement = self.copy_statement(sql).await?;
+            self.client
+                .copy_in::<_, Bytes>(&statement)
+                .await
+                .map_err(from_driver)
+        });
+        let sink = self.state.stream_opened(Some(sql), result)?;
+        Ok(CopyInSink::new(CopySink::new(self, sink)))
+    }
+
+    /// Starts `COPY ... TO STDOUT`.
+    pub(crate) async fn copy_out(&mut self, sql: &str) -> Result<CopyOutStream<'_>> {
+        let sql = self.state.statement_sql(sql)?;
+        self.state.copy_started(sql)?;
+        let result = timed!(self, async {
+            let statement = self.copy_statement(sql).await?;
+            self.client.copy_out(&statement).await.map_err(from_driver)
+        });
+        let stream = self.state.stream_opened(Some(sql), result)?;
+        Ok(CopyOutStream::new(Streamed::new(
+            self,
+            sql,
+            stream,
+            |data| data,
+        )))
+    }
+
+    /// The statement a `COPY` runs: the driver needs one prepared.
+    async fn copy_statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement> {
+        if self.state.caches_statements() {
+            return Ok(self.cached(sql).await?.statement);
+        }
+        Box::pin(self.client.prepare(sql))
+            .await
+            .map_err(from_driver)
     }
 
     /// Runs a query that must return exactly one row.

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
-use uno_db_core::nonblocking::{Client, Session};
+use uno_db_core::nonblocking::{Client, CopyInSink, CopyOutStream, RowStream, Session};
 use uno_db_core::{Result, Row, Statement, quote_identifier};
 
 use crate::connection::AsyncConnection;
@@ -81,6 +81,22 @@ impl Client for AsyncSession {
 
     async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.pg()?.prepare(sql).await
+    }
+
+    async fn query_stream<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowStream<'a>> {
+        self.pg()?.query_stream(sql, params).await
+    }
+
+    async fn copy_in<'a>(&'a mut self, sql: &str) -> Result<CopyInSink<'a>> {
+        self.pg()?.copy_in(sql).await
+    }
+
+    async fn copy_out<'a>(&'a mut self, sql: &str) -> Result<CopyOutStream<'a>> {
+        self.pg()?.copy_out(sql).await
     }
 }
 

@@ -38,3 +38,8 @@ mod pgbouncer {
 mod listen {
     uno_db_testkit::nonblocking_listen_conformance!(uno_db_async::AsyncEngineFactory::new());
 }
+
+/// Streamed rows and `COPY`.
+mod streaming {
+    uno_db_testkit::nonblocking_streaming_conformance!(uno_db_async::AsyncEngineFactory::new());
+}

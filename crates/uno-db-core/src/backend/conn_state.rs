@@ -333,6 +333,21 @@ impl<S: Clone> ConnState<S> {
         Ok(())
     }
 
+    /// A streamed statement (`query_stream`, `copy_in`, `copy_out`) was
+    /// sent and `result` is how it started: an error finishes it (as
+    /// [`finished`](Self::finished)), a start leaves it in flight until its
+    /// data ends.
+    ///
+    /// # Errors
+    ///
+    /// `result`'s error, unchanged.
+    pub fn stream_opened<T>(&mut self, sql: Option<&str>, result: Result<T>) -> Result<T> {
+        match result {
+            Ok(opened) => Ok(opened),
+            Err(error) => self.finished(sql, Err(error)),
+        }
+    }
+
     /// The data of a `COPY ... FROM STDIN` was dropped before it was
     /// finished: the driver makes the server fail the `COPY` (nothing is
     /// loaded), which aborts an open transaction. The `COPY` stays in

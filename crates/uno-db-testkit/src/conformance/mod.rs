@@ -39,10 +39,12 @@ pub mod nonblocking_ha;
 pub mod nonblocking_listen;
 pub mod nonblocking_pgbouncer;
 pub mod nonblocking_security;
+pub mod nonblocking_streaming;
 mod outer_timeout;
 mod pgbouncer_setup;
 mod security_setup;
 mod shared;
+mod streaming_shared;
 mod temp_roles;
 mod unique_name;
 
