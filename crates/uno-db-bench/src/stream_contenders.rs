@@ -445,7 +445,11 @@ fn copy(args: &Args, contenders: &mut Contenders) -> Result<(), BoxError> {
         }
     }
     postgres.batch_execute(&format!("DROP TABLE {TABLE}"))?;
-    report.print_medians(&shape, &COPIERS);
+    let measured: Vec<&str> = COPIERS
+        .into_iter()
+        .filter(|contender| !skipped.contains(contender))
+        .collect();
+    report.print_medians(&shape, &measured);
     let shapes = [shape];
     for ours in [COPY_ASYNC, COPY_SYNC] {
         if skipped.contains(&ours) {
