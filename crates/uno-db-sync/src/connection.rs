@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use r2d2::{Pool, PooledConnection};
-use uno_db_core::blocking::{Client, Connection, Session};
+use uno_db_core::blocking::{Client, Connection, CopyInWriter, CopyOutReader, RowIter, Session};
 use uno_db_core::{Error, ErrorKind, Result, Row, Statement, ToSql, TransactionOptions};
 
 use crate::manager::ConnManager;
@@ -152,6 +152,22 @@ impl Client for SyncConnection {
 
     fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.pg()?.prepare(sql)
+    }
+
+    fn query_stream<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowIter<'a>> {
+        self.pg()?.query_stream(sql, params)
+    }
+
+    fn copy_in<'a>(&'a mut self, sql: &str) -> Result<CopyInWriter<'a>> {
+        self.pg()?.copy_in(sql)
+    }
+
+    fn copy_out<'a>(&'a mut self, sql: &str) -> Result<CopyOutReader<'a>> {
+        self.pg()?.copy_out(sql)
     }
 }
 

@@ -36,6 +36,7 @@
 
 mod connect;
 mod connection;
+mod copy;
 mod engine;
 mod factory;
 mod listener;
@@ -45,6 +46,7 @@ mod release;
 mod runtime_guard;
 mod session;
 mod shared;
+mod streamed;
 mod wait_queue;
 mod watchdog;
 

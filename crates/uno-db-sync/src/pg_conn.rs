@@ -7,11 +7,16 @@ use std::time::Instant;
 use fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
 use postgres::{CancelToken, Client, SimpleQueryMessage};
+use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
     ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, ROLE_QUERY, SendPlan,
     at_most_one, exactly_one, from_driver, typed_params,
 };
+use uno_db_core::blocking::{CopyInWriter, CopyOutReader, RowIter};
 use uno_db_core::{CloseReason, Error, Result, Row, Statement, TransactionOptions};
+
+use crate::copy::CopyWriter;
+use crate::streamed::{StreamedCopy, StreamedRows, Waits};
 
 use crate::shared::EngineShared;
 
@@ -205,6 +210,95 @@ impl PgConn {
         Ok(match prepared {
             Some(prepared) => prepared.rows(rows),
             None => Row::from_driver_rows(rows),
+        })
+    }
+
+    /// Runs a query and returns its rows as the server sends them.
+    pub(crate) fn query_stream<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowIter<'a>> {
+        let sql = self.state.statement_sql(sql)?;
+        let cached = self.state.statement_started(sql)?;
+        let plan = match self.plan(sql, params, cached) {
+            Ok(plan) => plan,
+            Err(error) => return self.state.finished(Some(sql), Err(error)),
+        };
+        let limit = self.state.query_timeout();
+        let waits = self.waits(limit);
+        let Self { client, state, .. } = self;
+        let client = open(client)?;
+        let (result, expired) = waits.around(|| match &plan {
+            SendPlan::Prepared(prepared) => client
+                .query_raw(&prepared.statement, params.iter().copied())
+                .map(|rows| (rows, StreamColumns::of(Some(prepared)))),
+            SendPlan::Unnamed(types) => client
+                .query_typed_raw(sql, typed_params(params, types))
+                .map(|rows| (rows, StreamColumns::default())),
+        });
+        let (rows, columns) = match (result, expired) {
+            (Err(_), Some(limit)) => return Err(state.statement_timed_out(limit)),
+            (result, _) => state.stream_opened(Some(sql), result.map_err(from_driver))?,
+        };
+        Ok(RowIter::new(StreamedRows::new(
+            rows, state, waits, sql, columns,
+        )))
+    }
+
+    /// Starts `COPY ... FROM STDIN`.
+    pub(crate) fn copy_in(&mut self, sql: &str) -> Result<CopyInWriter<'_>> {
+        let sql = self.state.statement_sql(sql)?;
+        self.state.copy_started(sql)?;
+        let statement = match self.copy_statement(sql) {
+            Ok(statement) => statement,
+            Err(error) => return self.state.finished(Some(sql), Err(error)),
+        };
+        let waits = self.waits(self.state.query_timeout());
+        let Self { client, state, .. } = self;
+        let client = open(client)?;
+        let (result, expired) = waits.around(|| client.copy_in(&statement));
+        let writer = match (result, expired) {
+            (Err(_), Some(limit)) => return Err(state.statement_timed_out(limit)),
+            (result, _) => state.stream_opened(Some(sql), result.map_err(from_driver))?,
+        };
+        Ok(CopyInWriter::new(CopyWriter::new(writer, state, waits)))
+    }
+
+    /// Starts `COPY ... TO STDOUT`.
+    pub(crate) fn copy_out(&mut self, sql: &str) -> Result<CopyOutReader<'_>> {
+        let sql = self.state.statement_sql(sql)?;
+        self.state.copy_started(sql)?;
+        let statement = match self.copy_statement(sql) {
+            Ok(statement) => statement,
+            Err(error) => return self.state.finished(Some(sql), Err(error)),
+        };
+        let waits = self.waits(self.state.query_timeout());
+        let Self { client, state, .. } = self;
+        let client = open(client)?;
+        let (result, expired) = waits.around(|| client.copy_out(&statement));
+        let reader = match (result, expired) {
+            (Err(_), Some(limit)) => return Err(state.statement_timed_out(limit)),
+            (result, _) => state.stream_opened(Some(sql), result.map_err(from_driver))?,
+        };
+        Ok(CopyOutReader::new(StreamedCopy::new(reader, state, waits)))
+    }
+
+    /// The statement a `COPY` runs: the driver needs one prepared.
+    fn copy_statement(&mut self, sql: &str) -> Result<postgres::Statement> {
+        if self.state.caches_statements() {
+            return Ok(self.cached(sql)?.statement);
+        }
+        self.call(|c| c.prepare(sql))
+    }
+
+    /// How a stream's waits are watched, for `limit`.
+    fn waits(&self, limit: Option<std::time::Duration>) -> Waits {
+        Waits::new(match (limit, &self.cancel) {
+            (Some(limit), Some(token)) => {
+                Some((self.shared.watchdog.watch_stream(limit, token), limit))
+            }
+            _ => None,
         })
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use uno_db_core::blocking::{Client, Session};
+use uno_db_core::blocking::{Client, CopyInWriter, CopyOutReader, RowIter, Session};
 use uno_db_core::{Result, Row, Statement, ToSql, quote_identifier};
 
 use crate::connection::SyncConnection;
@@ -79,6 +79,22 @@ impl Client for SyncSession {
 
     fn prepare(&mut self, sql: &str) -> Result<Statement> {
         self.pg()?.prepare(sql)
+    }
+
+    fn query_stream<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowIter<'a>> {
+        self.pg()?.query_stream(sql, params)
+    }
+
+    fn copy_in<'a>(&'a mut self, sql: &str) -> Result<CopyInWriter<'a>> {
+        self.pg()?.copy_in(sql)
+    }
+
+    fn copy_out<'a>(&'a mut self, sql: &str) -> Result<CopyOutReader<'a>> {
+        self.pg()?.copy_out(sql)
     }
 }
 

@@ -54,6 +54,30 @@ mod blocking {
             ErrorKind::Closed
         );
     }
+
+    /// A mock answers `query_stream` as it answers `query`, and refuses
+    /// `COPY` (it keeps the trait's defaults).
+    #[test]
+    fn a_mock_streams_its_query_rows_and_refuses_copy() {
+        let mut client = MockClient::new();
+        client
+            .expect_query()
+            .times(1)
+            .returning(|_, _| Ok(vec![id_row(1)?, id_row(2)?]));
+        let ids: Vec<i64> = client
+            .query_stream("SELECT id FROM users", &[])
+            .unwrap()
+            .map(|row| row.map(|row| row.get("id")))
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(ids, [1, 2]);
+        let error = client.copy_in("COPY users FROM STDIN").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unsupported);
+        assert_eq!(
+            client.copy_out("COPY users TO STDOUT").unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
+    }
 }
 
 mod nonblocking {
@@ -99,5 +123,36 @@ mod nonblocking {
         let mut session: Box<dyn uno_db_core::nonblocking::Session> = Box::new(session);
         assert_eq!(create_user(&mut *session, "bob").await.unwrap(), 8);
         session.commit().await.unwrap();
+    }
+
+    /// A mock answers `query_stream` as it answers `query`, and refuses
+    /// `COPY` (it keeps the trait's defaults).
+    #[tokio::test]
+    async fn a_mock_streams_its_query_rows_and_refuses_copy() {
+        let mut client = MockClient::new();
+        client
+            .expect_query()
+            .times(1)
+            .returning(|_, _| Box::pin(async { Ok(vec![id_row(1)?, id_row(2)?]) }));
+        let mut rows = client
+            .query_stream("SELECT id FROM users", &[])
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        while let Some(row) = rows.try_next().await.unwrap() {
+            ids.push(row.get::<_, i64>("id"));
+        }
+        assert_eq!(ids, [1, 2]);
+        drop(rows);
+        let error = client.copy_in("COPY users FROM STDIN").await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unsupported);
+        assert_eq!(
+            client
+                .copy_out("COPY users TO STDOUT")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unsupported
+        );
     }
 }

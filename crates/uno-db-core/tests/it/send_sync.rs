@@ -46,6 +46,12 @@ const _: () = {
     send::<blocking::MockSession>();
     send::<nonblocking::MockConnection>();
     send::<nonblocking::MockSession>();
+    send::<blocking::RowIter<'static>>();
+    send::<blocking::CopyInWriter<'static>>();
+    send::<blocking::CopyOutReader<'static>>();
+    send::<nonblocking::RowStream<'static>>();
+    send::<nonblocking::CopyInSink<'static>>();
+    send::<nonblocking::CopyOutStream<'static>>();
 };
 
 // `Client` is object-safe, a boxed connection or session is a client as it

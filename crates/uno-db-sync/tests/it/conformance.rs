@@ -35,3 +35,8 @@ mod pgbouncer {
 mod listen {
     uno_db_testkit::blocking_listen_conformance!(uno_db_sync::SyncEngineFactory::new());
 }
+
+/// Streamed rows and `COPY`.
+mod streaming {
+    uno_db_testkit::blocking_streaming_conformance!(uno_db_sync::SyncEngineFactory::new());
+}

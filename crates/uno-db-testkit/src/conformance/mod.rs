@@ -21,7 +21,10 @@
 //! state). `LISTEN`/`NOTIFY` has its own macros,
 //! [`blocking_listen_conformance!`](crate::blocking_listen_conformance) and
 //! [`nonblocking_listen_conformance!`](crate::nonblocking_listen_conformance),
-//! with cases named `listen_*`. Each `clean_return_*`/`fault_*` case says in its doc what it
+//! with cases named `listen_*`; so do streamed rows and `COPY`
+//! ([`blocking_streaming_conformance!`](crate::blocking_streaming_conformance),
+//! [`nonblocking_streaming_conformance!`](crate::nonblocking_streaming_conformance),
+//! cases named `stream_*` and `copy_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
 //! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
@@ -29,6 +32,7 @@ pub mod blocking_ha;
 pub mod blocking_listen;
 pub mod blocking_pgbouncer;
 pub mod blocking_security;
+pub mod blocking_streaming;
 mod case_config;
 mod chain;
 mod free_port;
