@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_core::Stream;
+use futures_sink::Sink;
 use postgres::fallible_iterator::FallibleIterator as _;
 use uno_db::blocking::{Client as _, EngineFactory as _};
 use uno_db::nonblocking::{Client as _, EngineFactory as _};
@@ -33,8 +34,10 @@ const STREAMERS: [&str; 4] = [UNO_ASYNC, TOKIO_PG, UNO_SYNC, POSTGRES];
 
 const COPY_ASYNC: &str = "uno-db-async copy_in";
 const COPY_SYNC: &str = "uno-db-sync copy_in";
+const COPY_TOKIO_PG: &str = "tokio-postgres copy_in";
+const COPY_POSTGRES: &str = "postgres copy_in";
 const PSQL: &str = "psql \\copy";
-const COPIERS: [&str; 3] = [COPY_ASYNC, COPY_SYNC, PSQL];
+const COPIERS: [&str; 5] = [COPY_ASYNC, COPY_SYNC, COPY_TOKIO_PG, COPY_POSTGRES, PSQL];
 
 /// Rows loaded by one `COPY`.
 const COPY_ROWS: u64 = 1_000_000;
@@ -373,6 +376,7 @@ fn copy(args: &Args, contenders: &mut Contenders) -> Result<(), BoxError> {
     let Contenders {
         runtime,
         uno_async,
+        tokio_pg,
         uno_sync,
         postgres,
         ..
@@ -434,6 +438,16 @@ fn copy(args: &Args, contenders: &mut Contenders) -> Result<(), BoxError> {
                     }
                     writer.finish()
                 })(),
+                COPY_TOKIO_PG => {
+                    Ok(runtime.block_on(copy_tokio_postgres(tokio_pg, &statement, &chunks))?)
+                }
+                COPY_POSTGRES => {
+                    let mut writer = postgres.copy_in(&statement)?;
+                    for chunk in &chunks {
+                        writer.write_all(chunk)?;
+                    }
+                    Ok(writer.finish()?)
+                }
                 _ => Ok(psql.copy(file.path())?),
             };
             let seconds = started.elapsed().as_secs_f64();
@@ -459,15 +473,37 @@ fn copy(args: &Args, contenders: &mut Contenders) -> Result<(), BoxError> {
         .collect();
     report.print_medians(&shape, &measured);
     let shapes = [shape];
-    for ours in [COPY_ASYNC, COPY_SYNC] {
+    let pairs = [
+        (COPY_ASYNC, PSQL),
+        (COPY_SYNC, PSQL),
+        (COPY_ASYNC, COPY_TOKIO_PG),
+        (COPY_SYNC, COPY_POSTGRES),
+    ];
+    for (ours, theirs) in pairs {
         if skipped.contains(&ours) {
-            println!("ratio {ours}/{PSQL} = n/a (copy 1M rows; {ours} does not implement COPY)");
+            println!("ratio {ours}/{theirs} = n/a (copy 1M rows; {ours} does not implement COPY)");
         } else {
-            let ratio = report.ratio(ours, PSQL, &shapes);
-            println!("ratio {ours}/{PSQL} = {ratio:.3} (copy 1M rows)");
+            let ratio = report.ratio(ours, theirs, &shapes);
+            println!("ratio {ours}/{theirs} = {ratio:.3} (copy 1M rows)");
         }
     }
     Ok(())
+}
+
+/// The driver's own `copy_in`: one `CopyData` per chunk, as uno-db-async's
+/// `send`.
+async fn copy_tokio_postgres(
+    client: &tokio_postgres::Client,
+    statement: &str,
+    chunks: &[Bytes],
+) -> Result<u64, BoxError> {
+    let sink = client.copy_in::<_, Bytes>(statement).await?;
+    let mut sink = std::pin::pin!(sink);
+    for chunk in chunks {
+        std::future::poll_fn(|cx| sink.as_mut().poll_ready(cx)).await?;
+        sink.as_mut().start_send(chunk.clone())?;
+    }
+    Ok(sink.finish().await?)
 }
 
 /// [`COPY_ROWS`] rows of `COPY` text (`id<TAB>name<LF>`), cut into chunks
