@@ -9,7 +9,8 @@ pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream) [--u
   --rows     stream: rows streamed per round (default 10000000)
   --rss-of   stream, internal: stream once through this contender in this fresh process and
              print its resident memory (the memory pass runs one such child per contender)
-  --only     run just this contender (for profiling), e.g. --only uno-db-async";
+  --only     run just this contender (for profiling), e.g. --only uno-db-async
+             (stream: --only 'uno-db-async query_stream', 'psql \\copy', ...)";
 
 /// Which family to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
