@@ -20,6 +20,7 @@ use crate::error::BoxError;
 use crate::error::Result;
 use crate::from_row::{FromRow, map_rows};
 use crate::listener_event::ListenerEvent;
+pub use crate::listener_stream::ListenerIter;
 use crate::retry::RetryPolicy;
 use crate::row::Row;
 pub use crate::row_stream::RowIter;

@@ -84,7 +84,7 @@ impl std::fmt::Debug for CopyInSink<'_> {
 
 /// The data of [`nonblocking::Client::copy_out`]: a [`Stream`] of chunks
 /// of `COPY` data (text, CSV or binary, as the statement says), with
-/// bounded memory. The same rules as [`RowStream`](crate::RowStream)'s
+/// bounded memory. The same rules as [`RowStream`](crate::nonblocking::RowStream)'s
 /// apply when it is dropped before its end.
 #[must_use = "a stream does nothing unless polled"]
 pub struct CopyOutStream<'a> {
@@ -202,7 +202,7 @@ impl std::fmt::Debug for CopyInWriter<'_> {
 
 /// The data of [`blocking::Client::copy_out`]: an [`io::Read`] (and
 /// [`BufRead`]) of `COPY` data with bounded memory. The same rules as
-/// [`RowStream`](crate::RowStream)'s apply when it is dropped before its
+/// [`RowStream`](crate::nonblocking::RowStream)'s apply when it is dropped before its
 /// end. Its `io::Error`s carry the [`Error`](crate::Error) inside.
 pub struct CopyOutReader<'a> {
     inner: Box<dyn BufRead + Send + 'a>,

@@ -22,6 +22,7 @@ mod fake_server;
 mod from_row;
 mod identifier;
 mod listener_event;
+mod listener_stream;
 pub mod nonblocking;
 mod notification;
 mod retry;

@@ -24,6 +24,7 @@ use crate::error::BoxError;
 use crate::error::Result;
 use crate::from_row::{FromRow, map_rows};
 use crate::listener_event::ListenerEvent;
+pub use crate::listener_stream::ListenerStream;
 use crate::retry::RetryPolicy;
 use crate::row::Row;
 pub use crate::row_stream::RowStream;

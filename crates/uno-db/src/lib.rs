@@ -48,3 +48,7 @@ struct ErrorsGuide;
 #[cfg(all(doctest, feature = "async"))]
 #[doc = include_str!("../../../docs/high-availability.md")]
 struct HighAvailabilityGuide;
+
+#[cfg(all(doctest, feature = "async"))]
+#[doc = include_str!("../../../docs/streaming-and-copy.md")]
+struct StreamingAndCopyGuide;

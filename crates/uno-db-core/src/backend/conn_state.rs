@@ -328,6 +328,16 @@ impl<S: Clone> ConnState<S> {
                  COPY ... TO STDOUT)",
             ));
         }
+        // The driver runs `COPY` as a named statement, prepared and then
+        // bound: outside a transaction PgBouncer may send the two to
+        // different server connections.
+        if self.shares_server && self.transaction != Transaction::Open {
+            return Err(Error::with_message(
+                ErrorKind::Unsupported,
+                "behind PgBouncer in transaction mode, run COPY inside a session \
+                 (its transaction keeps one server connection)",
+            ));
+        }
         self.usable()?;
         self.in_flight = true;
         Ok(())
@@ -656,6 +666,17 @@ mod tests {
         assert!(!conn.is_in_flight());
         conn.copy_started("COPY t FROM STDIN").unwrap();
         assert!(conn.is_in_flight());
+    }
+
+    #[test]
+    fn behind_pgbouncer_copy_runs_only_in_a_session() {
+        let mut conn = state().sharing_server_connections(0);
+        let error = conn.copy_started("COPY t FROM STDIN").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unsupported);
+        assert!(error.to_string().contains("inside a session"), "{error}");
+        conn.begin_started().unwrap();
+        conn.begin_succeeded(None);
+        conn.copy_started("COPY t FROM STDIN").unwrap();
     }
 
     #[test]

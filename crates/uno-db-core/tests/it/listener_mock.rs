@@ -97,6 +97,37 @@ mod blocking {
         assert_eq!(error.kind(), ErrorKind::PoolTimeout);
         assert!(error.is_transient());
     }
+
+    /// The iterator hands out events and errors, goes on after a failed
+    /// reconnect, and ends at a quiet wait.
+    #[test]
+    fn the_iterator_ends_at_a_quiet_wait() {
+        let mut listener = MockListener::new();
+        let mut events = vec![
+            Ok(Some(script().remove(0))),
+            Err(uno_db_core::Error::new(ErrorKind::PoolTimeout)),
+            Ok(Some(ListenerEvent::Reconnected)),
+            Ok(None),
+        ]
+        .into_iter();
+        listener
+            .expect_next_timeout()
+            .withf(|quiet| *quiet == Duration::from_millis(5))
+            .times(4)
+            .returning(move |_| events.next().unwrap());
+        let seen: Vec<std::result::Result<Action, ErrorKind>> =
+            uno_db_core::blocking::ListenerIter::new(&mut listener, Duration::from_millis(5))
+                .map(|event| event.map(|event| act(&event)).map_err(|e| e.kind()))
+                .collect();
+        assert_eq!(
+            seen,
+            [
+                Ok(Action::Refresh("7".to_owned())),
+                Err(ErrorKind::PoolTimeout),
+                Ok(Action::ReloadEverything),
+            ]
+        );
+    }
 }
 
 mod nonblocking {
@@ -138,5 +169,42 @@ mod nonblocking {
             Box::pin(async move { Ok(Box::new(listener) as Box<dyn Listener>) })
         });
         assert_eq!(watch(&engine, 3).await.unwrap(), expected());
+    }
+
+    /// The stream hands out events and errors, goes on after a failed
+    /// reconnect, and ends after the engine was disposed.
+    #[tokio::test]
+    async fn the_stream_ends_after_the_engine_is_disposed() {
+        let mut listener = MockListener::new();
+        let mut events = vec![
+            Ok(script().remove(0)),
+            Err(uno_db_core::Error::new(ErrorKind::PoolTimeout)),
+            Ok(ListenerEvent::Reconnected),
+            Err(uno_db_core::Error::new(ErrorKind::PoolClosed)),
+        ]
+        .into_iter();
+        listener.expect_next().times(4).returning(move || {
+            let event = events.next().unwrap();
+            Box::pin(async move { event })
+        });
+        let mut stream = uno_db_core::nonblocking::ListenerStream::new(Box::new(listener));
+        let mut seen = Vec::new();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(event)) => seen.push(Ok(act(&event))),
+                Ok(None) => break,
+                Err(error) => seen.push(Err(error.kind())),
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                Ok(Action::Refresh("7".to_owned())),
+                Err(ErrorKind::PoolTimeout),
+                Ok(Action::ReloadEverything),
+                Err(ErrorKind::PoolClosed),
+            ]
+        );
+        assert!(stream.into_listener().is_none(), "the stream ended");
     }
 }

@@ -21,7 +21,7 @@ use super::shared::{
 };
 use super::unique_name::unique_application_name;
 use crate::TestCluster;
-use uno_db_core::blocking::{Engine, EngineFactory, Listener};
+use uno_db_core::blocking::{Engine, EngineFactory, Listener, ListenerIter};
 use uno_db_core::{ConnectionConfig, ErrorKind, ListenerEvent, Result};
 
 /// The next event, which must come within [`LISTEN_WAIT`].
@@ -77,6 +77,28 @@ pub fn listen_notifications_arrive_in_order(
         );
     }
     assert_eq!(listener.next_timeout(QUIET_WAIT)?, None);
+    Ok(())
+}
+
+/// Pins: the listener as an iterator (`ListenerIter`) yields the
+/// notifications sent, then ends at a quiet wait.
+pub fn listen_events_as_an_iterator(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut listener = engine.listener()?;
+    listener.listen("jobs")?;
+    for payload in ["1", "2"] {
+        notify(&*engine, "jobs", payload)?;
+    }
+    let payloads: Vec<String> = ListenerIter::new(&mut *listener, QUIET_WAIT)
+        .map(|event| match event? {
+            ListenerEvent::Notification(n) => Ok(n.payload().to_owned()),
+            other => panic!("expected a notification, got {other:?}"),
+        })
+        .collect::<Result<_>>()?;
+    assert_eq!(payloads, ["1", "2"]);
     Ok(())
 }
 
@@ -249,6 +271,7 @@ macro_rules! blocking_listen_conformance {
     ($factory:expr) => {
         $crate::blocking_listen_conformance!(@cases $factory;
             listen_notifications_arrive_in_order,
+            listen_events_as_an_iterator,
             listen_unlisten_stops_notifications,
             listen_hostile_channel_names_are_only_names,
             listen_quiet_wait_ends_in_time,

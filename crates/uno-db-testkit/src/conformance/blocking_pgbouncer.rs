@@ -2,10 +2,12 @@
 //! suite that apply there (see [`blocking_pgbouncer_conformance!`](crate::blocking_pgbouncer_conformance)),
 //! and what only PgBouncer shows.
 // Cases are tests: a failed expectation panics.
-#![allow(clippy::missing_errors_doc)]
+#![allow(clippy::unwrap_used, clippy::missing_errors_doc)]
 
-use uno_db_core::blocking::{Connection, EngineFactory};
-use uno_db_core::{ConnectionConfig, Result};
+use std::io::{Read, Write};
+
+use uno_db_core::blocking::{Client, Connection, EngineFactory};
+use uno_db_core::{ConnectionConfig, Error, ErrorKind, Result, TransactionOptions};
 
 /// Parameterised statements and `prepare`, from two pooled connections
 /// that share one server connection, leave no named prepared statement on
@@ -41,6 +43,42 @@ pub fn pgbouncer_leaves_no_prepared_statements(
         .query_one("SELECT count(*) FROM pg_prepared_statements", &[])?
         .get(0);
     assert_eq!(left, 0, "named statements left on the server connection");
+    Ok(())
+}
+
+/// Pins: behind PgBouncer in transaction mode rows stream (with
+/// parameters, as unnamed statements) anywhere, while `COPY` (a named
+/// statement, prepared then bound) runs only inside a session, and is
+/// refused with a clear error outside one.
+pub fn pgbouncer_streams_anywhere_and_copies_in_sessions(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut conn = engine.connect()?;
+    let sum: i64 = conn
+        .query_stream(
+            "SELECT g::int8 FROM generate_series(1, $1::int8) AS g",
+            &[&1000_i64],
+        )?
+        .map(|row| row.map(|row| row.get::<_, i64>(0)))
+        .sum::<Result<i64>>()?;
+    assert_eq!(sum, 500_500);
+    conn.batch_execute("CREATE TABLE bounced (n int8)")?;
+    let error = conn.copy_in("COPY bounced FROM STDIN").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+    assert!(error.to_string().contains("inside a session"), "{error}");
+    let mut session = conn.begin(&TransactionOptions::new())?;
+    let mut writer = session.copy_in("COPY bounced FROM STDIN")?;
+    writer.write_all(b"1\n2\n3\n").map_err(Error::from_io)?;
+    assert_eq!(writer.finish()?, 3);
+    let mut out = Vec::new();
+    session
+        .copy_out("COPY bounced TO STDOUT")?
+        .read_to_end(&mut out)
+        .map_err(Error::from_io)?;
+    assert_eq!(out, b"1\n2\n3\n");
+    session.commit()?;
     Ok(())
 }
 
@@ -95,7 +133,9 @@ macro_rules! blocking_pgbouncer_conformance {
             blocking::clean_return_after_commit_and_chain,
             blocking::clean_return_after_cancelled_statement,
             blocking::clean_return_after_failed_rollback,
+            blocking_streaming::stream_rows_arrive_in_order,
             blocking_pgbouncer::pgbouncer_leaves_no_prepared_statements,
+            blocking_pgbouncer::pgbouncer_streams_anywhere_and_copies_in_sessions,
         );
     };
     (@cases $factory:expr; $($module:ident :: $case:ident),* $(,)?) => {

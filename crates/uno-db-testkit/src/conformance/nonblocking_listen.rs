@@ -22,7 +22,7 @@ use super::shared::{
     BACKENDS_OF_APPLICATION, OUTAGE_POOL_TIMEOUT, STILL_RUNNING, TERMINATE, TIMEOUT_SLACK,
 };
 use super::unique_name::unique_application_name;
-use uno_db_core::nonblocking::{Engine, EngineFactory, Listener};
+use uno_db_core::nonblocking::{Engine, EngineFactory, Listener, ListenerStream};
 use uno_db_core::{ConnectionConfig, ErrorKind, ListenerEvent, Result};
 
 /// The next event, which must come within [`LISTEN_WAIT`].
@@ -88,6 +88,35 @@ pub async fn listen_notifications_arrive_in_order(
         );
     }
     assert_eq!(next_within(&mut *listener, QUIET_WAIT).await?, None);
+    Ok(())
+}
+
+/// Pins: the listener as a `Stream` (`ListenerStream`) yields the same
+/// notifications, and gives the listener back to listen to more.
+pub async fn listen_events_as_a_stream(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut listener = engine.listener().await?;
+    listener.listen("jobs").await?;
+    let mut events = ListenerStream::new(listener);
+    for payload in ["1", "2"] {
+        notify(&*engine, "jobs", payload).await?;
+    }
+    for payload in ["1", "2"] {
+        let event = tokio::time::timeout(LISTEN_WAIT, events.try_next())
+            .await
+            .expect("an event in time")?;
+        match event {
+            Some(ListenerEvent::Notification(n)) => assert_eq!(n.payload(), payload),
+            other => panic!("expected a notification, got {other:?}"),
+        }
+    }
+    let mut listener = events.into_listener().expect("the listener back");
+    listener.listen("mail").await?;
+    notify(&*engine, "mail", "m").await?;
+    assert_eq!(next_notification(&mut *listener).await?.1, "m");
     Ok(())
 }
 
@@ -302,6 +331,7 @@ macro_rules! nonblocking_listen_conformance {
     ($factory:expr) => {
         $crate::nonblocking_listen_conformance!(@cases $factory;
             listen_notifications_arrive_in_order,
+            listen_events_as_a_stream,
             listen_unlisten_stops_notifications,
             listen_hostile_channel_names_are_only_names,
             listen_quiet_wait_ends_in_time,

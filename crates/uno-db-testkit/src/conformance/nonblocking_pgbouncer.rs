@@ -2,10 +2,10 @@
 //! suite that apply there (see [`nonblocking_pgbouncer_conformance!`](crate::nonblocking_pgbouncer_conformance)),
 //! and what only PgBouncer shows.
 // Cases are tests: a failed expectation panics.
-#![allow(clippy::missing_errors_doc)]
+#![allow(clippy::unwrap_used, clippy::missing_errors_doc)]
 
-use uno_db_core::nonblocking::{Connection, EngineFactory};
-use uno_db_core::{ConnectionConfig, Result};
+use uno_db_core::nonblocking::{Client, Connection, EngineFactory};
+use uno_db_core::{ConnectionConfig, ErrorKind, Result, TransactionOptions};
 
 /// Parameterised statements and `prepare`, from two pooled connections
 /// that share one server connection, leave no named prepared statement on
@@ -46,6 +46,47 @@ pub async fn pgbouncer_leaves_no_prepared_statements(
 }
 
 /// The database's rollbacks so far, as the server counts them.
+/// Pins: behind PgBouncer in transaction mode rows stream (with
+/// parameters, as unnamed statements) anywhere, while `COPY` (a named
+/// statement, prepared then bound) runs only inside a session, and is
+/// refused with a clear error outside one.
+pub async fn pgbouncer_streams_anywhere_and_copies_in_sessions(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let engine = factory.engine(config)?;
+    let mut conn = engine.connect().await?;
+    let mut rows = conn
+        .query_stream(
+            "SELECT g::int8 FROM generate_series(1, $1::int8) AS g",
+            &[&1000_i64],
+        )
+        .await?;
+    let mut sum = 0;
+    while let Some(row) = rows.try_next().await? {
+        sum += row.get::<_, i64>(0);
+    }
+    drop(rows);
+    assert_eq!(sum, 500_500);
+    conn.batch_execute("CREATE TABLE bounced (n int8)").await?;
+    let error = conn.copy_in("COPY bounced FROM STDIN").await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+    assert!(error.to_string().contains("inside a session"), "{error}");
+    let mut session = conn.begin(&TransactionOptions::new()).await?;
+    let mut sink = session.copy_in("COPY bounced FROM STDIN").await?;
+    sink.send("1\n2\n3\n").await?;
+    assert_eq!(sink.finish().await?, 3);
+    let mut out = Vec::new();
+    let mut data = session.copy_out("COPY bounced TO STDOUT").await?;
+    while let Some(chunk) = data.try_next().await? {
+        out.extend_from_slice(&chunk);
+    }
+    drop(data);
+    assert_eq!(out, b"1\n2\n3\n");
+    session.commit().await?;
+    Ok(())
+}
+
 async fn rollbacks(conn: &mut dyn Connection) -> Result<i64> {
     conn.batch_execute("SELECT pg_stat_force_next_flush()")
         .await?;
@@ -95,7 +136,9 @@ macro_rules! nonblocking_pgbouncer_conformance {
             nonblocking::clean_return_after_failed_rollback,
             nonblocking::fault_slow_statement_fails_within_query_timeout,
             nonblocking::transaction_query_timeout_limits_only_its_transaction,
+            nonblocking_streaming::stream_rows_arrive_in_order,
             nonblocking_pgbouncer::pgbouncer_leaves_no_prepared_statements,
+            nonblocking_pgbouncer::pgbouncer_streams_anywhere_and_copies_in_sessions,
         );
     };
     (@cases $factory:expr; $($module:ident :: $case:ident),* $(,)?) => {
