@@ -9,6 +9,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut client = postgres::Client::connect(db.url(), postgres::NoTls)?;
     client.batch_execute("CREATE TABLE users (name text); INSERT INTO users VALUES ('alice')")?;
     let count: i64 = client.query_one("SELECT count(*) FROM users", &[])?.get(0);
-    println!("database {} on {}:{} holds {count} user", db.name(), db.host(), db.port());
+    println!(
+        "database {} on {}:{} holds {count} user",
+        db.name(),
+        db.host(),
+        db.port()
+    );
     Ok(())
 }
