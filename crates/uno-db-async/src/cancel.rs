@@ -105,10 +105,12 @@ impl CancelHandle {
             Some((_, endpoint)) => {
                 tokio::time::timeout(self.bound, send(token, tls, endpoint)).await
             }
-            None => tokio::time::timeout(self.bound, async move {
-                token.cancel_query(tls).await.map_err(io::Error::other)
-            })
-            .await,
+            None => {
+                tokio::time::timeout(self.bound, async move {
+                    token.cancel_query(tls).await.map_err(io::Error::other)
+                })
+                .await
+            }
         };
         match outcome {
             Ok(Ok(())) => Ok(()),

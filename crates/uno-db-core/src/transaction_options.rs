@@ -346,13 +346,15 @@ mod tests {
         for options in [
             TransactionOptions::new().statement_timeout(max + Duration::from_micros(1)),
             TransactionOptions::new().lock_timeout(Duration::MAX),
-            TransactionOptions::new().idle_in_transaction_session_timeout(Duration::from_secs(
-                u64::from(u32::MAX),
-            )),
+            TransactionOptions::new()
+                .idle_in_transaction_session_timeout(Duration::from_secs(u64::from(u32::MAX))),
         ] {
             let error = options.begin_batch().unwrap_err();
             assert_eq!(error.kind(), ErrorKind::Config);
-            assert!(error.to_string().contains("more than PostgreSQL takes"), "{error}");
+            assert!(
+                error.to_string().contains("more than PostgreSQL takes"),
+                "{error}"
+            );
         }
     }
 }

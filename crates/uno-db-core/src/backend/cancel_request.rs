@@ -41,9 +41,8 @@ mod tests {
         let error = cancel_request_timed_out(Duration::from_millis(1500));
         assert_eq!(error.kind(), ErrorKind::Connect);
         assert!(error.to_string().contains("1500ms"), "{error}");
-        let error = cancel_request_failed(std::io::Error::from(
-            std::io::ErrorKind::ConnectionRefused,
-        ));
+        let error =
+            cancel_request_failed(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(error.kind(), ErrorKind::Connect);
         assert!(std::error::Error::source(&error).is_some());
     }
