@@ -24,7 +24,10 @@
 //! with cases named `listen_*`; so do streamed rows and `COPY`
 //! ([`blocking_streaming_conformance!`](crate::blocking_streaming_conformance),
 //! [`nonblocking_streaming_conformance!`](crate::nonblocking_streaming_conformance),
-//! cases named `stream_*` and `copy_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
+//! cases named `stream_*` and `copy_*`), and per-transaction server limits
+//! ([`blocking_tx_conformance!`](crate::blocking_tx_conformance),
+//! [`nonblocking_tx_conformance!`](crate::nonblocking_tx_conformance), cases
+//! named `tx_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
 //! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
@@ -33,6 +36,7 @@ pub mod blocking_listen;
 pub mod blocking_pgbouncer;
 pub mod blocking_security;
 pub mod blocking_streaming;
+pub mod blocking_tx;
 mod case_config;
 mod chain;
 mod free_port;
@@ -44,12 +48,14 @@ pub mod nonblocking_listen;
 pub mod nonblocking_pgbouncer;
 pub mod nonblocking_security;
 pub mod nonblocking_streaming;
+pub mod nonblocking_tx;
 mod outer_timeout;
 mod pgbouncer_setup;
 mod security_setup;
 mod shared;
 mod streaming_shared;
 mod temp_roles;
+mod tx_shared;
 mod unique_name;
 
 pub use case_config::case_config;
