@@ -156,25 +156,6 @@ impl TransactionOptions {
         self
     }
 
-    /// The server-side `statement_timeout` for this transaction, if set.
-    #[must_use]
-    pub fn get_statement_timeout(&self) -> Option<Duration> {
-        self.statement_timeout
-    }
-
-    /// The server-side `lock_timeout` for this transaction, if set.
-    #[must_use]
-    pub fn get_lock_timeout(&self) -> Option<Duration> {
-        self.lock_timeout
-    }
-
-    /// The server-side `idle_in_transaction_session_timeout` for this
-    /// transaction, if set.
-    #[must_use]
-    pub fn get_idle_in_transaction_session_timeout(&self) -> Option<Duration> {
-        self.idle_in_transaction_timeout
-    }
-
     /// The transaction's own statement limit, if set (else the engine's
     /// `query_timeout` applies).
     #[must_use]
