@@ -50,6 +50,7 @@ mod listen_state;
 mod metrics_export;
 mod passfile;
 mod pool_metrics;
+mod pool_ops;
 mod rows;
 mod send_plan;
 mod sql_effects;
@@ -68,6 +69,7 @@ pub use engine_core::{
 pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use listen_state::ListenerState;
 pub use pool_metrics::PoolMetrics;
+pub use pool_ops::LeakTicket;
 pub use rows::{PreparedStatement, StreamColumns, at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;
