@@ -16,6 +16,7 @@ use super::pool_metrics::PoolMetrics;
 use super::pool_ops::{LeakTicket, LeakTracker, PoolLimits};
 use crate::config::{ConnectionConfig, Driver, Endpoint, PgBouncerMode, ServerRole};
 use crate::error::{BoxError, Error, ErrorKind, Result};
+use crate::retry::Backoff;
 use crate::status::{CloseReason, CloseReport};
 
 /// How long after its last use a pooled connection is handed out without
@@ -784,12 +785,24 @@ impl EngineCore {
             .min(self.limits.max_connections().saturating_sub(open))
     }
 
-    /// How long the background refill waits before looking again at the
-    /// idle connections: `delay` after a failed connect (the retry
-    /// policy's backoff, which the backend keeps), else this period.
-    #[must_use]
-    pub fn refill_period(&self) -> Duration {
-        Duration::from_millis(100)
+    /// How long the background refill waits before its next look at the
+    /// idle connections, after a fill that `failed` or not: 100 ms after
+    /// a success (or nothing to do), else the retry policy's backoff
+    /// (kept in `backoff` across failures, reset by a success; once the
+    /// policy gives up, its `max_delay`), never less than 100 ms, so a
+    /// server that stays down is never hammered.
+    pub fn refill_delay(&self, backoff: &mut Option<Backoff>, failed: bool) -> Duration {
+        const PERIOD: Duration = Duration::from_millis(100);
+        if !failed {
+            *backoff = None;
+            return PERIOD;
+        }
+        let policy = self.config.retry();
+        backoff
+            .get_or_insert_with(|| policy.backoff())
+            .next_delay_if(true)
+            .unwrap_or_else(|| policy.get_max_delay())
+            .max(PERIOD)
     }
 
     /// The error of a `warm_up` that could not open `min_idle` connections

@@ -70,6 +70,13 @@ pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use listen_state::ListenerState;
 pub use pool_metrics::PoolMetrics;
 pub use pool_ops::LeakTicket;
+
+/// Whether `Engine::connect`/`session` called through a trait object
+/// report their caller's location to leak detection: true unless the
+/// `mock` feature is on (mockall cannot mock `#[track_caller]` methods, so
+/// the traits declare it only without mocks; then a call through
+/// `dyn Engine` names the backend's method instead).
+pub const DYN_ENGINE_TRACKS_CALLER: bool = cfg!(not(feature = "mock"));
 pub use rows::{PreparedStatement, StreamColumns, at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;
