@@ -2,7 +2,7 @@
 //! connections.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use uno_db_core::BlockingCallbacks;
 use uno_db_core::backend::EngineCore;
@@ -26,6 +26,9 @@ pub(crate) struct EngineShared {
     /// connect attempt or a clean-up that timed out); at most one per pool
     /// slot.
     lingering: AtomicUsize,
+    /// Whether the background threads (`min_idle` refill, leak watch)
+    /// were started; they start on the first checkout or warm-up.
+    pub(crate) background_started: AtomicBool,
 }
 
 impl EngineShared {
@@ -41,6 +44,7 @@ impl EngineShared {
             callbacks,
             queue: WaitQueue::default(),
             lingering: AtomicUsize::new(0),
+            background_started: AtomicBool::new(false),
         }
     }
 

@@ -58,6 +58,10 @@ mod statement_cache;
 #[cfg(feature = "tls")]
 mod tls;
 
+/// The most connections a pool may ever hold (`pool_size + max_overflow`
+/// is validated against it); a backend whose pool cannot be resized builds
+/// it with this ceiling and keeps to [`EngineCore::max_connections`].
+pub use crate::config::limits::MAX_CONNECTIONS;
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep, RoleCheck};
 use describe_plan::parameter_count_mismatch;
