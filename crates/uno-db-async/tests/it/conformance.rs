@@ -43,3 +43,9 @@ mod listen {
 mod streaming {
     uno_db_testkit::nonblocking_streaming_conformance!(uno_db_async::AsyncEngineFactory::new());
 }
+
+/// Pool operations: leak detection, `min_idle` and `warm_up`, draining
+/// with `close(deadline)`, resizing at runtime.
+mod ops {
+    uno_db_testkit::nonblocking_ops_conformance!(uno_db_async::AsyncEngineFactory::new());
+}

@@ -40,3 +40,9 @@ mod listen {
 mod streaming {
     uno_db_testkit::blocking_streaming_conformance!(uno_db_sync::SyncEngineFactory::new());
 }
+
+/// Pool operations: leak detection, `min_idle` and `warm_up`, draining
+/// with `close(deadline)`, resizing at runtime.
+mod ops {
+    uno_db_testkit::blocking_ops_conformance!(uno_db_sync::SyncEngineFactory::new());
+}
