@@ -122,6 +122,7 @@ impl AsyncEngine {
             callbacks,
             reaper_started: AtomicBool::new(false),
             resizing: Mutex::new(()),
+            filling: tokio::sync::Mutex::new(()),
         });
         let manager = ConnManager {
             shared: Arc::clone(&shared),
@@ -220,7 +221,7 @@ impl AsyncEngine {
         let started = Instant::now();
         pool_ops::fill(
             &self.pool,
-            core,
+            &self.shared,
             started,
             started + core.config().pool_timeout(),
         )

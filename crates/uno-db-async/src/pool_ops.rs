@@ -7,7 +7,6 @@ use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{Pool, PoolError, WeakPool};
-use uno_db_core::backend::EngineCore;
 use uno_db_core::{Error, ErrorKind, Result};
 
 use crate::manager::ConnManager;
@@ -18,10 +17,15 @@ use crate::shared::EngineShared;
 /// returning them all; waits at most until `deadline`.
 pub(crate) async fn fill(
     pool: &Pool<ConnManager>,
-    core: &EngineCore,
+    shared: &EngineShared,
     started: Instant,
     deadline: Instant,
 ) -> Result<()> {
+    let core = &shared.core;
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let Ok(_one_at_a_time) = tokio::time::timeout(remaining, shared.filling.lock()).await else {
+        return Err(core.warm_up_failed(started, None));
+    };
     let mut held = Vec::new();
     loop {
         if core.is_disposed() {
@@ -68,7 +72,13 @@ pub(crate) async fn refill(pool: WeakPool<ConnManager>, shared: Weak<EngineShare
             return;
         }
         let started = Instant::now();
-        let outcome = fill(&pool, core, started, started + core.config().pool_timeout()).await;
+        let outcome = fill(
+            &pool,
+            &shared,
+            started,
+            started + core.config().pool_timeout(),
+        )
+        .await;
         delay = core.refill_delay(&mut backoff, outcome.is_err());
     }
 }

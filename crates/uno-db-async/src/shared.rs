@@ -24,6 +24,10 @@ pub(crate) struct EngineShared {
     /// Serializes `set_pool_size`/`set_max_overflow`, so that the pool is
     /// resized in the order the kernel's limits changed.
     pub(crate) resizing: Mutex<()>,
+    /// One fill to `min_idle` at a time (`warm_up` and the background
+    /// refill): two would each count the other's connections as in use
+    /// and open too many.
+    pub(crate) filling: tokio::sync::Mutex<()>,
     /// Ends statements that run past `query_timeout`.
     pub(crate) watchdog: Watchdog,
 }

@@ -278,6 +278,11 @@ impl SyncEngine {
     /// returning them all; waits at most `pool_timeout` from `started`.
     fn fill(&self, started: Instant) -> Result<()> {
         let core = &self.shared.core;
+        let _one_at_a_time = self
+            .shared
+            .filling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut held = Vec::new();
         loop {
             if core.is_disposed() {

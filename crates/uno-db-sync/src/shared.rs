@@ -1,8 +1,8 @@
 //! [`EngineShared`]: what an engine shares with its pool manager and its
 //! connections.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use uno_db_core::BlockingCallbacks;
 use uno_db_core::backend::EngineCore;
@@ -29,6 +29,10 @@ pub(crate) struct EngineShared {
     /// Whether the background threads (`min_idle` refill, leak watch)
     /// were started; they start on the first checkout or warm-up.
     pub(crate) background_started: AtomicBool,
+    /// One fill to `min_idle` at a time (`warm_up` and the background
+    /// refill): two would each count the other's connections as in use
+    /// and open too many.
+    pub(crate) filling: Mutex<()>,
 }
 
 impl EngineShared {
@@ -45,6 +49,7 @@ impl EngineShared {
             queue: WaitQueue::default(),
             lingering: AtomicUsize::new(0),
             background_started: AtomicBool::new(false),
+            filling: Mutex::new(()),
         }
     }
 

@@ -20,6 +20,7 @@ use super::ops_shared::{
 };
 use super::shared::{BACKENDS_OF_APPLICATION, POLL, TIMEOUT_SLACK};
 use super::unique_name::unique_application_name;
+use crate::LogCapture;
 use uno_db_core::backend::DYN_ENGINE_TRACKS_CALLER;
 use uno_db_core::blocking::{Engine, EngineFactory};
 use uno_db_core::{CloseReason, CloseReport, ConnectionConfig, ErrorKind, Result};
@@ -56,6 +57,7 @@ pub fn ops_leak_reported_once_then_on_return(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
+    LogCapture::global(); // before the first event
     let config = config
         .to_builder()
         .leak_detection_threshold(LEAK_THRESHOLD)

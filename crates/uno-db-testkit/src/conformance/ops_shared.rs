@@ -14,7 +14,7 @@ pub(super) const LEAK_THRESHOLD: Duration = Duration::from_millis(100);
 pub(super) const LEAK_HOLD: Duration = Duration::from_millis(600);
 
 /// The message of the leak warning and of the return that follows it.
-pub(super) const LEAK_WARNING: &str = "possible leak";
+pub(super) const LEAK_WARNING: &str = "held past leak_detection_threshold";
 pub(super) const LEAK_RETURNED: &str = "reported as a possible leak was returned";
 
 /// How long a refill, a drain or a server state is waited for.
