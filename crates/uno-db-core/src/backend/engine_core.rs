@@ -842,7 +842,7 @@ impl EngineCore {
     /// reported as a leak.
     pub fn checked_in(&self, ticket: Option<LeakTicket>) {
         if let Some(ticket) = ticket
-            && let Some((location, held)) = self.leaks.end(ticket, Instant::now())
+            && let Some((location, held)) = self.leaks.end(&ticket, Instant::now())
         {
             self.events().leaked_connection_returned(location, held);
         }

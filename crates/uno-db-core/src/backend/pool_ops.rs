@@ -104,7 +104,7 @@ impl LeakTracker {
     /// been reported as a leak.
     pub(super) fn end(
         &self,
-        ticket: LeakTicket,
+        ticket: &LeakTicket,
         now: Instant,
     ) -> Option<(&'static Location<'static>, Duration)> {
         let held = self.lock().remove(&ticket.id)?;
@@ -216,11 +216,11 @@ mod tests {
         assert!(tracker.overdue(t0 + Duration::from_millis(999)).is_empty());
         assert_eq!(tracker.overdue(t0 + Duration::from_secs(2)).len(), 2);
         assert!(tracker.overdue(t0 + Duration::from_secs(3)).is_empty());
-        let (_, held) = tracker.end(ticket, t0 + Duration::from_secs(4)).unwrap();
+        let (_, held) = tracker.end(&ticket, t0 + Duration::from_secs(4)).unwrap();
         assert_eq!(held, Duration::from_secs(4));
         let fresh = tracker.start(Location::caller(), t0).unwrap();
-        assert!(tracker.end(fresh, t0).is_none());
-        drop(quiet);
+        assert!(tracker.end(&fresh, t0).is_none());
+        assert!(tracker.end(&quiet, t0).is_some(), "reported, then returned");
     }
 
     #[test]

@@ -285,7 +285,9 @@ pub fn ops_resize_at_runtime(factory: &dyn EngineFactory, config: &ConnectionCon
     assert_eq!(engine.status().max_size, 1);
     let mut first = engine.connect()?;
     let pid: i32 = first.query_one("SELECT pg_backend_pid()", &[])?.get(0);
-    let error = engine.connect().err().expect("the pool is full");
+    let Err(error) = engine.connect() else {
+        panic!("the pool is full: the checkout must time out")
+    };
     assert_eq!(error.kind(), ErrorKind::PoolTimeout);
 
     engine.set_pool_size(3)?;

@@ -296,7 +296,9 @@ pub async fn ops_resize_at_runtime(
         .query_one("SELECT pg_backend_pid()", &[])
         .await?
         .get(0);
-    let error = engine.connect().await.err().expect("the pool is full");
+    let Err(error) = engine.connect().await else {
+        panic!("the pool is full: the checkout must time out")
+    };
     assert_eq!(error.kind(), ErrorKind::PoolTimeout);
 
     engine.set_pool_size(3)?;
