@@ -1212,6 +1212,86 @@ mod tests {
     }
 
     #[test]
+    fn resized_limits_drive_surplus_status_and_refuse_bad_sizes() {
+        let core = core("postgresql://app@db/x?pool_size=2&max_overflow=2&min_idle=1");
+        assert_eq!(core.set_limits(Some(4), None).unwrap(), 6);
+        assert!(
+            !core.is_surplus(5, 3, 0),
+            "under the new maximum, too few idle"
+        );
+        assert!(
+            core.is_surplus(5, 4, 0),
+            "beyond the new pool_size, enough idle"
+        );
+        assert_eq!(core.set_limits(Some(1), Some(0)).unwrap(), 1);
+        assert!(
+            core.is_surplus(2, 0, 3),
+            "beyond the lowered maximum, even with waiters"
+        );
+        let error = core.set_limits(Some(0), None).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(error.to_string().contains("pool_size"), "{error}");
+        assert!(core.set_limits(Some(5), Some(996)).is_err());
+        assert_eq!(
+            core.max_connections(),
+            1,
+            "a refused change changes nothing"
+        );
+        core.dispose();
+        assert_eq!(
+            core.set_limits(Some(2), None).unwrap_err().kind(),
+            ErrorKind::PoolClosed
+        );
+    }
+
+    #[test]
+    fn min_idle_deficit_is_bounded_by_the_maximum_and_ends_at_dispose() {
+        let core = core("postgresql://app@db/x?pool_size=3&max_overflow=0&min_idle=2");
+        assert_eq!(core.idle_deficit(0, 0), 2);
+        assert_eq!(core.idle_deficit(3, 1), 0, "the pool is full");
+        assert_eq!(core.idle_deficit(2, 1), 1);
+        assert_eq!(core.idle_deficit(2, 2), 0);
+        core.dispose();
+        assert_eq!(core.idle_deficit(0, 0), 0);
+    }
+
+    #[test]
+    fn refill_backs_off_after_failures_and_resets_after_success() {
+        let core = core(
+            "postgresql://app@db/x?retry_initial_delay=200ms&retry_max_delay=1s&retry_max_attempts=2",
+        );
+        let mut backoff = None;
+        assert_eq!(
+            core.refill_delay(&mut backoff, false),
+            Duration::from_millis(100)
+        );
+        let first = core.refill_delay(&mut backoff, true);
+        assert!(first >= Duration::from_millis(100), "{first:?}");
+        // The policy gave up: its max_delay from now on.
+        assert_eq!(
+            core.refill_delay(&mut backoff, true),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            core.refill_delay(&mut backoff, false),
+            Duration::from_millis(100)
+        );
+        assert!(backoff.is_none());
+    }
+
+    #[test]
+    fn a_drain_reports_returned_and_forced() {
+        let core = core("postgresql://app@db/x");
+        assert_eq!(
+            core.close_report(3, 1),
+            CloseReport {
+                returned: 2,
+                forced: 1
+            }
+        );
+    }
+
+    #[test]
     fn a_timeout_blames_only_errors_seen_while_waiting() {
         let core = core("postgresql://app@db/x");
         core.connect_started();
