@@ -56,7 +56,7 @@ impl EngineShared {
     /// Reserves a place for a helper thread that may outlive its caller's
     /// wait; `None` when every pool slot already has one.
     pub(crate) fn helper_permit(self: &Arc<Self>) -> Option<HelperPermit> {
-        let limit = self.core.config().max_connections().max(1);
+        let limit = self.core.max_connections().max(1);
         self.lingering
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
