@@ -265,7 +265,7 @@ pub async fn ops_close_forces_past_deadline(
         }
     );
     assert!(
-        took >= deadline && took < deadline + TIMEOUT_SLACK,
+        took >= deadline && took < deadline + TIMEOUT_SLACK * 4,
         "{took:?}"
     );
     assert_eq!(backends(&*admin, &name).await?, 1);
