@@ -49,3 +49,9 @@ mod streaming {
 mod ops {
     uno_db_testkit::nonblocking_ops_conformance!(uno_db_async::AsyncEngineFactory::new());
 }
+
+/// Per-transaction server limits (`statement_timeout`, `lock_timeout`,
+/// `idle_in_transaction_session_timeout`).
+mod tx {
+    uno_db_testkit::nonblocking_tx_conformance!(uno_db_async::AsyncEngineFactory::new());
+}

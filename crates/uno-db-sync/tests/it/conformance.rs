@@ -46,3 +46,9 @@ mod streaming {
 mod ops {
     uno_db_testkit::blocking_ops_conformance!(uno_db_sync::SyncEngineFactory::new());
 }
+
+/// Per-transaction server limits (`statement_timeout`, `lock_timeout`,
+/// `idle_in_transaction_session_timeout`).
+mod tx {
+    uno_db_testkit::blocking_tx_conformance!(uno_db_sync::SyncEngineFactory::new());
+}
