@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use deadpool::managed::Object;
 use tokio_postgres::types::ToSql;
+use uno_db_core::backend::LeakTicket;
 use uno_db_core::nonblocking::{Client, Connection, CopyInSink, CopyOutStream, RowStream, Session};
 use uno_db_core::{Error, ErrorKind, Result, Row, Statement, TransactionOptions};
 
@@ -25,6 +26,8 @@ use crate::shared::EngineShared;
 /// as unnamed statements in one round trip.
 pub struct AsyncConnection {
     inner: Option<Inner>,
+    /// Where and when it was checked out, with leak detection on.
+    leak: Option<LeakTicket>,
 }
 
 enum Inner {
@@ -50,15 +53,21 @@ impl std::fmt::Debug for AsyncConnection {
 }
 
 impl AsyncConnection {
-    pub(crate) fn pooled(object: Object<ConnManager>, shared: Arc<EngineShared>) -> Self {
+    pub(crate) fn pooled(
+        object: Object<ConnManager>,
+        shared: Arc<EngineShared>,
+        leak: Option<LeakTicket>,
+    ) -> Self {
         Self {
             inner: Some(Inner::Pooled { object, shared }),
+            leak,
         }
     }
 
     pub(crate) fn detached(conn: PgConn) -> Self {
         Self {
             inner: Some(Inner::Detached(Box::new(conn))),
+            leak: None,
         }
     }
 
@@ -143,6 +152,7 @@ impl AsyncConnection {
 impl Drop for AsyncConnection {
     fn drop(&mut self) {
         if let Some(Inner::Pooled { object, shared }) = self.inner.take() {
+            shared.core.checked_in(self.leak.take());
             release::release(shared, object);
         }
     }

@@ -1,25 +1,32 @@
 //! [`AsyncEngine`]: the connection pool of one configuration.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deadpool::managed::{Pool, PoolError, QueueMode};
 use uno_db_core::backend::{CredentialSource, EngineCore};
 use uno_db_core::nonblocking::{Connection, CredentialProvider, Engine, Listener, Session};
 use uno_db_core::{
-    AsyncCallbacks, ConnectionConfig, Driver, Error, ErrorKind, PoolCounters, PoolStatus, Result,
-    TransactionOptions,
+    AsyncCallbacks, CloseReason, CloseReport, ConnectionConfig, Driver, Error, ErrorKind,
+    PoolCounters, PoolStatus, Result, TransactionOptions,
 };
 
 use crate::connection::AsyncConnection;
 use crate::listener::AsyncListener;
 use crate::manager::ConnManager;
+use crate::pool_ops;
 use crate::reaper;
 use crate::session::AsyncSession;
 use crate::shared::EngineShared;
 use crate::watchdog::Watchdog;
+
+/// How often a drain looks whether every checked-out connection is back.
+const CLOSE_POLL: Duration = Duration::from_millis(10);
 
 /// A pool of tokio-postgres connections for one [`ConnectionConfig`].
 ///
@@ -114,6 +121,8 @@ impl AsyncEngine {
             core,
             callbacks,
             reaper_started: AtomicBool::new(false),
+            resizing: Mutex::new(()),
+            filling: tokio::sync::Mutex::new(()),
         });
         let manager = ConnManager {
             shared: Arc::clone(&shared),
@@ -132,7 +141,9 @@ impl AsyncEngine {
     }
 
     /// Checks out a connection, waiting at most `pool_timeout`; the
-    /// concrete form of [`Engine::connect`].
+    /// concrete form of [`Engine::connect`]. With
+    /// `leak_detection_threshold` set, a leak report names the caller of
+    /// this method (`#[track_caller]`, captured before the future starts).
     ///
     /// # Errors
     ///
@@ -140,18 +151,27 @@ impl AsyncEngine {
     /// failure as its source when connecting is failing),
     /// [`PoolClosed`](ErrorKind::PoolClosed) after [`dispose`](Engine::dispose),
     /// or the connect, auth or callback error of a permanent failure.
-    pub async fn checkout(&self) -> Result<AsyncConnection> {
+    #[track_caller]
+    pub fn checkout(&self) -> impl Future<Output = Result<AsyncConnection>> + Send + '_ {
+        self.checkout_from(Location::caller())
+    }
+
+    async fn checkout_from(&self, location: &'static Location<'static>) -> Result<AsyncConnection> {
         let core = &self.shared.core;
         if core.is_disposed() {
             return Err(core.disposed_error());
         }
-        self.start_reaper();
+        self.start_background();
         let started = Instant::now();
         let mut get = std::pin::pin!(self.pool.get());
         match tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await {
             Ok(Ok(object)) => {
                 core.checkout_succeeded(started);
-                Ok(AsyncConnection::pooled(object, Arc::clone(&self.shared)))
+                Ok(AsyncConnection::pooled(
+                    object,
+                    Arc::clone(&self.shared),
+                    core.checked_out(location),
+                ))
             }
             Ok(Err(PoolError::Backend(error))) => Err(error),
             Ok(Err(PoolError::Closed)) => Err(core.disposed_error()),
@@ -166,13 +186,81 @@ impl AsyncEngine {
     }
 
     /// Checks out a connection and begins a transaction; the concrete form
-    /// of [`Engine::session`].
+    /// of [`Engine::session`]. Leak reports name its caller, as for
+    /// [`checkout`](Self::checkout).
     ///
     /// # Errors
     ///
     /// As [`checkout`](Self::checkout), or `BEGIN` failed.
-    pub async fn transaction(&self, options: &TransactionOptions) -> Result<AsyncSession> {
-        self.checkout().await?.transaction(options).await
+    #[track_caller]
+    pub fn transaction<'a>(
+        &'a self,
+        options: &'a TransactionOptions,
+    ) -> impl Future<Output = Result<AsyncSession>> + Send + 'a {
+        let location = Location::caller();
+        async move {
+            self.checkout_from(location)
+                .await?
+                .transaction(options)
+                .await
+        }
+    }
+
+    /// Opens connections until `min_idle` are idle, within `pool_timeout`;
+    /// the concrete form of [`Engine::warm_up`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::warm_up`].
+    pub async fn warm_up(&self) -> Result<()> {
+        let core = &self.shared.core;
+        if core.is_disposed() {
+            return Err(core.disposed_error());
+        }
+        self.start_background();
+        let started = Instant::now();
+        pool_ops::fill(
+            &self.pool,
+            &self.shared,
+            started,
+            started + core.config().pool_timeout(),
+        )
+        .await
+    }
+
+    /// Drains the pool, waiting at most `deadline` for checked-out
+    /// connections; the concrete form of [`Engine::close`].
+    pub async fn close(&self, deadline: Duration) -> CloseReport {
+        let until = Instant::now() + deadline;
+        Engine::dispose(self);
+        // What is left in the pool is checked out (or being returned).
+        let in_use = self.pool.status().size;
+        loop {
+            let left = self.pool.status().size;
+            if left == 0 || Instant::now() >= until {
+                return self.shared.core.close_report(in_use, left);
+            }
+            tokio::time::sleep(CLOSE_POLL.min(until.saturating_duration_since(Instant::now())))
+                .await;
+        }
+    }
+
+    /// Resizes deadpool to the kernel's new maximum; idle connections it
+    /// drops beyond it are recorded as closed (`Overflow`).
+    fn resize(&self, change: impl FnOnce(&EngineCore) -> Result<usize>) -> Result<()> {
+        let _one_at_a_time = self
+            .shared
+            .resizing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let max = change(&self.shared.core)?;
+        let before = self.pool.status().size;
+        self.pool.resize(max);
+        let after = self.pool.status().size;
+        for _ in after..before {
+            self.shared.core.record_closed(CloseReason::Overflow);
+        }
+        Ok(())
     }
 
     /// Opens a listener on a dedicated connection; the concrete form of
@@ -193,34 +281,88 @@ impl AsyncEngine {
         &self.shared.callbacks
     }
 
-    fn start_reaper(&self) {
+    /// Starts, once each, the engine's background tasks that its
+    /// configuration asks for: the reaper, the `min_idle` refill and the
+    /// leak watch.
+    fn start_background(&self) {
         // Every checkout asks; only the first needs to look further.
-        if self.shared.reaper_started.load(Ordering::Acquire) {
+        if self.shared.reaper_started.load(Ordering::Acquire)
+            || self.shared.reaper_started.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let config = self.shared.core.config();
-        let Some(period) = reaper::period(config.idle_timeout(), config.pool_recycle()) else {
-            return;
-        };
-        if self.shared.reaper_started.swap(true, Ordering::AcqRel) {
-            return;
+        if let Some(period) = reaper::period(config.idle_timeout(), config.pool_recycle()) {
+            tokio::spawn(reaper::run(
+                self.pool.weak(),
+                Arc::downgrade(&self.shared),
+                period,
+            ));
         }
-        tokio::spawn(reaper::run(
-            self.pool.weak(),
-            Arc::downgrade(&self.shared),
-            period,
-        ));
+        if config.min_idle() > 0 {
+            tokio::spawn(pool_ops::refill(
+                self.pool.weak(),
+                Arc::downgrade(&self.shared),
+            ));
+        }
+        if let Some(period) = self.shared.core.leak_scan_period() {
+            tokio::spawn(pool_ops::watch_leaks(Arc::downgrade(&self.shared), period));
+        }
     }
 }
 
 #[async_trait]
 impl Engine for AsyncEngine {
-    async fn connect(&self) -> Result<Box<dyn Connection>> {
-        Ok(Box::new(self.checkout().await?))
+    // Written out as `async_trait` would desugar them, so that the
+    // caller's location is captured (`#[track_caller]`) before the boxed
+    // future starts.
+    #[track_caller]
+    fn connect<'life0, 'async_trait>(
+        &'life0 self,
+    ) -> Pin<Box<dyn Future<Output = Result<Box<dyn Connection>>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        let location = Location::caller();
+        Box::pin(async move {
+            let conn: Box<dyn Connection> = Box::new(self.checkout_from(location).await?);
+            Ok(conn)
+        })
     }
 
-    async fn session(&self, options: &TransactionOptions) -> Result<Box<dyn Session>> {
-        Ok(Box::new(self.transaction(options).await?))
+    #[track_caller]
+    fn session<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        options: &'life1 TransactionOptions,
+    ) -> Pin<Box<dyn Future<Output = Result<Box<dyn Session>>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        let location = Location::caller();
+        Box::pin(async move {
+            let conn = self.checkout_from(location).await?;
+            let session: Box<dyn Session> = Box::new(conn.transaction(options).await?);
+            Ok(session)
+        })
+    }
+
+    async fn warm_up(&self) -> Result<()> {
+        AsyncEngine::warm_up(self).await
+    }
+
+    async fn close(&self, deadline: Duration) -> CloseReport {
+        AsyncEngine::close(self, deadline).await
+    }
+
+    fn set_pool_size(&self, pool_size: usize) -> Result<()> {
+        self.resize(|core| core.set_limits(Some(pool_size), None))
+    }
+
+    fn set_max_overflow(&self, max_overflow: usize) -> Result<()> {
+        self.resize(|core| core.set_limits(None, Some(max_overflow)))
     }
 
     async fn listener(&self) -> Result<Box<dyn Listener>> {
@@ -236,7 +378,7 @@ impl Engine for AsyncEngine {
         // starts checking it out until its return (cleanup included) ends.
         let status = self.pool.status();
         PoolStatus {
-            max_size: self.shared.core.config().max_connections(),
+            max_size: self.shared.core.max_connections(),
             size: status.size,
             idle: status.available,
             in_use: status.size - status.available,

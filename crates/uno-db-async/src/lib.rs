@@ -40,6 +40,7 @@ mod factory;
 mod listener;
 mod manager;
 mod pg_conn;
+mod pool_ops;
 mod reaper;
 mod release;
 mod session;

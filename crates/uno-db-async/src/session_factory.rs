@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use uno_db_core::nonblocking::{Engine, EngineFactory, Session};
-use uno_db_core::{ConnectionConfig, Result, TransactionOptions};
+use uno_db_core::{BoxFuture, ConnectionConfig, Result, TransactionOptions};
 
 /// Hands out [`Session`]s (units of work) from one engine, with default
 /// transaction options.
@@ -75,8 +75,11 @@ impl AsyncSessionFactory {
     /// # Errors
     ///
     /// As [`Engine::session`].
-    pub async fn session(&self) -> Result<Box<dyn Session>> {
-        self.engine.session(&self.options).await
+    // Not `async fn`: the engine's `session` is called here, so that leak
+    // detection names this method's caller (`#[track_caller]`).
+    #[track_caller]
+    pub fn session(&self) -> BoxFuture<'_, Result<Box<dyn Session>>> {
+        self.engine.session(&self.options)
     }
 
     /// A new session with `options`.
@@ -84,7 +87,11 @@ impl AsyncSessionFactory {
     /// # Errors
     ///
     /// As [`Engine::session`].
-    pub async fn session_with(&self, options: &TransactionOptions) -> Result<Box<dyn Session>> {
-        self.engine.session(options).await
+    #[track_caller]
+    pub fn session_with<'a>(
+        &'a self,
+        options: &'a TransactionOptions,
+    ) -> BoxFuture<'a, Result<Box<dyn Session>>> {
+        self.engine.session(options)
     }
 }

@@ -25,7 +25,7 @@ use crate::retry::RetryPolicy;
 use crate::row::Row;
 pub use crate::row_stream::RowIter;
 use crate::statement::Statement;
-use crate::status::{PoolCounters, PoolStatus};
+use crate::status::{CloseReport, PoolCounters, PoolStatus};
 use crate::transaction_options::TransactionOptions;
 
 /// Creates [`Engine`]s (connection pools) from configurations.
@@ -88,13 +88,22 @@ pub trait EngineFactory: Send + Sync {
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait Engine: Send + Sync {
     /// Checks out a pooled connection, waiting at most `pool_timeout`. The
-    /// connection returns to the pool when dropped.
+    /// connection returns to the pool when dropped. With
+    /// `leak_detection_threshold` set, the caller's location is what a
+    /// leak report names (`#[track_caller]`; built with the `mock`
+    /// feature, a call through `dyn Engine` names the backend's `connect`
+    /// instead, and the backends' concrete `checkout` always names its
+    /// caller).
     ///
     /// # Errors
     ///
     /// [`PoolTimeout`](crate::ErrorKind::PoolTimeout) (carrying the last
     /// connect error), [`PoolClosed`](crate::ErrorKind::PoolClosed), or a
     /// connect, auth or callback error.
+    // mockall copies attributes onto items where `track_caller` is
+    // refused, so the mocks' build goes without it (see
+    // `backend::DYN_ENGINE_TRACKS_CALLER`).
+    #[cfg_attr(not(feature = "mock"), track_caller)]
     fn connect(&self) -> Result<Box<dyn Connection>>;
 
     /// Checks out a connection and begins a transaction on it: a unit of
@@ -103,6 +112,10 @@ pub trait Engine: Send + Sync {
     /// # Errors
     ///
     /// As [`connect`](Self::connect), or `BEGIN` failed.
+    // mockall copies attributes onto items where `track_caller` is
+    // refused, so the mocks' build goes without it (see
+    // `backend::DYN_ENGINE_TRACKS_CALLER`).
+    #[cfg_attr(not(feature = "mock"), track_caller)]
     fn session(&self, options: &TransactionOptions) -> Result<Box<dyn Session>>;
 
     /// The configuration this engine was built from.
@@ -121,6 +134,50 @@ pub trait Engine: Send + Sync {
 
     /// Whether [`dispose`](Self::dispose) was called.
     fn is_disposed(&self) -> bool;
+
+    /// Opens connections until `min_idle` are idle, waiting at most
+    /// `pool_timeout`; `Ok(())` at once when `min_idle` is 0 or already
+    /// met. The pool also refills to `min_idle` in the background after
+    /// connections close.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolTimeout`](crate::ErrorKind::PoolTimeout) carrying the last
+    /// connect error when `min_idle` connections could not be opened in
+    /// time, a permanent connect, auth or callback error at once, or
+    /// [`PoolClosed`](crate::ErrorKind::PoolClosed) after
+    /// [`dispose`](Self::dispose).
+    fn warm_up(&self) -> Result<()>;
+
+    /// Drains the pool: new checkouts fail at once with
+    /// [`PoolClosed`](crate::ErrorKind::PoolClosed) and idle connections
+    /// close, then waits at most `deadline` for the checked-out
+    /// connections to come back (each closes as it returns). Returns how
+    /// many came back in time and how many were still out (those close
+    /// when returned). [`dispose`](Self::dispose) is the form that does
+    /// not wait.
+    fn close(&self, deadline: std::time::Duration) -> CloseReport;
+
+    /// Changes `pool_size` at runtime (1 to 1000, at least `min_idle`, with
+    /// `max_overflow` at most 1000). Healthy connections stay open: when
+    /// the pool shrinks, idle connections beyond the new maximum close and
+    /// checked-out ones beyond it close when returned.
+    /// [`status`](Self::status)`().max_size` follows.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](crate::ErrorKind::Config) naming the broken rule (nothing
+    /// changes), [`PoolClosed`](crate::ErrorKind::PoolClosed) after
+    /// [`dispose`](Self::dispose).
+    fn set_pool_size(&self, pool_size: usize) -> Result<()>;
+
+    /// Changes `max_overflow` at runtime (`pool_size + max_overflow` at
+    /// most 1000), as [`set_pool_size`](Self::set_pool_size).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_pool_size`](Self::set_pool_size).
+    fn set_max_overflow(&self, max_overflow: usize) -> Result<()>;
 
     /// Opens a [`Listener`] for `LISTEN`/`NOTIFY`: a dedicated connection,
     /// opened like the pool's (same configuration, TLS, credentials, host

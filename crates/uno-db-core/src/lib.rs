@@ -48,7 +48,7 @@ pub use retry::{Backoff, RetryPolicy};
 pub use row::{Column, ColumnIndex, Row, RowBuilder};
 pub use sqlstate::sqlstate_name;
 pub use statement::Statement;
-pub use status::{CloseReason, PoolCounters, PoolStatus};
+pub use status::{CloseReason, CloseReport, PoolCounters, PoolStatus};
 pub use transaction_options::{IsolationLevel, TransactionOptions};
 
 /// Parameter and column value conversions, shared by both drivers.

@@ -18,6 +18,19 @@ pub struct PoolStatus {
     pub waiting: usize,
 }
 
+/// What a drain (`Engine::close(deadline)`) found: how many of the
+/// connections checked out when it began came back by the deadline, and
+/// how many did not. Those still out are closed as soon as they are
+/// returned (the engine is closed), never handed out again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloseReport {
+    /// Connections returned before the deadline (closed on return).
+    pub returned: usize,
+    /// Connections still checked out at the deadline, closed when their
+    /// holders return them.
+    pub forced: usize,
+}
+
 /// Why a physical connection was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

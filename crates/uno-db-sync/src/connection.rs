@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use uno_db_core::backend::LeakTicket;
+
 use r2d2::{Pool, PooledConnection};
 use uno_db_core::blocking::{Client, Connection, CopyInWriter, CopyOutReader, RowIter, Session};
 use uno_db_core::{Error, ErrorKind, Result, Row, Statement, ToSql, TransactionOptions};
@@ -26,6 +28,8 @@ use crate::shared::EngineShared;
 /// as unnamed statements in one round trip.
 pub struct SyncConnection {
     inner: Option<Inner>,
+    /// Where and when it was checked out, with leak detection on.
+    leak: Option<LeakTicket>,
 }
 
 enum Inner {
@@ -43,15 +47,18 @@ impl SyncConnection {
         slot: PooledConnection<ConnManager>,
         shared: Arc<EngineShared>,
         pool: Pool<ConnManager>,
+        leak: Option<LeakTicket>,
     ) -> Self {
         Self {
             inner: Some(Inner::Pooled { slot, shared, pool }),
+            leak,
         }
     }
 
     pub(crate) fn detached(conn: PgConn) -> Self {
         Self {
             inner: Some(Inner::Detached(Box::new(conn))),
+            leak: None,
         }
     }
 
@@ -145,7 +152,12 @@ impl Drop for SyncConnection {
             pool,
         }) = self.inner.take()
         {
+            shared.core.checked_in(self.leak.take());
             release::release(&shared, &pool, &mut slot);
+            // The slot goes back to r2d2 (or is dropped) here; then the
+            // checkout at the head of the queue may take it or open one.
+            drop(slot);
+            shared.queue.wake_head();
         }
     }
 }

@@ -1,17 +1,19 @@
 //! [`SyncEngine`]: the connection pool of one configuration.
 
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use r2d2::{Pool, PooledConnection};
 use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
-use uno_db_core::backend::{CredentialSource, EngineCore};
+use uno_db_core::backend::{CredentialSource, EngineCore, MAX_CONNECTIONS};
 use uno_db_core::blocking;
 use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::{
-    BlockingCallbacks, CloseReason, ConnectionConfig, Driver, PoolCounters, PoolStatus, Result,
-    TransactionOptions,
+    BlockingCallbacks, CloseReason, CloseReport, ConnectionConfig, Driver, ErrorKind, PoolCounters,
+    PoolStatus, Result, TransactionOptions,
 };
 
 use crate::connect;
@@ -26,6 +28,9 @@ use crate::shared::EngineShared;
 /// looking whether the engine was disposed (r2d2 does not wake waiters when
 /// it is).
 const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// How often a drain looks whether every checked-out connection is back.
+const CLOSE_POLL: Duration = Duration::from_millis(10);
 
 /// A pool of blocking `PostgreSQL` connections for one [`ConnectionConfig`].
 ///
@@ -67,6 +72,8 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 pub struct SyncEngine {
     shared: Arc<EngineShared>,
     pool: Pool<ConnManager>,
+    /// Held by every clone: the background threads end once it is gone.
+    alive: Arc<()>,
 }
 
 impl SyncEngine {
@@ -123,11 +130,17 @@ impl SyncEngine {
         let shared = Arc::new(EngineShared::new(core, provider, callbacks));
         let pool = build_pool(&shared);
         shared.core.events().engine_created("postgres");
-        Ok(Self { shared, pool })
+        Ok(Self {
+            shared,
+            pool,
+            alive: Arc::new(()),
+        })
     }
 
     /// Checks out a connection, waiting at most `pool_timeout`; the
     /// concrete form of [`Engine::connect`](blocking::Engine::connect).
+    /// With `leak_detection_threshold` set, a leak report names the caller
+    /// of this method (`#[track_caller]`).
     ///
     /// # Errors
     ///
@@ -138,8 +151,14 @@ impl SyncEngine {
     /// [`Unsupported`](uno_db_core::ErrorKind::Unsupported) inside an async
     /// runtime, or the connect, auth or callback error of a permanent
     /// failure.
+    #[track_caller]
     pub fn checkout(&self) -> Result<SyncConnection> {
+        self.checkout_from(Location::caller())
+    }
+
+    fn checkout_from(&self, location: &'static Location<'static>) -> Result<SyncConnection> {
         ensure_blocking_context()?;
+        self.start_background();
         let core = &self.shared.core;
         if core.is_disposed() {
             return Err(core.disposed_error());
@@ -177,17 +196,20 @@ impl SyncEngine {
             slot,
             Arc::clone(&self.shared),
             self.pool.clone(),
+            core.checked_out(location),
         ))
     }
 
     /// Checks out a connection and begins a transaction on it; the concrete
-    /// form of [`Engine::session`](blocking::Engine::session).
+    /// form of [`Engine::session`](blocking::Engine::session). Leak
+    /// reports name its caller (`#[track_caller]`).
     ///
     /// # Errors
     ///
     /// As [`checkout`](Self::checkout), or `BEGIN` failed.
+    #[track_caller]
     pub fn transaction(&self, options: &TransactionOptions) -> Result<SyncSession> {
-        self.checkout()?.transaction(options)
+        self.checkout_from(Location::caller())?.transaction(options)
     }
 
     /// The connection callbacks of this engine.
@@ -225,7 +247,21 @@ impl SyncEngine {
             }
             // r2d2 rejects a zero timeout.
             let slice = remaining.min(WAIT_SLICE).max(Duration::from_millis(1));
-            if let Ok(mut slot) = self.pool.get_timeout(slice) {
+            // An idle connection first; else a new slot while the pool is
+            // below the kernel's maximum (r2d2's own is only a ceiling, so
+            // that the pool can be resized); else wait for a return, which
+            // wakes the head of the queue.
+            let slot = match self.pool.try_get() {
+                Some(slot) => Some(slot),
+                None if (self.pool.state().connections as usize) < core.max_connections() => {
+                    self.pool.get_timeout(slice).ok()
+                }
+                None => {
+                    std::thread::park_timeout(slice);
+                    None
+                }
+            };
+            if let Some(mut slot) = slot {
                 if core.is_disposed() {
                     if let Some(conn) = slot.0.as_mut() {
                         conn.state.close_for(CloseReason::Disposed);
@@ -236,13 +272,155 @@ impl SyncEngine {
             }
         }
     }
+
+    /// Opens connections until the kernel sees `min_idle` idle ones (or
+    /// the pool's maximum) by holding checkouts until enough are out, then
+    /// returning them all; waits at most `pool_timeout` from `started`.
+    fn fill(&self, started: Instant) -> Result<()> {
+        let core = &self.shared.core;
+        let _one_at_a_time = self
+            .shared
+            .filling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut held = Vec::new();
+        loop {
+            if core.is_disposed() {
+                return Err(core.disposed_error());
+            }
+            let state = self.pool.state();
+            let idle = state.idle_connections as usize + held.len();
+            if core.idle_deficit(state.connections as usize, idle) == 0 {
+                // Fresh or idle, they are clean: straight back to the pool.
+                drop(held);
+                self.shared.queue.wake_head();
+                return Ok(());
+            }
+            let mut slot = self.wait_for_slot(started).map_err(|error| {
+                if error.kind() == ErrorKind::PoolTimeout {
+                    core.warm_up_failed(started, None)
+                } else {
+                    error
+                }
+            })?;
+            if slot.0.is_none() {
+                slot.0 = Some(Box::new(connect::open(&self.shared, started)?));
+            }
+            held.push(slot);
+        }
+    }
+
+    /// Opens connections until `min_idle` are idle, within `pool_timeout`;
+    /// the concrete form of [`Engine::warm_up`](blocking::Engine::warm_up).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::warm_up`](blocking::Engine::warm_up), and
+    /// [`Unsupported`](ErrorKind::Unsupported) inside an async runtime.
+    pub fn warm_up(&self) -> Result<()> {
+        ensure_blocking_context()?;
+        let core = &self.shared.core;
+        if core.is_disposed() {
+            return Err(core.disposed_error());
+        }
+        self.start_background();
+        self.fill(Instant::now())
+    }
+
+    /// Drains the pool, waiting at most `deadline` for checked-out
+    /// connections; the concrete form of
+    /// [`Engine::close`](blocking::Engine::close). Waiting works anywhere
+    /// (also inside an async runtime, where it blocks the thread).
+    pub fn close(&self, deadline: Duration) -> CloseReport {
+        let until = Instant::now() + deadline;
+        blocking::Engine::dispose(self);
+        let in_use = self.pool.state().connections as usize;
+        loop {
+            let left = self.pool.state().connections as usize;
+            if left == 0 || Instant::now() >= until {
+                return self.shared.core.close_report(in_use, left);
+            }
+            std::thread::sleep(CLOSE_POLL.min(until.saturating_duration_since(Instant::now())));
+        }
+    }
+
+    /// Applies the kernel's new limits: idle connections beyond the new
+    /// maximum close now (`Overflow`), checked-out ones when returned.
+    fn resize(&self, change: impl FnOnce(&EngineCore) -> Result<usize>) -> Result<()> {
+        let core = &self.shared.core;
+        let max = change(core)?;
+        while self.pool.state().connections as usize > max {
+            let Some(mut idle) = self.pool.try_get() else {
+                break;
+            };
+            match idle.0.as_mut() {
+                Some(conn) => conn.state.close_for(CloseReason::Overflow),
+                None => idle.0 = None,
+            }
+        }
+        // A larger pool may serve the checkout waiting at the head.
+        self.shared.queue.wake_head();
+        Ok(())
+    }
+
+    /// Starts, once, the background threads the configuration asks for:
+    /// the `min_idle` refill and the leak watch. Each ends soon after the
+    /// engine (every clone) is dropped or disposed.
+    fn start_background(&self) {
+        if self.shared.background_started.load(Ordering::Acquire)
+            || self.shared.background_started.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        if let Some(period) = self.shared.core.leak_scan_period() {
+            let shared = Arc::downgrade(&self.shared);
+            let alive = Arc::downgrade(&self.alive);
+            drop(
+                std::thread::Builder::new()
+                    .name("uno-db-sync-leaks".to_owned())
+                    .spawn(move || {
+                        while alive.strong_count() > 0 {
+                            std::thread::sleep(period);
+                            let Some(shared) = shared.upgrade() else {
+                                return;
+                            };
+                            shared.core.leak_scan(Instant::now());
+                        }
+                    }),
+            );
+        }
+        if self.shared.core.config().min_idle() > 0 {
+            let engine = Self {
+                shared: Arc::clone(&self.shared),
+                pool: self.pool.clone(),
+                // The refill must not keep the engine alive.
+                alive: Arc::new(()),
+            };
+            let alive = Arc::downgrade(&self.alive);
+            drop(
+                std::thread::Builder::new()
+                    .name("uno-db-sync-min-idle".to_owned())
+                    .spawn(move || {
+                        let mut backoff = None;
+                        loop {
+                            let core = &engine.shared.core;
+                            if alive.strong_count() == 0 || core.is_disposed() {
+                                return;
+                            }
+                            let failed = engine.fill(Instant::now()).is_err();
+                            std::thread::sleep(core.refill_delay(&mut backoff, failed));
+                        }
+                    }),
+            );
+        }
+    }
 }
 
 fn build_pool(shared: &Arc<EngineShared>) -> Pool<ConnManager> {
     let config = shared.core.config();
-    let max_size = u32::try_from(shared.core.config().max_connections())
-        .unwrap_or(u32::MAX)
-        .max(1);
+    // A ceiling only: checkouts keep to the kernel's maximum, which
+    // `set_pool_size`/`set_max_overflow` change (r2d2 cannot be resized).
+    let max_size = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
     let non_zero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
     Pool::builder()
         .max_size(max_size)
@@ -292,12 +470,33 @@ impl blocking::Engine for SyncEngine {
         Ok(Box::new(self.open_listener()?))
     }
 
+    #[track_caller]
     fn connect(&self) -> Result<Box<dyn blocking::Connection>> {
-        Ok(Box::new(self.checkout()?))
+        Ok(Box::new(self.checkout_from(Location::caller())?))
     }
 
+    #[track_caller]
     fn session(&self, options: &TransactionOptions) -> Result<Box<dyn blocking::Session>> {
-        Ok(Box::new(self.transaction(options)?))
+        Ok(Box::new(
+            self.checkout_from(Location::caller())?
+                .transaction(options)?,
+        ))
+    }
+
+    fn warm_up(&self) -> Result<()> {
+        SyncEngine::warm_up(self)
+    }
+
+    fn close(&self, deadline: Duration) -> CloseReport {
+        SyncEngine::close(self, deadline)
+    }
+
+    fn set_pool_size(&self, pool_size: usize) -> Result<()> {
+        self.resize(|core| core.set_limits(Some(pool_size), None))
+    }
+
+    fn set_max_overflow(&self, max_overflow: usize) -> Result<()> {
+        self.resize(|core| core.set_limits(None, Some(max_overflow)))
     }
 
     fn config(&self) -> &ConnectionConfig {
@@ -309,7 +508,7 @@ impl blocking::Engine for SyncEngine {
         let size = state.connections as usize;
         let idle = state.idle_connections as usize;
         PoolStatus {
-            max_size: self.shared.core.config().max_connections(),
+            max_size: self.shared.core.max_connections(),
             size,
             idle,
             in_use: size.saturating_sub(idle),

@@ -1,8 +1,8 @@
 //! [`EngineShared`]: what an engine shares with its pool manager and its
 //! connections.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use uno_db_core::BlockingCallbacks;
 use uno_db_core::backend::EngineCore;
@@ -26,6 +26,13 @@ pub(crate) struct EngineShared {
     /// connect attempt or a clean-up that timed out); at most one per pool
     /// slot.
     lingering: AtomicUsize,
+    /// Whether the background threads (`min_idle` refill, leak watch)
+    /// were started; they start on the first checkout or warm-up.
+    pub(crate) background_started: AtomicBool,
+    /// One fill to `min_idle` at a time (`warm_up` and the background
+    /// refill): two would each count the other's connections as in use
+    /// and open too many.
+    pub(crate) filling: Mutex<()>,
 }
 
 impl EngineShared {
@@ -41,13 +48,15 @@ impl EngineShared {
             callbacks,
             queue: WaitQueue::default(),
             lingering: AtomicUsize::new(0),
+            background_started: AtomicBool::new(false),
+            filling: Mutex::new(()),
         }
     }
 
     /// Reserves a place for a helper thread that may outlive its caller's
     /// wait; `None` when every pool slot already has one.
     pub(crate) fn helper_permit(self: &Arc<Self>) -> Option<HelperPermit> {
-        let limit = self.core.config().max_connections().max(1);
+        let limit = self.core.max_connections().max(1);
         self.lingering
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)

@@ -54,6 +54,17 @@ impl WaitQueue {
         }
     }
 
+    /// Wakes the checkout at the head of the queue: a connection came
+    /// back or closed, so it may now take one or open one.
+    pub(crate) fn wake_head(&self) {
+        if self.len() == 0 {
+            return;
+        }
+        if let Some((_, thread)) = self.lock().front() {
+            thread.unpark();
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Thread)>> {
         self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -7,10 +7,10 @@ pub use database_factory::DatabaseFactory;
 // (`uno_db_core::backend`) stays out of the facade.
 pub use uno_db_core::{
     AsyncCallback, AsyncCallbacks, Backoff, BlockingCallback, BlockingCallbacks, BoxError,
-    BoxFuture, CallbackRegistry, ChannelBinding, CloseReason, Column, ColumnIndex, ConfigKey,
-    ConfigViolation, ConnectionConfig, ConnectionConfigBuilder, CredentialRequest, Driver,
-    EnvSource, Error, ErrorKind, ExposeSecret, FromSql, IsolationLevel, PoolCounters, PoolStatus,
-    ProcessEnv, Result, RetryPolicy, Row, RowBuilder, SecretString, SqlState, SslMode,
+    BoxFuture, CallbackRegistry, ChannelBinding, CloseReason, CloseReport, Column, ColumnIndex,
+    ConfigKey, ConfigViolation, ConnectionConfig, ConnectionConfigBuilder, CredentialRequest,
+    Driver, EnvSource, Error, ErrorKind, ExposeSecret, FromSql, IsolationLevel, PoolCounters,
+    PoolStatus, ProcessEnv, Result, RetryPolicy, Row, RowBuilder, SecretString, SqlState, SslMode,
     SslNegotiation, Statement, TlsError, ToSql, TransactionOptions, Type, blocking, defaults,
     error_chain, is_transient_sqlstate, limits, nonblocking, quote_identifier, sqlstate_name,
 };

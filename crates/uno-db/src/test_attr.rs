@@ -14,8 +14,12 @@ use crate::ConnectionConfig;
 
 /// The test's database and the configuration of an engine on it.
 fn database(test: &str) -> (TestDb, ConnectionConfig) {
-    let db = TestDb::new()
-        .unwrap_or_else(|error| panic!("#[uno_db::test] {test}: no test database: {}", crate::error_chain(&error)));
+    let db = TestDb::new().unwrap_or_else(|error| {
+        panic!(
+            "#[uno_db::test] {test}: no test database: {}",
+            crate::error_chain(&error)
+        )
+    });
     let config = db
         .url()
         .parse()
@@ -53,9 +57,9 @@ where
         .unwrap_or_else(|error| panic!("#[uno_db::test] {test}: no tokio runtime: {error}"));
     let factory = crate::AsyncEngineFactory::new();
     let outcome = runtime.block_on(async {
-        let engine = factory
-            .engine(&config)
-            .unwrap_or_else(|error| panic!("#[uno_db::test] {test}: {}", crate::error_chain(&error)));
+        let engine = factory.engine(&config).unwrap_or_else(|error| {
+            panic!("#[uno_db::test] {test}: {}", crate::error_chain(&error))
+        });
         body(engine).await
     });
     factory.dispose_all();

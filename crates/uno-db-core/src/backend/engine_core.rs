@@ -13,9 +13,11 @@ use super::conn_state::HostMark;
 use super::connect_plan::ConnectPlan;
 use super::events::EngineEvents;
 use super::pool_metrics::PoolMetrics;
+use super::pool_ops::{LeakTicket, LeakTracker, PoolLimits};
 use crate::config::{ConnectionConfig, Driver, Endpoint, PgBouncerMode, ServerRole};
 use crate::error::{BoxError, Error, ErrorKind, Result};
-use crate::status::CloseReason;
+use crate::retry::Backoff;
+use crate::status::{CloseReason, CloseReport};
 
 /// How long after its last use a pooled connection is handed out without
 /// looking for a silent close (see
@@ -90,6 +92,11 @@ pub struct EngineCore {
     /// The TLS connector, built once from the configuration's files.
     tls: MakeTls,
     credentials: CredentialSource,
+    /// `pool_size` and `max_overflow`, changed at runtime by `set_pool_size`
+    /// and `set_max_overflow`.
+    limits: PoolLimits,
+    /// The checkouts held now, when `leak_detection_threshold` is set.
+    leaks: LeakTracker,
 }
 
 /// Where an engine's passwords come from.
@@ -141,6 +148,8 @@ impl EngineCore {
             config: config.clone(),
             disposed: AtomicBool::new(false),
             connecting: AtomicUsize::new(0),
+            limits: PoolLimits::new(config.pool_size(), config.max_overflow()),
+            leaks: LeakTracker::new(config.leak_detection_threshold()),
         })
     }
 
@@ -665,7 +674,7 @@ impl EngineCore {
     #[must_use]
     pub fn may_hold_surplus(&self) -> bool {
         usize::try_from(self.metrics.open_connections())
-            .map_or(true, |open| open > self.config.pool_size())
+            .map_or(true, |open| open > self.limits.pool_size())
     }
 
     /// The error of cleaning statements that did not finish within the
@@ -707,8 +716,168 @@ impl EngineCore {
     /// and nobody waits.
     #[must_use]
     pub fn is_surplus(&self, open: usize, idle: usize, waiting: usize) -> bool {
-        let pool_size = self.config.pool_size();
-        open > pool_size && idle >= pool_size && waiting == 0
+        let pool_size = self.limits.pool_size();
+        // Beyond the (lowered) maximum, a returned connection retires.
+        open > self.limits.max_connections()
+            || (open > pool_size && idle >= pool_size && waiting == 0)
+    }
+
+    // ---- pool operations -----------------------------------------------
+
+    /// The pool's `pool_size` now (the configuration's, unless changed by
+    /// [`set_limits`](Self::set_limits)).
+    #[must_use]
+    pub fn pool_size(&self) -> usize {
+        self.limits.pool_size()
+    }
+
+    /// The pool's `max_overflow` now.
+    #[must_use]
+    pub fn max_overflow(&self) -> usize {
+        self.limits.max_overflow()
+    }
+
+    /// The most connections the pool may hold now: `pool_size +
+    /// max_overflow` ([`PoolStatus::max_size`](crate::PoolStatus)).
+    #[must_use]
+    pub fn max_connections(&self) -> usize {
+        self.limits.max_connections()
+    }
+
+    /// Changes `pool_size` and/or `max_overflow` (`None` keeps one as it
+    /// is) and returns the new maximum, for the backend to resize its
+    /// pool. Connections are not closed here: a returned one beyond the
+    /// new limits retires ([`is_surplus`](Self::is_surplus)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] naming the setting and the rule it breaks
+    /// (`pool_size` between 1 and 1000 and at least `min_idle`, the sum at
+    /// most 1000), nothing changed; [`ErrorKind::PoolClosed`] when the
+    /// engine is disposed.
+    pub fn set_limits(
+        &self,
+        pool_size: Option<usize>,
+        max_overflow: Option<usize>,
+    ) -> Result<usize> {
+        if self.is_disposed() {
+            return Err(self.disposed_error());
+        }
+        let max = self
+            .limits
+            .set(pool_size, max_overflow, self.config.min_idle())?;
+        self.events()
+            .pool_resized(self.limits.pool_size(), self.limits.max_overflow());
+        Ok(max)
+    }
+
+    /// How many connections to open now to keep `min_idle` idle, given
+    /// `open` connections of which `idle` are idle: never more than the
+    /// pool's maximum allows, none once disposed.
+    #[must_use]
+    pub fn idle_deficit(&self, open: usize, idle: usize) -> usize {
+        if self.is_disposed() {
+            return 0;
+        }
+        let wanted = self.config.min_idle().min(self.limits.pool_size());
+        wanted
+            .saturating_sub(idle)
+            .min(self.limits.max_connections().saturating_sub(open))
+    }
+
+    /// How long the background refill waits before its next look at the
+    /// idle connections, after a fill that `failed` or not: 100 ms after
+    /// a success (or nothing to do), else the retry policy's backoff
+    /// (kept in `backoff` across failures, reset by a success; once the
+    /// policy gives up, its `max_delay`), never less than 100 ms, so a
+    /// server that stays down is never hammered.
+    pub fn refill_delay(&self, backoff: &mut Option<Backoff>, failed: bool) -> Duration {
+        const PERIOD: Duration = Duration::from_millis(100);
+        if !failed {
+            *backoff = None;
+            return PERIOD;
+        }
+        let policy = self.config.retry();
+        backoff
+            .get_or_insert_with(|| policy.backoff())
+            .next_delay_if(true)
+            .unwrap_or_else(|| policy.get_max_delay())
+            .max(PERIOD)
+    }
+
+    /// The error of a `warm_up` that could not open `min_idle` connections
+    /// within `pool_timeout` from `started`, carrying `last` (the last
+    /// connect error), else what [`connect_trouble`](Self::connect_trouble)
+    /// knows.
+    #[must_use]
+    pub fn warm_up_failed(&self, started: Instant, last: Option<Error>) -> Error {
+        let cause = last.or_else(|| self.connect_trouble(started));
+        let mut error = Error::with_message(
+            ErrorKind::PoolTimeout,
+            format!(
+                "warm_up could not open min_idle ({}) connections within pool_timeout ({:?})",
+                self.config.min_idle(),
+                self.config.pool_timeout()
+            ),
+        );
+        if let Some(cause) = cause {
+            error = error.with_source(cause);
+        }
+        error
+    }
+
+    /// Starts watching a checkout made at `location` for leaks; `None`
+    /// when `leak_detection_threshold` is off. The backend keeps the
+    /// ticket with the connection and hands it to
+    /// [`checked_in`](Self::checked_in) on return.
+    #[must_use]
+    pub fn checked_out(
+        &self,
+        location: &'static std::panic::Location<'static>,
+    ) -> Option<LeakTicket> {
+        self.leaks.start(location, Instant::now())
+    }
+
+    /// A watched checkout returned; logs the return of one that was
+    /// reported as a leak.
+    pub fn checked_in(&self, ticket: Option<LeakTicket>) {
+        if let Some(ticket) = ticket
+            && let Some((location, held)) = self.leaks.end(&ticket, Instant::now())
+        {
+            self.events().leaked_connection_returned(location, held);
+        }
+    }
+
+    /// How often the backend calls [`leak_scan`](Self::leak_scan) (a
+    /// quarter of the threshold, between 10 ms and 1 s); `None` when
+    /// leak detection is off.
+    #[must_use]
+    pub fn leak_scan_period(&self) -> Option<Duration> {
+        self.leaks.scan_period()
+    }
+
+    /// Reports (once each) the checkouts held past
+    /// `leak_detection_threshold` at `now`.
+    pub fn leak_scan(&self, now: Instant) {
+        if let Some(threshold) = self.leaks.threshold() {
+            for (location, held) in self.leaks.overdue(now) {
+                self.events()
+                    .connection_leak_suspected(location, held, threshold);
+            }
+        }
+    }
+
+    /// What a drain (`close(deadline)`) reports: of the `in_use` connections
+    /// checked out when it began, `still_in_use` were not back by the
+    /// deadline. Logs the outcome.
+    #[must_use]
+    pub fn close_report(&self, in_use: usize, still_in_use: usize) -> CloseReport {
+        let report = CloseReport {
+            returned: in_use.saturating_sub(still_in_use),
+            forced: still_in_use,
+        };
+        self.events().engine_closed(report.returned, report.forced);
+        report
     }
 
     /// Records a connection leaving the pool for good.
@@ -1040,6 +1209,86 @@ mod tests {
         assert!(!core.is_surplus(3, 2, 1));
         assert!(!core.is_surplus(3, 1, 0));
         assert!(!core.is_surplus(2, 2, 0));
+    }
+
+    #[test]
+    fn resized_limits_drive_surplus_status_and_refuse_bad_sizes() {
+        let core = core("postgresql://app@db/x?pool_size=2&max_overflow=2&min_idle=1");
+        assert_eq!(core.set_limits(Some(4), None).unwrap(), 6);
+        assert!(
+            !core.is_surplus(5, 3, 0),
+            "under the new maximum, too few idle"
+        );
+        assert!(
+            core.is_surplus(5, 4, 0),
+            "beyond the new pool_size, enough idle"
+        );
+        assert_eq!(core.set_limits(Some(1), Some(0)).unwrap(), 1);
+        assert!(
+            core.is_surplus(2, 0, 3),
+            "beyond the lowered maximum, even with waiters"
+        );
+        let error = core.set_limits(Some(0), None).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(error.to_string().contains("pool_size"), "{error}");
+        assert!(core.set_limits(Some(5), Some(996)).is_err());
+        assert_eq!(
+            core.max_connections(),
+            1,
+            "a refused change changes nothing"
+        );
+        core.dispose();
+        assert_eq!(
+            core.set_limits(Some(2), None).unwrap_err().kind(),
+            ErrorKind::PoolClosed
+        );
+    }
+
+    #[test]
+    fn min_idle_deficit_is_bounded_by_the_maximum_and_ends_at_dispose() {
+        let core = core("postgresql://app@db/x?pool_size=3&max_overflow=0&min_idle=2");
+        assert_eq!(core.idle_deficit(0, 0), 2);
+        assert_eq!(core.idle_deficit(3, 1), 0, "the pool is full");
+        assert_eq!(core.idle_deficit(2, 1), 1);
+        assert_eq!(core.idle_deficit(2, 2), 0);
+        core.dispose();
+        assert_eq!(core.idle_deficit(0, 0), 0);
+    }
+
+    #[test]
+    fn refill_backs_off_after_failures_and_resets_after_success() {
+        let core = core(
+            "postgresql://app@db/x?retry_initial_delay=200ms&retry_max_delay=1s&retry_max_attempts=2",
+        );
+        let mut backoff = None;
+        assert_eq!(
+            core.refill_delay(&mut backoff, false),
+            Duration::from_millis(100)
+        );
+        let first = core.refill_delay(&mut backoff, true);
+        assert!(first >= Duration::from_millis(100), "{first:?}");
+        // The policy gave up: its max_delay from now on.
+        assert_eq!(
+            core.refill_delay(&mut backoff, true),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            core.refill_delay(&mut backoff, false),
+            Duration::from_millis(100)
+        );
+        assert!(backoff.is_none());
+    }
+
+    #[test]
+    fn a_drain_reports_returned_and_forced() {
+        let core = core("postgresql://app@db/x");
+        assert_eq!(
+            core.close_report(3, 1),
+            CloseReport {
+                returned: 2,
+                forced: 1
+            }
+        );
     }
 
     #[test]

@@ -141,6 +141,68 @@ impl<'a> EngineEvents<'a> {
         );
     }
 
+    /// A connection checked out at `location` has been held for `held`,
+    /// past `leak_detection_threshold`; logged once per checkout.
+    pub fn connection_leak_suspected(
+        &self,
+        location: &std::panic::Location<'_>,
+        held: Duration,
+        threshold: Duration,
+    ) {
+        tracing::warn!(
+            target: TARGET,
+            role = self.config.role(),
+            host = %self.host(),
+            database = self.config.database(),
+            checked_out_at = %location,
+            held_ms = millis(held),
+            threshold_ms = millis(threshold),
+            "connection held past leak_detection_threshold; possible leak"
+        );
+    }
+
+    /// A connection reported by
+    /// [`connection_leak_suspected`](Self::connection_leak_suspected) was
+    /// returned after `held`.
+    pub fn leaked_connection_returned(&self, location: &std::panic::Location<'_>, held: Duration) {
+        tracing::info!(
+            target: TARGET,
+            role = self.config.role(),
+            host = %self.host(),
+            database = self.config.database(),
+            checked_out_at = %location,
+            held_ms = millis(held),
+            "connection reported as a possible leak was returned"
+        );
+    }
+
+    /// `set_pool_size` / `set_max_overflow` changed the pool's limits.
+    pub fn pool_resized(&self, pool_size: usize, max_overflow: usize) {
+        tracing::info!(
+            target: TARGET,
+            role = self.config.role(),
+            host = %self.host(),
+            database = self.config.database(),
+            pool_size,
+            max_overflow,
+            "pool resized"
+        );
+    }
+
+    /// A drain (`close(deadline)`) ended: `returned` connections came back
+    /// in time, `forced` were still checked out at the deadline.
+    pub fn engine_closed(&self, returned: usize, forced: usize) {
+        tracing::info!(
+            target: TARGET,
+            role = self.config.role(),
+            host = %self.host(),
+            database = self.config.database(),
+            returned,
+            forced,
+            "engine closed"
+        );
+    }
+
     /// A checkout gave up after `waited`.
     pub fn acquire_timeout(&self, waited: Duration, error: &Error) {
         tracing::warn!(

@@ -53,6 +53,7 @@ mod listen_state;
 mod metrics_export;
 mod passfile;
 mod pool_metrics;
+mod pool_ops;
 mod rows;
 mod send_plan;
 mod sql_effects;
@@ -60,6 +61,10 @@ mod statement_cache;
 #[cfg(feature = "tls")]
 mod tls;
 
+/// The most connections a pool may ever hold (`pool_size + max_overflow`
+/// is validated against it); a backend whose pool cannot be resized builds
+/// it with this ceiling and keeps to [`EngineCore::max_connections`].
+pub use crate::config::limits::MAX_CONNECTIONS;
 pub use cancel_request::{cancel_request_failed, cancel_request_timed_out};
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep, RoleCheck};
@@ -72,6 +77,14 @@ pub use engine_core::{
 pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use listen_state::ListenerState;
 pub use pool_metrics::PoolMetrics;
+pub use pool_ops::LeakTicket;
+
+/// Whether `Engine::connect`/`session` called through a trait object
+/// report their caller's location to leak detection: true unless the
+/// `mock` feature is on (mockall cannot mock `#[track_caller]` methods, so
+/// the traits declare it only without mocks; then a call through
+/// `dyn Engine` names the backend's method instead).
+pub const DYN_ENGINE_TRACKS_CALLER: bool = cfg!(not(feature = "mock"));
 pub use rows::{PreparedStatement, StreamColumns, at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;

@@ -27,8 +27,8 @@ use crate::config::limits::{
 };
 use crate::config::table_macro::config_table;
 use crate::config::validate::{
-    AddressList, AppName, AtMost, Between, FilePath, HostList, Identifier, Name, NoNul, NoRule,
-    Overflow, PgBouncerRule, PortList, Range, RetryRule, SchemaList, SettingList, TlsSetup,
+    AddressList, AppName, AtMost, Between, FilePath, HostList, Identifier, MinIdle, Name, NoNul,
+    NoRule, Overflow, PgBouncerRule, PortList, Range, RetryRule, SchemaList, SettingList, TlsSetup,
 };
 use crate::config::{
     ChannelBinding, Driver, LoadBalanceHosts, PgBouncerMode, SslMode, SslNegotiation,
@@ -493,6 +493,41 @@ config_table! {
         serde: ["idle_timeout"];
         secret: false;
         example: "2min";
+    }
+
+    /// How many idle connections the pool keeps open (at most
+    /// `pool_size`): opened by `warm_up()` and refilled in the background
+    /// after connections close, with the retry policy's backoff. 0 (the
+    /// default) opens connections only on checkout.
+    min_idle: usize {
+        default: 0, const MIN_IDLE: usize;
+        codec: Count;
+        get: usize;
+        set: plain;
+        rule: MinIdle;
+        url: Query;
+        params: ["min_idle"];
+        env: ["UNO_DB_MIN_IDLE"];
+        serde: ["min_idle"];
+        secret: false;
+        example: "2";
+    }
+
+    /// A connection checked out for longer than this is reported once
+    /// (a `WARN` event naming where it was checked out and for how long),
+    /// and again when it is returned; `None` (`off`, the default): never.
+    leak_detection_threshold: Option<Duration> {
+        default: None, const LEAK_DETECTION_THRESHOLD: Option<Duration>;
+        codec: OptDuration;
+        get: Option<Duration>;
+        set: into;
+        rule: Range(MIN_TIMEOUT, MAX_LIFETIME, "1ms and 1 week");
+        url: Query;
+        params: ["leak_detection_threshold"];
+        env: ["UNO_DB_LEAK_DETECTION_THRESHOLD"];
+        serde: ["leak_detection_threshold"];
+        secret: false;
+        example: "30s";
     }
 
     /// Whether a connection is pinged before being handed out.

@@ -466,6 +466,27 @@ impl Rule<usize> for Overflow {
     }
 }
 
+/// `min_idle`: at most `pool_size` (the pool keeps no more idle
+/// connections than it keeps at all).
+pub(crate) struct MinIdle;
+
+impl Rule<usize> for MinIdle {
+    fn check(&self, at: &Context, min_idle: &usize, config: &Inner, out: &mut Violations) {
+        if *min_idle > config.pool_size {
+            out.push(
+                at,
+                min_idle.to_string(),
+                "must be at most pool_size (the pool keeps no more idle connections than pool_size)",
+            );
+        }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some("at most `pool_size`".to_owned())
+    }
+}
+
 /// A duration between the two bounds, inclusive; the text names them
 /// (`1ms and 1 hour`). Optional durations are checked when set.
 pub(crate) struct Range(

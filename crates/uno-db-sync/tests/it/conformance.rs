@@ -41,6 +41,12 @@ mod streaming {
     uno_db_testkit::blocking_streaming_conformance!(uno_db_sync::SyncEngineFactory::new());
 }
 
+/// Pool operations: leak detection, `min_idle` and `warm_up`, draining
+/// with `close(deadline)`, resizing at runtime.
+mod ops {
+    uno_db_testkit::blocking_ops_conformance!(uno_db_sync::SyncEngineFactory::new());
+}
+
 /// Per-transaction server limits (`statement_timeout`, `lock_timeout`,
 /// `idle_in_transaction_session_timeout`).
 mod tx {

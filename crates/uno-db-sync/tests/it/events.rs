@@ -1,62 +1,18 @@
 //! Log events go through the core events, without the password.
 
-use std::io;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use uno_db_core::ConnectionConfig;
 use uno_db_sync::SyncEngine;
-use uno_db_testkit::TestCluster;
+use uno_db_testkit::{LogCapture, TestCluster};
 
 use crate::support::{Fixture, LIMIT, within};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Every `uno_db` event of this test process. One global subscriber, set
-/// once: per-thread subscribers race with tracing's callsite interest cache
-/// when tests run in parallel.
-fn captured() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("uno_db=debug"))
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
-        captured
-    })
-}
-
-/// The captured lines that mention `marker`, after running `body`.
+/// The captured lines that mention `marker`, after running `body`. The
+/// capture is the test kit's process-wide subscriber, which the
+/// conformance suite's log cases share.
 fn capture(marker: &str, body: impl FnOnce()) -> String {
-    let captured = captured();
+    let captured = LogCapture::global();
     body();
-    captured
-        .text()
-        .lines()
-        .filter(|line| line.contains(marker))
-        .collect::<Vec<_>>()
-        .join("\n")
+    captured.lines_with(marker).join("\n")
 }
 
 #[test]

@@ -24,15 +24,19 @@
 //! with cases named `listen_*`; so do streamed rows and `COPY`
 //! ([`blocking_streaming_conformance!`](crate::blocking_streaming_conformance),
 //! [`nonblocking_streaming_conformance!`](crate::nonblocking_streaming_conformance),
-//! cases named `stream_*` and `copy_*`), and per-transaction server limits
+//! cases named `stream_*` and `copy_*`), per-transaction server limits
 //! ([`blocking_tx_conformance!`](crate::blocking_tx_conformance),
 //! [`nonblocking_tx_conformance!`](crate::nonblocking_tx_conformance), cases
-//! named `tx_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
+//! named `tx_*`) and the pool operations
+//! ([`blocking_ops_conformance!`](crate::blocking_ops_conformance),
+//! [`nonblocking_ops_conformance!`](crate::nonblocking_ops_conformance),
+//! cases named `ops_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
 //! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
 pub mod blocking_ha;
 pub mod blocking_listen;
+pub mod blocking_ops;
 pub mod blocking_pgbouncer;
 pub mod blocking_security;
 pub mod blocking_streaming;
@@ -45,10 +49,12 @@ mod listen_shared;
 pub mod nonblocking;
 pub mod nonblocking_ha;
 pub mod nonblocking_listen;
+pub mod nonblocking_ops;
 pub mod nonblocking_pgbouncer;
 pub mod nonblocking_security;
 pub mod nonblocking_streaming;
 pub mod nonblocking_tx;
+mod ops_shared;
 mod outer_timeout;
 mod pgbouncer_setup;
 mod security_setup;

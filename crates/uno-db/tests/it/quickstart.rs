@@ -63,10 +63,23 @@ fn the_readme_example_runs_without_a_server() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut output = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut output).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
     assert!(status.success(), "{status}: {output}");
-    assert!(output.contains("starting a throwaway PostgreSQL"), "{output}");
+    assert!(
+        output.contains("starting a throwaway PostgreSQL"),
+        "{output}"
+    );
     assert!(output.contains("the blocking backend says 42"), "{output}");
     // The throwaway server is gone once the example exits.
     let port: u16 = output
@@ -78,7 +91,10 @@ fn the_readme_example_runs_without_a_server() {
     assert_ne!(port, nowhere);
     let gone = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(Instant::now() < gone, "the throwaway server still runs on {port}");
+        assert!(
+            Instant::now() < gone,
+            "the throwaway server still runs on {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
