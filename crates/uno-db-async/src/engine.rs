@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
+use tracing::Instrument as _;
 use deadpool::managed::{Pool, PoolError, QueueMode};
 use uno_db_core::backend::{CredentialSource, EngineCore};
 use uno_db_core::nonblocking::{Connection, CredentialProvider, Engine, Listener, Session};
@@ -146,11 +147,32 @@ impl AsyncEngine {
             return Err(core.disposed_error());
         }
         self.start_reaper();
-        let started = Instant::now();
-        let mut get = std::pin::pin!(self.pool.get());
-        match tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await {
-            Ok(Ok(object)) => {
+        let checkout = core.checkout_started();
+        let started = checkout.started();
+        let span = checkout.span().clone();
+        async {
+            let mut get = std::pin::pin!(self.pool.get());
+            let got = tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await;
+            self.checked_out(got, started)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The outcome of a checkout that began at `started`.
+    fn checked_out(
+        &self,
+        got: std::result::Result<
+            std::result::Result<deadpool::managed::Object<ConnManager>, PoolError<Error>>,
+            tokio::time::error::Elapsed,
+        >,
+        started: Instant,
+    ) -> Result<AsyncConnection> {
+        let core = &self.shared.core;
+        match got {
+            Ok(Ok(mut object)) => {
                 core.checkout_succeeded(started);
+                core.handed_out(&mut object.state);
                 Ok(AsyncConnection::pooled(object, Arc::clone(&self.shared)))
             }
             Ok(Err(PoolError::Backend(error))) => Err(error),
