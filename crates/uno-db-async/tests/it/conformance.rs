@@ -43,3 +43,8 @@ mod listen {
 mod streaming {
     uno_db_testkit::nonblocking_streaming_conformance!(uno_db_async::AsyncEngineFactory::new());
 }
+
+/// Spans, metrics and log levels (docs/observability.md).
+mod observability {
+    uno_db_testkit::nonblocking_observability_conformance!(uno_db_async::AsyncEngineFactory::new());
+}

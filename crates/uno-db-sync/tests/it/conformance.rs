@@ -40,3 +40,8 @@ mod listen {
 mod streaming {
     uno_db_testkit::blocking_streaming_conformance!(uno_db_sync::SyncEngineFactory::new());
 }
+
+/// Spans, metrics and log levels (docs/observability.md).
+mod observability {
+    uno_db_testkit::blocking_observability_conformance!(uno_db_sync::SyncEngineFactory::new());
+}

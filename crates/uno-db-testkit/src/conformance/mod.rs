@@ -24,12 +24,16 @@
 //! with cases named `listen_*`; so do streamed rows and `COPY`
 //! ([`blocking_streaming_conformance!`](crate::blocking_streaming_conformance),
 //! [`nonblocking_streaming_conformance!`](crate::nonblocking_streaming_conformance),
-//! cases named `stream_*` and `copy_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
+//! cases named `stream_*` and `copy_*`), and spans, metrics and log levels
+//! ([`blocking_observability_conformance!`](crate::blocking_observability_conformance),
+//! [`nonblocking_observability_conformance!`](crate::nonblocking_observability_conformance),
+//! cases named `observability_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
 //! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
 pub mod blocking_ha;
 pub mod blocking_listen;
+pub mod blocking_observability;
 pub mod blocking_pgbouncer;
 pub mod blocking_security;
 pub mod blocking_streaming;
@@ -38,9 +42,11 @@ mod chain;
 mod free_port;
 mod ha_shared;
 mod listen_shared;
+pub mod observability_shared;
 pub mod nonblocking;
 pub mod nonblocking_ha;
 pub mod nonblocking_listen;
+pub mod nonblocking_observability;
 pub mod nonblocking_pgbouncer;
 pub mod nonblocking_security;
 pub mod nonblocking_streaming;
