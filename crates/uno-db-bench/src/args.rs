@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls) [--url URL] [--rounds N] [--seconds S]
+pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|observability) [--url URL] [--rounds N] [--seconds S]
   --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --rounds   interleaved rounds per contender and shape (default 7)
   --seconds  length of one round (default 2)
@@ -15,6 +15,9 @@ pub(crate) enum Mode {
     Sync,
     /// `SELECT 1` over TLS, and cold starts over TLS and in plaintext.
     Tls,
+    /// `SELECT 1` at 64/16 with a subscriber at INFO and a metrics
+    /// recorder, against neither.
+    Observability,
 }
 
 /// What to run.
@@ -38,6 +41,7 @@ impl Args {
             Some("async") => Mode::Async,
             Some("sync") => Mode::Sync,
             Some("tls") => Mode::Tls,
+            Some("observability") => Mode::Observability,
             Some(other) => return Err(format!("unknown mode {other:?}")),
             None => return Err("missing mode".to_owned()),
         };

@@ -6,6 +6,7 @@
 //! cargo run --release -p uno-db-bench -- async [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- sync  [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- tls   [--url URL] [--rounds N] [--seconds S]
+//! cargo run --release -p uno-db-bench -- observability [--url URL] [--rounds N] [--seconds S]
 //! ```
 //!
 //! `async` runs `SELECT 1` (prepared) through uno-db-async, raw
@@ -17,10 +18,14 @@
 //! `tls` runs uno-db-async and deadpool-postgres over TLS with the same
 //! rustls connector (`ratio uno-db-async+tls/deadpool-postgres+tls = X`),
 //! then the cold start of a 16-connection pool over TLS and in plaintext.
+//! `observability` runs uno-db-async at 64 tasks on 16 with a `tracing`
+//! subscriber at INFO and a `metrics` recorder installed against neither
+//! (`ratio instrumented/plain = X (select1, 64/16)`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
 mod async_contenders;
+mod observability;
 mod pgbench;
 mod report;
 mod sync_contenders;
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
         args::Mode::Async => async_contenders::run(&args),
         args::Mode::Sync => sync_contenders::run(&args),
         args::Mode::Tls => tls_contenders::run(&args),
+        args::Mode::Observability => observability::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
