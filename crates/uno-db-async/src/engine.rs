@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use tracing::Instrument as _;
 use deadpool::managed::{Pool, PoolError, QueueMode};
+use tracing::Instrument as _;
 use uno_db_core::backend::{CredentialSource, EngineCore};
 use uno_db_core::nonblocking::{Connection, CredentialProvider, Engine, Listener, Session};
 use uno_db_core::{

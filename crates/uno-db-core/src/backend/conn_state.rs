@@ -192,8 +192,7 @@ impl<S: Clone> ConnState<S> {
     /// clock.
     fn start_statement(&mut self, sql: &str) {
         if let Some(telemetry) = &self.telemetry {
-            self.statement =
-                telemetry.statement_span(self.host.index, sql, &self.transaction_span);
+            self.statement = telemetry.statement_span(self.host.index, sql, &self.transaction_span);
             self.statement_clock = telemetry.statement_clock();
         }
     }

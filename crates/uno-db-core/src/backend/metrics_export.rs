@@ -43,10 +43,7 @@ impl MetricsExport {
             with_reason.push(Label::new("reason", reason.as_str()));
             metrics::counter!("uno_db_connections_closed_total", with_reason)
         });
-        let pool = vec![Label::new(
-            POOL_NAME,
-            super::events::pool_name(config),
-        )];
+        let pool = vec![Label::new(POOL_NAME, super::events::pool_name(config))];
         let with_state = |state: &'static str| {
             let mut labels = pool.clone();
             labels.push(Label::new("state", state));

@@ -228,10 +228,14 @@ pub async fn observability_metrics_match_the_pool_status(
     _capture: &Capture,
 ) -> Result<()> {
     let name = unique_application_name("observability");
-    let config = config.to_builder().application_name(name.as_str()).build()?;
+    let config = config
+        .to_builder()
+        .application_name(name.as_str())
+        .build()?;
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let engine: Arc<dyn Engine> = metrics::with_local_recorder(&recorder, || factory.engine(&config))?;
+    let engine: Arc<dyn Engine> =
+        metrics::with_local_recorder(&recorder, || factory.engine(&config))?;
     const TASKS: usize = 8;
     let mut tasks = Vec::new();
     for _ in 0..TASKS {
@@ -301,7 +305,11 @@ pub async fn observability_metrics_match_the_pool_status(
     );
     assert_eq!(counter(&rows, "db.client.connection.timeouts", &pool), 0);
     assert_eq!(
-        counter(&rows, "uno_db_checkouts_total", &[("database", config.database())]),
+        counter(
+            &rows,
+            "uno_db_checkouts_total",
+            &[("database", config.database())]
+        ),
         checkouts as u64,
         "the uno_db_* metrics are kept"
     );

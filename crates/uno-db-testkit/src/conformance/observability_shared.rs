@@ -96,7 +96,10 @@ impl Capture {
     /// The spans named `name`.
     #[must_use]
     pub fn spans_named(&self, name: &str) -> Vec<CapturedSpan> {
-        self.spans().into_iter().filter(|s| s.name == name).collect()
+        self.spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
     }
 
     /// Every event seen so far.
