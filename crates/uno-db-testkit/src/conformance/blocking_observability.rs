@@ -177,7 +177,9 @@ pub fn observability_refused_connect_warns_once(
         )
         .build()?;
     let engine = factory.engine(&config)?;
-    let error = engine.connect().err().expect("nothing answers");
+    let Err(error) = engine.connect() else {
+        panic!("nothing answers")
+    };
     assert_eq!(error.kind(), ErrorKind::PoolTimeout, "{error}");
     let events: Vec<_> = capture
         .events()

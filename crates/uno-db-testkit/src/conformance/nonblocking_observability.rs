@@ -188,7 +188,9 @@ pub async fn observability_refused_connect_warns_once(
         )
         .build()?;
     let engine = factory.engine(&config)?;
-    let error = engine.connect().await.err().expect("nothing answers");
+    let Err(error) = engine.connect().await else {
+        panic!("nothing answers")
+    };
     assert_eq!(error.kind(), ErrorKind::PoolTimeout, "{error}");
     let events: Vec<_> = capture
         .events()
