@@ -643,6 +643,22 @@ mod tests {
     }
 
     #[test]
+    fn a_retried_connect_warns_once_and_the_final_error_is_debug() {
+        let error = Error::with_message(ErrorKind::Connect, "could not connect to x");
+        let events = captured(|events| {
+            events.connect_retry(true, 1, Duration::from_millis(5), &error);
+            events.connect_retry(false, 2, Duration::from_millis(5), &error);
+            events.connect_failed(3, &error);
+        });
+        let levels: Vec<Level> = events.iter().map(|e| e.level).collect();
+        assert_eq!(
+            levels,
+            [Level::WARN, Level::DEBUG, Level::DEBUG],
+            "{events:?}"
+        );
+    }
+
+    #[test]
     fn error_chain_joins_other_causes() {
         let error = Error::with_message(ErrorKind::Connect, "could not connect to x")
             .with_source(std::io::Error::other("refused"));
