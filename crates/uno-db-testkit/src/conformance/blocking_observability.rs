@@ -107,8 +107,8 @@ pub fn observability_statement_spans(
 }
 
 /// Pins: a session is one `db.transaction` span from `BEGIN` to its end,
-/// with its outcome (`commit`, `rollback`), and its statements are its
-/// children.
+/// with its outcome (`commit`, `rollback`, and `rollback` for a session
+/// dropped without commit), and its statements are its children.
 pub fn observability_transaction_spans(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
@@ -122,9 +122,19 @@ pub fn observability_transaction_spans(
     let mut session = engine.session(&TransactionOptions::new())?;
     session.batch_execute("CREATE TEMP TABLE t (x int)")?;
     session.rollback()?;
+    let mut session = engine.session(&TransactionOptions::new())?;
+    session.query_one("SELECT 3", &[])?;
+    drop(session); // rolled back by the return
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while engine.status().in_use != 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     let transactions = capture.spans_named("db.transaction");
-    assert_eq!(transactions.len(), 2, "{transactions:?}");
+    assert_eq!(transactions.len(), 3, "{transactions:?}");
+    let dropped = &transactions[2];
+    assert_eq!(dropped.field("outcome"), Some("rollback"), "{dropped:?}");
+    assert!(dropped.closed, "{dropped:?}");
     let (committed, rolled_back) = (&transactions[0], &transactions[1]);
     assert_eq!(committed.field("outcome"), Some("commit"), "{committed:?}");
     assert_eq!(rolled_back.field("outcome"), Some("rollback"));

@@ -118,8 +118,8 @@ pub async fn observability_statement_spans(
 }
 
 /// Pins: a session is one `db.transaction` span from `BEGIN` to its end,
-/// with its outcome (`commit`, `rollback`), and its statements are its
-/// children.
+/// with its outcome (`commit`, `rollback`, and `rollback` for a session
+/// dropped without commit), and its statements are its children.
 pub async fn observability_transaction_spans(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
@@ -133,9 +133,19 @@ pub async fn observability_transaction_spans(
     let mut session = engine.session(&TransactionOptions::new()).await?;
     session.batch_execute("CREATE TEMP TABLE t (x int)").await?;
     session.rollback().await?;
+    let mut session = engine.session(&TransactionOptions::new()).await?;
+    session.query_one("SELECT 3", &[]).await?;
+    drop(session); // rolled back by the return
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while engine.status().in_use != 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let transactions = capture.spans_named("db.transaction");
-    assert_eq!(transactions.len(), 2, "{transactions:?}");
+    assert_eq!(transactions.len(), 3, "{transactions:?}");
+    let dropped = &transactions[2];
+    assert_eq!(dropped.field("outcome"), Some("rollback"), "{dropped:?}");
+    assert!(dropped.closed, "{dropped:?}");
     let (committed, rolled_back) = (&transactions[0], &transactions[1]);
     assert_eq!(committed.field("outcome"), Some("commit"), "{committed:?}");
     assert_eq!(rolled_back.field("outcome"), Some("rollback"));
