@@ -14,4 +14,5 @@ mod from_row;
 mod logging;
 mod repository;
 mod security;
+mod test_attr;
 mod types;

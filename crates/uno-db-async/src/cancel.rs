@@ -18,8 +18,107 @@ use tokio::net::TcpStream;
 use tokio::net::UnixStream;
 use tokio_postgres::CancelToken;
 use tokio_postgres::tls::MakeTlsConnect;
-use uno_db_core::Endpoint;
-use uno_db_core::backend::MakeTls;
+use uno_db_core::backend::{MakeTls, cancel_request_failed, cancel_request_timed_out};
+use uno_db_core::{Endpoint, Result};
+
+/// Cancels whatever statement its connection is running, from any task or
+/// thread: taken from
+/// [`AsyncConnection::cancel_handle`](crate::AsyncConnection::cancel_handle)
+/// or [`AsyncSession::cancel_handle`](crate::AsyncSession::cancel_handle)
+/// before the statement starts, then moved or cloned to where the decision
+/// to cancel is made. The async counterpart of `uno_db_sync::CancelHandle`.
+///
+/// [`cancel`](Self::cancel) sends `PostgreSQL`'s cancel request (on a
+/// connection of its own, with the same TLS settings as the connection).
+/// A statement the server was running then fails with SQLSTATE 57014,
+/// classified as every 57014 is: [`QueryTimeout`](uno_db_core::ErrorKind::QueryTimeout).
+/// The connection stays usable (only the statement ended); inside a
+/// session the transaction is aborted, as by any failed statement. A
+/// request that arrives while nothing runs does nothing. As in libpq, a
+/// request sent just as one statement ends may reach the next one.
+///
+/// ```no_run
+/// # async fn demo(engine: &uno_db_async::AsyncEngine) -> uno_db_core::Result<()> {
+/// use uno_db_core::nonblocking::Client;
+///
+/// let mut conn = engine.checkout().await?;
+/// let handle = conn.cancel_handle()?;
+/// let canceller = tokio::spawn(async move {
+///     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+///     handle.cancel().await
+/// });
+/// let error = conn.execute("SELECT pg_sleep(30)", &[]).await.unwrap_err();
+/// assert_eq!(error.kind(), uno_db_core::ErrorKind::QueryTimeout);
+/// canceller.await.expect("the canceller")?;
+/// conn.execute("SELECT 1", &[]).await?; // still usable
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct CancelHandle {
+    token: CancelToken,
+    tls: MakeTls,
+    /// Behind PgBouncer: the server the connection reached, whose closing
+    /// of the request's socket is awaited.
+    wait_for_close: Option<(Duration, Endpoint)>,
+    bound: Duration,
+}
+
+impl std::fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelHandle")
+            .field("bound", &self.bound)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CancelHandle {
+    pub(crate) fn new(
+        token: CancelToken,
+        tls: MakeTls,
+        wait_for_close: Option<(Duration, Endpoint)>,
+        bound: Duration,
+    ) -> Self {
+        Self {
+            token,
+            tls,
+            wait_for_close,
+            bound,
+        }
+    }
+
+    /// Sends the cancel request and waits until it was delivered, at most
+    /// the engine's `connect_timeout` (behind PgBouncer, until PgBouncer
+    /// closed the request's socket, as the pool's own cancel requests do).
+    /// Dropping the future stops the request.
+    ///
+    /// # Errors
+    ///
+    /// [`Connect`](uno_db_core::ErrorKind::Connect): the request could not
+    /// be sent (the server is unreachable, the TLS handshake failed) or was
+    /// not delivered within `connect_timeout`. The statement then runs on.
+    pub async fn cancel(&self) -> Result<()> {
+        // Without the `tls` feature the connector is `Copy`.
+        #[allow(clippy::clone_on_copy)]
+        let tls = self.tls.clone();
+        let token = self.token.clone();
+        let outcome = match &self.wait_for_close {
+            Some((_, endpoint)) => {
+                tokio::time::timeout(self.bound, send(token, tls, endpoint)).await
+            }
+            None => {
+                tokio::time::timeout(self.bound, async move {
+                    token.cancel_query(tls).await.map_err(io::Error::other)
+                })
+                .await
+            }
+        };
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(cancel_request_failed(error)),
+            Err(_) => Err(cancel_request_timed_out(self.bound)),
+        }
+    }
+}
 
 /// Sends `token`'s cancel request to `endpoint` and returns once the other
 /// side closed the socket (it handled the request), or after `wait`.

@@ -133,6 +133,7 @@ async fn connect_once(
             .core
             .cancel_before_closing()
             .map(|wait| (wait, plan.endpoint().clone())),
+        shared.core.housekeeping_timeout(),
     );
     Ok(PgConn::new(client, plan.new_conn_state(), clock))
 }

@@ -8,6 +8,7 @@ use tokio_postgres::types::ToSql;
 use uno_db_core::nonblocking::{Client, Connection, CopyInSink, CopyOutStream, RowStream, Session};
 use uno_db_core::{Error, ErrorKind, Result, Row, Statement, TransactionOptions};
 
+use crate::CancelHandle;
 use crate::manager::ConnManager;
 use crate::pg_conn::PgConn;
 use crate::release;
@@ -105,12 +106,34 @@ impl AsyncConnection {
         Ok(self.pg()?.lend_client())
     }
 
-    /// Begins a transaction with `options`, turning this connection into an
-    /// [`AsyncSession`]; the concrete form of [`Connection::begin`].
+    /// A handle that cancels the statement this connection is running, from
+    /// another task or thread ([`CancelHandle::cancel`]). Take it before
+    /// starting the statement; it stays valid for this physical connection
+    /// (once the connection is back in the pool, cancel requests may reach
+    /// its next user's statement: drop the handle with the connection).
     ///
     /// # Errors
     ///
-    /// `BEGIN` failed; the connection goes back to the pool.
+    /// [`ErrorKind::Closed`] when the connection is closed.
+    pub fn cancel_handle(&self) -> Result<CancelHandle> {
+        match &self.inner {
+            Some(Inner::Pooled { object, .. }) => Ok(object.cancel_handle()),
+            Some(Inner::Detached(conn)) => Ok(conn.cancel_handle()),
+            None => Err(Error::new(ErrorKind::Closed)),
+        }
+    }
+
+    /// Begins a transaction with `options`, turning this connection into an
+    /// [`AsyncSession`]; the concrete form of [`Connection::begin`].
+    ///
+    /// `BEGIN` and the `SET LOCAL`s of the options' server-side limits go
+    /// in one round trip.
+    ///
+    /// # Errors
+    ///
+    /// `BEGIN` failed; the connection goes back to the pool. A server-side
+    /// limit beyond what `PostgreSQL` takes is a
+    /// [`Config`](ErrorKind::Config) error, and nothing is sent.
     pub async fn transaction(mut self, options: &TransactionOptions) -> Result<AsyncSession> {
         self.pg()?.begin(options).await?;
         Ok(AsyncSession::new(self))

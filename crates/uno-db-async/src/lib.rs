@@ -48,6 +48,7 @@ mod shared;
 mod streamed;
 mod watchdog;
 
+pub use cancel::CancelHandle;
 pub use connection::AsyncConnection;
 pub use engine::AsyncEngine;
 pub use factory::AsyncEngineFactory;
@@ -66,6 +67,7 @@ mod tests {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<AsyncEngineFactory>();
         send_sync::<AsyncEngine>();
+        send_sync::<CancelHandle>();
         send_sync::<AsyncSessionFactory>();
         send::<AsyncConnection>();
         send::<AsyncSession>();

@@ -303,9 +303,17 @@ impl PgConn {
             .unwrap_or_default())
     }
 
-    /// Sends `BEGIN ...` for a session with `options`.
+    /// A handle that cancels this connection's running statement from
+    /// elsewhere.
+    pub(crate) fn cancel_handle(&self) -> crate::CancelHandle {
+        self.clock.cancel_handle()
+    }
+
+    /// Sends `BEGIN ...` for a session with `options`, with its
+    /// server-side limits in the same round trip (the kernel's
+    /// `begin_batch`; nothing is sent when a limit is invalid).
     pub(crate) async fn begin(&mut self, options: &TransactionOptions) -> Result<()> {
-        let sql = &options.begin_statement();
+        let sql = &options.begin_batch()?;
         self.state.begin_started()?;
         let result = timed!(self, async {
             self.client.batch_execute(sql).await.map_err(from_driver)

@@ -30,6 +30,19 @@ impl AsyncSession {
         self.conn.pg()
     }
 
+    /// A handle that cancels the statement this session is running, from
+    /// another task or thread; see [`AsyncConnection::cancel_handle`]. A
+    /// cancelled statement aborts the transaction, as any failed statement
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Closed`](uno_db_core::ErrorKind::Closed) when the
+    /// connection is closed.
+    pub fn cancel_handle(&self) -> Result<crate::CancelHandle> {
+        self.conn.cancel_handle()
+    }
+
     /// Commits and returns the connection to its pool; the concrete form of
     /// [`Session::commit`].
     ///

@@ -71,6 +71,9 @@ pub(crate) struct StatementClock {
     /// or after this long (the kernel's `cancel_before_closing`: PgBouncer
     /// drops the cancel request of a client that is gone).
     cancel_first: Option<(Duration, Endpoint)>,
+    /// How long a cancel request through a
+    /// [`CancelHandle`](crate::CancelHandle) may take (`connect_timeout`).
+    cancel_bound: Duration,
 }
 
 impl std::fmt::Debug for StatementClock {
@@ -91,6 +94,7 @@ impl Watchdog {
         tls: MakeTls,
         driver_task: AbortHandle,
         cancel_first: Option<(Duration, Endpoint)>,
+        cancel_bound: Duration,
     ) -> Arc<StatementClock> {
         let clock = Arc::new(StatementClock {
             watched: Arc::clone(&self.shared),
@@ -100,6 +104,7 @@ impl Watchdog {
             tls,
             driver_task,
             cancel_first,
+            cancel_bound,
         });
         let mut clocks = self
             .shared
@@ -131,6 +136,18 @@ impl StatementClock {
         {
             tokio::spawn(watch(Arc::downgrade(watched)));
         }
+    }
+
+    /// A handle that sends this connection's cancel request on demand.
+    pub(crate) fn cancel_handle(&self) -> crate::CancelHandle {
+        // Without the `tls` feature the connector is `Copy`.
+        #[allow(clippy::clone_on_copy)]
+        crate::CancelHandle::new(
+            self.cancel.clone(),
+            self.tls.clone(),
+            self.cancel_first.clone(),
+            self.cancel_bound,
+        )
     }
 
     /// Where and how long to wait for a cancel request before closing the

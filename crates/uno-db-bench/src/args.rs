@@ -2,11 +2,15 @@
 
 use std::time::Duration;
 
-pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|observability) [--url URL] [--rounds N] [--seconds S]
+pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|observability) [--url URL] [--rounds N] [--seconds S] [--rows N]
   --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
-  --rounds   interleaved rounds per contender and shape (default 7)
-  --seconds  length of one round (default 2)
-  --only     run just this contender (for profiling), e.g. --only uno-db-async";
+  --rounds   interleaved rounds per contender and shape (default 7; 3 for stream)
+  --seconds  length of one round (default 2; stream runs to the last row instead)
+  --rows     stream: rows streamed per round (default 10000000)
+  --rss-of   stream, internal: stream once through this contender in this fresh process and
+             print its resident memory (the memory pass runs one such child per contender)
+  --only     run just this contender (for profiling), e.g. --only uno-db-async
+             (stream: --only 'uno-db-async query_stream', 'psql \\copy', ...)";
 
 /// Which family to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +19,10 @@ pub(crate) enum Mode {
     Sync,
     /// `SELECT 1` over TLS, and cold starts over TLS and in plaintext.
     Tls,
+    /// Streaming a large result (`query_stream` against the drivers'
+    /// `query_raw`) and loading with `COPY` (`copy_in` against psql's
+    /// `\copy`).
+    Stream,
     /// `SELECT 1` at 64/16 with a subscriber at INFO and a metrics
     /// recorder, against neither.
     Observability,
@@ -28,6 +36,11 @@ pub(crate) struct Args {
     pub(crate) rounds: usize,
     pub(crate) round: Duration,
     pub(crate) only: Option<String>,
+    /// `stream`: the rows of one streamed query.
+    pub(crate) rows: u64,
+    /// `stream`, internal: this process only streams once through this
+    /// contender and prints its resident memory.
+    pub(crate) rss_of: Option<String>,
 }
 
 impl Args {
@@ -41,6 +54,7 @@ impl Args {
             Some("async") => Mode::Async,
             Some("sync") => Mode::Sync,
             Some("tls") => Mode::Tls,
+            Some("stream") => Mode::Stream,
             Some("observability") => Mode::Observability,
             Some(other) => return Err(format!("unknown mode {other:?}")),
             None => return Err("missing mode".to_owned()),
@@ -49,9 +63,11 @@ impl Args {
             mode,
             url: std::env::var("DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
-            rounds: 7,
+            rounds: if mode == Mode::Stream { 3 } else { 7 },
             round: Duration::from_secs(2),
             only: None,
+            rows: 10_000_000,
+            rss_of: None,
         };
         while let Some(flag) = args.next() {
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -73,6 +89,14 @@ impl Args {
                     parsed.round = Duration::from_secs_f64(seconds);
                 }
                 "--only" => parsed.only = Some(value),
+                "--rss-of" => parsed.rss_of = Some(value),
+                "--rows" => {
+                    parsed.rows = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or("--rows takes a whole number above 0")?;
+                }
                 _ => return Err(format!("unknown flag {flag:?}")),
             }
         }

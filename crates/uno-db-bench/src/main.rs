@@ -6,6 +6,7 @@
 //! cargo run --release -p uno-db-bench -- async [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- sync  [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- tls   [--url URL] [--rounds N] [--seconds S]
+//! cargo run --release -p uno-db-bench -- stream [--url URL] [--rounds N] [--rows N]
 //! cargo run --release -p uno-db-bench -- observability [--url URL] [--rounds N] [--seconds S]
 //! ```
 //!
@@ -18,6 +19,13 @@
 //! `tls` runs uno-db-async and deadpool-postgres over TLS with the same
 //! rustls connector (`ratio uno-db-async+tls/deadpool-postgres+tls = X`),
 //! then the cold start of a 16-connection pool over TLS and in plaintext.
+//! `stream` reads `--rows` rows (default 10 million) one at a time through
+//! uno-db-async's and uno-db-sync's `query_stream` and the drivers' own
+//! `query_raw`, with the resident memory each run adds
+//! (`ratio uno-db-async query_stream/tokio-postgres query_raw = X`, and the
+//! blocking pair), then loads 1 million rows with `COPY` through each
+//! backend's `copy_in` and through `psql -c "\copy ..."`
+//! (`ratio uno-db-async copy_in/psql \copy = X`, and uno-db-sync's).
 //! `observability` runs uno-db-async at 64 tasks on 16 with a `tracing`
 //! subscriber at INFO and a `metrics` recorder installed against neither
 //! (`ratio instrumented/plain = X (select1, 64/16)`).
@@ -28,6 +36,7 @@ mod async_contenders;
 mod observability;
 mod pgbench;
 mod report;
+mod stream_contenders;
 mod sync_contenders;
 mod tls_contenders;
 
@@ -45,6 +54,7 @@ fn main() -> ExitCode {
         args::Mode::Async => async_contenders::run(&args),
         args::Mode::Sync => sync_contenders::run(&args),
         args::Mode::Tls => tls_contenders::run(&args),
+        args::Mode::Stream => stream_contenders::run(&args),
         args::Mode::Observability => observability::run(&args),
     };
     match outcome {

@@ -16,7 +16,7 @@ pub(crate) struct Pgbench {
 
 impl Pgbench {
     pub(crate) fn new(url: &str) -> Result<Self, BoxError> {
-        let binary = find_binary().ok_or(
+        let binary = find_binary("pgbench").ok_or(
             "pgbench not found on PATH or under /usr/lib/postgresql/*/bin: install postgresql-client",
         )?;
         let mut script = tempfile::Builder::new()
@@ -60,16 +60,17 @@ impl Pgbench {
     }
 }
 
-fn find_binary() -> Option<PathBuf> {
+/// `name` on `PATH`, else under `/usr/lib/postgresql/*/bin`.
+pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("pgbench"));
+        .map(|dir| dir.join(name));
     let installed = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
         .flatten()
-        .map(|entry| entry.path().join("bin/pgbench"));
+        .map(|entry| entry.path().join("bin").join(name));
     on_path
         .chain(installed)
         .find(|candidate| candidate.is_file())

@@ -2,16 +2,32 @@
 
 use std::collections::BTreeMap;
 
-/// Throughputs (operations per second) per contender and shape, one per
-/// round.
-#[derive(Debug, Default)]
+/// Throughputs (operations per second, or another unit) per contender and
+/// shape, one per round.
+#[derive(Debug)]
 pub(crate) struct Report {
     samples: BTreeMap<(String, String), Vec<f64>>,
+    unit: &'static str,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Self::with_unit("ops/s")
+    }
 }
 
 impl Report {
+    /// A report whose figures are `unit` (`"rows/s"`) rather than ops/s.
+    pub(crate) fn with_unit(unit: &'static str) -> Self {
+        Self {
+            samples: BTreeMap::new(),
+            unit,
+        }
+    }
+
     pub(crate) fn record(&mut self, contender: &str, shape: &str, ops_per_sec: f64) {
-        println!("  {shape:<14} {contender:<18} {ops_per_sec:>10.0} ops/s");
+        let unit = self.unit;
+        println!("  {shape:<14} {contender:<18} {ops_per_sec:>10.0} {unit}");
         self.samples
             .entry((contender.to_owned(), shape.to_owned()))
             .or_default()
@@ -33,8 +49,9 @@ impl Report {
         println!("median at {shape}:");
         for contender in contenders {
             println!(
-                "  {contender:<18} {:>10.0} ops/s",
-                self.median(contender, shape)
+                "  {contender:<18} {:>10.0} {}",
+                self.median(contender, shape),
+                self.unit
             );
         }
     }

@@ -48,7 +48,8 @@ pub enum ErrorKind {
     /// The connection was lost or closed while in use.
     Closed,
     /// A statement was cancelled because it ran too long
-    /// (`statement_timeout`, SQLSTATE 57014).
+    /// (`statement_timeout`, SQLSTATE 57014), or by a cancel request (a
+    /// connection's cancel handle; also 57014).
     QueryTimeout,
     /// `query_one` found no row.
     RowNotFound,

@@ -1,7 +1,9 @@
-//! Derive macros of uno-db, re-exported by the `uno-db` crate (feature
-//! `derive`): `#[derive(FromRow)]`.
+//! Macros of uno-db, re-exported by the `uno-db` crate:
+//! `#[derive(FromRow)]` (feature `derive`) and `#[uno_db::test]` (feature
+//! `test`).
 
 mod from_row;
+mod test_attr;
 
 use proc_macro::TokenStream;
 
@@ -44,6 +46,27 @@ use proc_macro::TokenStream;
 pub fn derive_from_row(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     from_row::expand(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// A test with a fresh database of its own and an engine on it, like
+/// `#[sqlx::test]`; through the `uno-db` crate (feature `test`) as
+/// `#[uno_db::test]`.
+///
+/// The function takes its engine (or nothing): `Arc<dyn
+/// uno_db::blocking::Engine>` for a plain `fn`, `Arc<dyn
+/// uno_db::nonblocking::Engine>` for an `async fn`, which runs on a tokio
+/// runtime of its own. The database comes from the test kit
+/// (`uno_db_testkit::TestDb`: `UNO_DB_TEST_URL`, else the local server,
+/// else a throwaway cluster) and is dropped afterwards, also when the test
+/// panics. It may return `()` or a `Result`, as a `#[test]` may; other
+/// attributes (`#[should_panic]`, `#[ignore]`) apply as usual. The `uno-db`
+/// crate's `test` documents it with compiled examples.
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let function = syn::parse_macro_input!(item as syn::ItemFn);
+    test_attr::expand(attr.into(), function)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

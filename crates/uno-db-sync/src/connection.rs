@@ -7,6 +7,7 @@ use r2d2::{Pool, PooledConnection};
 use uno_db_core::blocking::{Client, Connection, CopyInWriter, CopyOutReader, RowIter, Session};
 use uno_db_core::{Error, ErrorKind, Result, Row, Statement, ToSql, TransactionOptions};
 
+use crate::CancelHandle;
 use crate::manager::ConnManager;
 use crate::pg_conn::PgConn;
 use crate::release;
@@ -100,12 +101,36 @@ impl SyncConnection {
         self.pg()?.lend_client()
     }
 
-    /// Begins a transaction with `options`, turning this connection into a
-    /// [`SyncSession`]; the concrete form of [`Connection::begin`].
+    /// A handle that cancels the statement this connection is running, from
+    /// another thread ([`CancelHandle::cancel`]). Take it before starting
+    /// the statement; it stays valid for this physical connection (once
+    /// the connection is back in the pool, cancel requests may reach its
+    /// next user's statement: drop the handle with the connection).
     ///
     /// # Errors
     ///
-    /// `BEGIN` failed; the connection goes back to the pool.
+    /// [`ErrorKind::Closed`] when the connection is closed.
+    pub fn cancel_handle(&self) -> Result<CancelHandle> {
+        match &self.inner {
+            Some(Inner::Pooled { slot, .. }) => slot.0.as_deref(),
+            Some(Inner::Detached(conn)) => Some(&**conn),
+            None => None,
+        }
+        .and_then(PgConn::cancel_handle)
+        .ok_or_else(|| Error::with_message(ErrorKind::Closed, "the connection is closed"))
+    }
+
+    /// Begins a transaction with `options`, turning this connection into a
+    /// [`SyncSession`]; the concrete form of [`Connection::begin`].
+    ///
+    /// `BEGIN` and the `SET LOCAL`s of the options' server-side limits go
+    /// in one round trip.
+    ///
+    /// # Errors
+    ///
+    /// `BEGIN` failed; the connection goes back to the pool. A server-side
+    /// limit beyond what `PostgreSQL` takes is a
+    /// [`Config`](ErrorKind::Config) error, and nothing is sent.
     pub fn transaction(mut self, options: &TransactionOptions) -> Result<SyncSession> {
         self.pg()?.begin(options)?;
         Ok(SyncSession::new(self))

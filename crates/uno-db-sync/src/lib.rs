@@ -34,6 +34,7 @@
 //! (wrong password, missing database) fail fast instead of being retried
 //! by r2d2 in the background until `pool_timeout`.
 
+mod cancel_handle;
 mod connect;
 mod connection;
 mod copy;
@@ -50,6 +51,7 @@ mod streamed;
 mod wait_queue;
 mod watchdog;
 
+pub use cancel_handle::CancelHandle;
 pub use connection::SyncConnection;
 pub use engine::SyncEngine;
 pub use factory::SyncEngineFactory;
@@ -66,6 +68,7 @@ mod tests {
         fn send<T: Send>() {}
         send_sync::<SyncEngineFactory>();
         send_sync::<SyncEngine>();
+        send_sync::<CancelHandle>();
         send::<SyncConnection>();
         send::<SyncSession>();
         send::<SyncListener>();

@@ -332,9 +332,23 @@ impl PgConn {
         self.state.finished(None, result)
     }
 
-    /// Sends `BEGIN ...` for a session with `options`.
+    /// A handle that cancels this connection's running statement from
+    /// another thread; `None` once the connection is being dropped.
+    pub(crate) fn cancel_handle(&self) -> Option<crate::CancelHandle> {
+        self.cancel.as_ref().map(|token| {
+            crate::CancelHandle::new(
+                Arc::clone(token),
+                self.shared.core.tls(),
+                self.shared.core.housekeeping_timeout(),
+            )
+        })
+    }
+
+    /// Sends `BEGIN ...` for a session with `options`, with its
+    /// server-side limits in the same round trip (the kernel's
+    /// `begin_batch`; nothing is sent when a limit is invalid).
     pub(crate) fn begin(&mut self, options: &TransactionOptions) -> Result<()> {
-        let sql = &options.begin_statement();
+        let sql = &options.begin_batch()?;
         self.state.begin_started()?;
         let result = self.call(|c| c.batch_execute(sql));
         self.state.finished(None, result)?;

@@ -62,6 +62,7 @@ mod server;
 mod server_config;
 mod server_owner;
 mod sql_quote;
+mod stale_db;
 mod standby;
 mod template_db;
 mod test_db;
@@ -83,3 +84,8 @@ pub use role::TestRole;
 pub use scratch_dir::SCRATCH_DIR_ENV;
 pub use test_db::TestDb;
 pub use tls::{TlsFiles, TlsOptions};
+
+// The crate's README example is compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -30,7 +30,8 @@ impl PreparedServer {
 /// Servers this process has prepared already.
 static PREPARED: Mutex<Vec<(Server, PreparedServer)>> = Mutex::new(Vec::new());
 
-/// Makes sure `server` has the template database and that its user may create databases.
+/// Makes sure `server` has the template database and that its user may create databases,
+/// and drops the test databases that processes of this machine left behind when they died.
 ///
 /// Runs once per server per process; parallel test processes are serialised by an advisory
 /// lock, so the template is created exactly once per server.
@@ -56,6 +57,7 @@ pub(crate) fn prepare(server: &Server) -> Result<PreparedServer, TestkitError> {
             let privileged: bool = row.get(1);
             if privileged {
                 create_template_once(client)?;
+                crate::stale_db::sweep(client, info.has_drop_force())?;
             }
             Ok((info, privileged))
         },

@@ -8,6 +8,7 @@ use crate::default_server::default_server;
 use crate::postgres_url::postgres_url;
 use crate::server::Server;
 use crate::sql_quote::{quote_ident, quote_literal};
+use crate::stale_db::database_name;
 use crate::template_db::{PreparedServer, TEMPLATE_DB, prepare};
 use crate::{FaultProxy, TestCluster, TestkitError};
 
@@ -15,6 +16,11 @@ use crate::{FaultProxy, TestCluster, TestkitError};
 static NEXT_DB: AtomicU64 = AtomicU64::new(1);
 
 /// A fresh, uniquely named database for one test, dropped when this value is dropped.
+///
+/// Its name (`uno_db_test_<host>_<pid>_<created>_...`) says which machine and process made it
+/// and when. A process killed before it could drop its databases leaves them behind; the
+/// first `TestDb` of a later process on the same machine and server drops those whose process
+/// is gone, and never a database made elsewhere, by a live process, or named otherwise.
 ///
 /// [`TestDb::new`] finds a server by itself (see there); [`TestDb::on_cluster`] and
 /// [`TestDb::on_server`] use a given one. Each database is cloned from a template database
@@ -86,12 +92,7 @@ impl TestDb {
 
     fn create(server: Server) -> Result<Self, TestkitError> {
         let prepared = prepare(&server)?;
-        let name = format!(
-            "uno_db_test_{}_{}_{:04x}",
-            std::process::id(),
-            NEXT_DB.fetch_add(1, Ordering::Relaxed),
-            fastrand::u16(..)
-        );
+        let name = database_name(NEXT_DB.fetch_add(1, Ordering::Relaxed));
         let statement = format!(
             "CREATE DATABASE {} TEMPLATE {}",
             quote_ident(&name),

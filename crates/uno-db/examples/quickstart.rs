@@ -1,12 +1,35 @@
 //! The README's example: `cargo run -p uno-db --example quickstart`.
 //! Connects to `DATABASE_URL` (or `UNO_DB_*`/`PG*`), else the local server.
+//! With no `DATABASE_URL` and no server answering where the environment
+//! points, it starts a throwaway PostgreSQL from the local binaries
+//! (`initdb`, `pg_ctl`; the test kit's `TestCluster`) and removes it on exit,
+//! also on Ctrl-C.
 #![allow(clippy::print_stdout)]
 
-use uno_db::{ConnectionConfig, DatabaseFactory, TransactionOptions};
+use std::time::Duration;
+
+use uno_db::{ConnectionConfig, DatabaseFactory, ErrorKind, TransactionOptions};
+use uno_db_testkit::TestCluster;
+
+/// How long the configured server has to answer before the example starts
+/// its own.
+const ANSWER_WAIT: Duration = Duration::from_secs(3);
 
 #[tokio::main]
-async fn main() -> Result<(), uno_db::Error> {
-    let db = DatabaseFactory::new(ConnectionConfig::from_env()?);
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let configured = ConnectionConfig::from_env()?;
+    let throwaway = if std::env::var_os("DATABASE_URL").is_none() && !answers(&configured).await? {
+        println!("no server answers at {configured}: starting a throwaway PostgreSQL");
+        Some(tokio::task::spawn_blocking(TestCluster::new).await??)
+    } else {
+        None
+    };
+    let config = match &throwaway {
+        Some(cluster) => cluster.admin_url().parse()?,
+        None => configured,
+    };
+
+    let db = DatabaseFactory::new(config);
     println!("connecting to {}", db.config()); // the password is masked
 
     let engine = db.async_engine()?;
@@ -18,6 +41,7 @@ async fn main() -> Result<(), uno_db::Error> {
         )
         .await?;
     println!("{}", row.get::<_, &str>("hello"));
+    drop(conn);
 
     let mut session = engine
         .session(&TransactionOptions::new().read_only(true))
@@ -33,9 +57,24 @@ async fn main() -> Result<(), uno_db::Error> {
     let row = tokio::task::spawn_blocking(move || {
         sync_engine.connect()?.query_one("SELECT 40 + 2 AS n", &[])
     })
-    .await
-    .map_err(|e| uno_db::Error::new(uno_db::ErrorKind::Unsupported).with_source(e))??;
+    .await??;
     println!("the blocking backend says {}", row.get::<_, i32>("n"));
     db.dispose();
+    if throwaway.is_some() {
+        println!("removing the throwaway PostgreSQL");
+    }
     Ok(())
+}
+
+/// Whether the server `config` names accepts connections: any answer
+/// (even a refused password) counts, only silence does not.
+async fn answers(config: &ConnectionConfig) -> Result<bool, uno_db::Error> {
+    let probe = config.to_builder().pool_timeout(ANSWER_WAIT).build()?;
+    let db = DatabaseFactory::new(probe);
+    let outcome = db.async_engine()?.connect().await;
+    db.dispose();
+    Ok(match outcome {
+        Ok(_) => true,
+        Err(error) => !matches!(error.kind(), ErrorKind::Connect | ErrorKind::PoolTimeout),
+    })
 }

@@ -24,6 +24,46 @@ pub use uno_db_core::FromRow;
 #[cfg(feature = "derive")]
 pub use uno_db_macros::FromRow;
 
+/// A test with a fresh database of its own and an engine on it (feature
+/// `test`, for dev-dependencies), like `#[sqlx::test]`. The function takes
+/// its engine, or nothing: `Arc<dyn blocking::Engine>` for a plain `fn`,
+/// `Arc<dyn nonblocking::Engine>` for an `async fn` (which runs on a tokio
+/// runtime of its own). The database comes from `uno-db-testkit`
+/// (`UNO_DB_TEST_URL`, else the local server at 127.0.0.1:5432, else a
+/// throwaway cluster from the local PostgreSQL binaries) and is dropped
+/// afterwards, also when the test panics. The function may return `()` or
+/// a `Result`.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use uno_db::blocking::Engine;
+/// use uno_db::nonblocking::Engine as AsyncEngine;
+///
+/// #[uno_db::test]
+/// fn counts_users(engine: Arc<dyn Engine>) -> uno_db::Result<()> {
+///     let mut conn = engine.connect()?;
+///     conn.batch_execute("CREATE TABLE users (name text)")?;
+///     let count: i64 = conn.query_one("SELECT count(*) FROM users", &[])?.get(0);
+///     assert_eq!(count, 0);
+///     Ok(())
+/// }
+///
+/// #[uno_db::test]
+/// async fn counts_users_async(engine: Arc<dyn AsyncEngine>) -> uno_db::Result<()> {
+///     let mut conn = engine.connect().await?;
+///     conn.batch_execute("CREATE TABLE users (name text)").await?;
+///     Ok(())
+/// }
+/// ```
+#[cfg(feature = "test")]
+pub use uno_db_macros::test;
+
+// What `#[uno_db::test]` expands to calls.
+#[cfg(feature = "test")]
+#[doc(hidden)]
+#[path = "test_attr.rs"]
+pub mod __test;
+
 /// The blocking backend (feature `sync`): postgres + r2d2.
 #[cfg(feature = "sync")]
 pub use uno_db_sync as sync;

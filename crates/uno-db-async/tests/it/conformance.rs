@@ -44,6 +44,12 @@ mod streaming {
     uno_db_testkit::nonblocking_streaming_conformance!(uno_db_async::AsyncEngineFactory::new());
 }
 
+/// Per-transaction server limits (`statement_timeout`, `lock_timeout`,
+/// `idle_in_transaction_session_timeout`).
+mod tx {
+    uno_db_testkit::nonblocking_tx_conformance!(uno_db_async::AsyncEngineFactory::new());
+}
+
 /// Spans, metrics and log levels (docs/observability.md).
 mod observability {
     uno_db_testkit::nonblocking_observability_conformance!(uno_db_async::AsyncEngineFactory::new());

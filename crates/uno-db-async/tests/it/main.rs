@@ -4,6 +4,7 @@
 
 mod basics;
 mod callbacks;
+mod cancel;
 mod conformance;
 mod connect_errors;
 mod faults;

@@ -17,6 +17,8 @@
 //!   SQL ([`SqlEffects`]), statements cancelled mid-flight, connections lost
 //!   to fatal errors, stale cached plans, the session's aborted state and
 //!   how `commit` ends, lifetime with jitter, idle time, the statement cache.
+//! - [`cancel_request_failed`] / [`cancel_request_timed_out`]: what a
+//!   cancel request sent through a connection's cancel handle reports.
 //! - [`exactly_one`] / [`at_most_one`]: the row-count rules of `query_one`
 //!   and `query_opt`.
 //! - [`ListenerState`]: per listener. Its channels, the quoted
@@ -38,6 +40,7 @@
 //! `sslmode`, `sslrootcert`, `sslcert`, `sslkey`), every file problem
 //! reported at once as [`TlsFileProblem`]s.
 
+mod cancel_request;
 mod conn_state;
 mod connect_plan;
 mod describe_plan;
@@ -57,6 +60,7 @@ mod statement_cache;
 #[cfg(feature = "tls")]
 mod tls;
 
+pub use cancel_request::{cancel_request_failed, cancel_request_timed_out};
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep, RoleCheck};
 use describe_plan::parameter_count_mismatch;

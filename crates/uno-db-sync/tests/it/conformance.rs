@@ -41,6 +41,12 @@ mod streaming {
     uno_db_testkit::blocking_streaming_conformance!(uno_db_sync::SyncEngineFactory::new());
 }
 
+/// Per-transaction server limits (`statement_timeout`, `lock_timeout`,
+/// `idle_in_transaction_session_timeout`).
+mod tx {
+    uno_db_testkit::blocking_tx_conformance!(uno_db_sync::SyncEngineFactory::new());
+}
+
 /// Spans, metrics and log levels (docs/observability.md).
 mod observability {
     uno_db_testkit::blocking_observability_conformance!(uno_db_sync::SyncEngineFactory::new());

@@ -3,6 +3,7 @@
 
 mod basics;
 mod callbacks;
+mod cancel;
 mod conformance;
 mod connect_errors;
 mod events;

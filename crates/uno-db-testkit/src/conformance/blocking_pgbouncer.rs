@@ -93,6 +93,46 @@ fn rollbacks(conn: &mut dyn Connection) -> Result<i64> {
         .get(0))
 }
 
+/// Pins: behind PgBouncer in transaction mode a session's server-side
+/// limits apply (`SET LOCAL` goes with `BEGIN`, on the transaction's one
+/// server connection) and never reach the server connections other
+/// clients get afterwards: a long statement fails with 57014 within the
+/// limit; after rollback or commit no statement is limited.
+pub fn pgbouncer_transaction_limits_apply(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    use std::time::{Duration, Instant};
+    let engine = factory.engine(config)?;
+    let limit = Duration::from_millis(300);
+    let options = TransactionOptions::new()
+        .statement_timeout(limit)
+        .lock_timeout(limit);
+    let mut session = engine.session(&options)?;
+    let shown: String = session
+        .query_one("SELECT current_setting('statement_timeout')", &[])?
+        .get(0);
+    assert_eq!(shown, "300ms");
+    let started = Instant::now();
+    let error = session.execute("SELECT pg_sleep(5)", &[]).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::QueryTimeout, "{error:?}");
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    session.rollback()?;
+    // Committed this time: the limits end with the transaction too.
+    let mut session = engine.session(&options)?;
+    session.execute("SELECT 1", &[])?;
+    session.commit()?;
+    let mut conn = engine.connect()?;
+    for setting in ["statement_timeout", "lock_timeout"] {
+        let shown: String = conn
+            .query_one(&format!("SELECT current_setting('{setting}')"), &[])?
+            .get(0);
+        assert_eq!(shown, "0", "{setting} after the session");
+    }
+    conn.execute("SELECT pg_sleep(0.6)", &[])?;
+    Ok(())
+}
+
 /// The suite's cases that apply behind PgBouncer in transaction mode, and
 /// this module's, each as a `#[test]` with a database and a PgBouncer of
 /// its own in front of the test kit's shared cluster. Left out, because
@@ -136,6 +176,7 @@ macro_rules! blocking_pgbouncer_conformance {
             blocking_streaming::stream_rows_arrive_in_order,
             blocking_pgbouncer::pgbouncer_leaves_no_prepared_statements,
             blocking_pgbouncer::pgbouncer_streams_anywhere_and_copies_in_sessions,
+            blocking_pgbouncer::pgbouncer_transaction_limits_apply,
         );
     };
     (@cases $factory:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::shared::{POLL, SERVER_STATE_WAIT};
 use super::streaming_shared::{
     CALLER_PAUSE, COPY_IN, COPY_OUT, COPY_ROWS, COPY_TABLE, ENDLESS_ROWS, FAILS_HALFWAY, MALFORMED,
-    MANY_ROWS, STALLS, STREAM_QUERY_TIMEOUT, copy_text,
+    MANY_ROWS, STALLS, STREAM_QUERY_TIMEOUT, copy_text, one_connection,
 };
 use std::io::{Read, Write};
 
@@ -48,7 +48,7 @@ pub fn stream_rows_arrive_in_order(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect()?;
     let expected = MANY_ROWS * (MANY_ROWS + 1) / 2;
     let sql = "SELECT g::int8, 'row ' || g AS label FROM generate_series(1, $1::int8) AS g";
@@ -99,7 +99,7 @@ pub fn stream_dropped_early_is_never_handed_out(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     {
         let mut conn = engine.connect()?;
         let mut rows = conn.query_stream(ENDLESS_ROWS, &[])?;
@@ -143,7 +143,7 @@ pub fn stream_dropped_early_then_the_connection_carries_on(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut session = engine.session(&TransactionOptions::new())?;
     session.batch_execute("CREATE TABLE kept (n int8)")?;
     {
@@ -178,7 +178,7 @@ pub fn stream_error_midway_is_typed_and_the_connection_survives(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect()?;
     {
         let mut rows = conn.query_stream(FAILS_HALFWAY, &[])?;
@@ -209,10 +209,8 @@ pub fn stream_waits_are_bounded_by_query_timeout(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let config = config
+    let config = one_connection(config)?
         .to_builder()
-        .pool_size(1)
-        .max_overflow(0)
         .query_timeout(Some(STREAM_QUERY_TIMEOUT))
         .build()?;
     let engine = factory.engine(&config)?;
@@ -261,7 +259,7 @@ pub fn copy_in_and_out_round_trip(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect()?;
     conn.batch_execute(COPY_TABLE)?;
     let text = copy_text();
@@ -308,7 +306,7 @@ pub fn copy_malformed_data_is_refused_and_the_pool_stays_healthy(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect()?;
     conn.batch_execute(COPY_TABLE)?;
     let error = {
@@ -356,7 +354,7 @@ pub fn copy_abandoned_loads_nothing(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect()?;
     conn.batch_execute(COPY_TABLE)?;
     {

@@ -12,9 +12,13 @@ pub(super) const HOSTILE_CHANNEL: &str = "a\"; DROP TABLE x; --";
 /// Whether table `x` (which the hostile name targets) still exists.
 pub(super) const TABLE_EXISTS: &str = "SELECT to_regclass('x') IS NOT NULL";
 
-/// Names that are not identifiers: empty, NUL, 64 bytes.
-pub(super) const INVALID_CHANNELS: [fn() -> String; 3] =
-    [String::new, || "a\0b".to_owned(), || "x".repeat(64)];
+/// Names that are not identifiers: empty, NUL, 64 bytes, 64 KiB.
+pub(super) const INVALID_CHANNELS: [fn() -> String; 4] = [
+    String::new,
+    || "a\0b".to_owned(),
+    || "x".repeat(64),
+    || "x".repeat(64 * 1024),
+];
 
 /// How long a case waits for an event it expects (a reconnect included).
 pub(super) const LISTEN_WAIT: Duration = Duration::from_secs(10);

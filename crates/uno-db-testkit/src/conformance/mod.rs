@@ -24,7 +24,10 @@
 //! with cases named `listen_*`; so do streamed rows and `COPY`
 //! ([`blocking_streaming_conformance!`](crate::blocking_streaming_conformance),
 //! [`nonblocking_streaming_conformance!`](crate::nonblocking_streaming_conformance),
-//! cases named `stream_*` and `copy_*`), and spans, metrics and log levels
+//! cases named `stream_*` and `copy_*`), per-transaction server limits
+//! ([`blocking_tx_conformance!`](crate::blocking_tx_conformance),
+//! [`nonblocking_tx_conformance!`](crate::nonblocking_tx_conformance), cases
+//! named `tx_*`), and spans, metrics and log levels
 //! ([`blocking_observability_conformance!`](crate::blocking_observability_conformance),
 //! [`nonblocking_observability_conformance!`](crate::nonblocking_observability_conformance),
 //! cases named `observability_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
@@ -37,6 +40,7 @@ pub mod blocking_observability;
 pub mod blocking_pgbouncer;
 pub mod blocking_security;
 pub mod blocking_streaming;
+pub mod blocking_tx;
 mod case_config;
 mod chain;
 mod free_port;
@@ -49,6 +53,7 @@ pub mod nonblocking_observability;
 pub mod nonblocking_pgbouncer;
 pub mod nonblocking_security;
 pub mod nonblocking_streaming;
+pub mod nonblocking_tx;
 pub mod observability_shared;
 mod outer_timeout;
 mod pgbouncer_setup;
@@ -56,6 +61,7 @@ mod security_setup;
 mod shared;
 mod streaming_shared;
 mod temp_roles;
+mod tx_shared;
 mod unique_name;
 
 pub use case_config::case_config;

@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::shared::{POLL, SERVER_STATE_WAIT};
 use super::streaming_shared::{
     CALLER_PAUSE, COPY_IN, COPY_OUT, COPY_ROWS, COPY_TABLE, ENDLESS_ROWS, FAILS_HALFWAY, MALFORMED,
-    MANY_ROWS, STALLS, STREAM_QUERY_TIMEOUT, copy_text,
+    MANY_ROWS, STALLS, STREAM_QUERY_TIMEOUT, copy_text, one_connection,
 };
 use uno_db_core::nonblocking::{Client, EngineFactory};
 use uno_db_core::{CloseReason, ConnectionConfig, ErrorKind, Result, SqlState, TransactionOptions};
@@ -44,7 +44,7 @@ pub async fn stream_rows_arrive_in_order(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect().await?;
     let expected = MANY_ROWS * (MANY_ROWS + 1) / 2;
     let sql = "SELECT g::int8, 'row ' || g AS label FROM generate_series(1, $1::int8) AS g";
@@ -99,7 +99,7 @@ pub async fn stream_dropped_early_is_never_handed_out(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     {
         let mut conn = engine.connect().await?;
         let mut rows = conn.query_stream(ENDLESS_ROWS, &[]).await?;
@@ -144,7 +144,7 @@ pub async fn stream_dropped_early_then_the_connection_carries_on(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut session = engine.session(&TransactionOptions::new()).await?;
     session.batch_execute("CREATE TABLE kept (n int8)").await?;
     {
@@ -183,7 +183,7 @@ pub async fn stream_error_midway_is_typed_and_the_connection_survives(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect().await?;
     {
         let mut rows = conn.query_stream(FAILS_HALFWAY, &[]).await?;
@@ -214,10 +214,8 @@ pub async fn stream_waits_are_bounded_by_query_timeout(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let config = config
+    let config = one_connection(config)?
         .to_builder()
-        .pool_size(1)
-        .max_overflow(0)
         .query_timeout(Some(STREAM_QUERY_TIMEOUT))
         .build()?;
     let engine = factory.engine(&config)?;
@@ -268,7 +266,7 @@ pub async fn copy_in_and_out_round_trip(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect().await?;
     conn.batch_execute(COPY_TABLE).await?;
     let text = copy_text();
@@ -328,7 +326,7 @@ pub async fn copy_malformed_data_is_refused_and_the_pool_stays_healthy(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect().await?;
     conn.batch_execute(COPY_TABLE).await?;
     let error = {
@@ -383,7 +381,7 @@ pub async fn copy_abandoned_loads_nothing(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let engine = factory.engine(&config.to_builder().pool_size(1).max_overflow(0).build()?)?;
+    let engine = factory.engine(&one_connection(config)?)?;
     let mut conn = engine.connect().await?;
     conn.batch_execute(COPY_TABLE).await?;
     {

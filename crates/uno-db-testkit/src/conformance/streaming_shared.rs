@@ -2,6 +2,14 @@
 
 use std::time::Duration;
 
+use uno_db_core::{ConnectionConfig, Result};
+
+/// `config` with a pool of one connection: a case that reuses it proves
+/// that the connection came back clean, and counts what the pool opened.
+pub(super) fn one_connection(config: &ConnectionConfig) -> Result<ConnectionConfig> {
+    config.to_builder().pool_size(1).max_overflow(0).build()
+}
+
 /// Rows a stream case reads: enough that the server sends them in many
 /// packets, so that a dropped stream leaves rows unread.
 pub(super) const MANY_ROWS: i64 = 200_000;

@@ -240,6 +240,68 @@ fn the_test_url_variable_chooses_the_server_and_parallel_processes_share_it() {
     });
 }
 
+/// A database left by a process killed before it could drop it is
+/// dropped by the next process that prepares the same server; databases
+/// of live processes are not.
+#[test]
+fn databases_left_by_killed_processes_are_swept() {
+    within(CLUSTER_TEST_LIMIT, || {
+        // This process prepares (and sweeps) the server first.
+        let alive = TestDb::new().unwrap();
+        let died = run_child_test(
+            "test_db::child_dies_holding_a_database",
+            None,
+            &[],
+            QUICK_TEST_LIMIT,
+        );
+        let left = died
+            .output
+            .lines()
+            .find_map(|line| Some(line.split_once("DATABASE ")?.1))
+            .unwrap_or_else(|| panic!("no database reported: {}", died.output))
+            .to_owned();
+        assert!(!died.status.success(), "the child aborted");
+        assert!(database_exists(alive.admin_url(), &left), "left behind");
+        let next = run_child_test(
+            "test_db::child_makes_a_database",
+            None,
+            &[],
+            QUICK_TEST_LIMIT,
+        );
+        assert!(
+            next.status.success() && next.output.contains("1 passed"),
+            "{}",
+            next.output
+        );
+        assert!(!database_exists(alive.admin_url(), &left), "swept");
+        assert!(
+            database_exists(alive.admin_url(), alive.name()),
+            "a live process's database stays"
+        );
+    });
+}
+
+#[test]
+#[ignore = "run in a child process by test_db::databases_left_by_killed_processes_are_swept"]
+fn child_dies_holding_a_database() {
+    if !is_child_for("test_db::child_dies_holding_a_database") {
+        return;
+    }
+    let db = TestDb::new().unwrap();
+    println!("DATABASE {}", db.name());
+    // No unwinding, no `Drop`: as a killed process.
+    std::process::abort();
+}
+
+#[test]
+#[ignore = "run in a child process by test_db::databases_left_by_killed_processes_are_swept"]
+fn child_makes_a_database() {
+    if !is_child_for("test_db::child_makes_a_database") {
+        return;
+    }
+    TestDb::new().unwrap();
+}
+
 #[test]
 #[ignore = "run in a child process by test_db::the_test_url_variable_chooses_the_server_and_parallel_processes_share_it"]
 fn child_uses_the_test_url() {
