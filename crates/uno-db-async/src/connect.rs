@@ -98,16 +98,19 @@ async fn connect_once(
         .map_err(|e| from_connect(e, &plan.target()))?;
     // The connection task ends when the client is dropped or the socket
     // fails; the client then reports `is_closed`, and why is logged.
+    // Its failure is told inside the engine's span (entered only then, so
+    // that the task's polls cost nothing).
     let config = shared.core.config().clone();
+    let span = shared.core.telemetry().engine_span().clone();
     let driver_task = match forward {
         None => tokio::spawn(async move {
             if let Err(error) = connection.await {
-                EngineEvents::new(&config).connection_task_failed(&error);
+                span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
             }
         }),
         Some(sender) => tokio::spawn(async move {
             if let Err(error) = forward_notifications(connection, sender).await {
-                EngineEvents::new(&config).connection_task_failed(&error);
+                span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
             }
         }),
     };

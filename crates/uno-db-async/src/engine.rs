@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deadpool::managed::{Pool, PoolError, QueueMode};
+use tracing::Instrument as _;
 use uno_db_core::backend::{CredentialSource, EngineCore};
 use uno_db_core::nonblocking::{Connection, CredentialProvider, Engine, Listener, Session};
 use uno_db_core::{
@@ -162,11 +163,34 @@ impl AsyncEngine {
             return Err(core.disposed_error());
         }
         self.start_background();
-        let started = Instant::now();
-        let mut get = std::pin::pin!(self.pool.get());
-        match tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await {
-            Ok(Ok(object)) => {
+        let checkout = core.checkout_started();
+        let started = checkout.started();
+        let span = checkout.span().clone();
+        async {
+            let mut get = std::pin::pin!(self.pool.get());
+            let got = tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await;
+            self.checked_out(got, started, location)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The outcome of a checkout that began at `started`, for the caller at
+    /// `location`.
+    fn checked_out(
+        &self,
+        got: std::result::Result<
+            std::result::Result<deadpool::managed::Object<ConnManager>, PoolError<Error>>,
+            tokio::time::error::Elapsed,
+        >,
+        started: Instant,
+        location: &'static Location<'static>,
+    ) -> Result<AsyncConnection> {
+        let core = &self.shared.core;
+        match got {
+            Ok(Ok(mut object)) => {
                 core.checkout_succeeded(started);
+                core.handed_out(&mut object.state);
                 Ok(AsyncConnection::pooled(
                     object,
                     Arc::clone(&self.shared),

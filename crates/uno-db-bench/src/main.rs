@@ -7,6 +7,7 @@
 //! cargo run --release -p uno-db-bench -- sync  [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- tls   [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- stream [--url URL] [--rounds N] [--rows N]
+//! cargo run --release -p uno-db-bench -- observability [--url URL] [--rounds N] [--seconds S]
 //! ```
 //!
 //! `async` runs `SELECT 1` (prepared) through uno-db-async, raw
@@ -25,10 +26,14 @@
 //! blocking pair), then loads 1 million rows with `COPY` through each
 //! backend's `copy_in` and through `psql -c "\copy ..."`
 //! (`ratio uno-db-async copy_in/psql \copy = X`, and uno-db-sync's).
+//! `observability` runs uno-db-async at 64 tasks on 16 with a `tracing`
+//! subscriber at INFO and a `metrics` recorder installed against neither
+//! (`ratio instrumented/plain = X (select1, 64/16)`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
 mod async_contenders;
+mod observability;
 mod pgbench;
 mod report;
 mod stream_contenders;
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
         args::Mode::Sync => sync_contenders::run(&args),
         args::Mode::Tls => tls_contenders::run(&args),
         args::Mode::Stream => stream_contenders::run(&args),
+        args::Mode::Observability => observability::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -163,7 +163,9 @@ impl SyncEngine {
         if core.is_disposed() {
             return Err(core.disposed_error());
         }
-        let started = Instant::now();
+        let checkout = core.checkout_started();
+        let _in_span = checkout.span().enter();
+        let started = checkout.started();
         let mut slot = self.wait_for_slot(started)?;
         if let Some(conn) = slot.0.as_mut() {
             let now = Instant::now();
@@ -192,6 +194,9 @@ impl SyncEngine {
             slot.0 = Some(Box::new(connect::open(&self.shared, started)?));
         }
         core.checkout_succeeded(started);
+        if let Some(conn) = slot.0.as_mut() {
+            core.handed_out(&mut conn.state);
+        }
         Ok(SyncConnection::pooled(
             slot,
             Arc::clone(&self.shared),

@@ -92,3 +92,7 @@ struct HighAvailabilityGuide;
 #[cfg(all(doctest, feature = "async"))]
 #[doc = include_str!("../../../docs/streaming-and-copy.md")]
 struct StreamingAndCopyGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/observability.md")]
+struct ObservabilityGuide;

@@ -55,3 +55,8 @@ mod ops {
 mod tx {
     uno_db_testkit::nonblocking_tx_conformance!(uno_db_async::AsyncEngineFactory::new());
 }
+
+/// Spans, metrics and log levels (docs/observability.md).
+mod observability {
+    uno_db_testkit::nonblocking_observability_conformance!(uno_db_async::AsyncEngineFactory::new());
+}

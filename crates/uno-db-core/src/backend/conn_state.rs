@@ -2,14 +2,17 @@
 //! connection, beside the driver's client that a backend keeps next to it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use postgres_types::Type;
 
 use tokio_postgres::error::SqlState;
 
+use tracing::Span;
+
 use super::describe_plan::DescribePlan;
+use super::events::Telemetry;
 use super::sql_effects::SqlEffects;
 use super::statement_cache::StatementCache;
 use crate::error::{Error, ErrorKind, Result};
@@ -83,6 +86,18 @@ pub struct ConnState<S> {
     /// The driver's client was lent to the user: the session may hold
     /// anything, so the return resets all of it.
     lent: bool,
+    /// The engine's spans and measures (none for a state built alone).
+    telemetry: Option<Arc<Telemetry>>,
+    /// The running user statement's span and clock.
+    statement: Span,
+    statement_clock: Option<Instant>,
+    /// The session's transaction span, from `BEGIN` to its end.
+    transaction_span: Span,
+    /// `commit_plan` recorded the transaction's outcome.
+    outcome_recorded: AtomicBool,
+    /// When it was last handed to a user (see
+    /// [`EngineCore::handed_out`](super::EngineCore::handed_out)).
+    checked_out_at: Option<Instant>,
 }
 
 /// Which server a connection reached (its index in the configuration's
@@ -147,7 +162,59 @@ impl<S: Clone> ConnState<S> {
             described: StatementCache::new(0),
             shares_server: false,
             lent: false,
+            telemetry: None,
+            statement: Span::none(),
+            statement_clock: None,
+            transaction_span: Span::none(),
+            outcome_recorded: AtomicBool::new(false),
+            checked_out_at: None,
         }
+    }
+
+    /// Its statements and transactions get the spans and measures of
+    /// `telemetry`.
+    pub(super) fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// It is handed to a user at `now`.
+    pub(super) fn checked_out(&mut self, now: Instant) {
+        self.checked_out_at = Some(now);
+    }
+
+    /// When it was last handed to a user.
+    pub(super) fn checked_out_at(&self) -> Option<Instant> {
+        self.checked_out_at
+    }
+
+    /// A user statement begins: its span (child of the transaction's) and
+    /// clock.
+    fn start_statement(&mut self, sql: &str) {
+        if let Some(telemetry) = &self.telemetry {
+            self.statement = telemetry.statement_span(self.host.index, sql, &self.transaction_span);
+            self.statement_clock = telemetry.statement_clock();
+        }
+    }
+
+    /// The user statement under way, if any, ended with `error`.
+    fn end_statement(&mut self, error: Option<&Error>) {
+        if self.statement.is_disabled() && self.statement_clock.is_none() {
+            return;
+        }
+        if let Some(telemetry) = &self.telemetry {
+            telemetry.statement_ended(&self.statement, self.statement_clock.take(), error);
+        }
+        self.statement = Span::none();
+    }
+
+    /// The session's transaction ended (`outcome` unless `commit_plan`
+    /// recorded one): its span closes.
+    fn end_transaction_span(&mut self, outcome: &'static str) {
+        if !self.outcome_recorded.swap(false, Ordering::Relaxed) {
+            self.transaction_span.record("outcome", outcome);
+        }
+        self.transaction_span = Span::none();
     }
 
     /// The driver's client is lent to the user, who may do on the session
@@ -288,6 +355,7 @@ impl<S: Clone> ConnState<S> {
         };
         self.note(effects);
         self.in_flight = true;
+        self.start_statement(sql);
         Ok(cached)
     }
 
@@ -300,6 +368,7 @@ impl<S: Clone> ConnState<S> {
         self.usable()?;
         self.note(SqlEffects::of_batch(sql));
         self.in_flight = true;
+        self.start_statement(sql);
         Ok(())
     }
 
@@ -340,6 +409,7 @@ impl<S: Clone> ConnState<S> {
         }
         self.usable()?;
         self.in_flight = true;
+        self.start_statement(sql);
         Ok(())
     }
 
@@ -431,6 +501,7 @@ impl<S: Clone> ConnState<S> {
     /// `result`'s error, unchanged.
     pub fn finished<T>(&mut self, sql: Option<&str>, result: Result<T>) -> Result<T> {
         self.in_flight = false;
+        self.end_statement(result.as_ref().err());
         if let Err(error) = &result {
             self.learn(sql, error);
         }
@@ -477,6 +548,10 @@ impl<S: Clone> ConnState<S> {
     /// As [`statement_started`](Self::statement_started).
     pub fn begin_started(&mut self) -> Result<()> {
         self.usable()?;
+        if let Some(telemetry) = &self.telemetry {
+            self.transaction_span = telemetry.transaction_span(self.host.index);
+            self.outcome_recorded.store(false, Ordering::Relaxed);
+        }
         self.transaction = Transaction::Maybe;
         self.in_flight = true;
         Ok(())
@@ -504,6 +579,15 @@ impl<S: Clone> ConnState<S> {
     /// roll back silently.
     #[must_use]
     pub fn commit_plan(&self) -> (&'static str, Option<Error>) {
+        if !self.transaction_span.is_disabled() {
+            let outcome = if self.transaction == Transaction::Aborted {
+                "rollback"
+            } else {
+                "commit"
+            };
+            self.transaction_span.record("outcome", outcome);
+            self.outcome_recorded.store(true, Ordering::Relaxed);
+        }
         if self.transaction == Transaction::Aborted {
             let error = Error::with_message(
                 ErrorKind::Database,
@@ -518,6 +602,7 @@ impl<S: Clone> ConnState<S> {
 
     /// The session's `COMMIT` or `ROLLBACK` succeeded.
     pub fn transaction_ended(&mut self) {
+        self.end_transaction_span("rollback");
         self.transaction = Transaction::None;
         self.session_query_timeout = None;
     }
@@ -549,6 +634,10 @@ impl<S: Clone> ConnState<S> {
 
     /// The connection is as the pool set it up.
     pub fn cleaned(&mut self) {
+        if !self.transaction_span.is_disabled() {
+            // Dropped without commit: the return path rolled it back.
+            self.end_transaction_span("rollback");
+        }
         self.lent = false;
         self.in_flight = false;
         self.transaction = Transaction::None;

@@ -89,6 +89,8 @@ pub struct ConnectPlan<'a> {
     standby_pass: bool,
     /// Each server's error in the current pass.
     pass_errors: Vec<(usize, Error)>,
+    /// A failed attempt of this checkout was logged at WARN already.
+    warned: bool,
 }
 
 /// One attempt under way; counts as "connecting" until handed back to
@@ -100,6 +102,18 @@ pub struct Attempt<'a> {
     host: usize,
     started: Instant,
     ended: bool,
+    /// `db.client.connection.create`, open until the attempt ends.
+    span: tracing::Span,
+}
+
+impl Attempt<'_> {
+    /// The attempt's span (`db.client.connection.create`): a backend may
+    /// enter it (or instrument its connect future with it) so that what
+    /// the driver logs meanwhile is its child.
+    #[must_use]
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
 }
 
 impl Drop for Attempt<'_> {
@@ -129,6 +143,7 @@ impl<'a> ConnectPlan<'a> {
             position: 0,
             standby_pass: core.config().target_session_attrs() == TargetSessionAttrs::PreferStandby,
             pass_errors: Vec::new(),
+            warned: false,
         }
     }
 
@@ -319,6 +334,10 @@ impl<'a> ConnectPlan<'a> {
             host: self.host(),
             started: Instant::now(),
             ended: false,
+            span: self
+                .core
+                .telemetry()
+                .connect_span(self.host(), self.backoff.attempt()),
         }
     }
 
@@ -350,6 +369,9 @@ impl<'a> ConnectPlan<'a> {
     pub fn succeeded(&mut self, mut attempt: Attempt<'_>) {
         attempt.ended = true;
         self.core.connect_ended(attempt.host, None);
+        let took = attempt.started.elapsed();
+        self.core.metrics().record_create_time(took);
+        attempt.span.record("outcome", "connected");
         self.core.events().connected(
             self.backoff.attempt(),
             self.endpoint(),
@@ -362,16 +384,23 @@ impl<'a> ConnectPlan<'a> {
         let error = self.refine(error);
         attempt.ended = true;
         self.core.connect_ended(attempt.host, Some(&error));
+        if !attempt.span.is_disabled() {
+            attempt.span.record("outcome", "failed");
+            super::events::record_error(&attempt.span, &error);
+        }
         let number = self.backoff.attempt();
         let events = self.core.events();
+        // The first failure of this checkout warns; the next ones are DEBUG.
+        let first = !self.warned;
+        self.warned = true;
         if self.switches_tls(&error) {
             self.tls_switched = true;
-            events.connect_retry(number, Duration::ZERO, &error);
+            events.connect_retry(first, number, Duration::ZERO, &error);
             return ConnectStep::Retry(Duration::ZERO);
         }
         if self.refreshes_credentials(&error) {
             self.credentials_refreshed = true;
-            events.connect_retry(number, Duration::ZERO, &error);
+            events.connect_retry(first, number, Duration::ZERO, &error);
             return ConnectStep::Retry(Duration::ZERO);
         }
         self.tls_switched = false;
@@ -380,14 +409,14 @@ impl<'a> ConnectPlan<'a> {
         if error.is_transient() && self.position + 1 < self.order.len() {
             // The next server, at once.
             self.position += 1;
-            events.connect_retry(number, Duration::ZERO, &error);
+            events.connect_retry(first, number, Duration::ZERO, &error);
             return ConnectStep::Retry(Duration::ZERO);
         }
         self.position = 0;
         if error.is_transient() && self.standby_pass {
             // prefer-standby: no standby answered; now any server will do.
             self.standby_pass = false;
-            events.connect_retry(number, Duration::ZERO, &error);
+            events.connect_retry(first, number, Duration::ZERO, &error);
             return ConnectStep::Retry(Duration::ZERO);
         }
         self.standby_pass =
@@ -401,7 +430,7 @@ impl<'a> ConnectPlan<'a> {
         };
         self.pass_errors.clear();
         if let Some(delay) = self.backoff.next_delay(&error) {
-            events.connect_retry(number, delay, &error);
+            events.connect_retry(first, number, delay, &error);
             return ConnectStep::Retry(delay);
         }
         events.connect_failed(number, &error);

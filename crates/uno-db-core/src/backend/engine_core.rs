@@ -4,14 +4,14 @@
 use std::fmt::Write as _;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::MakeTls;
 use super::conn_state::ConnState;
 use super::conn_state::HostMark;
 use super::connect_plan::ConnectPlan;
-use super::events::EngineEvents;
+use super::events::{EngineEvents, SPAN_TARGET, Telemetry, record_error};
 use super::pool_metrics::PoolMetrics;
 use super::pool_ops::{LeakTicket, LeakTracker, PoolLimits};
 use crate::config::{ConnectionConfig, Driver, Endpoint, PgBouncerMode, ServerRole};
@@ -72,6 +72,7 @@ pub enum ReturnPlan {
 pub struct EngineCore {
     config: ConnectionConfig,
     metrics: PoolMetrics,
+    telemetry: Arc<Telemetry>,
     disposed: AtomicBool,
     search_path_sql: Option<String>,
     set_role_sql: Option<String>,
@@ -97,6 +98,39 @@ pub struct EngineCore {
     limits: PoolLimits,
     /// The checkouts held now, when `leak_detection_threshold` is set.
     leaks: LeakTracker,
+}
+
+/// One checkout under way (see [`EngineCore::checkout_started`]): a
+/// pending request until dropped; its span then records `wait_ms`.
+#[derive(Debug)]
+pub struct Checkout<'a> {
+    core: &'a EngineCore,
+    started: Instant,
+    span: tracing::Span,
+}
+
+impl Checkout<'_> {
+    /// When the checkout began (what `pool_timeout` counts from).
+    #[must_use]
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The checkout's span (`db.client.connection.acquire`).
+    #[must_use]
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+}
+
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        self.core.metrics.record_pending(false);
+        if !self.span.is_disabled() {
+            let waited = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.span.record("wait_ms", waited);
+        }
+    }
 }
 
 /// Where an engine's passwords come from.
@@ -132,7 +166,9 @@ impl EngineCore {
             ));
         }
         let endpoints = config.endpoints();
+        let metrics = PoolMetrics::for_config(config);
         Ok(Self {
+            telemetry: Arc::new(Telemetry::new(config, &metrics)),
             drivers: endpoints
                 .iter()
                 .map(|endpoint| config.driver_config_for(endpoint))
@@ -142,7 +178,7 @@ impl EngineCore {
             endpoints,
             tls: config.tls_connector()?,
             credentials,
-            metrics: PoolMetrics::for_config(config),
+            metrics,
             search_path_sql: config.search_path_statement(),
             set_role_sql: config.set_role_statement(),
             config: config.clone(),
@@ -222,6 +258,12 @@ impl EngineCore {
         &self.metrics
     }
 
+    /// The engine's spans and per-statement measures.
+    #[must_use]
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
     /// The engine's log events.
     #[must_use]
     pub fn events(&self) -> EngineEvents<'_> {
@@ -279,6 +321,7 @@ impl EngineCore {
                 checked_at: now,
             },
         );
+        let state = state.with_telemetry(Arc::clone(&self.telemetry));
         if self.config.pgbouncer_mode().shares_server_connections() {
             state.sharing_server_connections(self.config.statement_cache_size())
         } else {
@@ -435,12 +478,38 @@ impl EngineCore {
         let error = Error::pool_timeout(waited, cause);
         self.metrics.record_acquire_timeout(waited);
         self.events().acquire_timeout(waited, &error);
+        if tracing::enabled!(target: SPAN_TARGET, tracing::Level::DEBUG) {
+            // The checkout's span, which the backend entered.
+            record_error(&tracing::Span::current(), &error);
+        }
         error
     }
 
     /// A checkout that began at `started` got its connection.
     pub fn checkout_succeeded(&self, started: Instant) {
         self.metrics.record_acquired(started.elapsed());
+    }
+
+    /// A checkout begins: it counts as a pending request until the
+    /// returned guard is dropped, and its span
+    /// ([`Telemetry::acquire_span`]) is for the backend to enter (or
+    /// instrument the checkout's future with) until then, so that its
+    /// connect attempts are its children.
+    #[must_use]
+    pub fn checkout_started(&self) -> Checkout<'_> {
+        self.metrics.record_pending(true);
+        Checkout {
+            core: self,
+            started: Instant::now(),
+            span: self.telemetry.acquire_span(),
+        }
+    }
+
+    /// A checked-out connection is handed to its user (counted as used
+    /// until [`return_plan`](Self::return_plan) sees it back).
+    pub fn handed_out<S: Clone>(&self, conn: &mut ConnState<S>) {
+        conn.checked_out(Instant::now());
+        self.metrics.record_handed_out();
     }
 
     // ---- checkout ------------------------------------------------------
@@ -588,6 +657,10 @@ impl EngineCore {
         driver_closed: bool,
         now: Instant,
     ) -> ReturnPlan {
+        if let Some(at) = conn.checked_out_at() {
+            self.metrics
+                .record_returned(now.saturating_duration_since(at));
+        }
         if driver_closed {
             return ReturnPlan::Discard(CloseReason::Broken);
         }

@@ -1,12 +1,26 @@
-//! The log events both backends emit, so that their messages and fields are
-//! identical. Target `uno_db`; fields `role`, `host`, `database`,
-//! `attempt`, `delay_ms`, `error`, `sqlstate`. The password is never logged: it is not
-//! a field, and configurations are rendered with [`ConnectionConfig::to_url`],
-//! which masks it.
+//! The log events and spans both backends emit, so that their messages,
+//! spans and fields are identical.
+//!
+//! Events: target `uno_db`; fields `role`, `host`, `database`, `attempt`,
+//! `delay_ms`, `error`, `sqlstate`. An error the library returns to its
+//! caller is never logged at ERROR: a retried connect failure is a WARN the
+//! first time in a checkout and DEBUG after, and the final error is
+//! returned (logged at DEBUG only).
+//!
+//! Spans ([`Telemetry`]): target `uno_db::span`, named and attributed after
+//! the OpenTelemetry database client conventions; the engine's span at INFO,
+//! the others (checkout, connect, transaction, statement) at DEBUG, so that
+//! a subscriber at INFO pays nothing for them. See docs/observability.md.
+//!
+//! The password is never logged: it is not a field, and configurations are
+//! rendered with [`ConnectionConfig::to_url`] or
+//! [`ConnectionConfig::target`], which leave it out.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::error::SqlState;
+use tracing::Span;
+use tracing::field::Empty;
 
 use crate::config::{ConnectionConfig, Endpoint};
 use crate::error::{Error, error_chain};
@@ -15,8 +29,240 @@ use crate::status::CloseReason;
 /// The `tracing` target of every uno-db event.
 pub const TARGET: &str = "uno_db";
 
+/// The `tracing` target of every uno-db span: `uno_db::span=debug` turns the
+/// spans on without the DEBUG events of [`TARGET`].
+pub const SPAN_TARGET: &str = "uno_db::span";
+
+/// `db.system.name` of every span.
+pub const DB_SYSTEM: &str = "postgresql";
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The spans and per-statement measures of one engine, built once when the
+/// engine is: its identity (pool name, database, servers) is computed here,
+/// so that a span costs no formatting, and a disabled span (no subscriber,
+/// or one below DEBUG for [`SPAN_TARGET`]) costs one callsite check and no
+/// allocation.
+///
+/// Span names and fields follow the OpenTelemetry database client
+/// conventions (`db.system.name`, `db.namespace`, `db.operation.name`,
+/// `server.address`, `server.port`, `db.response.status_code`,
+/// `error.type`, `db.query.text` when `trace_query_text` is on); `otel.name`
+/// and `otel.kind` are the names `tracing-opentelemetry` reads.
+#[derive(Debug)]
+pub struct Telemetry {
+    engine: Span,
+    pool_name: String,
+    database: String,
+    /// Host and port of each server of the configuration, in its order.
+    servers: Vec<(String, u16)>,
+    query_text: bool,
+    #[cfg(feature = "metrics")]
+    operation: Option<metrics::Histogram>,
+}
+
+/// The pool name of `config` for metrics and spans
+/// (`db.client.connection.pool.name`): its `application_name` when set,
+/// else `role@host:port/database`. Never holds a secret.
+#[must_use]
+pub fn pool_name(config: &ConnectionConfig) -> String {
+    config
+        .application_name()
+        .map_or_else(|| config.target(), ToOwned::to_owned)
+}
+
+impl Telemetry {
+    /// The telemetry of the engine of `config`, whose statement durations
+    /// go to `metrics` (with the `metrics` feature).
+    #[must_use]
+    pub fn new(config: &ConnectionConfig, metrics: &super::PoolMetrics) -> Self {
+        let pool_name = pool_name(config);
+        let engine = tracing::info_span!(
+            target: SPAN_TARGET,
+            "uno_db.engine",
+            role = config.role(),
+            host = %config.hosts().join(","),
+            database = config.database(),
+            db.system.name = DB_SYSTEM,
+            db.client.connection.pool.name = %pool_name,
+        );
+        #[cfg(not(feature = "metrics"))]
+        let _ = metrics;
+        Self {
+            engine,
+            database: config.database().to_owned(),
+            servers: config
+                .endpoints()
+                .iter()
+                .map(|e| (e.host().to_owned(), e.port()))
+                .collect(),
+            query_text: config.trace_query_text(),
+            #[cfg(feature = "metrics")]
+            operation: metrics.operation_histogram(),
+            pool_name,
+        }
+    }
+
+    /// The engine's span (INFO, `uno_db.engine`): role, host, database and
+    /// pool name, once. The async backend runs its background work (the
+    /// driver's connection tasks, the idle reaper) in it.
+    #[must_use]
+    pub fn engine_span(&self) -> &Span {
+        &self.engine
+    }
+
+    /// The pool name (see [`pool_name`]).
+    #[must_use]
+    pub fn pool_name(&self) -> &str {
+        &self.pool_name
+    }
+
+    fn server(&self, index: usize) -> (&str, u16) {
+        self.servers
+            .get(index)
+            .map_or(("", 0), |(host, port)| (host.as_str(), *port))
+    }
+
+    /// The span of one checkout (`db.client.connection.acquire`, DEBUG):
+    /// from its start to a connection handed out or an error; fields
+    /// `wait_ms` and, on failure, `error.type`. Connect attempts made for
+    /// it are its children.
+    #[must_use]
+    pub fn acquire_span(&self) -> Span {
+        tracing::debug_span!(
+            target: SPAN_TARGET,
+            "db.client.connection.acquire",
+            otel.kind = "client",
+            db.system.name = DB_SYSTEM,
+            db.client.connection.pool.name = %self.pool_name,
+            wait_ms = Empty,
+            error.type = Empty,
+        )
+    }
+
+    /// The span of one physical connect attempt
+    /// (`db.client.connection.create`, DEBUG) to server `index`: fields
+    /// `server.address`, `server.port`, `attempt`, then `outcome`
+    /// (`connected` or `failed`) and, on failure, `error.type` and
+    /// `db.response.status_code`.
+    #[must_use]
+    pub fn connect_span(&self, index: usize, attempt: u32) -> Span {
+        let (address, port) = self.server(index);
+        tracing::debug_span!(
+            target: SPAN_TARGET,
+            "db.client.connection.create",
+            otel.kind = "client",
+            db.system.name = DB_SYSTEM,
+            db.namespace = %self.database,
+            server.address = address,
+            server.port = port,
+            attempt,
+            outcome = Empty,
+            error.type = Empty,
+            db.response.status_code = Empty,
+        )
+    }
+
+    /// The span of one session's transaction (`db.transaction`, DEBUG) on
+    /// server `index`: from `BEGIN` to its `COMMIT` or `ROLLBACK`, field
+    /// `outcome` (`commit`, `rollback`). Its statements are its children.
+    #[must_use]
+    pub fn transaction_span(&self, index: usize) -> Span {
+        let (address, port) = self.server(index);
+        tracing::debug_span!(
+            target: SPAN_TARGET,
+            "db.transaction",
+            otel.name = "TRANSACTION",
+            otel.kind = "client",
+            db.system.name = DB_SYSTEM,
+            db.namespace = %self.database,
+            server.address = address,
+            server.port = port,
+            outcome = Empty,
+        )
+    }
+
+    /// The span of one user statement (`postgresql`, DEBUG; `otel.name` is
+    /// its `db.operation.name`) on server `index`, child of `transaction`
+    /// when that span is enabled, else of the caller's current span.
+    #[must_use]
+    pub fn statement_span(&self, index: usize, sql: &str, transaction: &Span) -> Span {
+        macro_rules! statement_span {
+            ($($parent:tt)*) => {
+                tracing::debug_span!(
+                    target: SPAN_TARGET,
+                    $($parent)*
+                    "postgresql",
+                    otel.name = super::sql_effects::operation_name(sql).unwrap_or(DB_SYSTEM),
+                    otel.kind = "client",
+                    db.system.name = DB_SYSTEM,
+                    db.namespace = %self.database,
+                    db.operation.name = super::sql_effects::operation_name(sql),
+                    server.address = self.server(index).0,
+                    server.port = self.server(index).1,
+                    db.query.text = Empty,
+                    db.response.status_code = Empty,
+                    error.type = Empty,
+                )
+            };
+        }
+        let span = if transaction.is_disabled() {
+            statement_span!()
+        } else {
+            statement_span!(parent: transaction,)
+        };
+        if self.query_text && !span.is_disabled() {
+            span.record("db.query.text", sql);
+        }
+        span
+    }
+
+    /// A statement begins: the instant its duration is measured from,
+    /// when anything measures it.
+    #[must_use]
+    pub fn statement_clock(&self) -> Option<Instant> {
+        #[cfg(feature = "metrics")]
+        if self.operation.is_some() {
+            return Some(Instant::now());
+        }
+        None
+    }
+
+    /// A statement that began at `started` (see
+    /// [`statement_clock`](Self::statement_clock)) under `span` ended with
+    /// `error` (`None`: it succeeded): the span gets the error's fields and
+    /// `db.client.operation.duration` the time.
+    pub fn statement_ended(&self, span: &Span, started: Option<Instant>, error: Option<&Error>) {
+        #[cfg(feature = "metrics")]
+        if let (Some(started), Some(histogram)) = (started, &self.operation) {
+            histogram.record(started.elapsed().as_secs_f64());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = started;
+        if let Some(error) = error {
+            record_error(span, error);
+        }
+    }
+}
+
+/// Records `error` on `span` (when enabled): `error.type` (the error's
+/// kind, or its SQLSTATE for a server error) and
+/// `db.response.status_code` (the SQLSTATE).
+pub fn record_error(span: &Span, error: &Error) {
+    if span.is_disabled() {
+        return;
+    }
+    match error.sqlstate() {
+        Some(code) => {
+            span.record("db.response.status_code", code.code());
+            span.record("error.type", code.code());
+        }
+        None => {
+            span.record("error.type", tracing::field::debug(error.kind()));
+        }
+    }
 }
 
 /// Emits the events of one engine, tagged with its configuration.
@@ -86,23 +332,41 @@ impl<'a> EngineEvents<'a> {
         );
     }
 
-    /// A connection attempt failed and will be retried after `delay`.
-    pub fn connect_retry(&self, attempt: u32, delay: Duration, error: &Error) {
-        tracing::warn!(
-            target: TARGET,
-            role = self.config.role(),
-            host = %self.host(),
-            database = self.config.database(),
-            attempt,
-            delay_ms = millis(delay),
-            error = %error_chain(error),
-            "connection attempt failed; retrying"
-        );
+    /// A connection attempt failed and will be retried after `delay`:
+    /// WARN for the `first` failure of a checkout, DEBUG for the next ones
+    /// (a server that stays down warns once per checkout, not once per
+    /// attempt).
+    pub fn connect_retry(&self, first: bool, attempt: u32, delay: Duration, error: &Error) {
+        if first {
+            tracing::warn!(
+                target: TARGET,
+                role = self.config.role(),
+                host = %self.host(),
+                database = self.config.database(),
+                attempt,
+                delay_ms = millis(delay),
+                error = %error_chain(error),
+                "connection attempt failed; retrying"
+            );
+        } else {
+            tracing::debug!(
+                target: TARGET,
+                role = self.config.role(),
+                host = %self.host(),
+                database = self.config.database(),
+                attempt,
+                delay_ms = millis(delay),
+                error = %error_chain(error),
+                "connection attempt failed; retrying"
+            );
+        }
     }
 
-    /// Connecting failed for good.
+    /// Connecting failed for good. DEBUG: the error is returned to the
+    /// caller (as itself, or inside a pool time-out), who decides whether
+    /// it is worth logging; the library does not log it a second time.
     pub fn connect_failed(&self, attempt: u32, error: &Error) {
-        tracing::error!(
+        tracing::debug!(
             target: TARGET,
             role = self.config.role(),
             host = %self.host(),
@@ -437,6 +701,22 @@ mod tests {
         assert_eq!(
             error_chain(&wrapped),
             "connection callback `init` failed; the connection was discarded: database error 23505 unique_violation: duplicate key value violates unique constraint \"u_pkey\""
+        );
+    }
+
+    #[test]
+    fn a_retried_connect_warns_once_and_the_final_error_is_debug() {
+        let error = Error::with_message(ErrorKind::Connect, "could not connect to x");
+        let events = captured(|events| {
+            events.connect_retry(true, 1, Duration::from_millis(5), &error);
+            events.connect_retry(false, 2, Duration::from_millis(5), &error);
+            events.connect_failed(3, &error);
+        });
+        let levels: Vec<Level> = events.iter().map(|e| e.level).collect();
+        assert_eq!(
+            levels,
+            [Level::WARN, Level::DEBUG, Level::DEBUG],
+            "{events:?}"
         );
     }
 

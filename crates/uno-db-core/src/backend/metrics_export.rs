@@ -1,18 +1,31 @@
 //! Pool counters on the `metrics` facade (feature `metrics`).
 
-use metrics::{Counter, Histogram, Label};
+use metrics::{Counter, Gauge, Histogram, Label};
 
 use crate::config::ConnectionConfig;
 use crate::status::CloseReason;
 
+/// The label every OpenTelemetry-named metric carries.
+pub(crate) const POOL_NAME: &str = "db.client.connection.pool.name";
+
 /// Handles registered once per engine, so recording is one call each.
 #[derive(Debug)]
 pub(crate) struct MetricsExport {
+    // The uno_db_* metrics, kept (see docs/observability.md).
     pub(crate) created: Counter,
     pub(crate) closed: [Counter; CloseReason::COUNT],
     pub(crate) acquired: Counter,
     pub(crate) acquire_timeouts: Counter,
     pub(crate) wait: Histogram,
+    // The OpenTelemetry database client metrics.
+    pub(crate) idle: Gauge,
+    pub(crate) used: Gauge,
+    pub(crate) pending: Gauge,
+    pub(crate) timeouts: Counter,
+    pub(crate) wait_time: Histogram,
+    pub(crate) create_time: Histogram,
+    pub(crate) use_time: Histogram,
+    pub(crate) operation: Histogram,
 }
 
 impl MetricsExport {
@@ -30,12 +43,29 @@ impl MetricsExport {
             with_reason.push(Label::new("reason", reason.as_str()));
             metrics::counter!("uno_db_connections_closed_total", with_reason)
         });
+        let pool = vec![Label::new(POOL_NAME, super::events::pool_name(config))];
+        let with_state = |state: &'static str| {
+            let mut labels = pool.clone();
+            labels.push(Label::new("state", state));
+            metrics::gauge!("db.client.connection.count", labels)
+        };
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("db.client.connection.max", pool.clone())
+            .set(config.max_connections() as f64);
         Self {
             created: metrics::counter!("uno_db_connections_created_total", labels.clone()),
             closed,
             acquired: metrics::counter!("uno_db_checkouts_total", labels.clone()),
             acquire_timeouts: metrics::counter!("uno_db_checkout_timeouts_total", labels.clone()),
             wait: metrics::histogram!("uno_db_checkout_wait_seconds", labels),
+            idle: with_state("idle"),
+            used: with_state("used"),
+            pending: metrics::gauge!("db.client.connection.pending_requests", pool.clone()),
+            timeouts: metrics::counter!("db.client.connection.timeouts", pool.clone()),
+            wait_time: metrics::histogram!("db.client.connection.wait_time", pool.clone()),
+            create_time: metrics::histogram!("db.client.connection.create_time", pool.clone()),
+            use_time: metrics::histogram!("db.client.connection.use_time", pool.clone()),
+            operation: metrics::histogram!("db.client.operation.duration", pool),
         }
     }
 }

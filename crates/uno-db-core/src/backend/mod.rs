@@ -72,7 +72,7 @@ use describe_plan::parameter_count_mismatch;
 pub use describe_plan::{DescribePlan, PINNED_BEGIN, PINNED_END};
 pub use driver_error::{from_connect, from_driver};
 pub use engine_core::{
-    ALIVE_BYPASS_WINDOW, CredentialSource, EngineCore, OpenStep, ROLE_QUERY, ReturnPlan,
+    ALIVE_BYPASS_WINDOW, Checkout, CredentialSource, EngineCore, OpenStep, ROLE_QUERY, ReturnPlan,
 };
 pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use listen_state::ListenerState;

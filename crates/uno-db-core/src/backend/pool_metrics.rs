@@ -1,7 +1,7 @@
 //! [`PoolMetrics`]: the lock-free counters behind an engine's
 //! [`PoolCounters`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::status::{CloseReason, PoolCounters};
@@ -18,6 +18,10 @@ pub struct PoolMetrics {
     acquired: AtomicU64,
     acquire_timeouts: AtomicU64,
     wait_nanos: AtomicU64,
+    /// Connections handed out and not returned yet.
+    used: AtomicI64,
+    /// Checkouts under way.
+    pending: AtomicI64,
     #[cfg(feature = "metrics")]
     export: Option<super::metrics_export::MetricsExport>,
 }
@@ -30,8 +34,17 @@ impl PoolMetrics {
     }
 
     /// A recorder for the engine of `config`. With the `metrics` feature its
-    /// counters also go to the `metrics` recorder installed now, labelled
-    /// with the role, host and database: `uno_db_connections_created_total`,
+    /// counters also go to the `metrics` recorder installed now: the
+    /// OpenTelemetry database client metrics, labelled
+    /// `db.client.connection.pool.name` (see
+    /// [`pool_name`](super::events::pool_name)):
+    /// `db.client.connection.count` (gauge, label `state` = `idle`/`used`),
+    /// `db.client.connection.max`, `db.client.connection.pending_requests`,
+    /// `db.client.connection.timeouts`, and the histograms (seconds)
+    /// `db.client.connection.wait_time`, `db.client.connection.create_time`,
+    /// `db.client.connection.use_time`, `db.client.operation.duration`;
+    /// and, labelled with the role, host and database, the earlier
+    /// `uno_db_connections_created_total`,
     /// `uno_db_connections_closed_total` (label `reason`),
     /// `uno_db_checkouts_total`, `uno_db_checkout_timeouts_total` and the
     /// histogram `uno_db_checkout_wait_seconds`.
@@ -51,12 +64,20 @@ impl PoolMetrics {
         }
     }
 
+    /// The `db.client.operation.duration` histogram, for the statements'
+    /// measures (none without a `metrics` export).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn operation_histogram(&self) -> Option<metrics::Histogram> {
+        self.export.as_ref().map(|export| export.operation.clone())
+    }
+
     /// Records a new physical connection.
     pub fn record_created(&self) {
         self.created.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
             export.created.increment(1);
+            export.idle.increment(1.0);
         }
     }
 
@@ -66,6 +87,7 @@ impl PoolMetrics {
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
             export.closed[reason.slot()].increment(1);
+            export.idle.decrement(1.0);
         }
     }
 
@@ -77,6 +99,7 @@ impl PoolMetrics {
         if let Some(export) = &self.export {
             export.acquired.increment(1);
             export.wait.record(waited.as_secs_f64());
+            export.wait_time.record(waited.as_secs_f64());
         }
     }
 
@@ -88,7 +111,70 @@ impl PoolMetrics {
         if let Some(export) = &self.export {
             export.acquire_timeouts.increment(1);
             export.wait.record(waited.as_secs_f64());
+            export.timeouts.increment(1);
+            export.wait_time.record(waited.as_secs_f64());
         }
+    }
+
+    /// Records a connection handed to its user (idle → used).
+    pub fn record_handed_out(&self) {
+        self.used.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.idle.decrement(1.0);
+            export.used.increment(1.0);
+        }
+    }
+
+    /// Records a connection its user returned after `used_for` (used →
+    /// idle, whatever then happens to it).
+    pub fn record_returned(&self, used_for: Duration) {
+        self.used.fetch_sub(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.used.decrement(1.0);
+            export.idle.increment(1.0);
+            export.use_time.record(used_for.as_secs_f64());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = used_for;
+    }
+
+    /// Records a physical connection that took `took` to open (connect,
+    /// authentication and the open steps).
+    pub fn record_create_time(&self, took: Duration) {
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            export.create_time.record(took.as_secs_f64());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = took;
+    }
+
+    /// Records a checkout that starts waiting (`true`) or stops (`false`).
+    pub fn record_pending(&self, waiting: bool) {
+        let delta = if waiting { 1 } else { -1 };
+        self.pending.fetch_add(delta, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(export) = &self.export {
+            if waiting {
+                export.pending.increment(1.0);
+            } else {
+                export.pending.decrement(1.0);
+            }
+        }
+    }
+
+    /// Connections handed out and not returned yet.
+    #[must_use]
+    pub fn used_connections(&self) -> u64 {
+        u64::try_from(self.used.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Checkouts under way.
+    #[must_use]
+    pub fn pending_checkouts(&self) -> u64 {
+        u64::try_from(self.pending.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
     fn add_wait(&self, waited: Duration) {

@@ -205,6 +205,21 @@ pub(super) fn is_copy(sql: &str) -> bool {
     )
 }
 
+/// The first keyword of `sql` after comments and opening parentheses
+/// (`SELECT`, `insert`, `WITH`...), as written, for the
+/// `db.operation.name` of a statement's span; `None` when it starts with
+/// something else.
+pub(super) fn operation_name(sql: &str) -> Option<&str> {
+    let mut scanner = Scanner::new(sql);
+    loop {
+        match scanner.next_token()? {
+            Token::Word(word) => return Some(word),
+            Token::Other if sql.as_bytes().get(scanner.at - 1) == Some(&b'(') => {}
+            _ => return None,
+        }
+    }
+}
+
 /// Splits SQL into tokens the way the server's lexer does for the parts
 /// that matter here: comments (nested `/* */`), string literals (with `''`
 /// and, in `E''` strings, backslash escapes), quoted identifiers and
@@ -443,6 +458,19 @@ mod tests {
         assert!(!is_copy("\"copy\" t"));
         assert!(!is_copy("copying"));
         assert!(!is_copy(""));
+    }
+
+    #[test]
+    fn the_operation_name_is_the_first_keyword() {
+        use super::operation_name;
+        assert_eq!(operation_name("SELECT 1"), Some("SELECT"));
+        assert_eq!(
+            operation_name("  -- note\n /* c */ insert into t values (1)"),
+            Some("insert")
+        );
+        assert_eq!(operation_name("((select 1))"), Some("select"));
+        assert_eq!(operation_name("'x'"), None);
+        assert_eq!(operation_name(""), None);
     }
 
     #[test]

@@ -564,6 +564,23 @@ config_table! {
         example: "true";
     }
 
+    /// Whether statement spans record the SQL text as `db.query.text`
+    /// (see docs/observability.md). Off by default: SQL may hold literals a
+    /// trace store should not keep. Parameter values are never recorded.
+    trace_query_text: bool {
+        default: false, const TRACE_QUERY_TEXT: bool;
+        codec: Flag;
+        get: bool;
+        set: plain;
+        rule: NoRule;
+        url: Query;
+        params: ["trace_query_text"];
+        env: ["UNO_DB_TRACE_QUERY_TEXT"];
+        serde: ["trace_query_text"];
+        secret: false;
+        example: "true";
+    }
+
     /// The server-side `statement_timeout`; `None` (`off`) leaves the
     /// server's setting.
     statement_timeout: Option<Duration> {

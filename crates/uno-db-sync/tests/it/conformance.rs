@@ -52,3 +52,8 @@ mod ops {
 mod tx {
     uno_db_testkit::blocking_tx_conformance!(uno_db_sync::SyncEngineFactory::new());
 }
+
+/// Spans, metrics and log levels (docs/observability.md).
+mod observability {
+    uno_db_testkit::blocking_observability_conformance!(uno_db_sync::SyncEngineFactory::new());
+}

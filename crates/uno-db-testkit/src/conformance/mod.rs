@@ -27,15 +27,19 @@
 //! cases named `stream_*` and `copy_*`), per-transaction server limits
 //! ([`blocking_tx_conformance!`](crate::blocking_tx_conformance),
 //! [`nonblocking_tx_conformance!`](crate::nonblocking_tx_conformance), cases
-//! named `tx_*`) and the pool operations
+//! named `tx_*`), the pool operations
 //! ([`blocking_ops_conformance!`](crate::blocking_ops_conformance),
 //! [`nonblocking_ops_conformance!`](crate::nonblocking_ops_conformance),
-//! cases named `ops_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
+//! cases named `ops_*`), and spans, metrics and log levels
+//! ([`blocking_observability_conformance!`](crate::blocking_observability_conformance),
+//! [`nonblocking_observability_conformance!`](crate::nonblocking_observability_conformance),
+//! cases named `observability_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
 //! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
 pub mod blocking_ha;
 pub mod blocking_listen;
+pub mod blocking_observability;
 pub mod blocking_ops;
 pub mod blocking_pgbouncer;
 pub mod blocking_security;
@@ -49,11 +53,13 @@ mod listen_shared;
 pub mod nonblocking;
 pub mod nonblocking_ha;
 pub mod nonblocking_listen;
+pub mod nonblocking_observability;
 pub mod nonblocking_ops;
 pub mod nonblocking_pgbouncer;
 pub mod nonblocking_security;
 pub mod nonblocking_streaming;
 pub mod nonblocking_tx;
+pub mod observability_shared;
 mod ops_shared;
 mod outer_timeout;
 mod pgbouncer_setup;
