@@ -259,13 +259,32 @@ impl SyncEngine {
             let slot = match self.pool.try_get() {
                 Some(slot) => Some(slot),
                 None if (self.pool.state().connections as usize) < core.max_connections() => {
-                    self.pool.get_timeout(slice).ok()
+                    // One at a time, checking again: r2d2 adds the slot
+                    // before `connections` counts it.
+                    let _growing = self
+                        .shared
+                        .growing
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if (self.pool.state().connections as usize) < core.max_connections() {
+                        self.pool.get_timeout(slice).ok()
+                    } else {
+                        None
+                    }
                 }
                 None => {
                     std::thread::park_timeout(slice);
                     None
                 }
             };
+            // A slot r2d2 added late (its single worker lags under load)
+            // may take the pool past the kernel's maximum: an empty one
+            // beyond it is dropped (r2d2 discards empty slots), never
+            // filled with a connection.
+            let slot = slot.filter(|slot| {
+                slot.0.is_some()
+                    || (self.pool.state().connections as usize) <= core.max_connections()
+            });
             if let Some(mut slot) = slot {
                 if core.is_disposed() {
                     if let Some(conn) = slot.0.as_mut() {

@@ -33,6 +33,10 @@ pub(crate) struct EngineShared {
     /// refill): two would each count the other's connections as in use
     /// and open too many.
     pub(crate) filling: Mutex<()>,
+    /// Held while a checkout asks r2d2 for a new slot, so that checkouts
+    /// racing past the kernel's maximum (r2d2's own is only a ceiling) do
+    /// not open more connections than it allows.
+    pub(crate) growing: Mutex<()>,
 }
 
 impl EngineShared {
@@ -50,6 +54,7 @@ impl EngineShared {
             lingering: AtomicUsize::new(0),
             background_started: AtomicBool::new(false),
             filling: Mutex::new(()),
+            growing: Mutex::new(()),
         }
     }
 
