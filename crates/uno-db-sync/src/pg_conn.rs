@@ -248,25 +248,26 @@ impl PgConn {
 
     /// Starts `COPY ... FROM STDIN`.
     pub(crate) fn copy_in(&mut self, sql: &str) -> Result<CopyInWriter<'_>> {
-        let sql = self.state.statement_sql(sql)?;
-        self.state.copy_started(sql)?;
-        let statement = match self.copy_statement(sql) {
-            Ok(statement) => statement,
-            Err(error) => return self.state.finished(Some(sql), Err(error)),
-        };
-        let waits = self.waits(self.state.query_timeout());
-        let Self { client, state, .. } = self;
-        let client = open(client)?;
-        let (result, expired) = waits.around(|| client.copy_in(&statement));
-        let writer = match (result, expired) {
-            (Err(_), Some(limit)) => return Err(state.statement_timed_out(limit)),
-            (result, _) => state.stream_opened(Some(sql), result.map_err(from_driver))?,
-        };
+        let (writer, state, waits) =
+            self.start_copy(sql, |client, statement| client.copy_in(statement))?;
         Ok(CopyInWriter::new(CopyWriter::new(writer, state, waits)))
     }
 
     /// Starts `COPY ... TO STDOUT`.
     pub(crate) fn copy_out(&mut self, sql: &str) -> Result<CopyOutReader<'_>> {
+        let (reader, state, waits) =
+            self.start_copy(sql, |client, statement| client.copy_out(statement))?;
+        Ok(CopyOutReader::new(StreamedCopy::new(reader, state, waits)))
+    }
+
+    /// Starts the `COPY` `sql` with `start` (the driver's `copy_in` or
+    /// `copy_out`), watched as a stream: what it started, with the state and
+    /// the watch its data goes on with.
+    fn start_copy<'a, T>(
+        &'a mut self,
+        sql: &str,
+        start: impl FnOnce(&'a mut Client, &postgres::Statement) -> Result<T, postgres::Error>,
+    ) -> Result<(T, &'a mut ConnState<PreparedStatement>, Waits)> {
         let sql = self.state.statement_sql(sql)?;
         self.state.copy_started(sql)?;
         let statement = match self.copy_statement(sql) {
@@ -276,12 +277,12 @@ impl PgConn {
         let waits = self.waits(self.state.query_timeout());
         let Self { client, state, .. } = self;
         let client = open(client)?;
-        let (result, expired) = waits.around(|| client.copy_out(&statement));
-        let reader = match (result, expired) {
+        let (result, expired) = waits.around(|| start(client, &statement));
+        let started = match (result, expired) {
             (Err(_), Some(limit)) => return Err(state.statement_timed_out(limit)),
             (result, _) => state.stream_opened(Some(sql), result.map_err(from_driver))?,
         };
-        Ok(CopyOutReader::new(StreamedCopy::new(reader, state, waits)))
+        Ok((started, state, waits))
     }
 
     /// The statement a `COPY` runs: the driver needs one prepared.
