@@ -64,6 +64,12 @@ pub use uno_db_macros::test;
 #[path = "test_attr.rs"]
 pub mod __test;
 
+/// The `mockall` crate the mocks are made with (feature `mock`), so that
+/// tests reach `Sequence`, `predicate` and the rest without a dependency
+/// of their own at a version that could differ.
+#[cfg(feature = "mock")]
+pub use mockall;
+
 /// The blocking backend (feature `sync`): postgres + r2d2.
 #[cfg(feature = "sync")]
 pub use uno_db_sync as sync;
