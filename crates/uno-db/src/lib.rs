@@ -102,3 +102,7 @@ struct StreamingAndCopyGuide;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/observability.md")]
 struct ObservabilityGuide;
+
+#[cfg(all(doctest, feature = "sync"))]
+#[doc = include_str!("../../../docs/backends.md")]
+struct BackendsGuide;
