@@ -52,10 +52,7 @@ impl CopyIn for CopySink<'_> {
         }
         // The kernel learns from an error (a lost connection, an aborted
         // session); a success leaves the `COPY` in flight.
-        match result {
-            Ok(()) => Ok(()),
-            Err(error) => self.conn.state.finished(None, Err(error)),
-        }
+        result.map_err(|error| self.conn.state.stream_failed(None, error, None))
     }
 
     async fn finish(mut self: Box<Self>) -> Result<u64> {

@@ -198,8 +198,10 @@ impl PgConn {
                 .map(|stream| (stream, StreamColumns::default())),
             Err(error) => return self.state.finished(Some(sql), Err(error)),
         };
-        self.state
-            .stream_opened(Some(sql), result.map_err(from_driver))
+        result.map_err(|error| {
+            self.state
+                .stream_failed(Some(sql), from_driver(error), None)
+        })
     }
 
     /// Starts `COPY ... FROM STDIN`.
@@ -213,7 +215,7 @@ impl PgConn {
                 .await
                 .map_err(from_driver)
         });
-        let sink = self.state.stream_opened(Some(sql), result)?;
+        let sink = result.map_err(|error| self.state.stream_failed(Some(sql), error, None))?;
         Ok(CopyInSink::new(CopySink::new(self, sink)))
     }
 
@@ -225,7 +227,7 @@ impl PgConn {
             let statement = self.copy_statement(sql).await?;
             self.client.copy_out(&statement).await.map_err(from_driver)
         });
-        let stream = self.state.stream_opened(Some(sql), result)?;
+        let stream = result.map_err(|error| self.state.stream_failed(Some(sql), error, None))?;
         Ok(CopyOutStream::new(Streamed::new(
             self,
             sql,

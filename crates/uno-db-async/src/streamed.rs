@@ -72,15 +72,15 @@ where
             Some(Ok(item)) => Poll::Ready(Some(Ok((this.map)(item)))),
             Some(Err(error)) => {
                 this.ended = true;
-                let error = this
-                    .conn
-                    .state
-                    .finished(Some(&this.sql), Err(from_driver(error)));
-                Poll::Ready(Some(error))
+                let error =
+                    this.conn
+                        .state
+                        .stream_failed(Some(&this.sql), from_driver(error), None);
+                Poll::Ready(Some(Err(error)))
             }
             None => {
                 this.ended = true;
-                let _ = this.conn.state.finished(Some(&this.sql), Ok(()));
+                this.conn.state.stream_ended();
                 Poll::Ready(None)
             }
         }

@@ -56,10 +56,7 @@ impl CopyIn for CopyWriter<'_> {
             return Ok(());
         };
         self.failed = true;
-        match expired {
-            Some(limit) => Err(self.state.statement_timed_out(limit)),
-            None => self.state.finished(None, Err(driver_io(error))),
-        }
+        Err(self.state.stream_failed(None, driver_io(error), expired))
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64> {
@@ -68,9 +65,12 @@ impl CopyIn for CopyWriter<'_> {
             return Err(Error::new(ErrorKind::Closed));
         };
         let (result, expired) = self.waits.around(|| writer.finish());
-        match (result, expired) {
-            (Err(_), Some(limit)) => Err(self.state.statement_timed_out(limit)),
-            (result, _) => self.state.finished(None, result.map_err(from_driver)),
+        match result {
+            Ok(rows) => {
+                self.state.stream_ended();
+                Ok(rows)
+            }
+            Err(error) => Err(self.state.stream_failed(None, from_driver(error), expired)),
         }
     }
 }

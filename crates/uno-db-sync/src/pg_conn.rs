@@ -237,10 +237,8 @@ impl PgConn {
                 .query_typed_raw(sql, typed_params(params, types))
                 .map(|rows| (rows, StreamColumns::default())),
         });
-        let (rows, columns) = match (result, expired) {
-            (Err(_), Some(limit)) => return Err(state.statement_timed_out(limit)),
-            (result, _) => state.stream_opened(Some(sql), result.map_err(from_driver))?,
-        };
+        let (rows, columns) =
+            result.map_err(|error| state.stream_failed(Some(sql), from_driver(error), expired))?;
         Ok(RowIter::new(StreamedRows::new(
             rows, state, waits, sql, columns,
         )))
@@ -278,10 +276,8 @@ impl PgConn {
         let Self { client, state, .. } = self;
         let client = open(client)?;
         let (result, expired) = waits.around(|| start(client, &statement));
-        let started = match (result, expired) {
-            (Err(_), Some(limit)) => return Err(state.statement_timed_out(limit)),
-            (result, _) => state.stream_opened(Some(sql), result.map_err(from_driver))?,
-        };
+        let started =
+            result.map_err(|error| state.stream_failed(Some(sql), from_driver(error), expired))?;
         Ok((started, state, waits))
     }
 

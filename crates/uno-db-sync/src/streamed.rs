@@ -79,17 +79,16 @@ impl Iterator for StreamedRows<'_> {
             Ok(Some(row)) => Some(Ok(self.columns.row(row))),
             Ok(None) => {
                 self.ended = true;
-                let _ = self.state.finished(Some(&self.sql), Ok(()));
+                self.state.stream_ended();
                 None
             }
             Err(error) => {
                 self.ended = true;
-                Some(match expired {
-                    Some(limit) => Err(self.state.statement_timed_out(limit)),
-                    None => self
-                        .state
-                        .finished(Some(&self.sql), Err(from_driver(error))),
-                })
+                Some(Err(self.state.stream_failed(
+                    Some(&self.sql),
+                    from_driver(error),
+                    expired,
+                )))
             }
         }
     }
@@ -144,19 +143,16 @@ impl BufRead for StreamedCopy<'_> {
             Ok(false) => reader.fill_buf(),
             Ok(true) => {
                 *ended = true;
-                let _ = state.finished(None, Ok(()));
+                state.stream_ended();
                 Ok(&[])
             }
             Err(error) => {
                 *ended = true;
-                let error = match expired {
-                    Some(limit) => state.statement_timed_out(limit),
-                    None => match state.finished::<()>(None, Err(driver_io(error))) {
-                        Err(error) => error,
-                        Ok(()) => Error::new(ErrorKind::Closed),
-                    },
-                };
-                Err(io::Error::other(error))
+                Err(io::Error::other(state.stream_failed(
+                    None,
+                    driver_io(error),
+                    expired,
+                )))
             }
         }
     }

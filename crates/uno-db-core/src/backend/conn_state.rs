@@ -413,19 +413,32 @@ impl<S: Clone> ConnState<S> {
         Ok(())
     }
 
-    /// A streamed statement (`query_stream`, `copy_in`, `copy_out`) was
-    /// sent and `result` is how it started: an error finishes it (as
-    /// [`finished`](Self::finished)), a start leaves it in flight until its
-    /// data ends.
-    ///
-    /// # Errors
-    ///
-    /// `result`'s error, unchanged.
-    pub fn stream_opened<T>(&mut self, sql: Option<&str>, result: Result<T>) -> Result<T> {
-        match result {
-            Ok(opened) => Ok(opened),
-            Err(error) => self.finished(sql, Err(error)),
+    /// A wait of a streamed statement (`query_stream`, `copy_in`,
+    /// `copy_out`: its start, a row or chunk, a `COPY` send or finish)
+    /// failed with `error`, which ends the statement. `late` is the limit
+    /// the wait overran when the backend's client-side watch cancelled it:
+    /// the caller then gets the time-out error and the connection is lost,
+    /// as for any late statement; otherwise `error`, learnt from as
+    /// [`finished`](Self::finished) does.
+    #[must_use]
+    pub fn stream_failed(
+        &mut self,
+        sql: Option<&str>,
+        error: Error,
+        late: Option<Duration>,
+    ) -> Error {
+        if let Some(limit) = late {
+            return self.statement_timed_out(limit);
         }
+        self.in_flight = false;
+        self.learn(sql, &error);
+        error
+    }
+
+    /// A streamed statement's data ended (its last row or chunk, or the
+    /// `COPY` its count): the statement is over.
+    pub fn stream_ended(&mut self) {
+        self.in_flight = false;
     }
 
     /// The data of a `COPY ... FROM STDIN` was dropped before it was
