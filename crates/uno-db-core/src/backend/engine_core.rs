@@ -845,17 +845,21 @@ impl EngineCore {
     }
 
     /// How many connections to open now to keep `min_idle` idle, given
-    /// `open` connections of which `idle` are idle: never more than the
-    /// pool's maximum allows, none once disposed.
+    /// `open` connections of which `idle` are idle: never beyond
+    /// `pool_size` (an overflow connection would retire as surplus when
+    /// returned, so keeping one idle only churns; a connection still on
+    /// its way back counts as open), none once disposed.
     #[must_use]
     pub fn idle_deficit(&self, open: usize, idle: usize) -> usize {
         if self.is_disposed() {
             return 0;
         }
-        let wanted = self.config.min_idle().min(self.limits.pool_size());
-        wanted
+        let pool_size = self.limits.pool_size();
+        self.config
+            .min_idle()
+            .min(pool_size)
             .saturating_sub(idle)
-            .min(self.limits.max_connections().saturating_sub(open))
+            .min(pool_size.saturating_sub(open))
     }
 
     /// How long the background refill waits before its next look at the
@@ -1319,13 +1323,20 @@ mod tests {
 
     #[test]
     fn min_idle_deficit_is_bounded_by_the_maximum_and_ends_at_dispose() {
-        let core = core("postgresql://app@db/x?pool_size=3&max_overflow=0&min_idle=2");
-        assert_eq!(core.idle_deficit(0, 0), 2);
-        assert_eq!(core.idle_deficit(3, 1), 0, "the pool is full");
-        assert_eq!(core.idle_deficit(2, 1), 1);
-        assert_eq!(core.idle_deficit(2, 2), 0);
-        core.dispose();
-        assert_eq!(core.idle_deficit(0, 0), 0);
+        let full = core("postgresql://app@db/x?pool_size=3&max_overflow=0&min_idle=2");
+        assert_eq!(full.idle_deficit(0, 0), 2);
+        assert_eq!(full.idle_deficit(3, 1), 0, "the pool is full");
+        assert_eq!(full.idle_deficit(2, 1), 1);
+        assert_eq!(full.idle_deficit(2, 2), 0);
+        let overflowing = core("postgresql://app@db/x?pool_size=2&max_overflow=1&min_idle=2");
+        assert_eq!(
+            overflowing.idle_deficit(2, 0),
+            0,
+            "min_idle never opens overflow connections"
+        );
+        assert_eq!(overflowing.idle_deficit(1, 0), 1);
+        full.dispose();
+        assert_eq!(full.idle_deficit(0, 0), 0);
     }
 
     #[test]
