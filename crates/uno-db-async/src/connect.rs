@@ -39,27 +39,8 @@ async fn open_with(
     started: Instant,
     forward: Option<mpsc::Sender<Notification>>,
 ) -> Result<PgConn> {
-    let core = &shared.core;
-    let mut plan = core.connect_plan(started);
-    let conn = loop {
-        let attempt = plan.start_attempt();
-        let limit = plan.attempt_timeout();
-        let outcome =
-            match tokio::time::timeout(limit, connect_once(shared, &plan, forward.clone())).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(plan.attempt_timed_out(limit)),
-            };
-        match outcome {
-            Ok(conn) => {
-                plan.succeeded(attempt);
-                break conn;
-            }
-            Err(error) => match plan.failed(attempt, error) {
-                ConnectStep::Retry(delay) => tokio::time::sleep(delay).await,
-                ConnectStep::GiveUp(error) => return Err(error),
-            },
-        }
-    };
+    let mut plan = shared.core.connect_plan(started);
+    let conn = connect(shared, &mut plan, forward).await?;
     // If this future is dropped while preparing (a checkout gave up), the
     // connection closes: the guard records that.
     let mut guard = ClosedUnlessKept {
@@ -72,6 +53,45 @@ async fn open_with(
         .err()
         .map(|error| shared.core.open_failed(error));
     result
+}
+
+/// Connects outside the pool (none of the open steps) and runs the
+/// kernel's `sql` there, for a pool that can no longer lend a connection:
+/// a drain ending what its deadline left open.
+pub(crate) async fn run_detached(shared: &Arc<EngineShared>, sql: &str) -> Result<()> {
+    let mut plan = shared.core.connect_plan(Instant::now());
+    let mut conn = connect(shared, &mut plan, None).await?;
+    let result = conn.internal(sql).await;
+    // Counted when it opened; it never joins the pool.
+    shared.core.record_closed(CloseReason::Disposed);
+    result
+}
+
+/// Connects as `plan` says: each attempt bounded, retried with backoff.
+async fn connect(
+    shared: &Arc<EngineShared>,
+    plan: &mut ConnectPlan<'_>,
+    forward: Option<mpsc::Sender<Notification>>,
+) -> Result<PgConn> {
+    loop {
+        let attempt = plan.start_attempt();
+        let limit = plan.attempt_timeout();
+        let outcome =
+            match tokio::time::timeout(limit, connect_once(shared, plan, forward.clone())).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(plan.attempt_timed_out(limit)),
+            };
+        match outcome {
+            Ok(conn) => {
+                plan.succeeded(attempt);
+                return Ok(conn);
+            }
+            Err(error) => match plan.failed(attempt, error) {
+                ConnectStep::Retry(delay) => tokio::time::sleep(delay).await,
+                ConnectStep::GiveUp(error) => return Err(error),
+            },
+        }
+    }
 }
 
 /// One attempt: the provider's password (if the engine has a provider),
@@ -165,6 +185,10 @@ async fn prepare(shared: &Arc<EngineShared>, mut conn: PgConn) -> Result<PgConn>
     for step in shared.core.open_steps() {
         match step {
             OpenStep::Run(sql) => conn.internal(sql).await?,
+            OpenStep::LearnBackendPid(sql) => {
+                let row = conn.internal_row(sql).await?;
+                shared.core.backend_identified(&mut conn.state, &row)?;
+            }
             OpenStep::Callbacks if shared.callbacks.is_empty() => {}
             OpenStep::Callbacks => {
                 let mut setup = AsyncConnection::detached(conn);

@@ -5,6 +5,7 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use uno_db_core::{
     PoolCounters, PoolStatus, Result, TransactionOptions,
 };
 
+use crate::connect;
 use crate::connection::AsyncConnection;
 use crate::listener::AsyncListener;
 use crate::manager::ConnManager;
@@ -168,7 +170,18 @@ impl AsyncEngine {
         let span = checkout.span().clone();
         async {
             let mut get = std::pin::pin!(self.pool.get());
-            let got = tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await;
+            // An idle connection is usually there: try once before arming
+            // the `pool_timeout` timer, which costs more than the rest of
+            // such a checkout. Only a checkout that must wait pays for it.
+            // The timer is a backstop armed after `started`: the connect
+            // plan's own deadline (from `started`) ends an attempt first,
+            // with its outcome recorded.
+            let got = match std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx))).await {
+                Poll::Ready(got) => Ok(got),
+                Poll::Pending => {
+                    tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await
+                }
+            };
             self.checked_out(got, started, location)
         }
         .instrument(span)
@@ -261,12 +274,37 @@ impl AsyncEngine {
         let in_use = self.pool.status().size;
         loop {
             let left = self.pool.status().size;
-            if left == 0 || Instant::now() >= until {
+            if left == 0 {
+                return self.shared.core.close_report(in_use, 0);
+            }
+            if Instant::now() >= until {
+                self.end_on_server().await;
                 return self.shared.core.close_report(in_use, left);
             }
             tokio::time::sleep(CLOSE_POLL.min(until.saturating_duration_since(Instant::now())))
                 .await;
         }
+    }
+
+    /// Ends on the server the connections a drain's deadline left open
+    /// (their users' tasks hold them): the kernel's statement on a
+    /// connection of its own, within the time to connect and the kernel's
+    /// own bound.
+    async fn end_on_server(&self) {
+        let core = &self.shared.core;
+        let Some(sql) = core.forced_close_sql() else {
+            return;
+        };
+        let limit = core.config().pool_timeout() + core.housekeeping_timeout() * 2;
+        let outcome = tokio::time::timeout(limit, connect::run_detached(&self.shared, &sql))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::with_message(
+                    ErrorKind::QueryTimeout,
+                    format!("ending the remaining connections took longer than {limit:?}"),
+                ))
+            });
+        core.forced_close_done(outcome.as_ref().err());
     }
 
     /// Resizes deadpool to the kernel's new maximum; idle connections it

@@ -162,10 +162,15 @@ pub trait Engine: Send + Sync {
     /// Drains the pool: new checkouts fail at once with
     /// [`PoolClosed`](crate::ErrorKind::PoolClosed) and idle connections
     /// close, then waits at most `deadline` for the checked-out
-    /// connections to come back (each closes as it returns). Returns how
-    /// many came back in time and how many were still out (those close
-    /// when returned). [`dispose`](Self::dispose) is the form that does
-    /// not wait.
+    /// connections to come back (each closes as it returns). Those still
+    /// out at the deadline are ended on the server (their processes are
+    /// terminated from a connection of the engine's own, and `close`
+    /// returns once the server no longer lists them, within the connect
+    /// and housekeeping timeouts): a statement running on one fails, and
+    /// its holder's next use fails. Returns how many came back in time
+    /// and how many were forced. [`dispose`](Self::dispose) is the form
+    /// that does not wait. Behind PgBouncer the server processes are the
+    /// bouncer's: forced connections close only when returned.
     async fn close(&self, deadline: std::time::Duration) -> CloseReport;
 
     /// Changes `pool_size` at runtime (1 to 1000, at least `min_idle`, with

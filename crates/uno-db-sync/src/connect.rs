@@ -9,7 +9,9 @@ use postgres::{Client, SimpleQueryMessage};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 use uno_db_core::SqlState;
-use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, RoleCheck, from_connect};
+use uno_db_core::backend::{
+    ConnectPlan, ConnectStep, OpenStep, RoleCheck, from_connect, from_driver,
+};
 use uno_db_core::{Error, ErrorKind, ExposeSecret, Result};
 
 use crate::connection::SyncConnection;
@@ -20,21 +22,35 @@ use crate::shared::EngineShared;
 /// at `started`.
 pub(crate) fn open(shared: &Arc<EngineShared>, started: Instant) -> Result<PgConn> {
     let mut plan = shared.core.connect_plan(started);
-    let client = loop {
+    let client = connect(shared, &mut plan)?;
+    let state = plan.new_conn_state();
+    prepare(shared, PgConn::new(client, state, Arc::clone(shared)))
+}
+
+/// Connects outside the pool (none of the open steps) and runs the
+/// kernel's `sql` there, for a pool that can no longer lend a connection:
+/// a drain ending what its deadline left open.
+pub(crate) fn run_detached(shared: &Arc<EngineShared>, sql: &str) -> Result<()> {
+    let mut plan = shared.core.connect_plan(Instant::now());
+    let mut client = connect(shared, &mut plan)?;
+    client.batch_execute(sql).map_err(from_driver)
+}
+
+/// Connects as `plan` says: each attempt bounded, retried with backoff.
+fn connect(shared: &Arc<EngineShared>, plan: &mut ConnectPlan<'_>) -> Result<Client> {
+    loop {
         let attempt = plan.start_attempt();
-        match connect_within(shared, &plan, plan.attempt_timeout()) {
+        match connect_within(shared, plan, plan.attempt_timeout()) {
             Ok(client) => {
                 plan.succeeded(attempt);
-                break client;
+                return Ok(client);
             }
             Err(error) => match plan.failed(attempt, error) {
                 ConnectStep::Retry(delay) => std::thread::sleep(delay),
                 ConnectStep::GiveUp(error) => return Err(error),
             },
         }
-    };
-    let state = plan.new_conn_state();
-    prepare(shared, PgConn::new(client, state, Arc::clone(shared)))
+    }
 }
 
 /// One attempt, through `r2d2_postgres`, bounded as a whole by `limit`.
@@ -46,14 +62,15 @@ pub(crate) fn open(shared: &Arc<EngineShared>, started: Instant) -> Result<PgCon
 /// gets a timeout and the thread finishes on its own (the server's
 /// `authentication_timeout`, or TCP keepalives and `tcp_user_timeout`, end
 /// it), closing what it got. At most one such thread per pool slot runs at
-/// a time.
+/// a time: an attempt that finds every place taken waits, within `limit`,
+/// for one to end.
 fn connect_within(
     shared: &Arc<EngineShared>,
     plan: &ConnectPlan<'_>,
     limit: Duration,
 ) -> Result<Client> {
     let target = plan.target();
-    let Some(permit) = shared.helper_permit() else {
+    let Some(permit) = shared.helper_permit_until(Some(Instant::now() + limit)) else {
         return Err(Error::with_message(
             ErrorKind::Connect,
             format!(
@@ -73,7 +90,7 @@ fn connect_within(
     std::thread::Builder::new()
         .name("uno-db-sync-connect".to_owned())
         .spawn(move || {
-            let _permit = permit;
+            let permit = permit;
             let attempt = || {
                 if let Some((request, provider)) = ask {
                     let password = provider
@@ -100,8 +117,12 @@ fn connect_within(
                 }
                 Ok(client)
             };
+            let result = attempt();
+            // The attempt is over: a connect waiting for a place may start
+            // before this thread has closed anything.
+            drop(permit);
             // If the caller gave up, the client comes back and is closed.
-            drop(sender.send(attempt()));
+            drop(sender.send(result));
         })
         .map_err(|e| {
             Error::with_message(
@@ -126,6 +147,9 @@ fn prepare(shared: &Arc<EngineShared>, mut conn: PgConn) -> Result<PgConn> {
     for step in shared.core.open_steps() {
         let result = match step {
             OpenStep::Run(sql) => conn.internal(sql),
+            OpenStep::LearnBackendPid(sql) => conn
+                .internal_row(sql)
+                .and_then(|row| shared.core.backend_identified(&mut conn.state, &row)),
             OpenStep::Callbacks if shared.callbacks.is_empty() => Ok(()),
             OpenStep::Callbacks => {
                 let mut setup = SyncConnection::detached(conn);

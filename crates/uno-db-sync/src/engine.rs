@@ -12,8 +12,8 @@ use uno_db_core::backend::{CredentialSource, EngineCore, MAX_CONNECTIONS};
 use uno_db_core::blocking;
 use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::{
-    BlockingCallbacks, CloseReason, CloseReport, ConnectionConfig, Driver, ErrorKind, PoolCounters,
-    PoolStatus, Result, TransactionOptions,
+    BlockingCallbacks, CloseReason, CloseReport, ConnectionConfig, Driver, Error, ErrorKind,
+    PoolCounters, PoolStatus, Result, TransactionOptions,
 };
 
 use crate::connect;
@@ -361,11 +361,47 @@ impl SyncEngine {
         let in_use = self.pool.state().connections as usize;
         loop {
             let left = self.pool.state().connections as usize;
-            if left == 0 || Instant::now() >= until {
+            if left == 0 {
+                return self.shared.core.close_report(in_use, 0);
+            }
+            if Instant::now() >= until {
+                self.end_on_server();
                 return self.shared.core.close_report(in_use, left);
             }
             std::thread::sleep(CLOSE_POLL.min(until.saturating_duration_since(Instant::now())));
         }
+    }
+
+    /// Ends on the server the connections a drain's deadline left open
+    /// (their users hold the sockets): the kernel's statement, on a
+    /// connection of its own, from a helper thread (the driver may not
+    /// block inside an async runtime), waited for within the time to
+    /// connect and the kernel's own bound.
+    fn end_on_server(&self) {
+        let core = &self.shared.core;
+        let Some(sql) = core.forced_close_sql() else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("uno-db-sync-close".to_owned())
+            .spawn(move || drop(sender.send(connect::run_detached(&shared, &sql))));
+        let limit = core.config().pool_timeout() + core.housekeeping_timeout() * 2;
+        let outcome = match spawned {
+            Err(error) => Err(Error::with_message(
+                ErrorKind::Connect,
+                "could not start a thread to end the remaining connections",
+            )
+            .with_source(error)),
+            Ok(_) => receiver.recv_timeout(limit).unwrap_or_else(|_| {
+                Err(Error::with_message(
+                    ErrorKind::QueryTimeout,
+                    format!("ending the remaining connections took longer than {limit:?}"),
+                ))
+            }),
+        };
+        core.forced_close_done(outcome.as_ref().err());
     }
 
     /// Applies the kernel's new limits: idle connections beyond the new

@@ -329,6 +329,25 @@ impl PgConn {
         self.state.finished(None, result)
     }
 
+    /// Runs the pool's own query `sql` (simple protocol) and returns its
+    /// first row as text, for the kernel to judge.
+    pub(crate) fn internal_row(&mut self, sql: &str) -> Result<Vec<Option<String>>> {
+        self.state.internal_started()?;
+        let result = self.call(|c| c.simple_query(sql));
+        let messages = self.state.finished(None, result)?;
+        Ok(messages
+            .iter()
+            .find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default())
+    }
+
     /// A handle that cancels this connection's running statement from
     /// another thread; `None` once the connection is being dropped.
     pub(crate) fn cancel_handle(&self) -> Option<crate::CancelHandle> {

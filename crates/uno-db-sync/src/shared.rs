@@ -1,8 +1,9 @@
 //! [`EngineShared`]: what an engine shares with its pool manager and its
 //! connections.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Instant;
 
 use uno_db_core::BlockingCallbacks;
 use uno_db_core::backend::EngineCore;
@@ -22,10 +23,12 @@ pub(crate) struct EngineShared {
     pub(crate) queue: WaitQueue,
     /// Cancels statements that run past `query_timeout`.
     pub(crate) watchdog: Watchdog,
-    /// Helper threads still running after their caller stopped waiting (a
-    /// connect attempt or a clean-up that timed out); at most one per pool
-    /// slot.
-    lingering: AtomicUsize,
+    /// Helper threads running (connect attempts, clean-ups, cancel
+    /// requests), some perhaps after their caller stopped waiting; at most
+    /// one per pool slot.
+    helpers: Mutex<usize>,
+    /// Signalled when a helper thread ends.
+    helper_ended: Condvar,
     /// Whether the background threads (`min_idle` refill, leak watch)
     /// were started; they start on the first checkout or warm-up.
     pub(crate) background_started: AtomicBool,
@@ -51,7 +54,8 @@ impl EngineShared {
             credentials,
             callbacks,
             queue: WaitQueue::default(),
-            lingering: AtomicUsize::new(0),
+            helpers: Mutex::new(0),
+            helper_ended: Condvar::new(),
             background_started: AtomicBool::new(false),
             filling: Mutex::new(()),
             growing: Mutex::new(()),
@@ -61,13 +65,29 @@ impl EngineShared {
     /// Reserves a place for a helper thread that may outlive its caller's
     /// wait; `None` when every pool slot already has one.
     pub(crate) fn helper_permit(self: &Arc<Self>) -> Option<HelperPermit> {
+        self.helper_permit_until(None)
+    }
+
+    /// Like [`helper_permit`](Self::helper_permit), but waits until
+    /// `deadline` for a helper to end: one that has just handed over its
+    /// result (or sent a cancel request) is on its way out, and a connect
+    /// must not fail for it.
+    pub(crate) fn helper_permit_until(
+        self: &Arc<Self>,
+        deadline: Option<Instant>,
+    ) -> Option<HelperPermit> {
         let limit = self.core.max_connections().max(1);
-        self.lingering
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| HelperPermit(Arc::clone(self)))
+        let mut running = self.helpers.lock().unwrap_or_else(PoisonError::into_inner);
+        while *running >= limit {
+            let left = deadline?.checked_duration_since(Instant::now())?;
+            running = self
+                .helper_ended
+                .wait_timeout(running, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *running += 1;
+        Some(HelperPermit(Arc::clone(self)))
     }
 }
 
@@ -77,6 +97,12 @@ pub(crate) struct HelperPermit(Arc<EngineShared>);
 
 impl Drop for HelperPermit {
     fn drop(&mut self) {
-        self.0.lingering.fetch_sub(1, Ordering::AcqRel);
+        let mut running = self
+            .0
+            .helpers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *running = running.saturating_sub(1);
+        self.0.helper_ended.notify_one();
     }
 }

@@ -13,6 +13,7 @@ use tracing::Span;
 
 use super::describe_plan::DescribePlan;
 use super::events::Telemetry;
+use super::live_backends::BackendPid;
 use super::sql_effects::SqlEffects;
 use super::statement_cache::StatementCache;
 use crate::error::{Error, ErrorKind, Result};
@@ -98,6 +99,8 @@ pub struct ConnState<S> {
     /// When it was last handed to a user (see
     /// [`EngineCore::handed_out`](super::EngineCore::handed_out)).
     checked_out_at: Option<Instant>,
+    /// Its server process, known to the engine while this lives.
+    backend_pid: Option<BackendPid>,
 }
 
 /// Which server a connection reached (its index in the configuration's
@@ -168,6 +171,7 @@ impl<S: Clone> ConnState<S> {
             transaction_span: Span::none(),
             outcome_recorded: AtomicBool::new(false),
             checked_out_at: None,
+            backend_pid: None,
         }
     }
 
@@ -181,6 +185,11 @@ impl<S: Clone> ConnState<S> {
     /// It is handed to a user at `now`.
     pub(super) fn checked_out(&mut self, now: Instant) {
         self.checked_out_at = Some(now);
+    }
+
+    /// Its server process, registered with the engine.
+    pub(super) fn set_backend_pid(&mut self, pid: BackendPid) {
+        self.backend_pid = Some(pid);
     }
 
     /// When it was last handed to a user.

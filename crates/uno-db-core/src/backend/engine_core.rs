@@ -12,6 +12,7 @@ use super::conn_state::ConnState;
 use super::conn_state::HostMark;
 use super::connect_plan::ConnectPlan;
 use super::events::{EngineEvents, SPAN_TARGET, Telemetry, record_error};
+use super::live_backends::{BACKEND_PID_QUERY, LiveBackends};
 use super::pool_metrics::PoolMetrics;
 use super::pool_ops::{LeakTicket, LeakTracker, PoolLimits};
 use crate::config::{ConnectionConfig, Driver, Endpoint, PgBouncerMode, ServerRole};
@@ -42,6 +43,10 @@ pub enum OpenStep<'a> {
     Run(&'a str),
     /// Run the factory's connection callbacks, in order.
     Callbacks,
+    /// Run this query (simple protocol) and hand its first row to
+    /// [`EngineCore::backend_identified`]: the connection's server process
+    /// id, which a drain past its deadline needs.
+    LearnBackendPid(&'a str),
 }
 
 /// What the return path does with a connection its user dropped.
@@ -98,6 +103,8 @@ pub struct EngineCore {
     limits: PoolLimits,
     /// The checkouts held now, when `leak_detection_threshold` is set.
     leaks: LeakTracker,
+    /// The server processes of the open connections.
+    backends: Arc<LiveBackends>,
 }
 
 /// One checkout under way (see [`EngineCore::checkout_started`]): a
@@ -186,6 +193,7 @@ impl EngineCore {
             connecting: AtomicUsize::new(0),
             limits: PoolLimits::new(config.pool_size(), config.max_overflow()),
             leaks: LeakTracker::new(config.leak_detection_threshold()),
+            backends: Arc::default(),
         })
     }
 
@@ -339,13 +347,46 @@ impl EngineCore {
 
     /// The steps that prepare a new connection, in order.
     pub fn open_steps(&self) -> impl Iterator<Item = OpenStep<'_>> {
+        // Behind PgBouncer the process belongs to the bouncer's pool (and
+        // changes with each transaction in its transaction mode): never
+        // ours to end.
+        let learn_pid = (self.config.pgbouncer_mode() == PgBouncerMode::None)
+            .then_some(OpenStep::LearnBackendPid(BACKEND_PID_QUERY));
         [
+            learn_pid,
             self.search_path_sql.as_deref().map(OpenStep::Run),
             Some(OpenStep::Callbacks),
             self.set_role_sql.as_deref().map(OpenStep::Run),
         ]
         .into_iter()
         .flatten()
+    }
+
+    /// A new connection's [`OpenStep::LearnBackendPid`] query answered
+    /// `row`: the engine knows its server process until it is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Decode`] when the row holds no process id.
+    pub fn backend_identified<S: Clone>(
+        &self,
+        conn: &mut ConnState<S>,
+        row: &[Option<String>],
+    ) -> Result<()> {
+        let pid = self.backends.register(conn.id(), row)?;
+        conn.set_backend_pid(pid);
+        Ok(())
+    }
+
+    /// The statement a drain whose deadline passed runs on a connection of
+    /// its own: it ends the server processes of the connections still open
+    /// (checked out, their users' threads or tasks holding the sockets)
+    /// and waits, at most the housekeeping timeout, until the server no
+    /// longer lists them. `None` when no connection is open (or behind
+    /// PgBouncer, where the processes are not the engine's).
+    #[must_use]
+    pub fn forced_close_sql(&self) -> Option<String> {
+        self.backends.terminate_sql(self.housekeeping_timeout())
     }
 
     /// After the callbacks ran on a new connection: it must not have
@@ -957,6 +998,12 @@ impl EngineCore {
         report
     }
 
+    /// The drain ran [`forced_close_sql`](Self::forced_close_sql), which
+    /// failed with `error` when set; logged either way.
+    pub fn forced_close_done(&self, error: Option<&Error>) {
+        self.events().forced_close_done(error);
+    }
+
     /// Records a connection leaving the pool for good.
     pub fn record_closed(&self, reason: CloseReason) {
         self.metrics.record_closed(reason);
@@ -984,16 +1031,26 @@ mod tests {
     }
 
     #[test]
-    fn open_runs_search_path_then_callbacks_then_role() {
+    fn open_learns_the_pid_then_runs_search_path_then_callbacks_then_role() {
         let core = core("postgresql://app@db/x?schema=app&set_role=owner");
         let steps: Vec<_> = core.open_steps().collect();
-        assert_eq!(steps.len(), 3);
-        assert!(matches!(steps[0], OpenStep::Run(sql) if sql.starts_with("SET search_path")));
-        assert_eq!(steps[1], OpenStep::Callbacks);
-        assert!(matches!(steps[2], OpenStep::Run(sql) if sql.starts_with("SET ROLE")));
+        assert_eq!(steps.len(), 4);
+        assert_eq!(steps[0], OpenStep::LearnBackendPid(BACKEND_PID_QUERY));
+        assert!(matches!(steps[1], OpenStep::Run(sql) if sql.starts_with("SET search_path")));
+        assert_eq!(steps[2], OpenStep::Callbacks);
+        assert!(matches!(steps[3], OpenStep::Run(sql) if sql.starts_with("SET ROLE")));
         let plain = self::core("postgresql://app@db/x");
         assert_eq!(
             plain.open_steps().collect::<Vec<_>>(),
+            [
+                OpenStep::LearnBackendPid(BACKEND_PID_QUERY),
+                OpenStep::Callbacks
+            ]
+        );
+        // Behind PgBouncer the server process is not the engine's to end.
+        let bouncer = self::core("postgresql://app@db/x?pgbouncer_mode=session");
+        assert_eq!(
+            bouncer.open_steps().collect::<Vec<_>>(),
             [OpenStep::Callbacks]
         );
     }

@@ -467,6 +467,29 @@ impl<'a> EngineEvents<'a> {
         );
     }
 
+    /// A drain past its deadline ended the remaining connections' server
+    /// processes (`error` unset) or could not (a WARN: they end when their
+    /// users drop them, or by the server's own timeouts).
+    pub fn forced_close_done(&self, error: Option<&Error>) {
+        match error {
+            None => tracing::info!(
+                target: TARGET,
+                role = self.config.role(),
+                host = %self.host(),
+                database = self.config.database(),
+                "connections still checked out at the deadline were ended on the server"
+            ),
+            Some(error) => tracing::warn!(
+                target: TARGET,
+                role = self.config.role(),
+                host = %self.host(),
+                database = self.config.database(),
+                error = %error_chain(error),
+                "could not end the connections still checked out at the deadline on the server"
+            ),
+        }
+    }
+
     /// A checkout gave up after `waited`.
     pub fn acquire_timeout(&self, waited: Duration, error: &Error) {
         tracing::warn!(

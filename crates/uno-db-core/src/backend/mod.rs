@@ -49,6 +49,7 @@ mod engine_core;
 mod engine_registry;
 pub mod events;
 mod listen_state;
+mod live_backends;
 #[cfg(feature = "metrics")]
 mod metrics_export;
 mod passfile;
@@ -76,6 +77,7 @@ pub use engine_core::{
 };
 pub use engine_registry::{EngineRegistry, RegisteredEngine};
 pub use listen_state::ListenerState;
+pub use live_backends::{BACKEND_PID_QUERY, BackendPid};
 pub use pool_metrics::PoolMetrics;
 pub use pool_ops::LeakTicket;
 

@@ -93,8 +93,9 @@ fn reset_connections_are_replaced() {
 
 /// Connect attempts that time out leave their thread behind (the driver
 /// cannot be interrupted), but never more than one per pool slot, however
-/// many checkouts retry: once every slot has one, further attempts fail at
-/// once, saying so, instead of starting another thread. (Observed through
+/// many checkouts retry: once every slot has one, further attempts wait
+/// (at most their own timeout) for one to end, then fail saying so, instead
+/// of starting another thread. (Observed through
 /// the engine's own error rather than by counting threads, which other
 /// tests of this binary start too.)
 #[test]

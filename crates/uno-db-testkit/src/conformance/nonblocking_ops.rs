@@ -16,7 +16,7 @@ use super::ops_shared::{
     LEAK_HOLD, LEAK_RETURNED, LEAK_THRESHOLD, LEAK_WARNING, OPS_WAIT, SHORT_POOL_TIMEOUT, logged,
     named,
 };
-use super::shared::{BACKENDS_OF_APPLICATION, POLL, TIMEOUT_SLACK};
+use super::shared::{ALIVE_OF, BACKENDS_OF_APPLICATION, POLL, TIMEOUT_SLACK};
 use super::unique_name::unique_application_name;
 use crate::LogCapture;
 use uno_db_core::backend::DYN_ENGINE_TRACKS_CALLER;
@@ -242,9 +242,11 @@ pub async fn ops_close_drains_then_reports(
     Ok(())
 }
 
-/// Pins: a connection still checked out at the deadline is reported as
-/// forced; `close` returns at the deadline, and the connection closes
-/// when it is finally returned.
+/// Pins: connections still checked out at the deadline (one idle in its
+/// user's hands, one running a long statement) are reported as forced and
+/// ended on the server: `close` returns soon after the deadline with
+/// their server processes gone, the running statement fails at once
+/// instead of running on, and the idle one fails on its next use.
 pub async fn ops_close_forces_past_deadline(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
@@ -252,7 +254,18 @@ pub async fn ops_close_forces_past_deadline(
     let name = unique_application_name("force");
     let engine = factory.engine(&named(config, &name)?)?;
     let admin = factory.engine(&named(config, &unique_application_name("admin"))?)?;
-    let held = engine.connect().await?;
+    let mut held = engine.connect().await?;
+    let mut busy = engine.connect().await?;
+    let mut pids: Vec<i32> = Vec::new();
+    for conn in [&mut held, &mut busy] {
+        pids.push(conn.query_one("SELECT pg_backend_pid()", &[]).await?.get(0));
+    }
+    let sleeper = tokio::spawn(async move {
+        let started = Instant::now();
+        let result = busy.execute("SELECT pg_sleep(60)", &[]).await;
+        (result.err(), started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let deadline = Duration::from_millis(300);
     let started = Instant::now();
     let report = engine.close(deadline).await;
@@ -261,14 +274,27 @@ pub async fn ops_close_forces_past_deadline(
         report,
         CloseReport {
             returned: 0,
-            forced: 1
+            forced: 2
         }
     );
     assert!(
         took >= deadline && took < deadline + TIMEOUT_SLACK * 4,
         "{took:?}"
     );
-    assert_eq!(backends(&*admin, &name).await?, 1);
+    let alive: i64 = admin
+        .connect()
+        .await?
+        .query_one(ALIVE_OF, &[&pids])
+        .await?
+        .get(0);
+    assert_eq!(alive, 0, "close returned with server processes left");
+    let (error, slept) = tokio::time::timeout(OPS_WAIT, sleeper)
+        .await
+        .expect("the long statement ended")
+        .expect("the sleeping task");
+    assert!(error.is_some(), "the long statement was not ended");
+    assert!(slept < OPS_WAIT, "{slept:?}");
+    assert!(held.execute("SELECT 1", &[]).await.is_err());
     drop(held);
     let (a, n): (&dyn Engine, &str) = (&*admin, &name);
     assert!(eventually(|| async move { Ok(backends(a, n).await? == 0) }).await?);

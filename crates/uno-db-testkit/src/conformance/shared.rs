@@ -15,6 +15,9 @@ pub(super) const SERVER_STATE_WAIT: Duration = Duration::from_secs(5);
 pub(super) const BACKENDS_OF_APPLICATION: &str = "SELECT coalesce(array_agg(pid), '{}')::int4[] \
      FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()";
 
+/// How many of the processes `$1` the server still lists.
+pub(super) const ALIVE_OF: &str = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)";
+
 /// Terminates the backends `$1` and counts those the server agreed to
 /// terminate. Only the listed process ids are touched: nothing else on a
 /// shared server.
