@@ -73,6 +73,12 @@ pub use value::Value;
 /// [`times`](ScriptLine::times)): script a limited rule before a lasting
 /// one for "fails once, then works". A statement no rule answers fails
 /// with [`ErrorKind::Unsupported`], naming its SQL; it is still recorded.
+/// `query_one` and `query_opt` count the rows as the backends do
+/// ([`RowNotFound`](ErrorKind::RowNotFound),
+/// [`TooManyRows`](ErrorKind::TooManyRows)). `prepare` needs no rule: its
+/// statement describes no parameters or columns, and runs as its SQL on
+/// the connection that prepared it (another refuses it, as the backends
+/// do).
 ///
 /// Transaction control needs no script: `begin`, `commit` and `rollback`
 /// succeed, unless a rule matches `BEGIN`, `COMMIT` or `ROLLBACK` with an

@@ -12,7 +12,7 @@ use super::FakeDatabase;
 /// the statement's SQL with runs of whitespace (line breaks, indentation)
 /// read as one space and the ends trimmed, on both sides. Case matters.
 ///
-/// A `&str` or `String` is an [`exact`](Self::exact) pattern.
+/// SQL text (`&str`, `String`) is an [`exact`](Self::exact) pattern.
 ///
 /// ```
 /// use uno_db_core::fake::SqlPattern;
@@ -82,6 +82,12 @@ impl From<&str> for SqlPattern {
 impl From<String> for SqlPattern {
     fn from(sql: String) -> Self {
         Self::exact(&sql)
+    }
+}
+
+impl From<&String> for SqlPattern {
+    fn from(sql: &String) -> Self {
+        Self::exact(sql)
     }
 }
 
@@ -162,7 +168,8 @@ impl<'a> ScriptLine<'a> {
     /// with 25P02 until it rolls back (or back to a savepoint), and a
     /// commit rolls back and fails with 25P02. An error of kind
     /// [`Closed`](crate::ErrorKind::Closed) breaks the connection: its
-    /// later statements fail with `Closed` too, and `is_closed` says so.
+    /// later statements fail with `Closed` too (unrecorded: nothing is
+    /// sent on a broken connection), and `is_closed` says so.
     pub fn fails_with(self, error: Error) {
         self.answer(Answer::Fails(error));
     }
@@ -225,7 +232,7 @@ impl Script {
             .iter_mut()
             .find(|rule| rule.remaining != Some(0) && rule.pattern.matches(sql))?;
         if let Some(remaining) = &mut rule.remaining {
-            *remaining -= 1;
+            *remaining = remaining.saturating_sub(1);
         }
         Some(rule.answer.again())
     }
