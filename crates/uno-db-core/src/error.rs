@@ -216,7 +216,9 @@ impl Error {
     }
 
     /// Records the SQLSTATE of this error. Backends take it from the
-    /// driver; test doubles use it to fake server errors:
+    /// driver; test doubles use it to fake server errors of a kind they
+    /// choose ([`from_sqlstate`](Self::from_sqlstate) classifies the kind
+    /// as the driver's error would):
     ///
     /// ```
     /// use uno_db_core::{Error, ErrorKind, SqlState};
