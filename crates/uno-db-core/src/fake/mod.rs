@@ -83,7 +83,7 @@ pub use value::Value;
 /// Transaction control needs no script: `begin`, `commit` and `rollback`
 /// succeed, unless a rule matches `BEGIN`, `COMMIT` or `ROLLBACK` with an
 /// error (`fake.on("COMMIT").once().fails_with(...)` fails the next
-/// commit; the work is then rolled back). Savepoints always succeed.
+/// commit; the work is then rolled back). Savepoints need no rule either.
 ///
 /// Like a server, the fake aborts a session's transaction when one of its
 /// statements fails, and breaks a connection on an error of kind
