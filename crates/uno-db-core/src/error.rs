@@ -216,7 +216,9 @@ impl Error {
     }
 
     /// Records the SQLSTATE of this error. Backends take it from the
-    /// driver; test doubles use it to fake server errors:
+    /// driver; test doubles use it to fake server errors of a kind they
+    /// choose ([`from_sqlstate`](Self::from_sqlstate) classifies the kind
+    /// as the driver's error would):
     ///
     /// ```
     /// use uno_db_core::{Error, ErrorKind, SqlState};
@@ -352,17 +354,7 @@ impl Error {
     pub(crate) fn from_driver(error: tokio_postgres::Error) -> Self {
         if let Some(db) = error.as_db_error() {
             let code = db.code().clone();
-            let kind = if ends_the_connection(db) {
-                // Terminated by an administrator, a shutdown or a crash, or
-                // any FATAL: the connection is gone, whatever was asked.
-                ErrorKind::Closed
-            } else if code == SqlState::QUERY_CANCELED {
-                ErrorKind::QueryTimeout
-            } else if is_auth_sqlstate(&code) {
-                ErrorKind::Auth
-            } else {
-                ErrorKind::Database
-            };
+            let kind = statement_error_kind(&code, db.parsed_severity());
             let message = server_report(db);
             return Self::from_server(kind, message, code, error);
         }
@@ -374,6 +366,49 @@ impl Error {
             ErrorKind::Database
         };
         Self::new(kind).with_source(error)
+    }
+
+    /// The error a statement gets when the server reports `code` with
+    /// `message` (its primary message, as PostgreSQL words it), for test
+    /// doubles that fake server errors. It is classified as a driver's
+    /// error with that SQLSTATE: [`ErrorKind::Closed`] for the codes that
+    /// end a session (class 08, 57P01-57P03), [`ErrorKind::QueryTimeout`]
+    /// for 57014, [`ErrorKind::Auth`] for class 28, else
+    /// [`ErrorKind::Database`]; so [`sqlstate`](Self::sqlstate),
+    /// [`is_transient`](Self::is_transient) and
+    /// [`is_serialization_failure`](Self::is_serialization_failure) answer
+    /// as they would for the server's error. `Display` reads like a
+    /// server's error too (without the message for class 22, which quotes
+    /// input). There is no [`db_error`](Self::db_error): no server sent a
+    /// report.
+    ///
+    /// ```
+    /// use uno_db_core::{Error, ErrorKind, SqlState};
+    ///
+    /// let error = Error::from_sqlstate(
+    ///     SqlState::UNIQUE_VIOLATION,
+    ///     "duplicate key value violates unique constraint \"users_email_key\"",
+    /// );
+    /// assert_eq!(error.kind(), ErrorKind::Database);
+    /// assert_eq!(error.sqlstate(), Some(&SqlState::UNIQUE_VIOLATION));
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "database error 23505 unique_violation: duplicate key value violates unique constraint \"users_email_key\""
+    /// );
+    ///
+    /// let lost = Error::from_sqlstate(SqlState::ADMIN_SHUTDOWN, "terminating connection");
+    /// assert_eq!(lost.kind(), ErrorKind::Closed);
+    /// assert!(lost.is_transient());
+    /// assert!(Error::from_sqlstate(SqlState::T_R_SERIALIZATION_FAILURE, "could not serialize")
+    ///     .is_serialization_failure());
+    /// ```
+    #[must_use]
+    pub fn from_sqlstate(code: SqlState, message: &str) -> Self {
+        let kind = statement_error_kind(&code, None);
+        let mut error =
+            Self::with_message(kind, report_text(code.code(), message)).with_sqlstate(code);
+        error.inner_mut().shows_server_report = true;
+        error
     }
 
     fn from_server(
@@ -549,9 +584,23 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Whether a server error ends its connection.
-fn ends_the_connection(db: &DbError) -> bool {
-    ends_the_session(db.code(), db.parsed_severity())
+/// The kind of a statement's error the server reported as `code` with
+/// `severity`: the connection is gone when the report ends the session
+/// (terminated by an administrator, a shutdown or a crash, or any FATAL),
+/// whatever was asked.
+fn statement_error_kind(
+    code: &SqlState,
+    severity: Option<tokio_postgres::error::Severity>,
+) -> ErrorKind {
+    if ends_the_session(code, severity) {
+        ErrorKind::Closed
+    } else if *code == SqlState::QUERY_CANCELED {
+        ErrorKind::QueryTimeout
+    } else if is_auth_sqlstate(code) {
+        ErrorKind::Auth
+    } else {
+        ErrorKind::Database
+    }
 }
 
 /// Whether a server report ends the session it was sent on: `FATAL` or
@@ -607,7 +656,11 @@ fn is_auth_sqlstate(code: &SqlState) -> bool {
 /// quote the offending input, often a bound parameter (`invalid input syntax
 /// for type integer: "..."`). Both remain in [`Error::db_error`].
 pub(crate) fn server_report(db: &DbError) -> String {
-    let code = db.code().code();
+    report_text(db.code().code(), db.message())
+}
+
+/// How [`server_report`] renders a report of `code` with `message`.
+fn report_text(code: &str, message: &str) -> String {
     let mut text = format!("database error {code}");
     if let Some(name) = sqlstate_name(code) {
         text.push(' ');
@@ -615,7 +668,7 @@ pub(crate) fn server_report(db: &DbError) -> String {
     }
     if !code.starts_with("22") {
         text.push_str(": ");
-        text.push_str(db.message());
+        text.push_str(message);
     }
     text
 }
@@ -1326,6 +1379,47 @@ mod driver_tests {
             assert_eq!(error.to_string(), display, "Display of {case}");
             // The driver's error stays reachable as the cause.
             assert!(std::error::Error::source(&error).is_some(), "{case}");
+        }
+    }
+
+    /// A test double's error made with `from_sqlstate` answers every
+    /// question as the driver's error with that report does.
+    #[tokio::test]
+    async fn from_sqlstate_classifies_as_the_driver_error_it_fakes() {
+        let reports = [
+            (
+                "23505",
+                "duplicate key value violates unique constraint \"u_pkey\"",
+            ),
+            (
+                "40001",
+                "could not serialize access due to concurrent update",
+            ),
+            ("40P01", "deadlock detected"),
+            ("57014", "canceling statement due to statement timeout"),
+            ("22P02", "invalid input syntax for type integer: \"x\""),
+            ("28000", "permission denied"),
+            ("08006", "connection failure"),
+            (
+                "57P01",
+                "terminating connection due to administrator command",
+            ),
+            ("53300", "sorry, too many clients already"),
+            ("ZZ999", "an extension failed"),
+        ];
+        for (code, message) in reports {
+            let driver = query_error(Report::error(code, message)).await;
+            let fake = Error::from_sqlstate(SqlState::from_code(code), message);
+            assert_eq!(fake.kind(), driver.kind(), "kind of {code}");
+            assert_eq!(fake.sqlstate(), driver.sqlstate(), "{code}");
+            assert_eq!(fake.is_transient(), driver.is_transient(), "{code}");
+            assert_eq!(
+                fake.is_serialization_failure(),
+                driver.is_serialization_failure(),
+                "{code}"
+            );
+            assert_eq!(fake.to_string(), driver.to_string(), "{code}");
+            assert_eq!(error_chain(&fake), fake.to_string(), "{code}");
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! The traits come in two families with the same names and methods:
 //! [`blocking`] and [`nonblocking`] (async). With the `mock` feature each
-//! trait has a mockall mock (`blocking::MockEngine`, ...).
+//! trait has a mockall mock (`blocking::MockEngine`, ...), and `fake`
+//! has a scripted fake database for both families (`fake::FakeDatabase`).
 //!
 //! Most applications depend on the `uno-db` facade crate instead, which
 //! re-exports this crate and the backends.
@@ -17,6 +18,8 @@ mod config_violation;
 mod copy;
 mod credentials;
 mod error;
+#[cfg(feature = "mock")]
+pub mod fake;
 #[cfg(test)]
 mod fake_server;
 mod from_row;

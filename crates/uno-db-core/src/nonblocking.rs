@@ -5,7 +5,9 @@
 //! Inject `F: EngineFactory` into services, and write code that only runs
 //! statements against [`Client`], which both [`Connection`] and [`Session`]
 //! are; in tests use the mocks (`MockEngineFactory`, `MockEngine`,
-//! `MockConnection`, `MockSession`, `MockClient`, feature `mock`).
+//! `MockConnection`, `MockSession`, `MockClient`, feature `mock`) or the
+//! scripted fake database of both families (`fake::FakeDatabase`, same
+//! feature).
 
 use std::sync::Arc;
 

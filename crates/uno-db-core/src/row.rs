@@ -157,6 +157,34 @@ impl Row {
         RowBuilder::default()
     }
 
+    /// A copy of this row, for a test double that hands the same row out
+    /// more than once: a built row shares its values, a driver's row is
+    /// copied into a built one (same columns, same raw values).
+    ///
+    /// # Errors
+    ///
+    /// A driver's value could not be read (never for a well-formed row).
+    #[cfg(feature = "mock")]
+    pub(crate) fn try_clone(&self) -> Result<Self> {
+        match &self.repr {
+            Repr::Built(row) => Ok(Self {
+                repr: Repr::Built(Arc::clone(row)),
+            }),
+            Repr::Driver { row, columns } => {
+                let values = (0..columns.len())
+                    .map(|i| row.try_get::<_, RawValue>(i).map(|raw| raw.0))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| Error::new(ErrorKind::Decode).with_source(e))?;
+                Ok(Self {
+                    repr: Repr::Built(Arc::new(BuiltRow {
+                        columns: columns.to_vec(),
+                        values,
+                    })),
+                })
+            }
+        }
+    }
+
     /// The driver's row, unless this row was built by hand.
     #[must_use]
     pub fn as_driver(&self) -> Option<&tokio_postgres::Row> {
@@ -287,6 +315,30 @@ impl fmt::Debug for Row {
         f.debug_struct("Row")
             .field("columns", &self.columns())
             .finish_non_exhaustive()
+    }
+}
+
+/// A column's value as it came off the wire, whatever its type.
+#[cfg(feature = "mock")]
+struct RawValue(Option<Bytes>);
+
+#[cfg(feature = "mock")]
+impl<'a> FromSql<'a> for RawValue {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(Some(Bytes::copy_from_slice(raw))))
+    }
+
+    fn from_sql_null(
+        _: &Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(None))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
     }
 }
 

@@ -64,6 +64,12 @@ pub use uno_db_macros::test;
 #[path = "test_attr.rs"]
 pub mod __test;
 
+/// A scripted fake database for unit tests, for both families (feature
+/// `mock`): [`fake::FakeDatabase`] answers statements from a script and
+/// records what it was sent. See docs/testing.md.
+#[cfg(feature = "mock")]
+pub use uno_db_core::fake;
+
 /// The `mockall` crate the mocks are made with (feature `mock`), so that
 /// tests reach `Sequence`, `predicate` and the rest without a dependency
 /// of their own at a version that could differ.

@@ -26,6 +26,7 @@ const _: () = {
     send_sync::<backend::DescribePlan>();
     send_sync::<backend::RoleCheck>();
     send_sync::<blocking::MockEngineFactory>();
+    send_sync::<fake::FakeDatabase>();
     send_sync::<blocking::MockEngine>();
     send_sync::<nonblocking::MockEngineFactory>();
     send_sync::<nonblocking::MockEngine>();
