@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|observability) [--url URL] [--rounds N] [--seconds S] [--rows N]
+pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|observability|workloads) [--url URL] [--rounds N] [--seconds S] [--rows N]
   --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --rounds   interleaved rounds per contender and shape (default 7; 3 for stream)
   --seconds  length of one round (default 2; stream runs to the last row instead)
@@ -26,6 +26,10 @@ pub(crate) enum Mode {
     /// `SELECT 1` at 64/16 with a subscriber at INFO and a metrics
     /// recorder, against neither.
     Observability,
+    /// Every pool workload (checkout, `SELECT 1`, a parameter, 100 rows,
+    /// a transaction) at three shapes, against deadpool-postgres on its
+    /// defaults and on settings matching ours.
+    Workloads,
 }
 
 /// What to run.
@@ -56,6 +60,7 @@ impl Args {
             Some("tls") => Mode::Tls,
             Some("stream") => Mode::Stream,
             Some("observability") => Mode::Observability,
+            Some("workloads") => Mode::Workloads,
             Some(other) => return Err(format!("unknown mode {other:?}")),
             None => return Err("missing mode".to_owned()),
         };
@@ -63,7 +68,11 @@ impl Args {
             mode,
             url: std::env::var("DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
-            rounds: if mode == Mode::Stream { 3 } else { 7 },
+            rounds: match mode {
+                Mode::Stream => 3,
+                Mode::Workloads => 5,
+                _ => 7,
+            },
             round: Duration::from_secs(2),
             only: None,
             rows: 10_000_000,

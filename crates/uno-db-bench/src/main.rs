@@ -8,6 +8,7 @@
 //! cargo run --release -p uno-db-bench -- tls   [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- stream [--url URL] [--rounds N] [--rows N]
 //! cargo run --release -p uno-db-bench -- observability [--url URL] [--rounds N] [--seconds S]
+//! cargo run --release -p uno-db-bench -- workloads [--url URL] [--rounds N] [--seconds S]
 //! ```
 //!
 //! `async` runs `SELECT 1` (prepared) through uno-db-async, raw
@@ -29,6 +30,12 @@
 //! `observability` runs uno-db-async at 64 tasks on 16 with a `tracing`
 //! subscriber at INFO and a `metrics` recorder installed against neither
 //! (`ratio instrumented/plain = X (select1, 64/16)`).
+//! `workloads` runs checkout-only, `SELECT 1`, `SELECT $1::int4 + 1`, 100
+//! decoded rows and `BEGIN; UPDATE; COMMIT` at 64/16, 16/4 and 4/4 through
+//! uno-db-async and deadpool-postgres twice, on its defaults (no wait
+//! timeout) and on settings matching uno-db's (a 30 s wait timeout), and
+//! ends with one `ratio uno-db-async/deadpool (defaults) = X (workload,
+//! shape)` line per pair.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
@@ -39,6 +46,7 @@ mod report;
 mod stream_contenders;
 mod sync_contenders;
 mod tls_contenders;
+mod workloads;
 
 use std::process::ExitCode;
 
@@ -56,6 +64,7 @@ fn main() -> ExitCode {
         args::Mode::Tls => tls_contenders::run(&args),
         args::Mode::Stream => stream_contenders::run(&args),
         args::Mode::Observability => observability::run(&args),
+        args::Mode::Workloads => workloads::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,261 @@
+//! The async family against deadpool-postgres on every workload the
+//! pools are judged by, at three shapes, with deadpool twice: on its
+//! defaults (no wait timeout: a checkout arms no timer) and on settings
+//! matching uno-db's (a 30 s wait timeout, as uno-db's `pool_timeout`).
+//! Ends with one `ratio A/B = X (workload, shape)` line per pair.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uno_db::nonblocking::{Engine, EngineFactory as _};
+use uno_db::{AsyncEngineFactory, ConnectionConfig, TransactionOptions};
+
+use crate::args::Args;
+use crate::async_contenders::measure;
+use crate::report::Report;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const SHAPES: [(usize, usize); 3] = [(64, 16), (16, 4), (4, 4)];
+const UNO: &str = "uno-db-async";
+/// deadpool-postgres as its README builds it: no wait timeout.
+const DEADPOOL_DEFAULTS: &str = "deadpool (defaults)";
+/// deadpool-postgres given uno-db's settings: a 30 s wait timeout.
+const DEADPOOL_MATCHING: &str = "deadpool (matching)";
+const CONTENDERS: [&str; 3] = [UNO, DEADPOOL_DEFAULTS, DEADPOOL_MATCHING];
+/// Both pools wait this long for a connection (uno-db's `pool_timeout`,
+/// deadpool's `wait_timeout` when matching).
+const WAIT: Duration = Duration::from_secs(30);
+/// Rows the transaction workload updates, chosen at random.
+const TX_ROWS: i32 = 1000;
+const TX_TABLE: &str = "uno_db_bench_tx";
+
+/// What one operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    /// Check a connection out and return it; no statement.
+    Checkout,
+    /// `SELECT 1`.
+    Select1,
+    /// `SELECT $1::int4 + 1`.
+    Param,
+    /// 100 rows of two columns, every value decoded.
+    Rows,
+    /// `BEGIN; UPDATE one row; COMMIT`.
+    Tx,
+}
+
+const WORKLOADS: [(Workload, &str); 5] = [
+    (Workload::Checkout, "checkout"),
+    (Workload::Select1, "select1"),
+    (Workload::Param, "param"),
+    (Workload::Rows, "rows100"),
+    (Workload::Tx, "tx"),
+];
+
+const ROWS_SQL: &str = "SELECT g, 'row ' || g FROM generate_series(1, 100) AS g";
+const PARAM_SQL: &str = "SELECT $1::int4 + 1";
+const TX_SQL: &str = "UPDATE uno_db_bench_tx SET n = n + 1 WHERE id = $1";
+
+pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(args))
+}
+
+struct Pools {
+    uno: Arc<dyn Engine>,
+    defaults: deadpool_postgres::Pool,
+    matching: deadpool_postgres::Pool,
+}
+
+async fn build(args: &Args, pool: usize) -> Result<Pools, BoxError> {
+    let config = args
+        .url
+        .parse::<ConnectionConfig>()?
+        .to_builder()
+        .pool_size(pool)
+        .max_overflow(0)
+        .pool_timeout(WAIT)
+        .build()?;
+    let uno = AsyncEngineFactory::new().engine(&config)?;
+    let deadpool = |wait: Option<Duration>| -> Result<deadpool_postgres::Pool, BoxError> {
+        let manager = deadpool_postgres::Manager::from_config(
+            args.url.parse()?,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let mut builder = deadpool_postgres::Pool::builder(manager).max_size(pool);
+        if wait.is_some() {
+            builder = builder
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(wait);
+        }
+        Ok(builder.build()?)
+    };
+    let (defaults, matching) = (deadpool(None)?, deadpool(Some(WAIT))?);
+    // Open every connection before measuring, so no round pays for connects.
+    let mut held = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..pool {
+        held.0.push(uno.connect().await?);
+        held.1.push(defaults.get().await?);
+        held.2.push(matching.get().await?);
+    }
+    drop(held);
+    Ok(Pools {
+        uno,
+        defaults,
+        matching,
+    })
+}
+
+async fn prepare_table(args: &Args) -> Result<(), BoxError> {
+    let (client, connection) = tokio_postgres::connect(&args.url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {TX_TABLE}; \
+             CREATE TABLE {TX_TABLE} (id int4 PRIMARY KEY, n int8 NOT NULL); \
+             INSERT INTO {TX_TABLE} SELECT g, 0 FROM generate_series(1, {TX_ROWS}) AS g"
+        ))
+        .await?;
+    Ok(())
+}
+
+async fn drop_table(args: &Args) -> Result<(), BoxError> {
+    let (client, connection) = tokio_postgres::connect(&args.url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP TABLE IF EXISTS {TX_TABLE}"))
+        .await?;
+    Ok(())
+}
+
+async fn uno_op(engine: Arc<dyn Engine>, workload: Workload) -> Result<(), BoxError> {
+    match workload {
+        Workload::Checkout => drop(engine.connect().await?),
+        Workload::Select1 => {
+            engine.connect().await?.query("SELECT 1", &[]).await?;
+        }
+        Workload::Param => {
+            let n = fastrand::i32(0..1_000_000);
+            let row = engine.connect().await?.query_one(PARAM_SQL, &[&n]).await?;
+            let _: i32 = row.try_get(0)?;
+        }
+        Workload::Rows => {
+            let rows = engine.connect().await?.query(ROWS_SQL, &[]).await?;
+            for row in &rows {
+                let _: (i32, &str) = (row.try_get(0)?, row.try_get(1)?);
+            }
+        }
+        Workload::Tx => {
+            let id = fastrand::i32(1..=TX_ROWS);
+            let mut session = engine.session(&TransactionOptions::new()).await?;
+            session.execute(TX_SQL, &[&id]).await?;
+            session.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+async fn deadpool_op(pool: deadpool_postgres::Pool, workload: Workload) -> Result<(), BoxError> {
+    match workload {
+        Workload::Checkout => drop(pool.get().await?),
+        Workload::Select1 => {
+            let client = pool.get().await?;
+            let statement = client.prepare_cached("SELECT 1").await?;
+            client.query(&statement, &[]).await?;
+        }
+        Workload::Param => {
+            let n = fastrand::i32(0..1_000_000);
+            let client = pool.get().await?;
+            let statement = client.prepare_cached(PARAM_SQL).await?;
+            let row = client.query_one(&statement, &[&n]).await?;
+            let _: i32 = row.try_get(0)?;
+        }
+        Workload::Rows => {
+            let client = pool.get().await?;
+            let statement = client.prepare_cached(ROWS_SQL).await?;
+            for row in client.query(&statement, &[]).await? {
+                let _: (i32, &str) = (row.try_get(0)?, row.try_get(1)?);
+            }
+        }
+        Workload::Tx => {
+            let id = fastrand::i32(1..=TX_ROWS);
+            let mut client = pool.get().await?;
+            let transaction = client.transaction().await?;
+            let statement = transaction.prepare_cached(TX_SQL).await?;
+            transaction.execute(&statement, &[&id]).await?;
+            transaction.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_async(args: &Args) -> Result<(), BoxError> {
+    println!(
+        "workloads {:?}; {} interleaved rounds of {:?}; shapes (tasks x pool) {SHAPES:?}",
+        WORKLOADS.map(|(_, name)| name),
+        args.rounds,
+        args.round
+    );
+    println!(
+        "{DEADPOOL_DEFAULTS}: no wait timeout; {DEADPOOL_MATCHING}: wait_timeout = \
+         uno-db's pool_timeout ({WAIT:?}); both recycle with RecyclingMethod::Fast and \
+         prepare_cached, as uno-db caches statements"
+    );
+    prepare_table(args).await?;
+    let mut report = Report::default();
+    let mut cases = Vec::new();
+    for (tasks, pool) in SHAPES {
+        let pools = build(args, pool).await?;
+        for (workload, name) in WORKLOADS {
+            let case = format!("{name}, {tasks}/{pool}");
+            cases.push(case.clone());
+            for round in 0..args.rounds {
+                for slot in 0..CONTENDERS.len() {
+                    let contender = CONTENDERS[(round + slot) % CONTENDERS.len()];
+                    if !args.runs(contender) {
+                        continue;
+                    }
+                    let ops = match contender {
+                        UNO => {
+                            let engine = Arc::clone(&pools.uno);
+                            measure(tasks, args.round, move || {
+                                uno_op(Arc::clone(&engine), workload)
+                            })
+                            .await?
+                        }
+                        _ => {
+                            let pool = if contender == DEADPOOL_DEFAULTS {
+                                pools.defaults.clone()
+                            } else {
+                                pools.matching.clone()
+                            };
+                            measure(tasks, args.round, move || {
+                                deadpool_op(pool.clone(), workload)
+                            })
+                            .await?
+                        }
+                    };
+                    report.record(contender, &case, ops);
+                }
+            }
+            report.print_medians(&case, &CONTENDERS);
+        }
+        pools.uno.dispose();
+        pools.defaults.close();
+        pools.matching.close();
+    }
+    drop_table(args).await?;
+    for case in &cases {
+        for theirs in [DEADPOOL_DEFAULTS, DEADPOOL_MATCHING] {
+            let ratio = report.ratio_of(UNO, theirs, case);
+            println!("ratio {UNO}/{theirs} = {ratio:.3} ({case})");
+        }
+    }
+    Ok(())
+}
