@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{CancelToken, Client, SimpleQueryMessage};
+use tokio_postgres::{CancelToken, Client};
 use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
     ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, SendPlan, at_most_one,
-    exactly_one, from_driver, typed_params,
+    exactly_one, first_simple_row, from_driver, typed_params,
 };
 use uno_db_core::nonblocking::{CopyInSink, CopyOutStream, RowStream};
 use uno_db_core::{Result, Row, Statement, TransactionOptions};
@@ -292,17 +292,7 @@ impl PgConn {
             self.client.simple_query(sql).await.map_err(from_driver)
         });
         let messages = self.state.finished(None, result)?;
-        Ok(messages
-            .iter()
-            .find_map(|message| match message {
-                SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_owned))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .unwrap_or_default())
+        Ok(first_simple_row(&messages))
     }
 
     /// A handle that cancels this connection's running statement from

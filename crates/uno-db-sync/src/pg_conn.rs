@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
-use postgres::{CancelToken, Client, SimpleQueryMessage};
+use postgres::{CancelToken, Client};
 use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
     ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, ROLE_QUERY, SendPlan,
-    at_most_one, exactly_one, from_driver, typed_params,
+    at_most_one, exactly_one, first_simple_row, from_driver, typed_params,
 };
 use uno_db_core::blocking::{CopyInWriter, CopyOutReader, RowIter};
 use uno_db_core::{CloseReason, Error, Result, Row, Statement, TransactionOptions};
@@ -154,17 +154,7 @@ impl PgConn {
         self.state.internal_started()?;
         let result = self.call_within(Some(timeout), |c| c.simple_query(sql));
         let messages = self.state.finished(None, result)?;
-        Ok(messages
-            .iter()
-            .find_map(|message| match message {
-                SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_owned))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .unwrap_or_default())
+        Ok(first_simple_row(&messages))
     }
 
     /// A token to cancel whatever the connection runs, from elsewhere.
@@ -335,17 +325,7 @@ impl PgConn {
         self.state.internal_started()?;
         let result = self.call(|c| c.simple_query(sql));
         let messages = self.state.finished(None, result)?;
-        Ok(messages
-            .iter()
-            .find_map(|message| match message {
-                SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_owned))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .unwrap_or_default())
+        Ok(first_simple_row(&messages))
     }
 
     /// A handle that cancels this connection's running statement from

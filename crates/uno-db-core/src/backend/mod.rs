@@ -87,7 +87,7 @@ pub use pool_ops::LeakTicket;
 /// the traits declare it only without mocks; then a call through
 /// `dyn Engine` names the backend's method instead).
 pub const DYN_ENGINE_TRACKS_CALLER: bool = cfg!(not(feature = "mock"));
-pub use rows::{PreparedStatement, StreamColumns, at_most_one, exactly_one};
+pub use rows::{PreparedStatement, StreamColumns, at_most_one, exactly_one, first_simple_row};
 pub use send_plan::{SendPlan, typed_params};
 pub use sql_effects::SqlEffects;
 pub use statement_cache::StatementCache;

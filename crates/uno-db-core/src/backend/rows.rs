@@ -53,6 +53,24 @@ impl StreamColumns {
     }
 }
 
+/// The first row of a simple-protocol answer, as text (empty when it has
+/// none): what the pool's own queries (`pg_backend_pid()`, the role
+/// check) hand to the kernel.
+#[must_use]
+pub fn first_simple_row(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<Option<String>> {
+    messages
+        .iter()
+        .find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_owned))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// The one row of a `query_one`.
 ///
 /// # Errors
