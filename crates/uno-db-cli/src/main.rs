@@ -1,0 +1,2 @@
+//! The `uno-db` command.
+fn main() {}
