@@ -1,2 +1,62 @@
-//! The `uno-db` command.
-fn main() {}
+//! `uno-db`: check a connection configuration, benchmark a server, tour the
+//! API on a throwaway PostgreSQL. See `docs/cli.md` for every command, flag,
+//! output and exit code.
+//!
+//! A command-line program talks to its user through stdout and stderr: the
+//! workspace's `print_stdout`/`print_stderr` lints (meant for the libraries)
+//! do not apply here.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+mod check;
+mod cli;
+mod demo;
+mod failure;
+mod histogram;
+mod mask;
+mod source;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command};
+use crate::failure::Failure;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // `--help` and `--version` are "errors" that print to stdout and
+            // exit 0; usage errors print one message and exit 2.
+            let code = if error.use_stderr() {
+                failure::USAGE
+            } else {
+                failure::OK
+            };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// Runs one command; `Ok` carries the exit code of a command that ran to
+/// its end (`check` exits 1 when a host is unusable without failing).
+fn run(cli: Cli) -> Result<u8, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::cannot_run(format!("starting the async runtime: {error}")))?;
+    match cli.command {
+        Command::Check(args) => runtime.block_on(check::run(&args)),
+        Command::Bench(args) => bench::run(&runtime, &args),
+        Command::Demo(args) => demo::run(&runtime, &args),
+    }
+}
