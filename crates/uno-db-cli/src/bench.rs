@@ -17,7 +17,7 @@ use uno_db::blocking::EngineFactory as _;
 use uno_db::nonblocking::EngineFactory as _;
 use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode, SyncEngineFactory, TransactionOptions};
 
-use crate::check::millis;
+use crate::check::{self, millis};
 use crate::cli::{BenchArgs, Workload};
 use crate::failure::{self, Failure};
 use crate::histogram::Histogram;
@@ -94,6 +94,7 @@ struct Plan {
 /// Runs the benchmark; returns the exit code.
 pub(crate) fn run(runtime: &Runtime, args: &BenchArgs) -> Result<u8, Failure> {
     let plan = plan(args)?;
+    runtime.block_on(preflight(&plan.config))?;
     if !args.json {
         println!(
             "bench {}: workload {}, {} tasks, pool {}, {} s per contender, {}",
@@ -135,6 +136,26 @@ pub(crate) fn run(runtime: &Runtime, args: &BenchArgs) -> Result<u8, Failure> {
         print!("{}", table(&output));
     }
     Ok(failure::OK)
+}
+
+/// Fails at once, with the socket's error, when no host of the
+/// configuration answers (instead of waiting `pool_timeout` for the pool).
+async fn preflight(config: &ConnectionConfig) -> Result<(), Failure> {
+    let mut errors = Vec::new();
+    for endpoint in config.endpoints() {
+        match tokio::time::timeout(config.connect_timeout(), check::reach(&endpoint)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => errors.push(error),
+            Err(_) => errors.push(format!(
+                "no answer at {endpoint} within {}",
+                check::human(config.connect_timeout())
+            )),
+        }
+    }
+    Err(Failure::failed(format!(
+        "cannot reach the server: {}",
+        errors.join("; ")
+    )))
 }
 
 /// Checks the flags against the configuration and derives the contenders'
@@ -260,6 +281,14 @@ fn progress_bar(plan: &Plan, contender: &'static str) -> ProgressBar {
     bar
 }
 
+/// Leaves a finished bar on its line (the next output starts on a new one).
+fn finish(plan: &Plan, bar: &ProgressBar) {
+    bar.finish();
+    if plan.progress {
+        eprintln!();
+    }
+}
+
 /// Shared by a contender's tasks: the stop flag, the operation count and
 /// the first error.
 #[derive(Default)]
@@ -360,7 +389,7 @@ where
             Err(error) => shared.fail(format!("a benchmark task failed: {error}")),
         }
     }
-    bar.finish();
+    finish(plan, &bar);
     if let Some(error) = shared.error() {
         return Err(Failure::failed(format!("{contender}: {error}")));
     }
@@ -417,7 +446,7 @@ where
         }
     });
     let elapsed = started.elapsed();
-    bar.finish();
+    finish(plan, &bar);
     if let Some(error) = shared.error() {
         return Err(Failure::failed(format!("{contender}: {error}")));
     }

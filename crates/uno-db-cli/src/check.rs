@@ -266,7 +266,7 @@ async fn probe(config: &ConnectionConfig, endpoint: &Endpoint, timeout: Duration
 
 /// Opens a socket to the endpoint: TCP, or the Unix socket of a host that
 /// is a directory.
-async fn reach(endpoint: &Endpoint) -> Result<(), String> {
+pub(crate) async fn reach(endpoint: &Endpoint) -> Result<(), String> {
     let host = endpoint.host();
     let port = endpoint.port();
     if host.starts_with('/') {
