@@ -142,4 +142,8 @@ pub(crate) struct DemoArgs {
     /// configured.
     #[arg(long, conflicts_with = "url")]
     pub(crate) throwaway: bool,
+    /// After the tour, keep the throwaway PostgreSQL running (its URL is
+    /// printed) until Ctrl-C or SIGTERM, then remove it.
+    #[arg(long)]
+    pub(crate) hold: bool,
 }
