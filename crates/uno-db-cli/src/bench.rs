@@ -1,6 +1,6 @@
 //! `uno-db bench`: a workload through uno-db's engine (and, with
 //! `--compare`, raw deadpool-postgres, uno-db's blocking engine and raw
-//! r2d2_postgres), each for a bounded time, then a table of throughput and
+//! `r2d2_postgres`), each for a bounded time, then a table of throughput and
 //! latency.
 
 use std::fmt::Write as _;
@@ -15,7 +15,9 @@ use serde::Serialize;
 use tokio::runtime::Runtime;
 use uno_db::blocking::EngineFactory as _;
 use uno_db::nonblocking::EngineFactory as _;
-use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode, SyncEngineFactory, TransactionOptions};
+use uno_db::{
+    AsyncEngineFactory, ConnectionConfig, SslMode, SyncEngineFactory, TransactionOptions,
+};
 
 use crate::check::{self, millis};
 use crate::cli::{BenchArgs, Workload};
@@ -29,7 +31,7 @@ const UNO: &str = "uno-db";
 const DEADPOOL: &str = "deadpool-postgres";
 /// uno-db's blocking engine.
 const UNO_BLOCKING: &str = "uno-db (blocking)";
-/// Raw r2d2_postgres, what uno-db's blocking engine wraps.
+/// Raw `r2d2_postgres`, what uno-db's blocking engine wraps.
 const R2D2: &str = "r2d2_postgres";
 
 /// The longest a checkout waits (the configuration's `pool_timeout` when
@@ -397,7 +399,11 @@ where
 }
 
 /// Runs `operation` on `plan.tasks` threads for `plan.length`.
-fn measure_blocking<F>(plan: &Plan, contender: &'static str, operation: F) -> Result<Measured, Failure>
+fn measure_blocking<F>(
+    plan: &Plan,
+    contender: &'static str,
+    operation: F,
+) -> Result<Measured, Failure>
 where
     F: Fn() -> Result<(), String> + Sync,
 {
@@ -663,10 +669,10 @@ fn uno_blocking_operation(
     Ok(())
 }
 
-/// The r2d2_postgres pool type.
+/// The `r2d2_postgres` pool type.
 type R2d2Pool = r2d2::Pool<r2d2_postgres::PostgresConnectionManager<postgres::NoTls>>;
 
-/// Raw r2d2_postgres, with the driver configuration uno-db uses, on plain
+/// Raw `r2d2_postgres`, with the driver configuration uno-db uses, on plain
 /// threads.
 fn run_r2d2(plan: &Plan) -> Result<Measured, Failure> {
     let mut pg = plan.config.driver_config();
@@ -682,8 +688,9 @@ fn run_r2d2(plan: &Plan) -> Result<Measured, Failure> {
     let mut held = Vec::with_capacity(plan.pool);
     for _ in 0..plan.pool {
         held.push(
-            pool.get()
-                .map_err(|error| Failure::failed(format!("{R2D2}: connecting: {}", chain(&error))))?,
+            pool.get().map_err(|error| {
+                Failure::failed(format!("{R2D2}: connecting: {}", chain(&error)))
+            })?,
         );
     }
     drop(held);
@@ -691,7 +698,7 @@ fn run_r2d2(plan: &Plan) -> Result<Measured, Failure> {
     measure_blocking(plan, R2D2, || r2d2_operation(&pool, workload, allow_writes))
 }
 
-/// One operation through raw r2d2_postgres, SQL text per call as its
+/// One operation through raw `r2d2_postgres`, SQL text per call as its
 /// documentation shows it.
 fn r2d2_operation(pool: &R2d2Pool, workload: Workload, allow_writes: bool) -> Result<(), String> {
     let text = |error: &(dyn std::error::Error + 'static)| chain(error);

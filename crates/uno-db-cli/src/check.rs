@@ -164,10 +164,7 @@ pub(crate) async fn run(args: &CheckArgs) -> Result<u8, Failure> {
             source,
             configuration: rejected.given,
             valid: false,
-            error: rejected
-                .violations
-                .is_empty()
-                .then_some(rejected.message),
+            error: rejected.violations.is_empty().then_some(rejected.message),
             violations: rejected.violations,
             settings: None,
             hosts: Vec::new(),
@@ -247,8 +244,7 @@ async fn probe(config: &ConnectionConfig, endpoint: &Endpoint, timeout: Duration
         }
     }
     let remaining = timeout.saturating_sub(started.elapsed());
-    match tokio::time::timeout(remaining, session(config, endpoint, remaining, &mut report)).await
-    {
+    match tokio::time::timeout(remaining, session(config, endpoint, remaining, &mut report)).await {
         Ok(Ok(())) => report.usable = true,
         Ok(Err(error)) => report.error = Some(error),
         Err(_) => {
@@ -422,7 +418,11 @@ fn verifies(config: &ConnectionConfig) -> bool {
 /// The report as text.
 fn render(report: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "configuration ({}): {}", report.source, report.configuration);
+    let _ = writeln!(
+        out,
+        "configuration ({}): {}",
+        report.source, report.configuration
+    );
     if report.valid {
         let _ = writeln!(out, "violations: none");
     } else if report.violations.is_empty() {
@@ -557,7 +557,10 @@ fn render_host(out: &mut String, host: &HostReport) {
         let _ = writeln!(out, "  role: {role} ({accepted})");
     }
     if let Some(latency) = host.latency_ms {
-        let _ = writeln!(out, "  latency: {latency:.2} ms (median of {PINGS} round trips)");
+        let _ = writeln!(
+            out,
+            "  latency: {latency:.2} ms (median of {PINGS} round trips)"
+        );
     }
     if !host.settings.is_empty() {
         let settings: Vec<String> = host
@@ -573,7 +576,11 @@ fn render_host(out: &mut String, host: &HostReport) {
 pub(crate) fn human(duration: Duration) -> String {
     let rounded = Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
     let text = humantime::format_duration(rounded).to_string();
-    if text.is_empty() { "0s".to_owned() } else { text }
+    if text.is_empty() {
+        "0s".to_owned()
+    } else {
+        text
+    }
 }
 
 /// A duration in milliseconds.

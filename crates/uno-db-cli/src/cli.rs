@@ -1,5 +1,9 @@
 //! The command line: commands, flags, their ranges and `--help` text.
 
+// The doc comments below are the `--help` text, written for a terminal:
+// names such as r2d2_postgres stay without Markdown backticks.
+#![allow(clippy::doc_markdown)]
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The exit codes, shown at the end of every `--help`.

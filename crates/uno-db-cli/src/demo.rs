@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use uno_db::nonblocking::transaction_with_retry;
-use uno_db::{ConnectionConfig, DatabaseFactory, ProcessEnv, EnvSource, RetryPolicy, TransactionOptions};
+use uno_db::{
+    ConnectionConfig, DatabaseFactory, EnvSource, ProcessEnv, RetryPolicy, TransactionOptions,
+};
 use uno_db_testkit::TestCluster;
 
 use crate::check;
@@ -315,7 +317,9 @@ async fn tour(config: &ConnectionConfig) -> Result<(), Failure> {
     );
 
     println!("\n== blocking: the same configuration through db.sync_engine()");
-    let sync_engine = db.sync_engine().map_err(fail("creating the blocking engine"))?;
+    let sync_engine = db
+        .sync_engine()
+        .map_err(fail("creating the blocking engine"))?;
     let n = tokio::task::spawn_blocking(move || {
         sync_engine
             .connect()?

@@ -57,7 +57,11 @@ impl Histogram {
             return None;
         }
         // The rank of the sample, 1-based: ceil(q * n), at least 1.
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
         let rank = ((quantile.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
         let mut seen = 0;
         for (i, count) in self.counts.iter().enumerate() {

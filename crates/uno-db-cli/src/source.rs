@@ -77,7 +77,11 @@ pub(crate) fn resolve(url: Option<&str>) -> Result<ConnectionConfig, Box<Rejecte
     let reject = |given: String, error: &uno_db::Error| {
         Box::new(Rejected {
             given,
-            violations: error.config_violations().iter().map(Violation::from).collect(),
+            violations: error
+                .config_violations()
+                .iter()
+                .map(Violation::from)
+                .collect(),
             message: uno_db::error_chain(error),
         })
     };
