@@ -1,0 +1,133 @@
+//! `uno-db demo` with no server configured: a throwaway PostgreSQL on a
+//! free port, removed afterwards (also on Ctrl-C).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::{answers, free_port, uno_db, uno_db_std};
+
+/// The directory and port `started PostgreSQL ... at URL (directory DIR)`
+/// names.
+fn started(line: &str) -> (PathBuf, u16) {
+    let dir = line
+        .split("(directory ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no directory in {line:?}"));
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (PathBuf::from(dir), port)
+}
+
+#[test]
+fn with_no_server_it_tours_a_throwaway_postgresql_and_removes_it() {
+    let nothing = free_port();
+    let output = uno_db()
+        .arg("demo")
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", nothing.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "no server answers at postgresql://postgres@127.0.0.1:{nothing}/postgres"
+        )),
+        "{stdout}"
+    );
+    for step in [
+        "== engine",
+        "hello from postgres",
+        "two checked out: size 2, in use 2",
+        "inserted 3 rows into a temporary table, counted 3",
+        "the transaction committed on attempt 2 and returned 42",
+        "== status",
+        "the blocking backend says 42",
+        "removing the throwaway PostgreSQL",
+    ] {
+        assert!(stdout.contains(step), "{step:?} missing:\n{stdout}");
+    }
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("started PostgreSQL"))
+        .unwrap();
+    let (dir, port) = started(line);
+    assert!(
+        stdout.contains(&format!("removed {}", dir.display())),
+        "{stdout}"
+    );
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+    assert!(!answers(port), "the throwaway server still runs on {port}");
+}
+
+#[test]
+fn ctrl_c_stops_and_removes_the_throwaway_postgresql() {
+    let mut child = uno_db_std()
+        .args(["demo", "--throwaway", "--hold"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.iter().any(|l: &String| l.starts_with("holding:")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the demo never held; it printed:\n{}", seen.join("\n"));
+            }
+        }
+    }
+    let line = seen
+        .iter()
+        .find(|l| l.starts_with("started PostgreSQL"))
+        .unwrap();
+    let (dir, port) = started(line);
+    assert!(dir.exists());
+    assert!(answers(port));
+
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the demo did not exit within 20 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    seen.extend(received.iter());
+    assert_eq!(status.code(), Some(0), "{}", seen.join("\n"));
+    assert!(
+        seen.iter().any(|l| l == "Ctrl-C: stopping"),
+        "{}",
+        seen.join("\n")
+    );
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+    assert!(!answers(port), "the throwaway server still runs on {port}");
+}
