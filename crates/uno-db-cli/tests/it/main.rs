@@ -1,7 +1,13 @@
 //! The `uno-db` binary run as a user runs it: against the server the test
 //! kit uses (`UNO_DB_TEST_URL`, else 127.0.0.1:5432, else a throwaway
 //! cluster) and, for `demo`, against no server at all.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Tests unwrap, panic, and say on stderr why they skip.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 mod bench;
 mod check;
