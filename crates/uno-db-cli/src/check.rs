@@ -486,13 +486,14 @@ fn render(report: &Report) -> String {
             "FAILED".to_owned()
         };
         if !met {
+            verdict.push_str(if unusable > 0 { ";" } else { ":" });
             let target = report
                 .settings
                 .as_ref()
                 .map_or("?", |settings| settings.target_session_attrs.as_str());
             let _ = write!(
                 verdict,
-                "; no usable host is what target_session_attrs={target} asks for"
+                " no usable host is what target_session_attrs={target} asks for"
             );
         }
         let _ = writeln!(out, "{verdict}");

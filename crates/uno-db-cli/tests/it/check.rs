@@ -198,3 +198,52 @@ fn the_environment_configures_it_when_no_url_is_given() {
     assert!(stdout.contains("PGPORT"), "{stdout}");
     assert!(stdout.contains("pool_size"), "{stdout}");
 }
+
+#[test]
+fn a_verified_tls_session_is_reported_so() {
+    let cluster = uno_db_testkit::TestCluster::shared_tls().unwrap();
+    let ca = cluster.tls().unwrap().ca_cert().display().to_string();
+    let conninfo = |sslmode: &str| {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode={sslmode} sslrootcert={ca}",
+            cluster.port()
+        )
+    };
+    let output = uno_db()
+        .args(["check", "--json", &conninfo("verify-full")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let host = &report["hosts"][0];
+    assert_eq!(host["encrypted"], true, "{host}");
+    assert!(
+        host["tls_version"].as_str().unwrap().starts_with("TLSv1."),
+        "{host}"
+    );
+    assert_eq!(host["certificate_verified"], true, "{host}");
+
+    let output = uno_db()
+        .args(["check", &conninfo("disable")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("  encrypted: no\n"), "{stdout}");
+}
+
+#[test]
+fn a_host_of_the_wrong_kind_fails_the_check() {
+    let url = format!("{}?target_session_attrs=standby", server_url());
+    let output = uno_db().args(["check", &url]).output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("role: primary (not what target_session_attrs asks for)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAILED: no usable host is what target_session_attrs=standby asks for"),
+        "{stdout}"
+    );
+}
