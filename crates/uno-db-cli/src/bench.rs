@@ -98,7 +98,7 @@ pub(crate) fn run(runtime: &Runtime, args: &BenchArgs) -> Result<u8, Failure> {
     let plan = plan(args)?;
     runtime.block_on(preflight(&plan.config))?;
     if !args.json {
-        println!(
+        outln!(
             "bench {}: workload {}, {} tasks, pool {}, {} s per contender, {}",
             plan.config,
             plan.workload.name(),
@@ -133,9 +133,9 @@ pub(crate) fn run(runtime: &Runtime, args: &BenchArgs) -> Result<u8, Failure> {
     if args.json {
         let text = serde_json::to_string_pretty(&output)
             .map_err(|error| Failure::failed(format!("writing JSON: {error}")))?;
-        println!("{text}");
+        outln!("{text}");
     } else {
-        print!("{}", table(&output));
+        out!("{}", table(&output));
     }
     Ok(failure::OK)
 }
@@ -287,7 +287,7 @@ fn progress_bar(plan: &Plan, contender: &'static str) -> ProgressBar {
 fn finish(plan: &Plan, bar: &ProgressBar) {
     bar.finish();
     if plan.progress {
-        eprintln!();
+        errln!();
     }
 }
 

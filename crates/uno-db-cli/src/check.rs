@@ -205,9 +205,9 @@ pub(crate) async fn run(args: &CheckArgs) -> Result<u8, Failure> {
     if args.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|error| Failure::failed(format!("writing JSON: {error}")))?;
-        println!("{text}");
+        outln!("{text}");
     } else {
-        print!("{}", render(&report));
+        out!("{}", render(&report));
     }
     Ok(if !report.valid {
         failure::USAGE

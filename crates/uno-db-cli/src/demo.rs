@@ -84,36 +84,36 @@ async fn demo(args: &DemoArgs) -> Result<u8, Failure> {
         signal = signals.recv() => {
             // A cluster being started is removed as soon as its start ends
             // (the runtime waits for it before the process exits).
-            println!("interrupted by {signal}: stopping");
+            outln!("interrupted by {signal}: stopping");
             return Ok(failure::INTERRUPTED);
         }
     };
     let outcome = tokio::select! {
         outcome = tour(&target.config) => outcome.map(|()| failure::OK),
         signal = signals.recv() => {
-            println!("interrupted by {signal}");
+            outln!("interrupted by {signal}");
             Ok(failure::INTERRUPTED)
         }
     };
     let outcome = match (outcome, &target.cluster) {
         (Ok(failure::OK), Some(cluster)) if args.hold => {
-            println!(
+            outln!(
                 "holding: the throwaway PostgreSQL stays up at {} until Ctrl-C",
                 cluster.admin_url()
             );
             let signal = signals.recv().await;
-            println!("{signal}: stopping");
+            outln!("{signal}: stopping");
             Ok(failure::OK)
         }
         (outcome, _) => outcome,
     };
     if let Some(cluster) = target.cluster {
         let dir = cluster_dir(&cluster);
-        println!("removing the throwaway PostgreSQL");
+        outln!("removing the throwaway PostgreSQL");
         let removed = tokio::task::spawn_blocking(move || drop(cluster)).await;
         match removed {
-            Ok(()) if !dir.exists() => println!("removed {}", dir.display()),
-            _ => eprintln!(
+            Ok(()) if !dir.exists() => outln!("removed {}", dir.display()),
+            _ => errln!(
                 "warning: {} is still there; its watchdog removes it when this process exits",
                 dir.display()
             ),
@@ -140,15 +140,15 @@ async fn choose(args: &DemoArgs) -> Result<Target, Failure> {
                 .var("DATABASE_URL")
                 .is_some_and(|url| !url.trim().is_empty());
         if named || answers(&configured).await {
-            println!("using the configured server {configured}");
+            outln!("using the configured server {configured}");
             return Ok(Target {
                 config: configured,
                 cluster: None,
             });
         }
-        println!("no server answers at {configured}: starting a throwaway PostgreSQL");
+        outln!("no server answers at {configured}: starting a throwaway PostgreSQL");
     } else {
-        println!("starting a throwaway PostgreSQL");
+        outln!("starting a throwaway PostgreSQL");
     }
     let cluster = tokio::task::spawn_blocking(TestCluster::new)
         .await
@@ -160,7 +160,7 @@ async fn choose(args: &DemoArgs) -> Result<Target, Failure> {
                 uno_db::error_chain(&error)
             ))
         })?;
-    println!(
+    outln!(
         "started PostgreSQL {} at {} (directory {})",
         cluster.pg_version(),
         cluster.admin_url(),
@@ -196,11 +196,11 @@ async fn tour(config: &ConnectionConfig) -> Result<(), Failure> {
         move |error: uno_db::Error| Failure::from_error(&step, &error)
     };
     let db = DatabaseFactory::new(config.clone());
-    println!("\n== engine: DatabaseFactory::new(config).async_engine()");
-    println!("config (password masked): {}", db.config());
+    outln!("\n== engine: DatabaseFactory::new(config).async_engine()");
+    outln!("config (password masked): {}", db.config());
     let engine = db.async_engine().map_err(fail("creating the engine"))?;
 
-    println!("\n== connect: engine.connect() and a query with a parameter");
+    outln!("\n== connect: engine.connect() and a query with a parameter");
     let mut conn = engine.connect().await.map_err(fail("connecting"))?;
     let row = conn
         .query_one(
@@ -212,24 +212,29 @@ async fn tour(config: &ConnectionConfig) -> Result<(), Failure> {
         .map_err(fail("querying"))?;
     let hello: String = row.try_get("hello").map_err(fail("decoding"))?;
     let version: String = row.try_get("version").map_err(fail("decoding"))?;
-    println!("{hello} (PostgreSQL {version})");
+    outln!("{hello} (PostgreSQL {version})");
 
-    println!("\n== checkout: connections come from a pool; engine.status()");
+    outln!("\n== checkout: connections come from a pool; engine.status()");
     let second = engine.connect().await.map_err(fail("connecting"))?;
     let status = engine.status();
-    println!(
+    outln!(
         "two checked out: size {}, in use {}, idle {}, max {}",
-        status.size, status.in_use, status.idle, status.max_size
+        status.size,
+        status.in_use,
+        status.idle,
+        status.max_size
     );
     drop(second);
     drop(conn);
     let status = engine.status();
-    println!(
+    outln!(
         "both returned:   size {}, in use {}, idle {}",
-        status.size, status.in_use, status.idle
+        status.size,
+        status.in_use,
+        status.idle
     );
 
-    println!("\n== session: engine.session(options), commit and rollback");
+    outln!("\n== session: engine.session(options), commit and rollback");
     let mut session = engine
         .session(&TransactionOptions::new())
         .await
@@ -250,9 +255,9 @@ async fn tour(config: &ConnectionConfig) -> Result<(), Failure> {
         .await
         .map_err(fail("counting"))?;
     let count: i64 = row.try_get("n").map_err(fail("decoding"))?;
-    println!("inserted {inserted} rows into a temporary table, counted {count}");
+    outln!("inserted {inserted} rows into a temporary table, counted {count}");
     session.commit().await.map_err(fail("committing"))?;
-    println!("committed (the temporary table goes with the transaction)");
+    outln!("committed (the temporary table goes with the transaction)");
     let mut session = engine
         .session(&TransactionOptions::new().read_only(true))
         .await
@@ -262,10 +267,10 @@ async fn tour(config: &ConnectionConfig) -> Result<(), Failure> {
         .await
         .map_err(fail("querying"))?;
     let sessions: i64 = row.try_get("n").map_err(fail("decoding"))?;
-    println!("a read-only session sees {sessions} server sessions; rolling it back");
+    outln!("a read-only session sees {sessions} server sessions; rolling it back");
     session.rollback().await.map_err(fail("rolling back"))?;
 
-    println!("\n== retry: transaction_with_retry re-runs a serialization failure");
+    outln!("\n== retry: transaction_with_retry re-runs a serialization failure");
     let attempts = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&attempts);
     let policy = RetryPolicy::default().max_attempts(3);
@@ -295,19 +300,22 @@ async fn tour(config: &ConnectionConfig) -> Result<(), Failure> {
     )
     .await
     .map_err(fail("the retried transaction"))?;
-    println!(
+    outln!(
         "the transaction committed on attempt {} and returned {answer}",
         attempts.load(Ordering::Relaxed)
     );
 
-    println!("\n== status: engine.status() and engine.counters()");
+    outln!("\n== status: engine.status() and engine.counters()");
     let status = engine.status();
     let counters = engine.counters();
-    println!(
+    outln!(
         "pool: size {}, idle {}, in use {}, waiting {}",
-        status.size, status.idle, status.in_use, status.waiting
+        status.size,
+        status.idle,
+        status.in_use,
+        status.waiting
     );
-    println!(
+    outln!(
         "counters: {} connections opened, {} closed, {} checkouts, {} timed out, {:.3} ms waited",
         counters.created,
         counters.closed_total(),
@@ -316,7 +324,7 @@ async fn tour(config: &ConnectionConfig) -> Result<(), Failure> {
         check::millis(counters.total_wait)
     );
 
-    println!("\n== blocking: the same configuration through db.sync_engine()");
+    outln!("\n== blocking: the same configuration through db.sync_engine()");
     let sync_engine = db
         .sync_engine()
         .map_err(fail("creating the blocking engine"))?;
@@ -329,9 +337,9 @@ async fn tour(config: &ConnectionConfig) -> Result<(), Failure> {
     .await
     .map_err(|error| Failure::failed(format!("the blocking backend: {error}")))?
     .map_err(fail("the blocking backend"))?;
-    println!("the blocking backend says {n}");
+    outln!("the blocking backend says {n}");
 
     db.dispose();
-    println!("\n== done: db.dispose() closed every pool");
+    outln!("\n== done: db.dispose() closed every pool");
     Ok(())
 }

@@ -2,10 +2,36 @@
 //! API on a throwaway PostgreSQL. See `docs/cli.md` for every command, flag,
 //! output and exit code.
 //!
-//! A command-line program talks to its user through stdout and stderr: the
-//! workspace's `print_stdout`/`print_stderr` lints (meant for the libraries)
-//! do not apply here.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//! A command-line program talks to its user through stdout and stderr; it
+//! does so through `outln!`, `out!` and `errln!` below rather than
+//! `println!` and friends (which the workspace's lints warn about), because
+//! those panic when the output is a closed pipe.
+
+/// `println!` that never panics: what cannot be written (stdout closed, as
+/// in `uno-db check | head -1`) is dropped and the command carries on (so
+/// `demo` still removes its server).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that never panics (see `outln!`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics (see `outln!`).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 mod bench;
 mod check;
@@ -24,6 +50,11 @@ use crate::cli::{Cli, Command};
 use crate::failure::Failure;
 
 fn main() -> ExitCode {
+    // Should a bug panic anyway: one line, no backtrace, exit code 101.
+    std::panic::set_hook(Box::new(|info| {
+        let info = info.to_string().replace('\n', " ");
+        errln!("error: internal error (a bug in uno-db, please report it): {info}");
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -41,7 +72,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            errln!("error: {}", failure.message);
             ExitCode::from(failure.code)
         }
     }

@@ -131,3 +131,22 @@ fn ctrl_c_stops_and_removes_the_throwaway_postgresql() {
     assert!(!dir.exists(), "{} is left behind", dir.display());
     assert!(!answers(port), "the throwaway server still runs on {port}");
 }
+
+#[test]
+fn without_a_way_to_start_postgresql_it_exits_3() {
+    let output = uno_db()
+        .args(["demo", "--throwaway"])
+        .env(
+            uno_db_testkit::SCRATCH_DIR_ENV,
+            "/nonexistent/uno-db-cli-test",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    crate::assert_one_clear_error(&stderr);
+    assert!(
+        stderr.contains("could not start a throwaway PostgreSQL"),
+        "{stderr}"
+    );
+}

@@ -82,3 +82,18 @@ fn bad_input_gives_one_message_and_exit_code_2() {
         assert!(!stderr.contains("s3cret"), "{stderr}");
     }
 }
+
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    let mut child = crate::uno_db_std()
+        .args(["check", crate::server_url()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
