@@ -202,7 +202,9 @@ pub(crate) async fn run(args: &CheckArgs) -> Result<u8, Failure> {
             }
         }
     };
-    if args.json {
+    if args.quiet {
+        // The exit code alone.
+    } else if args.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|error| Failure::failed(format!("writing JSON: {error}")))?;
         outln!("{text}");

@@ -57,10 +57,13 @@ pub(crate) struct CheckArgs {
     #[arg(value_name = "URL")]
     pub(crate) url: Option<String>,
     /// Print the report as one JSON object on stdout (same exit codes).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "quiet")]
     pub(crate) json: bool,
+    /// Print nothing; only the exit code tells (as `pg_isready -q`).
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
     /// Seconds each host has to answer, authenticate and reply.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5,
+    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub(crate) timeout: u64,
 }

@@ -31,6 +31,29 @@ fn a_good_configuration_exits_0_with_the_password_masked() {
 }
 
 #[test]
+fn quiet_tells_by_the_exit_code_alone() {
+    let output = uno_db()
+        .args(["check", "-q", server_url()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(output.stdout.is_empty() && output.stderr.is_empty());
+    let url = format!("postgresql://postgres@127.0.0.1:{}/postgres", free_port());
+    let output = uno_db()
+        .args(["check", "--quiet", "-t", "2", &url])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty() && output.stderr.is_empty());
+    let output = uno_db()
+        .args(["check", "-q", "postgresql://h/db?pool_size=0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
 fn json_output_has_every_field() {
     let url = format!(
         "{}?application_name=uno-db-cli-test&statement_timeout=5s",
