@@ -105,6 +105,10 @@ async fn demo(args: &DemoArgs) -> Result<u8, Failure> {
             outln!("{signal}: stopping");
             Ok(failure::OK)
         }
+        (Ok(failure::OK), None) if args.hold => {
+            outln!("--hold: nothing to hold, the tour ran on a configured server");
+            Ok(failure::OK)
+        }
         (outcome, _) => outcome,
     };
     if let Some(cluster) = target.cluster {

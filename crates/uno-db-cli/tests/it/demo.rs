@@ -70,6 +70,17 @@ fn with_no_server_it_tours_a_throwaway_postgresql_and_removes_it() {
 
 #[test]
 fn ctrl_c_stops_and_removes_the_throwaway_postgresql() {
+    held_then_stopped_by("-INT", "Ctrl-C: stopping");
+}
+
+#[test]
+fn sigterm_stops_and_removes_the_throwaway_postgresql() {
+    held_then_stopped_by("-TERM", "SIGTERM: stopping");
+}
+
+/// Runs `demo --throwaway --hold`, sends `signal` once it holds, and checks
+/// that it says `farewell`, exits 0 and leaves nothing behind.
+fn held_then_stopped_by(signal: &str, farewell: &str) {
     let mut child = uno_db_std()
         .args(["demo", "--throwaway", "--hold"])
         .stdout(Stdio::piped())
@@ -106,7 +117,7 @@ fn ctrl_c_stops_and_removes_the_throwaway_postgresql() {
     assert!(answers(port));
 
     let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
@@ -117,17 +128,13 @@ fn ctrl_c_stops_and_removes_the_throwaway_postgresql() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the demo did not exit within 20 s of Ctrl-C");
+            panic!("the demo did not exit within 20 s of {signal}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     seen.extend(received.iter());
     assert_eq!(status.code(), Some(0), "{}", seen.join("\n"));
-    assert!(
-        seen.iter().any(|l| l == "Ctrl-C: stopping"),
-        "{}",
-        seen.join("\n")
-    );
+    assert!(seen.iter().any(|l| l == farewell), "{}", seen.join("\n"));
     assert!(!dir.exists(), "{} is left behind", dir.display());
     assert!(!answers(port), "the throwaway server still runs on {port}");
 }
