@@ -157,3 +157,54 @@ fn without_a_way_to_start_postgresql_it_exits_3() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ctrl_c_during_the_tour_exits_130() {
+    // A "server" that accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url = format!("postgresql://postgres@127.0.0.1:{port}/postgres?connect_timeout=50s");
+    let mut child = uno_db_std()
+        .args(["demo", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = lines.next().unwrap().unwrap();
+        if line.starts_with("== connect") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tour never got to connecting"
+        );
+    }
+    // The connect now waits on the silent server.
+    let (_held, _) = silent.accept().unwrap();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no exit after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l == "interrupted by Ctrl-C"),
+        "{rest:?}"
+    );
+}
