@@ -16,7 +16,7 @@ use tokio::runtime::Runtime;
 use uno_db::blocking::EngineFactory as _;
 use uno_db::nonblocking::EngineFactory as _;
 use uno_db::{
-    AsyncEngineFactory, ConnectionConfig, SslMode, SyncEngineFactory, TransactionOptions,
+    AsyncEngineFactory, ConnectionConfig, Driver, SslMode, SyncEngineFactory, TransactionOptions,
 };
 
 use crate::check::{self, millis};
@@ -112,7 +112,13 @@ pub(crate) fn run(runtime: &Runtime, args: &BenchArgs) -> Result<u8, Failure> {
             }
         );
     }
-    let mut results = vec![runtime.block_on(run_uno(&plan))?];
+    let mut results = Vec::new();
+    if plan.config.driver() == Driver::Postgres {
+        // A `postgresql+postgres://` URL asks for the blocking backend.
+        results.push(run_uno_blocking(&plan)?);
+    } else {
+        results.push(runtime.block_on(run_uno(&plan))?);
+    }
     if args.compare {
         results.push(runtime.block_on(run_deadpool(&plan))?);
         // The blocking contenders run on plain threads, outside the runtime.
@@ -173,6 +179,13 @@ fn plan(args: &BenchArgs) -> Result<Plan, Failure> {
             "--compare runs the raw pools without TLS, and sslmode={} requires it; \
              use sslmode=prefer or disable",
             config.ssl_mode()
+        )));
+    }
+    if args.compare && config.driver() != Driver::Any {
+        return Err(Failure::usage(format!(
+            "--compare runs both backends, and the URL names the `{}` driver; \
+             use a bare postgresql:// scheme",
+            config.driver()
         )));
     }
     let read_only_setting = config

@@ -302,6 +302,8 @@ async fn session(
         .ports([endpoint.port()])
         .hostaddrs(endpoint.address())
         .target_session_attrs(uno_db::TargetSessionAttrs::Any)
+        // The probe runs on the async backend whichever the URL names.
+        .driver(uno_db::Driver::Any)
         .pool_size(1)
         .max_overflow(0)
         .min_idle(0)

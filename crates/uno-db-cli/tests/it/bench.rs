@@ -182,3 +182,25 @@ fn compare_refuses_a_configuration_that_requires_tls() {
     assert_eq!(output.status.code(), Some(2));
     assert_one_clear_error(&String::from_utf8(output.stderr).unwrap());
 }
+
+#[test]
+fn a_url_naming_the_blocking_driver_runs_the_blocking_engine() {
+    let (_, rest) = server_url().split_once("://").unwrap();
+    let url = format!("postgresql+postgres://{rest}");
+    let output = uno_db()
+        .args(["bench", &url, "--json"])
+        .args(SHORT)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let results: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(results["results"][0]["contender"], "uno-db (blocking)");
+
+    let output = uno_db()
+        .args(["bench", &url, "--compare"])
+        .args(SHORT)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_one_clear_error(&String::from_utf8(output.stderr).unwrap());
+}

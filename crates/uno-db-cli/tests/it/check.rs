@@ -270,3 +270,13 @@ fn a_host_of_the_wrong_kind_fails_the_check() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_url_naming_a_driver_is_checked_too() {
+    let (_, rest) = server_url().split_once("://").unwrap();
+    for scheme in ["postgresql+postgres", "postgresql+tokio-postgres"] {
+        let url = format!("{scheme}://{rest}");
+        let output = uno_db().args(["check", "-q", &url]).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{scheme}");
+    }
+}
