@@ -184,7 +184,20 @@ fn ctrl_c_during_the_tour_exits_130() {
         );
     }
     // The connect now waits on the silent server.
-    let (_held, _) = silent.accept().unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let _held = loop {
+        match silent.accept() {
+            Ok((stream, _)) => break stream,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("the demo never connected");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => panic!("{error}"),
+        }
+    };
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
