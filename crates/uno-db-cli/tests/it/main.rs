@@ -105,17 +105,26 @@ pub(crate) fn answers(port: u16) -> bool {
     .is_ok()
 }
 
-/// `url` with `password` as the password and `query` appended.
-pub(crate) fn with_password(url: &str, password: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let rest = match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap();
-            format!("{user}:{password}@{host}")
-        }
-        None => format!("postgres:{password}@{rest}"),
-    };
-    format!("{scheme}://{rest}")
+/// The test server's URL with a password in it, and that password: the
+/// server's own when its URL has one, else `fallback` (which a server with
+/// trust authentication ignores).
+pub(crate) fn url_with_secret(fallback: &str) -> (String, String) {
+    let config = server_url().parse::<uno_db::ConnectionConfig>().unwrap();
+    let secret = server_password().unwrap_or_else(|| fallback.to_owned());
+    let url = config
+        .to_builder()
+        .password(secret.as_str())
+        .build()
+        .unwrap()
+        .to_url_with_password();
+    (url, secret)
+}
+
+/// The password of the test server's URL, if it has one.
+pub(crate) fn server_password() -> Option<String> {
+    use uno_db::ExposeSecret as _;
+    let config = server_url().parse::<uno_db::ConnectionConfig>().unwrap();
+    config.password().map(|p| p.expose_secret().to_owned())
 }
 
 /// Asserts that stderr holds one `error:` line and no panic or backtrace.
