@@ -245,7 +245,9 @@ async fn probe(config: &ConnectionConfig, endpoint: &Endpoint, timeout: Duration
             return report;
         }
     }
-    let remaining = timeout.saturating_sub(started.elapsed());
+    let remaining = timeout
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(100));
     match tokio::time::timeout(remaining, session(config, endpoint, remaining, &mut report)).await {
         Ok(Ok(())) => report.usable = true,
         Ok(Err(error)) => report.error = Some(error),
