@@ -282,3 +282,46 @@ fn a_url_naming_a_driver_is_checked_too() {
         assert_eq!(output.status.code(), Some(0), "{scheme}");
     }
 }
+
+#[test]
+fn a_primary_and_a_standby_are_told_apart() {
+    let set = uno_db_testkit::TestReplicaSet::start(1).unwrap();
+    let url = set.url("postgres");
+    let output = uno_db().args(["check", "--json", &url]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["hosts"][0]["role"], "primary");
+    assert_eq!(report["hosts"][1]["role"], "standby");
+    assert_eq!(
+        report["hosts"][1]["settings"]["default_transaction_read_only"],
+        "off"
+    );
+
+    // Every host must be usable, and one of the kind asked for.
+    let standby = format!("{url}&target_session_attrs=standby");
+    let standby = if url.contains('?') {
+        standby
+    } else {
+        standby.replacen('&', "?", 1)
+    };
+    let output = uno_db()
+        .args(["check", "--json", &standby])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["hosts"][0]["accepted_by_target"], false);
+    assert_eq!(report["hosts"][1]["accepted_by_target"], true);
+
+    set.stop(1).unwrap();
+    let output = uno_db()
+        .args(["check", "-t", "2", &standby])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAILED: 1 of 2 hosts unusable; no usable host is what target_session_attrs=standby asks for"),
+        "{stdout}"
+    );
+}
