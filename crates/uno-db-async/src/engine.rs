@@ -202,12 +202,11 @@ impl AsyncEngine {
         let core = &self.shared.core;
         match got {
             Ok(Ok(mut object)) => {
-                core.checkout_succeeded(started);
-                core.handed_out(&mut object.state);
+                let ticket = core.handed_out(&mut object.state, started, location);
                 Ok(AsyncConnection::pooled(
                     object,
                     Arc::clone(&self.shared),
-                    core.checked_out(location),
+                    ticket,
                 ))
             }
             Ok(Err(PoolError::Backend(error))) => Err(error),

@@ -9,6 +9,8 @@ pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|obser
   --rows     stream: rows streamed per round (default 10000000)
   --rss-of   stream, internal: stream once through this contender in this fresh process and
              print its resident memory (the memory pass runs one such child per contender)
+  --workload workloads: run just this workload (checkout, select1, param, rows100, tx)
+  --shape    workloads: run just this shape, e.g. 64x16
   --only     run just this contender (for profiling), e.g. --only uno-db-async
              (stream: --only 'uno-db-async query_stream', 'psql \\copy', ...)";
 
@@ -40,6 +42,10 @@ pub(crate) struct Args {
     pub(crate) rounds: usize,
     pub(crate) round: Duration,
     pub(crate) only: Option<String>,
+    /// `workloads`: just this workload.
+    pub(crate) workload: Option<String>,
+    /// `workloads`: just this shape (`64x16`).
+    pub(crate) shape: Option<String>,
     /// `stream`: the rows of one streamed query.
     pub(crate) rows: u64,
     /// `stream`, internal: this process only streams once through this
@@ -75,6 +81,8 @@ impl Args {
             },
             round: Duration::from_secs(2),
             only: None,
+            workload: None,
+            shape: None,
             rows: 10_000_000,
             rss_of: None,
         };
@@ -98,6 +106,8 @@ impl Args {
                     parsed.round = Duration::from_secs_f64(seconds);
                 }
                 "--only" => parsed.only = Some(value),
+                "--workload" => parsed.workload = Some(value),
+                "--shape" => parsed.shape = Some(value),
                 "--rss-of" => parsed.rss_of = Some(value),
                 "--rows" => {
                     parsed.rows = value

@@ -211,8 +211,18 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
     let mut report = Report::default();
     let mut cases = Vec::new();
     for (tasks, pool) in SHAPES {
+        if args
+            .shape
+            .as_deref()
+            .is_some_and(|shape| shape != format!("{tasks}x{pool}"))
+        {
+            continue;
+        }
         let pools = build(args, pool).await?;
         for (workload, name) in WORKLOADS {
+            if args.workload.as_deref().is_some_and(|only| only != name) {
+                continue;
+            }
             let case = format!("{name}, {tasks}/{pool}");
             cases.push(case.clone());
             for round in 0..args.rounds {

@@ -193,15 +193,15 @@ impl SyncEngine {
         if slot.0.is_none() {
             slot.0 = Some(Box::new(connect::open(&self.shared, started)?));
         }
-        core.checkout_succeeded(started);
-        if let Some(conn) = slot.0.as_mut() {
-            core.handed_out(&mut conn.state);
-        }
+        let ticket = slot
+            .0
+            .as_mut()
+            .and_then(|conn| core.handed_out(&mut conn.state, started, location));
         Ok(SyncConnection::pooled(
             slot,
             Arc::clone(&self.shared),
             self.pool.clone(),
-            core.checked_out(location),
+            ticket,
         ))
     }
 

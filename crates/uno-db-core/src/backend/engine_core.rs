@@ -526,11 +526,6 @@ impl EngineCore {
         error
     }
 
-    /// A checkout that began at `started` got its connection.
-    pub fn checkout_succeeded(&self, started: Instant) {
-        self.metrics.record_acquired(started.elapsed());
-    }
-
     /// A checkout begins: it counts as a pending request until the
     /// returned guard is dropped, and its span
     /// ([`Telemetry::acquire_span`]) is for the backend to enter (or
@@ -546,11 +541,23 @@ impl EngineCore {
         }
     }
 
-    /// A checked-out connection is handed to its user (counted as used
-    /// until [`return_plan`](Self::return_plan) sees it back).
-    pub fn handed_out<S: Clone>(&self, conn: &mut ConnState<S>) {
-        conn.checked_out(Instant::now());
+    /// A checkout that began at `started` hands `conn` to its user at
+    /// `location`: counted as used until [`return_plan`](Self::return_plan)
+    /// sees it back, its wait measured, and watched for leaks when
+    /// `leak_detection_threshold` is set (the ticket goes back with
+    /// [`checked_in`](Self::checked_in)). One clock read for all of it.
+    pub fn handed_out<S: Clone>(
+        &self,
+        conn: &mut ConnState<S>,
+        started: Instant,
+        location: &'static std::panic::Location<'static>,
+    ) -> Option<LeakTicket> {
+        let now = Instant::now();
+        self.metrics
+            .record_acquired(now.saturating_duration_since(started));
+        conn.checked_out(now);
         self.metrics.record_handed_out();
+        self.leaks.start(location, now)
     }
 
     // ---- checkout ------------------------------------------------------
@@ -942,18 +949,6 @@ impl EngineCore {
             error = error.with_source(cause);
         }
         error
-    }
-
-    /// Starts watching a checkout made at `location` for leaks; `None`
-    /// when `leak_detection_threshold` is off. The backend keeps the
-    /// ticket with the connection and hands it to
-    /// [`checked_in`](Self::checked_in) on return.
-    #[must_use]
-    pub fn checked_out(
-        &self,
-        location: &'static std::panic::Location<'static>,
-    ) -> Option<LeakTicket> {
-        self.leaks.start(location, Instant::now())
     }
 
     /// A watched checkout returned; logs the return of one that was

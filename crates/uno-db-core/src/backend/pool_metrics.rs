@@ -1,7 +1,7 @@
 //! [`PoolMetrics`]: the lock-free counters behind an engine's
 //! [`PoolCounters`].
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::status::{CloseReason, PoolCounters};
@@ -18,10 +18,6 @@ pub struct PoolMetrics {
     acquired: AtomicU64,
     acquire_timeouts: AtomicU64,
     wait_nanos: AtomicU64,
-    /// Connections handed out and not returned yet.
-    used: AtomicI64,
-    /// Checkouts under way.
-    pending: AtomicI64,
     #[cfg(feature = "metrics")]
     export: Option<super::metrics_export::MetricsExport>,
 }
@@ -118,7 +114,6 @@ impl PoolMetrics {
 
     /// Records a connection handed to its user (idle → used).
     pub fn record_handed_out(&self) {
-        self.used.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
             export.idle.decrement(1.0);
@@ -129,7 +124,6 @@ impl PoolMetrics {
     /// Records a connection its user returned after `used_for` (used →
     /// idle, whatever then happens to it).
     pub fn record_returned(&self, used_for: Duration) {
-        self.used.fetch_sub(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
             export.used.decrement(1.0);
@@ -153,8 +147,6 @@ impl PoolMetrics {
 
     /// Records a checkout that starts waiting (`true`) or stops (`false`).
     pub fn record_pending(&self, waiting: bool) {
-        let delta = if waiting { 1 } else { -1 };
-        self.pending.fetch_add(delta, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
             if waiting {
@@ -163,18 +155,8 @@ impl PoolMetrics {
                 export.pending.decrement(1.0);
             }
         }
-    }
-
-    /// Connections handed out and not returned yet.
-    #[must_use]
-    pub fn used_connections(&self) -> u64 {
-        u64::try_from(self.used.load(Ordering::Relaxed)).unwrap_or(0)
-    }
-
-    /// Checkouts under way.
-    #[must_use]
-    pub fn pending_checkouts(&self) -> u64 {
-        u64::try_from(self.pending.load(Ordering::Relaxed)).unwrap_or(0)
+        #[cfg(not(feature = "metrics"))]
+        let _ = waiting;
     }
 
     fn add_wait(&self, waited: Duration) {
