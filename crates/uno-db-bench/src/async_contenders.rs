@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use uno_db::nonblocking::EngineFactory as _;
-use uno_db::{AsyncEngineFactory, ConnectionConfig};
+use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode};
 
 use crate::args::Args;
 use crate::report::Report;
@@ -46,6 +46,8 @@ async fn build(args: &Args, pool: usize) -> Result<Contenders, BoxError> {
         .to_builder()
         .pool_size(pool)
         .max_overflow(0)
+        // Plaintext, as the raw pools here (`NoTls`) and pgbench run.
+        .ssl_mode(SslMode::Disable)
         .pool_timeout(Duration::from_secs(30))
         .build()?;
     let uno = AsyncEngineFactory::new().engine(&config)?;

@@ -31,12 +31,19 @@ impl Pgbench {
         })
     }
 
-    /// `pgbench -M prepared -f select1.sql -c POOL -j 2` for `length`;
-    /// returns its transactions per second.
-    pub(crate) fn run(&self, clients: usize, length: Duration) -> Result<f64, BoxError> {
+    /// `pgbench -M prepared -f select1.sql -c CLIENTS -j THREADS` for
+    /// `length`; returns its transactions per second.
+    pub(crate) fn run(
+        &self,
+        clients: usize,
+        threads: usize,
+        length: Duration,
+    ) -> Result<f64, BoxError> {
         let seconds = length.as_secs().max(1);
         let output = Command::new(&self.binary)
-            .args(["-n", "-M", "prepared", "-j", "2"])
+            .args(["-n", "-M", "prepared", "-j", &threads.to_string()])
+            // Plaintext, as every other contender runs.
+            .env("PGSSLMODE", "disable")
             .arg("-f")
             .arg(self.script.path())
             .args(["-c", &clients.to_string(), "-T", &seconds.to_string()])

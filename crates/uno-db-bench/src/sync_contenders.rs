@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use uno_db::blocking::EngineFactory as _;
-use uno_db::{ConnectionConfig, SyncEngineFactory};
+use uno_db::{ConnectionConfig, SslMode, SyncEngineFactory};
 
 use crate::args::Args;
 use crate::pgbench::Pgbench;
@@ -18,7 +18,16 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const SHAPES: [(usize, usize); 2] = [(16, 16), (4, 4)];
 const UNO: &str = "uno-db-sync";
 const R2D2: &str = "r2d2_postgres";
+/// pgbench on two threads, one per core of the machines measured here.
 const PGBENCH: &str = "pgbench";
+/// pgbench with a thread per client, as uno-db-sync has a thread per
+/// connection.
+const PGBENCH_THREADS: &str = "pgbench -j clients";
+/// The Rust driver alone, no pool: a `postgres::Client` per thread with
+/// its statement prepared once. What uno-db-sync cannot beat; the gap
+/// from here to pgbench is the driver's (and its per-client runtime).
+const DRIVER: &str = "postgres (client per thread)";
+const CONTENDERS: [&str; 5] = [UNO, R2D2, PGBENCH, PGBENCH_THREADS, DRIVER];
 
 pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     println!(
@@ -37,6 +46,8 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
             .to_builder()
             .pool_size(pool)
             .max_overflow(0)
+            // Plaintext, as the raw pools here (`NoTls`) and pgbench run.
+            .ssl_mode(SslMode::Disable)
             .pool_timeout(Duration::from_secs(30))
             .build()?;
         let uno = SyncEngineFactory::new().engine(&config)?;
@@ -54,13 +65,13 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
             }
         }
         for round in 0..args.rounds {
-            for slot in 0..3 {
-                let contender = [UNO, R2D2, PGBENCH][(round + slot) % 3];
+            for slot in 0..CONTENDERS.len() {
+                let contender = CONTENDERS[(round + slot) % CONTENDERS.len()];
                 if !args.runs(contender) {
                     continue;
                 }
-                match (round + slot) % 3 {
-                    0 => {
+                match contender {
+                    UNO => {
                         let engine = Arc::clone(&uno);
                         let ops = measure(threads, args.round, move || {
                             engine.connect()?.query("SELECT 1", &[])?;
@@ -68,7 +79,7 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                         })?;
                         report.record(UNO, &shape, ops);
                     }
-                    1 => {
+                    R2D2 => {
                         let pool = r2d2.clone();
                         let ops = measure(threads, args.round, move || {
                             let mut client = pool.get()?;
@@ -77,21 +88,67 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                         })?;
                         report.record(R2D2, &shape, ops);
                     }
-                    _ => {
-                        let ops = pgbench.run(pool, args.round)?;
+                    DRIVER => {
+                        let ops = measure_driver(threads, &args.url, args.round)?;
+                        report.record(DRIVER, &shape, ops);
+                    }
+                    PGBENCH => {
+                        let ops = pgbench.run(pool, 2, args.round)?;
                         report.record(PGBENCH, &shape, ops);
+                    }
+                    _ => {
+                        let ops = pgbench.run(pool, pool, args.round)?;
+                        report.record(PGBENCH_THREADS, &shape, ops);
                     }
                 }
             }
         }
-        report.print_medians(&shape, &[UNO, R2D2, PGBENCH]);
+        report.print_medians(&shape, &CONTENDERS);
         uno.dispose();
     }
     let versus_r2d2 = report.ratio(UNO, R2D2, &shapes);
     let versus_pgbench = report.ratio(UNO, PGBENCH, &shapes);
+    let versus_threads = report.ratio(UNO, PGBENCH_THREADS, &shapes);
+    let versus_driver = report.ratio(UNO, DRIVER, &shapes);
+    let driver_versus_pgbench = report.ratio(DRIVER, PGBENCH, &shapes);
     println!("ratio {UNO}/{R2D2} = {versus_r2d2:.3}");
     println!("ratio {UNO}/{PGBENCH} = {versus_pgbench:.3}");
+    println!("ratio {UNO}/{PGBENCH_THREADS} = {versus_threads:.3}");
+    println!("ratio {UNO}/{DRIVER} = {versus_driver:.3}");
+    println!("ratio {DRIVER}/{PGBENCH} = {driver_versus_pgbench:.3}");
     Ok(())
+}
+
+/// `threads` threads, each with a plaintext `postgres::Client` of its own
+/// and `SELECT 1` prepared once, for `length`; returns operations per
+/// second.
+fn measure_driver(threads: usize, url: &str, length: Duration) -> Result<f64, BoxError> {
+    let mut clients = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+        let statement = client.prepare("SELECT 1")?;
+        clients.push(std::sync::Mutex::new((client, statement)));
+    }
+    let clients = Arc::new(clients);
+    let next = Arc::new(AtomicU64::new(0));
+    measure(threads, length, move || {
+        // Each thread takes its own client once and keeps it: the lock is
+        // never contended.
+        thread_local!(static MINE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) });
+        let index = MINE.with(|mine| {
+            mine.get().unwrap_or_else(|| {
+                let index = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(0);
+                mine.set(Some(index));
+                index
+            })
+        });
+        let mut guard = clients[index % clients.len()]
+            .lock()
+            .map_err(|_| "a benchmark client lock was poisoned")?;
+        let (client, statement) = &mut *guard;
+        client.query(&*statement, &[])?;
+        Ok(())
+    })
 }
 
 /// Runs `threads` threads that repeat `operation` for `length`; returns

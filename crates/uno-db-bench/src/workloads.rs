@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use uno_db::nonblocking::{Engine, EngineFactory as _};
-use uno_db::{AsyncEngineFactory, ConnectionConfig, TransactionOptions};
+use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode, TransactionOptions};
 
 use crate::args::Args;
 use crate::async_contenders::measure;
@@ -77,6 +77,8 @@ async fn build(args: &Args, pool: usize) -> Result<Pools, BoxError> {
         .to_builder()
         .pool_size(pool)
         .max_overflow(0)
+        // Plaintext, as the raw pools here (`NoTls`) and pgbench run.
+        .ssl_mode(SslMode::Disable)
         .pool_timeout(WAIT)
         .build()?;
     let uno = AsyncEngineFactory::new().engine(&config)?;
@@ -205,7 +207,7 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
     println!(
         "{DEADPOOL_DEFAULTS}: no wait timeout; {DEADPOOL_MATCHING}: wait_timeout = \
          uno-db's pool_timeout ({WAIT:?}); both recycle with RecyclingMethod::Fast and \
-         prepare_cached, as uno-db caches statements"
+         prepare_cached, as uno-db caches statements; every contender in plaintext"
     );
     prepare_table(args).await?;
     let mut report = Report::default();
