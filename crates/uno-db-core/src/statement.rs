@@ -141,6 +141,28 @@ pub(crate) fn split_marked(text: &str) -> Option<(u64, &str)> {
     Some((id.parse().ok()?, sql))
 }
 
+/// The SQL to run for `text` on connection `connection`: `text` itself,
+/// or the SQL of a statement that connection prepared.
+///
+/// # Errors
+///
+/// [`Unsupported`](crate::ErrorKind::Unsupported) when `text` is a
+/// statement another connection prepared.
+pub(crate) fn sql_on_connection(text: &str, connection: u64) -> crate::Result<&str> {
+    match split_marked(text) {
+        None => Ok(text),
+        Some((id, sql)) if id == connection => Ok(sql),
+        Some((id, _)) => Err(crate::Error::with_message(
+            crate::ErrorKind::Unsupported,
+            format!(
+                "the statement was prepared on connection {id} and cannot run on \
+                 connection {connection}: a prepared statement belongs to the connection that \
+                 prepared it; prepare it on this connection or pass its sql()"
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

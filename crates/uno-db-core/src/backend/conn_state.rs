@@ -262,19 +262,7 @@ impl<S: Clone> ConnState<S> {
     /// quietly running its SQL, tells the caller that the statement was
     /// carried to a connection it does not belong to.
     pub fn statement_sql<'a>(&self, text: &'a str) -> Result<&'a str> {
-        match crate::statement::split_marked(text) {
-            None => Ok(text),
-            Some((id, sql)) if id == self.id => Ok(sql),
-            Some((id, _)) => Err(Error::with_message(
-                ErrorKind::Unsupported,
-                format!(
-                    "the statement was prepared on connection {id} and cannot run on \
-                     connection {}: a prepared statement belongs to the connection that \
-                     prepared it; prepare it on this connection or pass its sql()",
-                    self.id
-                ),
-            )),
-        }
+        crate::statement::sql_on_connection(text, self.id)
     }
 
     /// Marks it as going through PgBouncer in transaction mode: its

@@ -9,7 +9,7 @@ use postgres_types::ToSql;
 use crate::backend::{at_most_one, exactly_one};
 use crate::error::{Error, ErrorKind, Result};
 use crate::row::Row;
-use crate::statement::{Statement, split_marked};
+use crate::statement::Statement;
 use crate::transaction_options::TransactionOptions;
 use tokio_postgres::error::SqlState;
 
@@ -161,19 +161,7 @@ impl FakeConnection {
     /// connection prepared; another connection's statement is refused, as
     /// the backends refuse it.
     fn statement_sql<'t>(&self, text: &'t str) -> Result<&'t str> {
-        match split_marked(text) {
-            None => Ok(text),
-            Some((id, sql)) if id == self.id => Ok(sql),
-            Some((id, _)) => Err(Error::with_message(
-                ErrorKind::Unsupported,
-                format!(
-                    "the statement was prepared on connection {id} and cannot run on \
-                     connection {}: a prepared statement belongs to the connection that \
-                     prepared it; prepare it on this connection or pass its sql()",
-                    self.id
-                ),
-            )),
-        }
+        crate::statement::sql_on_connection(text, self.id)
     }
 
     /// Fails unless the connection works and its transaction (if any) is
