@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|observability) [--url URL] [--rounds N] [--seconds S] [--rows N]
+pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|observability|multiplex) [--url URL] [--rounds N] [--seconds S] [--rows N]
   --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --rounds   interleaved rounds per contender and shape (default 7; 3 for stream)
   --seconds  length of one round (default 2; stream runs to the last row instead)
@@ -26,6 +26,9 @@ pub(crate) enum Mode {
     /// `SELECT 1` at 64/16 with a subscriber at INFO and a metrics
     /// recorder, against neither.
     Observability,
+    /// The multiplexed client against deadpool-postgres and pooled
+    /// checkouts, on `SELECT 1` and a query with a parameter.
+    Multiplex,
 }
 
 /// What to run.
@@ -56,6 +59,7 @@ impl Args {
             Some("tls") => Mode::Tls,
             Some("stream") => Mode::Stream,
             Some("observability") => Mode::Observability,
+            Some("multiplex") => Mode::Multiplex,
             Some(other) => return Err(format!("unknown mode {other:?}")),
             None => return Err("missing mode".to_owned()),
         };

@@ -8,6 +8,7 @@
 //! cargo run --release -p uno-db-bench -- tls   [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- stream [--url URL] [--rounds N] [--rows N]
 //! cargo run --release -p uno-db-bench -- observability [--url URL] [--rounds N] [--seconds S]
+//! cargo run --release -p uno-db-bench -- multiplex [--url URL] [--rounds N] [--seconds S]
 //! ```
 //!
 //! `async` runs `SELECT 1` (prepared) through uno-db-async, raw
@@ -29,10 +30,16 @@
 //! `observability` runs uno-db-async at 64 tasks on 16 with a `tracing`
 //! subscriber at INFO and a `metrics` recorder installed against neither
 //! (`ratio instrumented/plain = X (select1, 64/16)`).
+//! `multiplex` runs uno-db-async's multiplexed client, its pooled
+//! checkouts and deadpool-postgres (its defaults) on `SELECT 1` and
+//! `SELECT $1::int4 + 1`, at 64 tasks on a pool of 16 (2 shared
+//! connections) and 4 on 4 (1 shared connection), and ends with lines
+//! `ratio A/B = X (workload, shape)`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
 mod async_contenders;
+mod multiplex_contenders;
 mod observability;
 mod pgbench;
 mod report;
@@ -56,6 +63,7 @@ fn main() -> ExitCode {
         args::Mode::Tls => tls_contenders::run(&args),
         args::Mode::Stream => stream_contenders::run(&args),
         args::Mode::Observability => observability::run(&args),
+        args::Mode::Multiplex => multiplex_contenders::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -63,24 +63,37 @@ impl Report {
     pub(crate) fn ratio(&self, ours: &str, theirs: &str, shapes: &[String]) -> f64 {
         let mut worst = f64::INFINITY;
         for shape in shapes {
-            let key = |contender: &str| (contender.to_owned(), shape.clone());
-            let empty = Vec::new();
-            let ours_rounds = self.samples.get(&key(ours)).unwrap_or(&empty);
-            let theirs_rounds = self.samples.get(&key(theirs)).unwrap_or(&empty);
-            let mut ratios: Vec<f64> = ours_rounds
-                .iter()
-                .zip(theirs_rounds)
-                .filter(|(_, theirs)| **theirs > 0.0)
-                .map(|(ours, theirs)| ours / theirs)
-                .collect();
-            let ratio = median(&mut ratios);
+            let ratio = self.round_ratio(ours, theirs, shape);
             println!(
                 "ratio {ours}/{theirs} at {shape} = {ratio:.3} (median of {} rounds)",
-                ratios.len()
+                self.rounds(ours, theirs, shape)
             );
             worst = worst.min(ratio);
         }
         worst
+    }
+
+    /// The median over rounds of `ours / theirs` at `shape` (see
+    /// [`ratio`](Self::ratio)).
+    pub(crate) fn round_ratio(&self, ours: &str, theirs: &str, shape: &str) -> f64 {
+        median(&mut self.round_ratios(ours, theirs, shape))
+    }
+
+    fn rounds(&self, ours: &str, theirs: &str, shape: &str) -> usize {
+        self.round_ratios(ours, theirs, shape).len()
+    }
+
+    fn round_ratios(&self, ours: &str, theirs: &str, shape: &str) -> Vec<f64> {
+        let key = |contender: &str| (contender.to_owned(), shape.to_owned());
+        let empty = Vec::new();
+        let ours_rounds = self.samples.get(&key(ours)).unwrap_or(&empty);
+        let theirs_rounds = self.samples.get(&key(theirs)).unwrap_or(&empty);
+        ours_rounds
+            .iter()
+            .zip(theirs_rounds)
+            .filter(|(_, theirs)| **theirs > 0.0)
+            .map(|(ours, theirs)| ours / theirs)
+            .collect()
     }
 }
 
