@@ -33,6 +33,7 @@
 //! same for both backends: every libpq `sslmode`, client certificates and
 //! channel binding (see [`SslMode`](uno_db_core::SslMode)).
 
+mod batching;
 mod cancel;
 mod connect;
 mod connection;

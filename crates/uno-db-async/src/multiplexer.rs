@@ -146,7 +146,7 @@ impl Multiplexer {
         {
             return Ok(line);
         }
-        let conn = connect::open(&self.shared, Instant::now()).await?;
+        let conn = connect::open_shared(&self.shared, Instant::now()).await?;
         let line = Arc::new(SharedLine::new(conn, Arc::clone(&self.shared)));
         let core = &self.shared.core;
         if core.is_disposed() {

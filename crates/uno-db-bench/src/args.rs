@@ -9,6 +9,8 @@ pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|obser
   --rows     stream: rows streamed per round (default 10000000)
   --rss-of   stream, internal: stream once through this contender in this fresh process and
              print its resident memory (the memory pass runs one such child per contender)
+  --shared   multiplex: shared connections of the multiplexed client (default 2 at 64 tasks
+             and 1 at 4)
   --only     run just this contender (for profiling), e.g. --only uno-db-async
              (stream: --only 'uno-db-async query_stream', 'psql \\copy', ...)";
 
@@ -44,6 +46,9 @@ pub(crate) struct Args {
     /// `stream`, internal: this process only streams once through this
     /// contender and prints its resident memory.
     pub(crate) rss_of: Option<String>,
+    /// `multiplex`: the shared connections at every shape, instead of the
+    /// defaults.
+    pub(crate) shared: Option<usize>,
 }
 
 impl Args {
@@ -72,6 +77,7 @@ impl Args {
             only: None,
             rows: 10_000_000,
             rss_of: None,
+            shared: None,
         };
         while let Some(flag) = args.next() {
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -94,6 +100,15 @@ impl Args {
                 }
                 "--only" => parsed.only = Some(value),
                 "--rss-of" => parsed.rss_of = Some(value),
+                "--shared" => {
+                    parsed.shared = Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=64).contains(n))
+                            .ok_or("--shared takes a whole number from 1 to 64")?,
+                    );
+                }
                 "--rows" => {
                     parsed.rows = value
                         .parse()

@@ -1,12 +1,13 @@
 //! uno-db-async's multiplexed client against deadpool-postgres and
 //! uno-db-async's pooled connections, on `SELECT 1` and on a query with a
-//! parameter, at 64 tasks on a pool of 16 and 4 tasks on 4.
+//! parameter, at 64 tasks on a pool of 16 and 4 tasks on 4. All in
+//! plaintext (uno-db with `sslmode=disable`, deadpool-postgres `NoTls`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use uno_db::nonblocking::{Client as _, Engine as _, EngineFactory as _};
-use uno_db::{AsyncEngineFactory, ConnectionConfig};
+use uno_db::nonblocking::{Client as _, EngineFactory as _};
+use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode};
 
 use crate::args::Args;
 use crate::async_contenders::measure;
@@ -46,6 +47,8 @@ async fn build(args: &Args, pool: usize, shared: usize) -> Result<Contenders, Bo
         .max_overflow(0)
         .pool_timeout(Duration::from_secs(30))
         .multiplex_connections(shared)
+        // deadpool-postgres runs `NoTls`: both in plaintext.
+        .ssl_mode(SslMode::Disable)
         .build()?;
     let uno = AsyncEngineFactory::new().engine(&config)?;
     let pg_config: tokio_postgres::Config = args.url.parse()?;
@@ -92,6 +95,7 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
     let mut report = Report::default();
     let mut keys = Vec::new();
     for (tasks, pool, shared) in SHAPES {
+        let shared = args.shared.unwrap_or(shared);
         let shape = format!("{tasks}x{pool}");
         let contenders = build(args, pool, shared).await?;
         for (workload, sql) in WORKLOADS {
