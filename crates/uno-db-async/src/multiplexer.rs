@@ -103,8 +103,10 @@ impl Multiplexer {
     /// # Errors
     ///
     /// [`PoolClosed`](uno_db_core::ErrorKind::PoolClosed) after the engine
-    /// was disposed, or the connect error when no connection takes
-    /// statements and opening one failed (within `pool_timeout`).
+    /// was disposed, or, when no connection takes statements, the connect
+    /// error of a permanent failure or
+    /// [`PoolTimeout`](uno_db_core::ErrorKind::PoolTimeout) (carrying the
+    /// last connect error) when none opened within `pool_timeout`.
     async fn line(self: &Arc<Self>) -> Result<Arc<SharedLine>> {
         let core = &self.shared.core;
         if core.is_disposed() {
@@ -133,7 +135,13 @@ impl Multiplexer {
             .map(|offset| (start + offset) % count)
             .find(|&index| loads[index].is_none())
             .unwrap_or(start % count);
-        self.open(index).await
+        // Waiting behind another caller's failed attempt must not add up:
+        // the whole wait is bounded by `pool_timeout`, as a checkout's.
+        let started = Instant::now();
+        match tokio::time::timeout(core.config().pool_timeout(), self.open(index)).await {
+            Ok(opened) => opened,
+            Err(_) => Err(core.checkout_timed_out(started, None)),
+        }
     }
 
     /// Opens a connection in slot `index` unless one there takes

@@ -436,3 +436,55 @@ async fn multiplex_server_restart_is_survived() {
     })
     .await;
 }
+
+/// A server that never answers: each of many callers waiting for a shared
+/// connection to open gives up within `pool_timeout` of its own start
+/// (waits behind another caller's failed attempt do not add up), with a
+/// transient error carrying why; once the server answers, the next
+/// statement opens a connection and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiplex_unreachable_server_fails_each_caller_within_pool_timeout() {
+    within(async {
+        let db = test_db().await;
+        let proxy = uno_db_testkit::FaultProxy::start(db.socket_addr().unwrap()).unwrap();
+        proxy.black_hole().unwrap();
+        let config: uno_db_core::ConnectionConfig = db.url_through(&proxy).parse().unwrap();
+        let config = config
+            .to_builder()
+            .multiplex_connections(1)
+            .connect_timeout(Duration::from_millis(400))
+            .pool_timeout(Duration::from_secs(1))
+            .retry(RetryPolicy::default().max_attempts(100))
+            .build()
+            .unwrap();
+        let engine = AsyncEngine::new(&config).unwrap();
+        let client = engine.multiplexed().unwrap();
+        let callers: Vec<_> = (0..6_i32)
+            .map(|i| {
+                let mut client = client.clone();
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let outcome = client.query_one("SELECT $1::int4", &[&i]).await;
+                    (outcome.map(|_| ()), started.elapsed())
+                })
+            })
+            .collect();
+        for caller in callers {
+            let (outcome, waited) = caller.await.unwrap();
+            let error = outcome.unwrap_err();
+            assert!(error.is_transient(), "{error:?}");
+            assert!(
+                waited < Duration::from_millis(2500),
+                "a caller waited {waited:?} with pool_timeout 1s"
+            );
+        }
+        proxy.restore().unwrap();
+        let mut client = client;
+        let row = client
+            .query_one("SELECT $1::int4", &[&3_i32])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i32>(0), 3);
+    })
+    .await;
+}
