@@ -41,3 +41,37 @@ impl<F: Future> Future for Batching<F> {
         self.inner.as_mut().poll(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_inner_future_is_polled_after_one_yield_per_wake_up() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&polls);
+        let inner = std::future::poll_fn(move |cx| {
+            if counted.fetch_add(1, Ordering::SeqCst) == 2 {
+                return Poll::Ready(7);
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        });
+        let mut batching = std::pin::pin!(Batching::new(inner));
+        let mut outer_polls = 0;
+        let value = std::future::poll_fn(|cx| {
+            outer_polls += 1;
+            batching.as_mut().poll(cx)
+        })
+        .await;
+        assert_eq!(value, 7);
+        assert_eq!(polls.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            outer_polls, 6,
+            "every poll of the inner future follows a yield"
+        );
+    }
+}
