@@ -1,6 +1,6 @@
 //! [`Multiplexer`]: an engine's shared connections of the multiplexed
-//! mode. Picks the one that takes the next statement (the kernel's
-//! [`least_loaded`]), opens them lazily, and replaces those that broke or
+//! mode. Asks the kernel which one takes the next statement
+//! ([`pick_shared`]), opens them lazily, and replaces those that broke or
 //! were retired: in the background while another one takes statements,
 //! else before the statement that needs one.
 
@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use uno_db_core::Result;
 use uno_db_core::backend::{
-    MAX_MULTIPLEX_CONNECTIONS, PreparedStatement, SharedStatement, least_loaded,
+    MAX_MULTIPLEX_CONNECTIONS, PreparedStatement, SharedPick, SharedStatement, pick_shared,
 };
 
 use crate::connect;
@@ -119,22 +119,21 @@ impl Multiplexer {
             *load = slot.load();
         }
         let loads = &loads[..count];
-        let missing = loads.iter().position(Option::is_none);
-        if let Some(index) = least_loaded(loads, start % count) {
-            if missing.is_some() {
-                self.replace_in_background(loads);
+        let index = match pick_shared(loads, start % count) {
+            Some(SharedPick::Use { index, replace }) => {
+                if replace {
+                    self.replace_in_background(loads);
+                }
+                if let Some(line) = self.slots[index].current() {
+                    return Ok(line);
+                }
+                // Emptied since (the engine was disposed): open it again.
+                index
             }
-            if let Some(line) = self.slots[index].current() {
-                return Ok(line);
-            }
-        }
-        // None takes statements: open one for this statement, in the slot
-        // after the rotating start, so that concurrent callers open
-        // different ones.
-        let index = (0..count)
-            .map(|offset| (start + offset) % count)
-            .find(|&index| loads[index].is_none())
-            .unwrap_or(start % count);
+            Some(SharedPick::Open(index)) => index,
+            // No place at all: `new` makes at least one.
+            None => 0,
+        };
         // Waiting behind another caller's failed attempt must not add up:
         // the whole wait is bounded by `pool_timeout`, as a checkout's.
         let started = Instant::now();

@@ -21,7 +21,7 @@
 //!   cancel request sent through a connection's cancel handle reports.
 //! - [`SharedConnState`]: per shared connection of the multiplexed mode.
 //!   Which statements may go there ([`admit_multiplexed`]), which one the
-//!   next statement takes ([`least_loaded`]), what a statement's error,
+//!   next statement takes ([`pick_shared`]), what a statement's error,
 //!   time-out or dropped caller does to it, and when it is replaced.
 //! - [`exactly_one`] / [`at_most_one`]: the row-count rules of `query_one`
 //!   and `query_opt`.
@@ -96,7 +96,7 @@ pub use pool_ops::LeakTicket;
 /// the traits declare it only without mocks; then a call through
 /// `dyn Engine` names the backend's method instead).
 pub const DYN_ENGINE_TRACKS_CALLER: bool = cfg!(not(feature = "mock"));
-pub use multiplex::{admit_multiplexed, least_loaded, multiplexed_sql};
+pub use multiplex::{SharedPick, admit_multiplexed, multiplexed_sql, pick_shared};
 pub use rows::{PreparedStatement, StreamColumns, at_most_one, exactly_one};
 pub use send_plan::{SendPlan, typed_params};
 pub use shared_conn::{SharedConnState, SharedStatement};

@@ -63,17 +63,39 @@ pub fn admit_multiplexed(sql: &str, batch: bool) -> Result<()> {
     ))
 }
 
-/// Which shared connection takes the next statement: among those that
-/// take statements (`Some(n)`: `n` statements in flight; `None`: broken
-/// or retiring), the one with the fewest in flight, ties going to the
-/// first from `start` on (callers pass a rotating `start` so that equal
-/// loads spread). `None` when none takes statements.
+/// Where the next statement of a multiplexed client goes (see
+/// [`pick_shared`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedPick {
+    /// To the shared connection at `index`, the least loaded of those that
+    /// take statements. With `replace`, some others take none (broken,
+    /// retired or never opened): the backend replaces them in the
+    /// background, so that the statement does not wait for a connect.
+    Use {
+        /// The connection's place.
+        index: usize,
+        /// Whether to replace the others in the background.
+        replace: bool,
+    },
+    /// None takes statements: open the connection at this place (the
+    /// first from the rotating start that takes none, so that concurrent
+    /// callers open different ones) and send there, waiting at most
+    /// `pool_timeout` in all.
+    Open(usize),
+}
+
+/// Which shared connection takes the next statement. `loads` has one
+/// entry per place: `Some(n)` for a connection that takes statements with
+/// `n` in flight, `None` for one that takes none. Among those that take
+/// statements the one with the fewest in flight wins, ties going to the
+/// first from `start` on (callers pass a rotating `start`, so that equal
+/// loads spread). `None` when `loads` is empty.
 #[must_use]
-pub fn least_loaded(loads: &[Option<usize>], start: usize) -> Option<usize> {
+pub fn pick_shared(loads: &[Option<usize>], start: usize) -> Option<SharedPick> {
     let count = loads.len();
+    let order = || (0..count).map(move |offset| (start + offset) % count);
     let mut best: Option<(usize, usize)> = None;
-    for offset in 0..count {
-        let index = (start + offset) % count;
+    for index in order() {
         if let Some(load) = loads[index]
             && best.is_none_or(|(_, fewest)| load < fewest)
         {
@@ -83,7 +105,15 @@ pub fn least_loaded(loads: &[Option<usize>], start: usize) -> Option<usize> {
             }
         }
     }
-    best.map(|(index, _)| index)
+    match best {
+        Some((index, _)) => Some(SharedPick::Use {
+            index,
+            replace: loads.iter().any(Option::is_none),
+        }),
+        None => order()
+            .find(|&index| loads[index].is_none())
+            .map(SharedPick::Open),
+    }
 }
 
 #[cfg(test)]
@@ -125,12 +155,22 @@ mod tests {
 
     #[test]
     fn the_least_loaded_usable_connection_is_picked() {
-        assert_eq!(least_loaded(&[], 0), None);
-        assert_eq!(least_loaded(&[None, None], 1), None);
-        assert_eq!(least_loaded(&[Some(3), Some(1), Some(2)], 0), Some(1));
-        assert_eq!(least_loaded(&[Some(3), None, Some(3)], 0), Some(0));
-        assert_eq!(least_loaded(&[Some(3), None, Some(3)], 1), Some(2));
-        assert_eq!(least_loaded(&[Some(0), Some(0)], 1), Some(1));
-        assert_eq!(least_loaded(&[Some(0), Some(0)], 5), Some(1));
+        let used = |index, replace| Some(SharedPick::Use { index, replace });
+        assert_eq!(pick_shared(&[], 0), None);
+        assert_eq!(pick_shared(&[Some(3), Some(1), Some(2)], 0), used(1, false));
+        assert_eq!(pick_shared(&[Some(3), None, Some(3)], 0), used(0, true));
+        assert_eq!(pick_shared(&[Some(3), None, Some(3)], 1), used(2, true));
+        assert_eq!(pick_shared(&[Some(0), Some(0)], 1), used(1, false));
+        assert_eq!(pick_shared(&[Some(0), Some(0)], 5), used(1, false));
+    }
+
+    #[test]
+    fn with_none_usable_concurrent_callers_open_different_ones() {
+        assert_eq!(pick_shared(&[None, None], 0), Some(SharedPick::Open(0)));
+        assert_eq!(pick_shared(&[None, None], 1), Some(SharedPick::Open(1)));
+        assert_eq!(
+            pick_shared(&[None, None, None], 7),
+            Some(SharedPick::Open(1))
+        );
     }
 }

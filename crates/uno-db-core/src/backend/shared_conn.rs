@@ -111,7 +111,7 @@ impl<S: Clone> SharedConnState<S> {
     /// How many statements it has in flight whose callers wait, or `None`
     /// when it takes no new statement (lost, retired, or `driver_closed`:
     /// the driver saw it close): what
-    /// [`least_loaded`](super::least_loaded) picks from.
+    /// [`pick_shared`](super::pick_shared) picks from.
     #[must_use]
     pub fn load(&self, driver_closed: bool) -> Option<usize> {
         self.takes_statements(driver_closed)
