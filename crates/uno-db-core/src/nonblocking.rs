@@ -153,8 +153,8 @@ pub trait Engine: Send + Sync {
     /// # Errors
     ///
     /// [`Unsupported`](crate::ErrorKind::Unsupported) when the engine has
-    /// no multiplexed mode (the default of this method, the blocking
-    /// family, `multiplex_connections` 0);
+    /// no multiplexed mode (this method's default, which the fake database
+    /// keeps; the async backend with `multiplex_connections` 0);
     /// [`PoolClosed`](crate::ErrorKind::PoolClosed) after
     /// [`dispose`](Self::dispose).
     fn multiplexed(&self) -> Result<Box<dyn Client>> {
