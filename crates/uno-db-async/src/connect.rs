@@ -11,14 +11,32 @@ use uno_db_core::backend::events::EngineEvents;
 use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, RoleCheck, from_connect};
 use uno_db_core::{CloseReason, Error, ErrorKind, Result};
 
+use crate::batching::Batching;
 use crate::connection::AsyncConnection;
 use crate::pg_conn::PgConn;
 use crate::shared::EngineShared;
 
+/// How a connection's driver task runs.
+#[derive(Clone)]
+enum Driving {
+    /// Notifications (and notices) are dropped.
+    Plain,
+    /// Notifications go to a listener.
+    Forwarding(mpsc::Sender<Notification>),
+    /// A shared connection of the multiplexed mode: polled so that
+    /// statements of many tasks leave together (see [`Batching`]).
+    Batching,
+}
+
 /// Opens and prepares a new physical connection for a checkout that began
 /// at `started`.
 pub(crate) async fn open(shared: &Arc<EngineShared>, started: Instant) -> Result<PgConn> {
-    open_with(shared, started, None).await
+    open_with(shared, started, Driving::Plain).await
+}
+
+/// As [`open`], for a shared connection of the multiplexed mode.
+pub(crate) async fn open_shared(shared: &Arc<EngineShared>, started: Instant) -> Result<PgConn> {
+    open_with(shared, started, Driving::Batching).await
 }
 
 /// As [`open`], for a listener: the connection's task forwards every
@@ -31,13 +49,13 @@ pub(crate) async fn open_forwarding(
     started: Instant,
     notifications: mpsc::Sender<Notification>,
 ) -> Result<PgConn> {
-    open_with(shared, started, Some(notifications)).await
+    open_with(shared, started, Driving::Forwarding(notifications)).await
 }
 
 async fn open_with(
     shared: &Arc<EngineShared>,
     started: Instant,
-    forward: Option<mpsc::Sender<Notification>>,
+    forward: Driving,
 ) -> Result<PgConn> {
     let mut plan = shared.core.connect_plan(started);
     let conn = connect(shared, &mut plan, forward).await?;
@@ -60,7 +78,7 @@ async fn open_with(
 /// a drain ending what its deadline left open.
 pub(crate) async fn run_detached(shared: &Arc<EngineShared>, sql: &str) -> Result<()> {
     let mut plan = shared.core.connect_plan(Instant::now());
-    let mut conn = connect(shared, &mut plan, None).await?;
+    let mut conn = connect(shared, &mut plan, Driving::Plain).await?;
     let result = conn.internal(sql).await;
     // Counted when it opened; it never joins the pool.
     shared.core.record_closed(CloseReason::Disposed);
@@ -71,7 +89,7 @@ pub(crate) async fn run_detached(shared: &Arc<EngineShared>, sql: &str) -> Resul
 async fn connect(
     shared: &Arc<EngineShared>,
     plan: &mut ConnectPlan<'_>,
-    forward: Option<mpsc::Sender<Notification>>,
+    forward: Driving,
 ) -> Result<PgConn> {
     loop {
         let attempt = plan.start_attempt();
@@ -99,7 +117,7 @@ async fn connect(
 async fn connect_once(
     shared: &EngineShared,
     plan: &ConnectPlan<'_>,
-    forward: Option<mpsc::Sender<Notification>>,
+    forward: Driving,
 ) -> Result<PgConn> {
     let provided = match (plan.credential_request(), &shared.credentials) {
         (Some(request), Some(provider)) => Some(
@@ -123,12 +141,17 @@ async fn connect_once(
     let config = shared.core.config().clone();
     let span = shared.core.telemetry().engine_span().clone();
     let driver_task = match forward {
-        None => tokio::spawn(async move {
+        Driving::Plain => tokio::spawn(async move {
             if let Err(error) = connection.await {
                 span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
             }
         }),
-        Some(sender) => tokio::spawn(async move {
+        Driving::Batching => tokio::spawn(async move {
+            if let Err(error) = Batching::new(connection).await {
+                span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
+            }
+        }),
+        Driving::Forwarding(sender) => tokio::spawn(async move {
             if let Err(error) = forward_notifications(connection, sender).await {
                 span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
             }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use deadpool::managed::{Pool, PoolError, QueueMode};
 use tracing::Instrument as _;
 use uno_db_core::backend::{CredentialSource, EngineCore};
-use uno_db_core::nonblocking::{Connection, CredentialProvider, Engine, Listener, Session};
+use uno_db_core::nonblocking::{Client, Connection, CredentialProvider, Engine, Listener, Session};
 use uno_db_core::{
     AsyncCallbacks, CloseReason, CloseReport, ConnectionConfig, Driver, Error, ErrorKind,
     PoolCounters, PoolStatus, Result, TransactionOptions,
@@ -22,6 +22,8 @@ use crate::connect;
 use crate::connection::AsyncConnection;
 use crate::listener::AsyncListener;
 use crate::manager::ConnManager;
+use crate::multiplexed::MultiplexedClient;
+use crate::multiplexer::Multiplexer;
 use crate::pool_ops;
 use crate::reaper;
 use crate::session::AsyncSession;
@@ -57,6 +59,9 @@ const CLOSE_POLL: Duration = Duration::from_millis(10);
 pub struct AsyncEngine {
     shared: Arc<EngineShared>,
     pool: Pool<ConnManager>,
+    /// The shared connections of the multiplexed mode, when
+    /// `multiplex_connections` is above 0.
+    multiplexer: Option<Arc<Multiplexer>>,
 }
 
 impl std::fmt::Debug for AsyncEngine {
@@ -140,7 +145,15 @@ impl AsyncEngine {
                 Error::with_message(ErrorKind::Config, "could not build the pool").with_source(e)
             })?;
         shared.core.events().engine_created("tokio-postgres");
-        Ok(Self { shared, pool })
+        let multiplexer = match shared.core.config().multiplex_connections() {
+            0 => None,
+            count => Some(Arc::new(Multiplexer::new(Arc::clone(&shared), count))),
+        };
+        Ok(Self {
+            shared,
+            pool,
+            multiplexer,
+        })
     }
 
     /// Checks out a connection, waiting at most `pool_timeout`; the
@@ -239,6 +252,32 @@ impl AsyncEngine {
                 .await?
                 .transaction(options)
                 .await
+        }
+    }
+
+    /// A client of the multiplexed mode: autocommit statements of many
+    /// tasks pipelined over `multiplex_connections` shared connections,
+    /// opened on first use besides the pool; the concrete form of
+    /// [`Engine::multiplexed`]. See [`MultiplexedClient`] for what it
+    /// refuses and how faults end.
+    ///
+    /// # Errors
+    ///
+    /// [`Unsupported`](ErrorKind::Unsupported) when `multiplex_connections`
+    /// is 0 (the default), [`PoolClosed`](ErrorKind::PoolClosed) after
+    /// [`dispose`](Engine::dispose).
+    pub fn multiplexed(&self) -> Result<MultiplexedClient> {
+        let core = &self.shared.core;
+        if core.is_disposed() {
+            return Err(core.disposed_error());
+        }
+        match &self.multiplexer {
+            Some(multiplexer) => Ok(MultiplexedClient::new(Arc::clone(multiplexer))),
+            None => Err(Error::with_message(
+                ErrorKind::Unsupported,
+                "the multiplexed mode is off: set multiplex_connections (for example \
+                 ?multiplex_connections=4) to the number of shared connections",
+            )),
         }
     }
 
@@ -414,6 +453,10 @@ impl Engine for AsyncEngine {
         AsyncEngine::warm_up(self).await
     }
 
+    fn multiplexed(&self) -> Result<Box<dyn Client>> {
+        Ok(Box::new(AsyncEngine::multiplexed(self)?))
+    }
+
     async fn close(&self, deadline: Duration) -> CloseReport {
         AsyncEngine::close(self, deadline).await
     }
@@ -459,6 +502,9 @@ impl Engine for AsyncEngine {
         // ones close when returned.
         drop(self.pool.retain(|_, _| false));
         self.pool.close();
+        if let Some(multiplexer) = &self.multiplexer {
+            multiplexer.dispose();
+        }
     }
 
     fn is_disposed(&self) -> bool {

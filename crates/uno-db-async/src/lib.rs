@@ -7,6 +7,8 @@
 //!   connect retry, `set_role`, `pre_ping`, `pool_recycle`, `idle_timeout`).
 //! - [`AsyncConnection`] / [`AsyncSession`]: a pooled connection, and one
 //!   inside a transaction, both returned to the pool clean when dropped.
+//! - [`MultiplexedClient`]: autocommit statements of many tasks pipelined
+//!   over a few shared connections (`multiplex_connections`), no checkout.
 //! - [`AsyncListener`]: `LISTEN`/`NOTIFY` on a dedicated connection that
 //!   reconnects and says so.
 //! - [`AsyncSessionFactory`]: units of work with preset options
@@ -31,6 +33,7 @@
 //! same for both backends: every libpq `sslmode`, client certificates and
 //! channel binding (see [`SslMode`](uno_db_core::SslMode)).
 
+mod batching;
 mod cancel;
 mod connect;
 mod connection;
@@ -39,6 +42,8 @@ mod engine;
 mod factory;
 mod listener;
 mod manager;
+mod multiplexed;
+mod multiplexer;
 mod pg_conn;
 mod pool_ops;
 mod reaper;
@@ -46,6 +51,7 @@ mod release;
 mod session;
 mod session_factory;
 mod shared;
+mod shared_line;
 mod streamed;
 mod watchdog;
 
@@ -54,6 +60,7 @@ pub use connection::AsyncConnection;
 pub use engine::AsyncEngine;
 pub use factory::AsyncEngineFactory;
 pub use listener::AsyncListener;
+pub use multiplexed::MultiplexedClient;
 pub use session::AsyncSession;
 pub use session_factory::AsyncSessionFactory;
 
@@ -70,6 +77,7 @@ mod tests {
         send_sync::<AsyncEngine>();
         send_sync::<CancelHandle>();
         send_sync::<AsyncSessionFactory>();
+        send_sync::<MultiplexedClient>();
         send::<AsyncConnection>();
         send::<AsyncSession>();
         send::<AsyncListener>();

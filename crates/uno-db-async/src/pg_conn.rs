@@ -75,6 +75,13 @@ impl PgConn {
         }
     }
 
+    /// The driver's client and the kernel's state, for a shared connection
+    /// of the multiplexed mode (which keeps the state only for what it
+    /// registered when the connection opened).
+    pub(crate) fn into_parts(self) -> (Client, ConnState<PreparedStatement>) {
+        (self.client, self.state)
+    }
+
     /// Where the engine's watchdog reads the running statement's deadline.
     pub(crate) fn clock(&self) -> &Arc<StatementClock> {
         &self.clock

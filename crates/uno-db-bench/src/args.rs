@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|observability|workloads) [--url URL] [--rounds N] [--seconds S] [--rows N]
+pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|observability|workloads|multiplex) [--url URL] [--rounds N] [--seconds S] [--rows N]
   --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --rounds   interleaved rounds per contender and shape (default 7; 3 for stream)
   --seconds  length of one round (default 2; stream runs to the last row instead)
@@ -11,6 +11,8 @@ pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|obser
              print its resident memory (the memory pass runs one such child per contender)
   --workload workloads: run just this workload (checkout, select1, param, rows100, tx)
   --shape    workloads: run just this shape, e.g. 64x16
+  --shared   multiplex: shared connections of the multiplexed client (default 2 at 64 tasks
+             and 1 at 4)
   --only     run just this contender (for profiling), e.g. --only uno-db-async
              (stream: --only 'uno-db-async query_stream', 'psql \\copy', ...)";
 
@@ -32,6 +34,9 @@ pub(crate) enum Mode {
     /// a transaction) at three shapes, against deadpool-postgres on its
     /// defaults and on settings matching ours.
     Workloads,
+    /// The multiplexed client against deadpool-postgres and pooled
+    /// checkouts, on `SELECT 1` and a query with a parameter.
+    Multiplex,
 }
 
 /// What to run.
@@ -51,6 +56,9 @@ pub(crate) struct Args {
     /// `stream`, internal: this process only streams once through this
     /// contender and prints its resident memory.
     pub(crate) rss_of: Option<String>,
+    /// `multiplex`: the shared connections at every shape, instead of the
+    /// defaults.
+    pub(crate) shared: Option<usize>,
 }
 
 impl Args {
@@ -67,6 +75,7 @@ impl Args {
             Some("stream") => Mode::Stream,
             Some("observability") => Mode::Observability,
             Some("workloads") => Mode::Workloads,
+            Some("multiplex") => Mode::Multiplex,
             Some(other) => return Err(format!("unknown mode {other:?}")),
             None => return Err("missing mode".to_owned()),
         };
@@ -85,6 +94,7 @@ impl Args {
             shape: None,
             rows: 10_000_000,
             rss_of: None,
+            shared: None,
         };
         while let Some(flag) = args.next() {
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -109,6 +119,15 @@ impl Args {
                 "--workload" => parsed.workload = Some(value),
                 "--shape" => parsed.shape = Some(value),
                 "--rss-of" => parsed.rss_of = Some(value),
+                "--shared" => {
+                    parsed.shared = Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=64).contains(n))
+                            .ok_or("--shared takes a whole number from 1 to 64")?,
+                    );
+                }
                 "--rows" => {
                     parsed.rows = value
                         .parse()

@@ -9,6 +9,7 @@
 //! cargo run --release -p uno-db-bench -- stream [--url URL] [--rounds N] [--rows N]
 //! cargo run --release -p uno-db-bench -- observability [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- workloads [--url URL] [--rounds N] [--seconds S]
+//! cargo run --release -p uno-db-bench -- multiplex [--url URL] [--rounds N] [--seconds S]
 //! ```
 //!
 //! `async` runs `SELECT 1` (prepared) through uno-db-async, raw
@@ -36,10 +37,16 @@
 //! timeout) and on settings matching uno-db's (a 30 s wait timeout), and
 //! ends with one `ratio uno-db-async/deadpool (defaults) = X (workload,
 //! shape)` line per pair.
+//! `multiplex` runs uno-db-async's multiplexed client, its pooled
+//! checkouts and deadpool-postgres (its defaults) on `SELECT 1` and
+//! `SELECT $1::int4 + 1`, at 64 tasks on a pool of 16 (2 shared
+//! connections) and 4 on 4 (1 shared connection), and ends with lines
+//! `ratio A/B = X (workload, shape)`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
 mod async_contenders;
+mod multiplex_contenders;
 mod observability;
 mod pgbench;
 mod report;
@@ -65,6 +72,7 @@ fn main() -> ExitCode {
         args::Mode::Stream => stream_contenders::run(&args),
         args::Mode::Observability => observability::run(&args),
         args::Mode::Workloads => workloads::run(&args),
+        args::Mode::Multiplex => multiplex_contenders::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -63,31 +63,37 @@ impl Report {
     pub(crate) fn ratio(&self, ours: &str, theirs: &str, shapes: &[String]) -> f64 {
         let mut worst = f64::INFINITY;
         for shape in shapes {
-            let (ratio, rounds) = self.round_ratios(ours, theirs, shape);
-            println!("ratio {ours}/{theirs} at {shape} = {ratio:.3} (median of {rounds} rounds)");
+            let ratio = self.round_ratio(ours, theirs, shape);
+            println!(
+                "ratio {ours}/{theirs} at {shape} = {ratio:.3} (median of {} rounds)",
+                self.rounds(ours, theirs, shape)
+            );
             worst = worst.min(ratio);
         }
         worst
     }
 
-    /// The median of the per-round ratios `ours / theirs` at `shape`.
-    pub(crate) fn ratio_of(&self, ours: &str, theirs: &str, shape: &str) -> f64 {
-        self.round_ratios(ours, theirs, shape).0
+    /// The median over rounds of `ours / theirs` at `shape` (see
+    /// [`ratio`](Self::ratio)).
+    pub(crate) fn round_ratio(&self, ours: &str, theirs: &str, shape: &str) -> f64 {
+        median(&mut self.round_ratios(ours, theirs, shape))
     }
 
-    /// The median per-round ratio and how many rounds it is taken over.
-    fn round_ratios(&self, ours: &str, theirs: &str, shape: &str) -> (f64, usize) {
+    fn rounds(&self, ours: &str, theirs: &str, shape: &str) -> usize {
+        self.round_ratios(ours, theirs, shape).len()
+    }
+
+    fn round_ratios(&self, ours: &str, theirs: &str, shape: &str) -> Vec<f64> {
         let key = |contender: &str| (contender.to_owned(), shape.to_owned());
         let empty = Vec::new();
         let ours_rounds = self.samples.get(&key(ours)).unwrap_or(&empty);
         let theirs_rounds = self.samples.get(&key(theirs)).unwrap_or(&empty);
-        let mut ratios: Vec<f64> = ours_rounds
+        ours_rounds
             .iter()
             .zip(theirs_rounds)
             .filter(|(_, theirs)| **theirs > 0.0)
             .map(|(ours, theirs)| ours / theirs)
-            .collect();
-        (median(&mut ratios), ratios.len())
+            .collect()
     }
 }
 

@@ -265,7 +265,7 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
     drop_table(args).await?;
     for case in &cases {
         for theirs in [DEADPOOL_DEFAULTS, DEADPOOL_MATCHING] {
-            let ratio = report.ratio_of(UNO, theirs, case);
+            let ratio = report.round_ratio(UNO, theirs, case);
             println!("ratio {UNO}/{theirs} = {ratio:.3} ({case})");
         }
     }

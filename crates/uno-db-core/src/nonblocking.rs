@@ -130,6 +130,40 @@ pub trait Engine: Send + Sync {
     #[cfg_attr(not(feature = "mock"), track_caller)]
     async fn session(&self, options: &TransactionOptions) -> Result<Box<dyn Session>>;
 
+    /// A client of the multiplexed mode: autocommit statements of many
+    /// callers pipelined over a few shared connections
+    /// (`multiplex_connections`), with no checkout. Each call gives a new
+    /// handle to the same shared connections; it costs an allocation.
+    /// Statements that may change or rely on session state (settings,
+    /// transactions, `LISTEN`, temporary objects, session advisory
+    /// locks...) are refused: run those on a connection from
+    /// [`connect`](Self::connect) or in a [`session`](Self::session).
+    /// See docs/multiplexing.md.
+    ///
+    /// ```no_run
+    /// # use uno_db_core::Result;
+    /// # use uno_db_core::nonblocking::{Client, Engine};
+    /// # async fn demo(engine: &dyn Engine) -> Result<()> {
+    /// let mut client = engine.multiplexed()?;
+    /// let row = client.query_one("SELECT $1::int4 + 1", &[&41_i32]).await?;
+    /// assert_eq!(row.get::<_, i32>(0), 42);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) when the engine has
+    /// no multiplexed mode (this method's default, which the fake database
+    /// keeps; the async backend with `multiplex_connections` 0);
+    /// [`PoolClosed`](crate::ErrorKind::PoolClosed) after
+    /// [`dispose`](Self::dispose).
+    fn multiplexed(&self) -> Result<Box<dyn Client>> {
+        Err(crate::error::Error::with_message(
+            crate::ErrorKind::Unsupported,
+            "this engine has no multiplexed mode",
+        ))
+    }
+
     /// The configuration this engine was built from.
     fn config(&self) -> &ConnectionConfig;
 

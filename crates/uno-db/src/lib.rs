@@ -112,3 +112,7 @@ struct ObservabilityGuide;
 #[cfg(all(doctest, feature = "sync"))]
 #[doc = include_str!("../../../docs/backends.md")]
 struct BackendsGuide;
+
+#[cfg(all(doctest, feature = "async"))]
+#[doc = include_str!("../../../docs/multiplexing.md")]
+struct MultiplexingGuide;

@@ -39,6 +39,12 @@ mod listen {
     uno_db_testkit::nonblocking_listen_conformance!(uno_db_async::AsyncEngineFactory::new());
 }
 
+/// The multiplexed mode: the statement cases that apply to it, and its
+/// own rules.
+mod multiplex {
+    uno_db_testkit::nonblocking_multiplex_conformance!(uno_db_async::AsyncEngineFactory::new());
+}
+
 /// Streamed rows and `COPY`.
 mod streaming {
     uno_db_testkit::nonblocking_streaming_conformance!(uno_db_async::AsyncEngineFactory::new());

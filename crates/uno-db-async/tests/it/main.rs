@@ -8,6 +8,7 @@ mod cancel;
 mod conformance;
 mod connect_errors;
 mod faults;
+mod multiplex;
 mod pool;
 mod roles;
 mod sessions;

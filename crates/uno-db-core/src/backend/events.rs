@@ -524,6 +524,20 @@ impl<'a> EngineEvents<'a> {
         );
     }
 
+    /// Replacing a shared connection of the multiplexed mode in the
+    /// background failed with `error` (WARN); the next statement that finds
+    /// no shared connection open tries again.
+    pub fn shared_connection_failed(&self, error: &Error) {
+        tracing::warn!(
+            target: TARGET,
+            role = self.config.role(),
+            host = %self.host(),
+            database = self.config.database(),
+            error = %error_chain(error),
+            "could not replace a shared connection"
+        );
+    }
+
     /// A returned connection was discarded instead of reused.
     pub fn connection_discarded(&self, reason: CloseReason, error: Option<&Error>) {
         let error = error.map(|e| error_chain(e));

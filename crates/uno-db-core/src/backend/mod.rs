@@ -19,6 +19,10 @@
 //!   how `commit` ends, lifetime with jitter, idle time, the statement cache.
 //! - [`cancel_request_failed`] / [`cancel_request_timed_out`]: what a
 //!   cancel request sent through a connection's cancel handle reports.
+//! - [`SharedConnState`]: per shared connection of the multiplexed mode.
+//!   Which statements may go there ([`admit_multiplexed`]), which one the
+//!   next statement takes ([`pick_shared`]), what a statement's error,
+//!   time-out or dropped caller does to it, and when it is replaced.
 //! - [`exactly_one`] / [`at_most_one`]: the row-count rules of `query_one`
 //!   and `query_opt`.
 //! - [`ListenerState`]: per listener. Its channels, the quoted
@@ -52,11 +56,13 @@ mod listen_state;
 mod live_backends;
 #[cfg(feature = "metrics")]
 mod metrics_export;
+mod multiplex;
 mod passfile;
 mod pool_metrics;
 mod pool_ops;
 mod rows;
 mod send_plan;
+mod shared_conn;
 mod sql_effects;
 mod statement_cache;
 #[cfg(feature = "tls")]
@@ -66,6 +72,9 @@ mod tls;
 /// is validated against it); a backend whose pool cannot be resized builds
 /// it with this ceiling and keeps to [`EngineCore::max_connections`].
 pub use crate::config::limits::MAX_CONNECTIONS;
+/// The most shared connections of the multiplexed mode
+/// (`multiplex_connections` is validated against it).
+pub use crate::config::limits::MAX_MULTIPLEX_CONNECTIONS;
 pub use cancel_request::{cancel_request_failed, cancel_request_timed_out};
 pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep, RoleCheck};
@@ -87,8 +96,10 @@ pub use pool_ops::LeakTicket;
 /// the traits declare it only without mocks; then a call through
 /// `dyn Engine` names the backend's method instead).
 pub const DYN_ENGINE_TRACKS_CALLER: bool = cfg!(not(feature = "mock"));
+pub use multiplex::{SharedPick, admit_multiplexed, multiplexed_sql, pick_shared};
 pub use rows::{PreparedStatement, StreamColumns, at_most_one, exactly_one, first_simple_row};
 pub use send_plan::{SendPlan, typed_params};
+pub use shared_conn::{SharedConnState, SharedStatement};
 pub use sql_effects::SqlEffects;
 pub use statement_cache::StatementCache;
 #[cfg(feature = "tls")]

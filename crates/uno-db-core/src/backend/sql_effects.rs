@@ -22,6 +22,17 @@ pub struct SqlEffects {
     pub changes_search_path: bool,
     /// Prepared statements may be gone (`DISCARD ALL`, `DEALLOCATE`).
     pub drops_statements: bool,
+    /// The SQL may leave state in the session or rely on state left there
+    /// earlier, beyond what the fields above say: a setting (any `SET` or
+    /// `RESET`), transaction control, `LISTEN`/`UNLISTEN`, a named
+    /// prepared statement or cursor (`PREPARE`, `EXECUTE`, `DECLARE`,
+    /// `FETCH`, `MOVE`, `CLOSE`), `DISCARD`, `LOAD`, a `DO` block (its
+    /// body may change anything), a temporary object
+    /// (`CREATE TEMP ...`, `SELECT ... INTO TEMP`), a session advisory
+    /// lock, `currval`/`lastval`, `set_config` or `dblink_connect`. What a
+    /// statement on a shared (multiplexed) connection must not do; the
+    /// pooled path does not look at it.
+    pub touches_session: bool,
 }
 
 impl SqlEffects {
@@ -89,6 +100,10 @@ impl SqlEffects {
             }
         }
         let is = |i: usize, keyword: &str| words[i].eq_ignore_ascii_case(keyword);
+        // Every leading keyword but `create` touches the session; `create`
+        // only for a temporary object.
+        self.touches_session |=
+            !is(0, "create") || (1..words.len()).any(|i| is(i, "temp") || is(i, "temporary"));
         if is(0, "begin") || is(0, "start") {
             self.opens_transaction = true;
         }
@@ -134,15 +149,22 @@ impl SqlEffects {
 
     /// Changes made from inside a function call or a `DO` body, which no
     /// keyword reading can follow: any mention of `set_config`, of the
-    /// search path, or of setting a role counts.
+    /// search path, or of setting a role counts; and for
+    /// [`touches_session`](Self::touches_session), any mention of a
+    /// session advisory lock, `currval`, `lastval`, `dblink_connect` or
+    /// `INTO TEMP`.
     fn add_anywhere(&mut self, sql: &str) {
-        // One pass: every phrase starts with `se`, so only there is
-        // anything compared.
+        // One pass: only where a phrase may start is anything compared.
         let bytes = sql.as_bytes();
         let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
         for at in 0..bytes.len().saturating_sub(1) {
-            if !(bytes[at].eq_ignore_ascii_case(&b's') && bytes[at + 1].eq_ignore_ascii_case(&b'e'))
-            {
+            let first = bytes[at].to_ascii_lowercase();
+            if matches!(first, b'p' | b'c' | b'l' | b'd' | b'i') {
+                self.touches_session |=
+                    Self::session_phrase_at(&bytes[at..], at == 0 || !is_word(bytes[at - 1]));
+                continue;
+            }
+            if !(first == b's' && bytes[at + 1].eq_ignore_ascii_case(&b'e')) {
                 continue;
             }
             let rest = &bytes[at..];
@@ -158,6 +180,7 @@ impl SqlEffects {
                     && rest.get(phrase.len()).is_none_or(|&b| !is_word(b))
             };
             if starts("set_config") {
+                self.touches_session = true;
                 self.changes_role = true;
                 self.changes_search_path = true;
             } else if starts("search_path") {
@@ -169,9 +192,49 @@ impl SqlEffects {
     }
 }
 
+impl SqlEffects {
+    /// Whether `rest` starts with one of the phrases that touch the
+    /// session wherever they appear (`word_start`: no letter before it).
+    fn session_phrase_at(rest: &[u8], word_start: bool) -> bool {
+        let starts = |phrase: &str| {
+            rest.len() >= phrase.len()
+                && rest[..phrase.len()].eq_ignore_ascii_case(phrase.as_bytes())
+        };
+        let starts_word = |phrase: &str| {
+            word_start
+                && starts(phrase)
+                && rest
+                    .get(phrase.len())
+                    .is_none_or(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+        };
+        // The `_xact_` advisory locks end with the transaction: allowed.
+        starts("pg_advisory_lock")
+            || starts("pg_advisory_unlock")
+            || starts("pg_try_advisory_lock")
+            || starts("currval")
+            || starts("lastval")
+            || starts("dblink_connect")
+            || starts_word("into temp")
+            || starts_word("into temporary")
+    }
+}
+
 /// Whether a statement starting with `word` may matter here.
 fn is_leading_keyword(word: &str) -> bool {
     [
+        "create",
+        "do",
+        "listen",
+        "unlisten",
+        "prepare",
+        "execute",
+        "declare",
+        "fetch",
+        "move",
+        "close",
+        "load",
+        "savepoint",
+        "release",
         "begin",
         "start",
         "commit",
@@ -435,19 +498,73 @@ mod tests {
 
     #[test]
     fn local_and_unrelated_settings_change_nothing_kept() {
-        assert_eq!(
-            SqlEffects::of_batch("SET LOCAL ROLE x"),
-            SqlEffects::default()
-        );
+        let only_touched = SqlEffects {
+            touches_session: true,
+            ..SqlEffects::default()
+        };
+        assert_eq!(SqlEffects::of_batch("SET LOCAL ROLE x"), only_touched);
         assert_eq!(
             SqlEffects::of_batch("SET statement_timeout = 0"),
-            SqlEffects::default()
+            only_touched
         );
         assert_eq!(
             SqlEffects::of_batch("UPDATE t SET role_name = 'a'"),
             SqlEffects::default()
         );
         assert_eq!(SqlEffects::of_statement("SELECT 1"), SqlEffects::default());
+    }
+
+    #[test]
+    fn what_touches_the_session() {
+        let touches = |sql: &str| SqlEffects::of_statement(sql).touches_session;
+        for sql in [
+            "SET application_name = 'x'",
+            "set local work_mem = '1MB'",
+            "RESET ALL",
+            "BEGIN",
+            "COMMIT",
+            "LISTEN ch",
+            "UNLISTEN *",
+            "PREPARE p AS SELECT 1",
+            "EXECUTE p",
+            "DEALLOCATE p",
+            "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+            "FETCH 1 FROM c",
+            "CLOSE c",
+            "DISCARD TEMP",
+            "LOAD 'auto_explain'",
+            "CREATE TEMP TABLE t (a int)",
+            "create local temporary table t (a int)",
+            "CREATE OR REPLACE TEMP VIEW v AS SELECT 1",
+            "SELECT 1 INTO TEMP t",
+            "SELECT pg_advisory_lock(1)",
+            "SELECT PG_TRY_ADVISORY_LOCK_SHARED(1)",
+            "SELECT pg_advisory_unlock_all()",
+            "SELECT currval('s')",
+            "SELECT lastval()",
+            "SELECT set_config('x.y', '1', false)",
+            "SELECT dblink_connect('c', 'dbname=x')",
+            "/* c */ savepoint a",
+            "DO $$ BEGIN PERFORM 1; END $$",
+        ] {
+            assert!(touches(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT 1",
+            "SELECT $1::int4 + 1",
+            "INSERT INTO t VALUES (1) RETURNING id",
+            "UPDATE t SET role_name = 'a', temp = 2",
+            "SELECT pg_advisory_xact_lock(1)",
+            "SELECT nextval('s')",
+            "CREATE TABLE t (a int)",
+            "CREATE INDEX ON t (temp)",
+            "SELECT 'x' AS linto_temp",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "NOTIFY ch",
+        ] {
+            assert!(!touches(sql), "{sql}");
+        }
+        assert!(SqlEffects::of_batch("SELECT 1; SET x = 1").touches_session);
     }
 
     #[test]

@@ -33,3 +33,6 @@ pub const MAX_SERVER_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Largest `statement_cache_size`.
 pub const MAX_STATEMENT_CACHE_SIZE: usize = 10_000;
+
+/// Largest `multiplex_connections`.
+pub const MAX_MULTIPLEX_CONNECTIONS: usize = 64;

@@ -27,8 +27,9 @@ use crate::config::limits::{
 };
 use crate::config::table_macro::config_table;
 use crate::config::validate::{
-    AddressList, AppName, AtMost, Between, FilePath, HostList, Identifier, MinIdle, Name, NoNul,
-    NoRule, Overflow, PgBouncerRule, PortList, Range, RetryRule, SchemaList, SettingList, TlsSetup,
+    AddressList, AppName, AtMost, Between, FilePath, HostList, Identifier, MinIdle, Multiplex,
+    Name, NoNul, NoRule, Overflow, PgBouncerRule, PortList, Range, RetryRule, SchemaList,
+    SettingList, TlsSetup,
 };
 use crate::config::{
     ChannelBinding, Driver, LoadBalanceHosts, PgBouncerMode, SslMode, SslNegotiation,
@@ -661,6 +662,25 @@ config_table! {
         serde: ["statement_cache_size"];
         secret: false;
         example: "0";
+    }
+
+    /// How many shared connections the async backend's multiplexed client
+    /// pipelines autocommit statements over (`AsyncEngine::multiplexed`,
+    /// see docs/multiplexing.md); they are opened on first use, besides the
+    /// pool, and not counted in `pool_size`. 0 (the default) turns the
+    /// multiplexed mode off.
+    multiplex_connections: usize {
+        default: 0, const MULTIPLEX_CONNECTIONS: usize;
+        codec: Count;
+        get: usize;
+        set: plain;
+        rule: Multiplex;
+        url: Query;
+        params: ["multiplex_connections"];
+        env: ["UNO_DB_MULTIPLEX_CONNECTIONS"];
+        serde: ["multiplex_connections"];
+        secret: false;
+        example: "4";
     }
 
     /// The pooling mode of a PgBouncer between the pool and the server

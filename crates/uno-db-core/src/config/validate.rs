@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::limits::{MAX_CONNECTIONS, MAX_NAME_BYTES};
+use crate::config::limits::{MAX_CONNECTIONS, MAX_MULTIPLEX_CONNECTIONS, MAX_NAME_BYTES};
 use crate::config::table::{FIELDS, Inner};
-use crate::config::{ChannelBinding, PgBouncerMode, SslMode, SslNegotiation, duration, tls_setup};
+use crate::config::{
+    ChannelBinding, Driver, PgBouncerMode, SslMode, SslNegotiation, duration, tls_setup,
+};
 use crate::config_violation::ConfigViolation;
 use crate::retry::RetryPolicy;
 
@@ -142,6 +144,51 @@ impl Rule<PgBouncerMode> for PgBouncerRule {
             "`transaction` excludes `schema`, `set_role`, `statement_timeout` and `options`"
                 .to_owned(),
         )
+    }
+}
+
+/// `multiplex_connections`: at most 64, for the async backend, and not
+/// behind PgBouncer in transaction mode (a shared connection caches
+/// prepared statements, which that mode cannot keep).
+pub(crate) struct Multiplex;
+
+impl Rule<usize> for Multiplex {
+    fn check(&self, at: &Context, value: &usize, c: &Inner, out: &mut Violations) {
+        if *value == 0 {
+            return;
+        }
+        if *value > MAX_MULTIPLEX_CONNECTIONS {
+            out.push(
+                at,
+                value.to_string(),
+                &format!("must be at most {MAX_MULTIPLEX_CONNECTIONS}"),
+            );
+        }
+        if c.driver == Driver::Postgres {
+            out.push(
+                at,
+                value.to_string(),
+                "is for the async backend (tokio-postgres); the blocking driver has no \
+                 multiplexed mode",
+            );
+        }
+        if c.pgbouncer_mode.shares_server_connections() {
+            out.push(
+                at,
+                value.to_string(),
+                "cannot be combined with pgbouncer_mode=transaction: statements pipelined \
+                 on a shared connection use prepared statements, which PgBouncer in \
+                 transaction mode cannot keep",
+            );
+        }
+    }
+
+    #[cfg(test)]
+    fn describe(&self) -> Option<String> {
+        Some(format!(
+            "at most {MAX_MULTIPLEX_CONNECTIONS}; not with the blocking driver nor \
+             `pgbouncer_mode=transaction`"
+        ))
     }
 }
 

@@ -98,3 +98,36 @@ async fn rename_commits() {
     );
     assert!(repository.rename(7, "bob").await.unwrap());
 }
+
+/// Code that runs statements on the multiplexed client is tested with the
+/// same mocks: `MockEngine` expects `multiplexed` and hands out a
+/// `MockClient`; an engine without the mode answers `Unsupported` (the
+/// trait's default, which the fake database keeps).
+#[tokio::test]
+async fn the_multiplexed_client_is_mocked_like_the_others() {
+    use uno_db_core::ErrorKind;
+    use uno_db_core::nonblocking::{Client, Engine, MockClient};
+
+    let mut engine = MockEngine::new();
+    engine.expect_multiplexed().times(1).returning(|| {
+        let mut client = MockClient::new();
+        client
+            .expect_execute()
+            .withf(|sql, _| sql.starts_with("UPDATE users"))
+            .returning(|_, _| Box::pin(async { Ok(1) }));
+        Ok(Box::new(client) as Box<dyn Client>)
+    });
+    let mut client = engine.multiplexed().unwrap();
+    let changed = client
+        .execute("UPDATE users SET seen = now() WHERE id = $1", &[&7_i64])
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    let fake = uno_db_core::fake::FakeDatabase::new();
+    let fake: &dyn Engine = &fake;
+    assert_eq!(
+        fake.multiplexed().unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+}

@@ -33,7 +33,9 @@
 //! cases named `ops_*`), and spans, metrics and log levels
 //! ([`blocking_observability_conformance!`](crate::blocking_observability_conformance),
 //! [`nonblocking_observability_conformance!`](crate::nonblocking_observability_conformance),
-//! cases named `observability_*`). Each `clean_return_*`/`fault_*` case says in its doc what it
+//! cases named `observability_*`); the async family's multiplexed mode has
+//! [`nonblocking_multiplex_conformance!`](crate::nonblocking_multiplex_conformance),
+//! cases named `multiplex_*`. Each `clean_return_*`/`fault_*` case says in its doc what it
 //! pins; some fail on backends that do not do it yet, on purpose.
 
 pub mod blocking;
@@ -53,6 +55,7 @@ mod listen_shared;
 pub mod nonblocking;
 pub mod nonblocking_ha;
 pub mod nonblocking_listen;
+pub mod nonblocking_multiplex;
 pub mod nonblocking_observability;
 pub mod nonblocking_ops;
 pub mod nonblocking_pgbouncer;

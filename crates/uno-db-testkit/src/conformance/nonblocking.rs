@@ -40,6 +40,13 @@ pub async fn query_with_params_and_rows(
 ) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
+    query_with_params_and_rows_on(&mut *conn).await?;
+    Ok(())
+}
+
+/// The checks of [`query_with_params_and_rows`] on any client (the multiplexed one's
+/// conformance runs them too).
+pub(super) async fn query_with_params_and_rows_on(conn: &mut dyn Client) -> Result<()> {
     let rows = conn
         .query(
             "SELECT $1::int4 + g AS a, $2::text AS b, NULL::int8 AS c, g % 2 = 0 AS even \
@@ -72,6 +79,13 @@ pub async fn query_one_and_query_opt_count_rows(
 ) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
+    query_one_and_query_opt_count_rows_on(&mut *conn).await?;
+    Ok(())
+}
+
+/// The checks of [`query_one_and_query_opt_count_rows`] on any client (the multiplexed one's
+/// conformance runs them too).
+pub(super) async fn query_one_and_query_opt_count_rows_on(conn: &mut dyn Client) -> Result<()> {
     let none = "SELECT 1 WHERE false";
     let two = "SELECT * FROM generate_series(1, 2)";
     assert_eq!(
@@ -110,6 +124,13 @@ pub async fn execute_and_batch_execute(
 ) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
+    execute_and_batch_execute_on(&mut *conn).await?;
+    Ok(())
+}
+
+/// The checks of [`execute_and_batch_execute`] on any client (the multiplexed one's
+/// conformance runs them too).
+pub(super) async fn execute_and_batch_execute_on(conn: &mut dyn Client) -> Result<()> {
     conn.batch_execute(
         "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')",
     )
@@ -141,6 +162,13 @@ pub async fn prepare_describes_the_statement(
 ) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
+    prepare_describes_the_statement_on(&mut *conn).await?;
+    Ok(())
+}
+
+/// The checks of [`prepare_describes_the_statement`] on any client (the multiplexed one's
+/// conformance runs them too).
+pub(super) async fn prepare_describes_the_statement_on(conn: &mut dyn Client) -> Result<()> {
     let sql = "SELECT $1::int8 AS id, $2::text AS name";
     let statement = conn.prepare(sql).await?;
     assert_eq!(statement.sql(), sql);
@@ -166,6 +194,16 @@ pub async fn query_error_keeps_the_connection_usable(
 ) -> Result<()> {
     let engine = factory.engine(config)?;
     let mut conn = engine.connect().await?;
+    query_error_keeps_the_connection_usable_on(&mut *conn).await?;
+    assert!(!conn.is_closed());
+    Ok(())
+}
+
+/// The checks of [`query_error_keeps_the_connection_usable`] on any client (the multiplexed one's
+/// conformance runs them too).
+pub(super) async fn query_error_keeps_the_connection_usable_on(
+    conn: &mut dyn Client,
+) -> Result<()> {
     let error = conn.query("SELEC 1", &[]).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Database);
     assert_eq!(error.sqlstate(), Some(&SqlState::SYNTAX_ERROR));
@@ -190,7 +228,6 @@ pub async fn query_error_keeps_the_connection_usable(
             .get::<_, i32>(0),
         1
     );
-    assert!(!conn.is_closed());
     Ok(())
 }
 

@@ -1,0 +1,177 @@
+//! [`SharedLine`]: one shared connection of the multiplexed mode, whose
+//! statements from many callers the driver pipelines. Sends statements;
+//! the kernel's [`SharedConnState`] decides what their outcomes mean.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{CancelToken, Client};
+use uno_db_core::backend::{
+    ConnState, MakeTls, PreparedStatement, SharedConnState, SharedStatement, from_driver,
+};
+use uno_db_core::{Result, Row, Statement};
+
+use crate::pg_conn::PgConn;
+use crate::shared::EngineShared;
+
+/// A shared connection: the driver's client, which takes statements from
+/// any number of tasks at once, and the kernel's state for it.
+pub(crate) struct SharedLine {
+    client: Client,
+    cancel: CancelToken,
+    state: Arc<SharedConnState<PreparedStatement>>,
+    /// The state it opened with: it keeps the connection's server process
+    /// registered with the engine (for a drain past its deadline).
+    _opened: ConnState<PreparedStatement>,
+    shared: Arc<EngineShared>,
+}
+
+impl std::fmt::Debug for SharedLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLine")
+            .field("closed", &self.client.is_closed())
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedLine {
+    /// A shared connection made of a connection the engine just opened.
+    pub(crate) fn new(conn: PgConn, shared: Arc<EngineShared>) -> Self {
+        let (client, opened) = conn.into_parts();
+        Self {
+            cancel: client.cancel_token(),
+            client,
+            state: Arc::new(SharedConnState::new(
+                shared.core.config().statement_cache_size(),
+            )),
+            _opened: opened,
+            shared,
+        }
+    }
+
+    /// How many statements wait on it, or `None` when it takes no more.
+    pub(crate) fn load(&self) -> Option<usize> {
+        self.state.load(self.client.is_closed())
+    }
+
+    /// A statement is about to be sent here.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`](uno_db_core::ErrorKind::Closed) when the connection was
+    /// lost or retired since it was picked: nothing is sent.
+    pub(crate) fn start(&self) -> Result<SharedStatement<PreparedStatement>> {
+        self.state.statement_started()
+    }
+
+    /// Runs `work` (which sends `statement` on this connection) as the
+    /// kernel says: limited to `limit`, its outcome reported. `sql` is its
+    /// text when it may be in the statement cache.
+    ///
+    /// # Errors
+    ///
+    /// `work`'s error, or the kernel's time-out error.
+    pub(crate) async fn run<T>(
+        statement: SharedStatement<PreparedStatement>,
+        sql: Option<&str>,
+        limit: Option<Duration>,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match limit {
+            None => statement.finished(sql, work.await),
+            Some(limit) => match tokio::time::timeout(limit, work).await {
+                Ok(outcome) => statement.finished(sql, outcome),
+                Err(_) => Err(statement.timed_out(limit)),
+            },
+        }
+    }
+
+    /// Runs a statement, returning the affected row count.
+    pub(crate) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        if !self.state.caches_statements() && params.is_empty() {
+            return self
+                .client
+                .execute_typed(sql, &[])
+                .await
+                .map_err(from_driver);
+        }
+        let prepared = self.prepared(sql).await?;
+        self.client
+            .execute(&prepared.statement, params)
+            .await
+            .map_err(from_driver)
+    }
+
+    /// Runs a query, returning all rows.
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        if !self.state.caches_statements() && params.is_empty() {
+            let rows = self
+                .client
+                .query_typed(sql, &[])
+                .await
+                .map_err(from_driver)?;
+            return Ok(Row::from_driver_rows(rows));
+        }
+        let prepared = self.prepared(sql).await?;
+        let rows = self
+            .client
+            .query(&prepared.statement, params)
+            .await
+            .map_err(from_driver)?;
+        Ok(prepared.rows(rows))
+    }
+
+    /// Runs statements with the simple query protocol.
+    pub(crate) async fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.client.batch_execute(sql).await.map_err(from_driver)
+    }
+
+    /// Prepares and describes `sql` (cached on this connection when the
+    /// cache is on). The statement is not tied to this connection.
+    pub(crate) async fn describe(&self, sql: &str) -> Result<Statement> {
+        let prepared = self.prepared(sql).await?;
+        Ok(Statement::from_driver(sql, &prepared.statement))
+    }
+
+    /// The prepared statement for `sql`: from this connection's cache, or
+    /// prepared now (and cached when the cache is on; otherwise closed on
+    /// the server once used).
+    async fn prepared(&self, sql: &str) -> Result<PreparedStatement> {
+        if let Some(prepared) = self.state.cached(sql) {
+            return Ok(prepared);
+        }
+        // Boxed: preparing is the rare path and its future is large.
+        let statement = Box::pin(self.client.prepare(sql))
+            .await
+            .map_err(from_driver)?;
+        let prepared = PreparedStatement::new(statement);
+        // An evicted statement is closed on the server when dropped.
+        drop(self.state.remember(sql, prepared.clone()));
+        Ok(prepared)
+    }
+}
+
+impl Drop for SharedLine {
+    fn drop(&mut self) {
+        let core = &self.shared.core;
+        if self.state.cancel_on_close()
+            && !self.client.is_closed()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let token = self.cancel.clone();
+            let tls: MakeTls = core.tls();
+            let bound = core.housekeeping_timeout();
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(bound, token.cancel_query(tls)).await;
+            });
+        }
+        core.record_closed(self.state.close_reason());
+    }
+}

@@ -1,0 +1,190 @@
+//! uno-db-async's multiplexed client against deadpool-postgres and
+//! uno-db-async's pooled connections, on `SELECT 1` and on a query with a
+//! parameter, at 64 tasks on a pool of 16 and 4 tasks on 4. All in
+//! plaintext (uno-db with `sslmode=disable`, deadpool-postgres `NoTls`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uno_db::nonblocking::{Client as _, EngineFactory as _};
+use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode};
+
+use crate::args::Args;
+use crate::async_contenders::measure;
+use crate::report::Report;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// (tasks, pool size, shared connections of the multiplexed client).
+const SHAPES: [(usize, usize, usize); 2] = [(64, 16, 2), (4, 4, 1)];
+/// The workloads: a name and its SQL (`$1` takes the task's number).
+const WORKLOADS: [(&str, &str); 2] = [("select1", "SELECT 1"), ("param", "SELECT $1::int4 + 1")];
+const MUX: &str = "uno-db-async multiplexed";
+const POOLED: &str = "uno-db-async pooled";
+const DEADPOOL: &str = "deadpool-postgres";
+const CONTENDERS: [&str; 3] = [MUX, POOLED, DEADPOOL];
+
+pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(args))
+}
+
+/// The contenders of one shape, every connection opened before measuring.
+struct Contenders {
+    /// Pooled checkouts and the multiplexed client, from one engine.
+    uno: Arc<dyn uno_db::nonblocking::Engine>,
+    deadpool: deadpool_postgres::Pool,
+}
+
+async fn build(args: &Args, pool: usize, shared: usize) -> Result<Contenders, BoxError> {
+    let config = args
+        .url
+        .parse::<ConnectionConfig>()?
+        .to_builder()
+        .pool_size(pool)
+        .max_overflow(0)
+        .pool_timeout(Duration::from_secs(30))
+        .multiplex_connections(shared)
+        // deadpool-postgres runs `NoTls`: both in plaintext.
+        .ssl_mode(SslMode::Disable)
+        .build()?;
+    let uno = AsyncEngineFactory::new().engine(&config)?;
+    let pg_config: tokio_postgres::Config = args.url.parse()?;
+    let manager = deadpool_postgres::Manager::from_config(
+        pg_config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    // deadpool's defaults: no wait timeout.
+    let deadpool = deadpool_postgres::Pool::builder(manager)
+        .max_size(pool)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()?;
+    let mut uno_held = Vec::new();
+    let mut deadpool_held = Vec::new();
+    for _ in 0..pool {
+        uno_held.push(uno.connect().await?);
+        deadpool_held.push(deadpool.get().await?);
+    }
+    drop((uno_held, deadpool_held));
+    // Open every shared connection: several statements at once per
+    // connection.
+    let mut warm = Vec::new();
+    for _ in 0..shared * 4 {
+        let mut client = uno.multiplexed()?;
+        warm.push(tokio::spawn(async move {
+            client.query("SELECT pg_sleep(0.01)", &[]).await
+        }));
+    }
+    for task in warm {
+        task.await??;
+    }
+    Ok(Contenders { uno, deadpool })
+}
+
+async fn run_async(args: &Args) -> Result<(), BoxError> {
+    println!(
+        "multiplexed mode; {} interleaved rounds of {:?}; shapes (tasks x pool, shared \
+         connections) {SHAPES:?}; workloads {WORKLOADS:?}",
+        args.rounds, args.round
+    );
+    let mut report = Report::default();
+    let mut keys = Vec::new();
+    for (tasks, pool, shared) in SHAPES {
+        let shared = args.shared.unwrap_or(shared);
+        let shape = format!("{tasks}x{pool}");
+        let contenders = build(args, pool, shared).await?;
+        for (workload, sql) in WORKLOADS {
+            let key = format!("{workload} {shape}");
+            keys.push((workload, shape.clone(), key.clone()));
+            for round in 0..args.rounds {
+                for slot in 0..CONTENDERS.len() {
+                    let contender = CONTENDERS[(round + slot) % CONTENDERS.len()];
+                    if !args.runs(contender) {
+                        continue;
+                    }
+                    let ops = run_one(&contenders, contender, tasks, sql, args.round).await?;
+                    report.record(contender, &key, ops);
+                }
+            }
+            report.print_medians(&key, &CONTENDERS);
+        }
+        contenders.uno.dispose();
+        contenders.deadpool.close();
+    }
+    for (ours, theirs) in [(MUX, DEADPOOL), (MUX, POOLED), (POOLED, DEADPOOL)] {
+        for (workload, shape, key) in &keys {
+            let ratio = report.round_ratio(ours, theirs, key);
+            println!("ratio {ours}/{theirs} = {ratio:.3} ({workload}, {shape})");
+        }
+    }
+    Ok(())
+}
+
+/// One round of `contender`: `tasks` tasks running `sql` (with the task's
+/// number as `$1` when it takes one) for `length`.
+async fn run_one(
+    contenders: &Contenders,
+    contender: &str,
+    tasks: usize,
+    sql: &'static str,
+    length: Duration,
+) -> Result<f64, BoxError> {
+    let takes_param = sql.contains("$1");
+    let value = 41_i32;
+    match contender {
+        MUX => {
+            let engine = Arc::clone(&contenders.uno);
+            measure(tasks, length, move || {
+                let client = engine.multiplexed();
+                async move {
+                    let mut client = client?;
+                    if takes_param {
+                        client.query(sql, &[&value]).await?;
+                    } else {
+                        client.query(sql, &[]).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await
+        }
+        POOLED => {
+            let engine = Arc::clone(&contenders.uno);
+            measure(tasks, length, move || {
+                let engine = Arc::clone(&engine);
+                async move {
+                    let mut conn = engine.connect().await?;
+                    if takes_param {
+                        conn.query(sql, &[&value]).await?;
+                    } else {
+                        conn.query(sql, &[]).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await
+        }
+        _ => {
+            let pool = contenders.deadpool.clone();
+            measure(tasks, length, move || {
+                let pool = pool.clone();
+                async move {
+                    let client = pool.get().await?;
+                    let statement = client.prepare_cached(sql).await?;
+                    if takes_param {
+                        client.query(&statement, &[&value]).await?;
+                    } else {
+                        client.query(&statement, &[]).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await
+        }
+    }
+}
