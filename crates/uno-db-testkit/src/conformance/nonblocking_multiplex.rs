@@ -1,6 +1,6 @@
 //! The multiplexed mode of the async family
 //! ([`Engine::multiplexed`](uno_db_core::nonblocking::Engine::multiplexed)):
-//! the statement cases of [`nonblocking`](super::nonblocking) that apply
+//! the statement cases of [`nonblocking`] that apply
 //! to a client without a connection of its own, run on the multiplexed
 //! client, and the mode's own rules (session statements refused, callers
 //! isolated, the engine's connection setup applied to shared connections).
