@@ -17,6 +17,7 @@ use uno_db_core::{CloseReason, Error, Result, Row, Statement, TransactionOptions
 
 use crate::copy::CopyWriter;
 use crate::streamed::{StreamedCopy, StreamedRows, Waits};
+use crate::watchdog::StatementSlot;
 
 use crate::shared::EngineShared;
 
@@ -26,6 +27,9 @@ pub(crate) struct PgConn {
     // `None` only while being dropped.
     client: Option<Client>,
     cancel: Option<Arc<CancelToken>>,
+    /// This connection's `query_timeout` watch, made on its first
+    /// watched statement.
+    watch: Option<Arc<StatementSlot>>,
     pub(crate) state: ConnState<PreparedStatement>,
     shared: Arc<EngineShared>,
 }
@@ -48,6 +52,7 @@ impl PgConn {
         Self {
             state,
             cancel: Some(Arc::new(client.cancel_token())),
+            watch: None,
             client: Some(client),
             shared,
         }
@@ -71,10 +76,15 @@ impl PgConn {
         call: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T> {
         let client = open(&mut self.client)?;
-        let armed = match (limit, &self.cancel) {
-            (Some(limit), Some(token)) => Some(self.shared.watchdog.arm(limit, token)),
+        let watch = match (limit, &self.cancel, &self.watch) {
+            (Some(_), _, Some(watch)) => Some(watch),
+            (Some(_), Some(token), None) => {
+                let watch = self.shared.watchdog.slot(Arc::clone(token));
+                Some(&*self.watch.insert(watch))
+            }
             _ => None,
         };
+        let armed = watch.zip(limit).map(|(watch, limit)| watch.arm(limit));
         let result = call(client).map_err(from_driver);
         if let (Some(armed), Some(limit)) = (armed, limit)
             && armed.disarm()

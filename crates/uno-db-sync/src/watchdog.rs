@@ -9,9 +9,13 @@
 //! still there. The statement then fails with the kernel's time-out error
 //! and its connection is discarded.
 //!
-//! Arming costs a map insertion under a mutex: no thread hop per
-//! statement. The thread starts with the first armed statement and ends
-//! with the engine.
+//! Each connection has a [`StatementSlot`], registered with the watchdog
+//! once: arming a statement stores its deadline in the slot (an atomic
+//! store, no lock) and the watchdog looks at the slots when the earliest
+//! deadline it knows of comes. Only a deadline earlier than the watchdog's
+//! next look takes its lock, to wake it; with nothing armed it looks once
+//! a second, so the usual limits (minutes) never do. The thread starts with
+//! the first slot and ends with the engine.
 //!
 //! A streamed result (rows, `COPY`) is watched differently, since arming
 //! per row would cost more than reading the row: the stream marks on its
@@ -24,7 +28,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use postgres::CancelToken;
@@ -42,13 +46,29 @@ struct Inner {
     changed: Condvar,
     /// Cancel requests go over TLS as the connections do.
     tls: MakeTls,
+    /// What slot deadlines count from.
+    epoch: Instant,
+    /// When the watchdog looks next, after `epoch` in nanoseconds; `0`
+    /// while it is looking. Set under the lock before it waits.
+    next_look: AtomicU64,
 }
+
+/// How long the watchdog waits when nothing is armed: an armed deadline
+/// later than that needs no wake-up.
+const IDLE_LOOK: Duration = Duration::from_secs(1);
+
+/// A slot's deadline while nothing is armed.
+const IDLE: u64 = 0;
+/// A slot's deadline once the watchdog cancelled its statement.
+const FIRED: u64 = u64::MAX;
 
 #[derive(Default)]
 struct State {
     // Shared with the connection: arming a statement clones a pointer, not
     // the token (which holds the host name).
     armed: BTreeMap<(Instant, u64), Watched>,
+    /// Every connection's statement slot.
+    slots: Vec<Weak<StatementSlot>>,
     next_id: u64,
     thread_started: bool,
     stopped: bool,
@@ -58,17 +78,56 @@ impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
             .field("armed", &self.armed.len())
+            .field("slots", &self.slots.len())
             .finish_non_exhaustive()
     }
 }
 
-/// One armed statement; [`disarm`](Self::disarm) it when the call returns.
-/// What a deadline belongs to.
+/// What a deadline of the map belongs to.
 enum Watched {
-    /// A statement: cancelled when its deadline passes.
-    Statement(Arc<CancelToken>),
     /// A streamed result, looked at each time its deadline passes.
     Stream(StreamWatch),
+}
+
+/// One connection's statement watch: the deadline of its running statement
+/// (nanoseconds after the watchdog's epoch; [`IDLE`], or [`FIRED`] once
+/// cancelled) and the token that cancels it.
+pub(crate) struct StatementSlot {
+    deadline: AtomicU64,
+    token: Arc<CancelToken>,
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for StatementSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatementSlot")
+            .field("deadline", &self.deadline.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl StatementSlot {
+    /// Watches the statement about to be sent: if it still runs after
+    /// `limit`, the watchdog cancels it.
+    pub(crate) fn arm(&self, limit: Duration) -> Armed<'_> {
+        let inner = &self.inner;
+        let at = Instant::now() + limit;
+        let deadline = nanos_after(inner.epoch, at).clamp(1, FIRED - 1);
+        self.deadline.store(deadline, Ordering::SeqCst);
+        let next_look = inner.next_look.load(Ordering::SeqCst);
+        if next_look == 0 || deadline < next_look {
+            // Taken while the watchdog waits (or after it looked), so the
+            // wake-up cannot be lost.
+            let _state = inner.lock();
+            inner.changed.notify_one();
+        }
+        Armed { slot: self }
+    }
+}
+
+/// Nanoseconds from `epoch` to `at` (0 before it).
+fn nanos_after(epoch: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch).as_nanos()).unwrap_or(FIRED - 1)
 }
 
 struct StreamWatch {
@@ -124,9 +183,9 @@ impl std::ops::Deref for StreamProgressGuard {
     }
 }
 
+/// One armed statement; [`disarm`](Self::disarm) it when the call returns.
 pub(crate) struct Armed<'a> {
-    watchdog: &'a Watchdog,
-    key: (Instant, u64),
+    slot: &'a StatementSlot,
 }
 
 impl Watchdog {
@@ -137,28 +196,24 @@ impl Watchdog {
                 state: Mutex::default(),
                 changed: Condvar::new(),
                 tls,
+                epoch: Instant::now(),
+                next_look: AtomicU64::new(0),
             }),
         }
     }
 
-    /// Watches a statement about to be sent: if it still runs after
-    /// `limit`, `token` cancels it.
-    pub(crate) fn arm(&self, limit: Duration, token: &Arc<CancelToken>) -> Armed<'_> {
+    /// The statement watch of a new connection whose statements `token`
+    /// cancels, registered until the slot is dropped.
+    pub(crate) fn slot(&self, token: Arc<CancelToken>) -> Arc<StatementSlot> {
+        let slot = Arc::new(StatementSlot {
+            deadline: AtomicU64::new(IDLE),
+            token,
+            inner: Arc::clone(&self.inner),
+        });
         let mut state = self.inner.lock();
-        let key = (Instant::now() + limit, state.next_id);
-        state.next_id += 1;
-        let earliest = state
-            .armed
-            .first_key_value()
-            .is_none_or(|(first, _)| key < *first);
-        state
-            .armed
-            .insert(key, Watched::Statement(Arc::clone(token)));
-        self.wake(&mut state, earliest);
-        Armed {
-            watchdog: self,
-            key,
-        }
+        state.slots.push(Arc::downgrade(&slot));
+        self.wake(&mut state, false);
+        slot
     }
 
     /// Watches a streamed result whose waits for the server are limited to
@@ -222,7 +277,7 @@ impl Armed<'_> {
     /// The call returned; whether the deadline passed first (the statement
     /// was cancelled).
     pub(crate) fn disarm(self) -> bool {
-        self.watchdog.inner.lock().armed.remove(&self.key).is_none()
+        self.slot.deadline.swap(IDLE, Ordering::SeqCst) == FIRED
     }
 }
 
@@ -237,38 +292,66 @@ impl Inner {
             if state.stopped {
                 return;
             }
+            self.next_look.store(0, Ordering::SeqCst);
             let now = Instant::now();
-            let next = state.armed.first_key_value().map(|(key, _)| key.0);
-            state = match next {
-                None => self
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) if deadline <= now => {
+            let mut next = self.look_at_slots(&mut state, now);
+            // Streams: the map's first deadline.
+            if let Some((&(deadline, _), _)) = state.armed.first_key_value() {
+                if deadline <= now {
                     // Without the `tls` feature the connector is `Copy`.
                     #[allow(clippy::clone_on_copy)]
                     let tls = self.tls.clone();
-                    match state.armed.pop_first() {
-                        Some((_, Watched::Statement(token))) => cancel(token, tls),
-                        Some((_, Watched::Stream(watch))) => {
-                            if let Some(watch) = look(watch, now, tls) {
-                                let key = (now + look_period(watch.limit), state.next_id);
-                                state.next_id += 1;
-                                state.armed.insert(key, Watched::Stream(watch));
-                            }
-                        }
-                        None => {}
+                    if let Some((_, Watched::Stream(watch))) = state.armed.pop_first()
+                        && let Some(watch) = look(watch, now, tls)
+                    {
+                        let key = (now + look_period(watch.limit), state.next_id);
+                        state.next_id += 1;
+                        state.armed.insert(key, Watched::Stream(watch));
                     }
-                    state
+                    continue;
                 }
-                Some(deadline) => {
-                    self.changed
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
+                next = next.min(deadline);
+            }
+            self.next_look
+                .store(nanos_after(self.epoch, next).max(1), Ordering::SeqCst);
+            state = self
+                .changed
+                .wait_timeout(state, next.saturating_duration_since(now))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
+    }
+
+    /// Cancels the statements whose deadline passed at `now` and forgets
+    /// the slots of dropped connections; returns when to look next (at
+    /// most [`IDLE_LOOK`] away).
+    fn look_at_slots(&self, state: &mut State, now: Instant) -> Instant {
+        let mut next = now + IDLE_LOOK;
+        let due = nanos_after(self.epoch, now);
+        state.slots.retain(|slot| {
+            let Some(slot) = slot.upgrade() else {
+                return false;
+            };
+            let deadline = slot.deadline.load(Ordering::SeqCst);
+            if deadline == IDLE || deadline == FIRED {
+                return true;
+            }
+            if deadline <= due {
+                if slot
+                    .deadline
+                    .compare_exchange(deadline, FIRED, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    // Without the `tls` feature the connector is `Copy`.
+                    #[allow(clippy::clone_on_copy)]
+                    cancel(Arc::clone(&slot.token), self.tls.clone());
+                }
+            } else {
+                next = next.min(self.epoch + Duration::from_nanos(deadline));
+            }
+            true
+        });
+        next
     }
 }
 
