@@ -76,7 +76,7 @@ macro_rules! multiplexed {
     ($self:ident, $sql:ident, $batch:expr, |$line:ident| $work:expr) => {{
         let $sql = multiplexed_sql($sql);
         admit_multiplexed($sql, $batch)?;
-        let ($line, statement) = $self.multiplexer.start().await?;
+        let ($line, statement) = $self.multiplexer.start($sql).await?;
         let limit = $self.multiplexer.shared().core.config().query_timeout();
         let cached = (!$batch).then_some($sql);
         SharedLine::run(statement, cached, limit, $work).await

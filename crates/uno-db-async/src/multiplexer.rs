@@ -77,8 +77,8 @@ impl Multiplexer {
         &self.shared
     }
 
-    /// The shared connection that takes the next statement, and that
-    /// statement started there. A connection replaced between the pick and
+    /// The shared connection that takes the next statement (`sql`), and
+    /// that statement started there. A connection replaced between the pick and
     /// the start (nothing was sent) makes it pick again, a few times.
     ///
     /// # Errors
@@ -86,11 +86,12 @@ impl Multiplexer {
     /// As [`line`](Self::line), or the last refusal to start.
     pub(crate) async fn start(
         self: &Arc<Self>,
+        sql: &str,
     ) -> Result<(Arc<SharedLine>, SharedStatement<PreparedStatement>)> {
         let mut tries = 0;
         loop {
             let line = self.line().await?;
-            match line.start() {
+            match line.start(sql) {
                 Ok(statement) => return Ok((line, statement)),
                 Err(error) if tries > self.slots.len() => return Err(error),
                 Err(_) => tries += 1,

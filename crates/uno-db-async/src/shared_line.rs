@@ -44,9 +44,10 @@ impl SharedLine {
         Self {
             cancel: client.cancel_token(),
             client,
-            state: Arc::new(SharedConnState::new(
-                shared.core.config().statement_cache_size(),
-            )),
+            state: Arc::new(
+                SharedConnState::new(shared.core.config().statement_cache_size())
+                    .with_telemetry(opened.telemetry()),
+            ),
             _opened: opened,
             shared,
         }
@@ -57,14 +58,14 @@ impl SharedLine {
         self.state.load(self.client.is_closed())
     }
 
-    /// A statement is about to be sent here.
+    /// A statement (`sql`) is about to be sent here.
     ///
     /// # Errors
     ///
     /// [`Closed`](uno_db_core::ErrorKind::Closed) when the connection was
     /// lost or retired since it was picked: nothing is sent.
-    pub(crate) fn start(&self) -> Result<SharedStatement<PreparedStatement>> {
-        self.state.statement_started()
+    pub(crate) fn start(&self, sql: &str) -> Result<SharedStatement<PreparedStatement>> {
+        self.state.statement_started(sql)
     }
 
     /// Runs `work` (which sends `statement` on this connection) as the

@@ -187,6 +187,17 @@ impl<S: Clone> ConnState<S> {
         self.checked_out_at = Some(now);
     }
 
+    /// The engine's statement spans and measures this connection's
+    /// statements get, and which server of the configuration it reached:
+    /// what a shared connection made of it carries on
+    /// ([`SharedConnState::with_telemetry`](super::SharedConnState::with_telemetry)).
+    #[must_use]
+    pub fn telemetry(&self) -> Option<(Arc<Telemetry>, usize)> {
+        self.telemetry
+            .as_ref()
+            .map(|telemetry| (Arc::clone(telemetry), self.host.index))
+    }
+
     /// Its server process, registered with the engine.
     pub(super) fn set_backend_pid(&mut self, pid: BackendPid) {
         self.backend_pid = Some(pid);

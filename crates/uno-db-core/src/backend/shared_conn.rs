@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
 use super::conn_state::connection_lost;
+use super::events::Telemetry;
 use super::statement_cache::StatementCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::status::CloseReason;
@@ -53,6 +54,9 @@ pub struct SharedConnState<S> {
     lost: AtomicBool,
     /// A statement ran past `query_timeout`: no new statement goes here.
     retired: AtomicBool,
+    /// The engine's statement spans and measures, and which server of the
+    /// configuration it reached.
+    telemetry: Option<(Arc<Telemetry>, usize)>,
 }
 
 /// One statement in flight on a shared connection, from
@@ -63,6 +67,9 @@ pub struct SharedConnState<S> {
 pub struct SharedStatement<S> {
     conn: Arc<SharedConnState<S>>,
     done: bool,
+    /// Its span (`postgresql`, as a pooled statement's) and clock.
+    span: tracing::Span,
+    clock: Option<std::time::Instant>,
 }
 
 impl<S: Clone> SharedConnState<S> {
@@ -78,7 +85,17 @@ impl<S: Clone> SharedConnState<S> {
             abandoned: AtomicBool::new(false),
             lost: AtomicBool::new(false),
             retired: AtomicBool::new(false),
+            telemetry: None,
         }
+    }
+
+    /// Its statements get the spans and measures of the connection it was
+    /// made of (see [`ConnState::telemetry`](super::ConnState::telemetry)),
+    /// as that connection's own statements would.
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Option<(Arc<Telemetry>, usize)>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// Its id, unique in the process among shared connections.
@@ -132,14 +149,23 @@ impl<S: Clone> SharedConnState<S> {
     ///
     /// [`Closed`](ErrorKind::Closed) when it was lost or retired since it
     /// was picked: nothing is sent, and the caller may pick again.
-    pub fn statement_started(self: &Arc<Self>) -> Result<SharedStatement<S>> {
+    pub fn statement_started(self: &Arc<Self>, sql: &str) -> Result<SharedStatement<S>> {
         if !self.takes_statements(false) {
             return Err(not_sent());
         }
         self.waiting.fetch_add(1, Ordering::AcqRel);
+        let (span, clock) = match &self.telemetry {
+            Some((telemetry, host)) => (
+                telemetry.statement_span(*host, sql, &tracing::Span::none()),
+                telemetry.statement_clock(),
+            ),
+            None => (tracing::Span::none(), None),
+        };
         Ok(SharedStatement {
             conn: Arc::clone(self),
             done: false,
+            span,
+            clock,
         })
     }
 
@@ -186,6 +212,7 @@ impl<S: Clone> SharedStatement<S> {
     /// [`Closed`](ErrorKind::Closed), which is transient.
     pub fn finished<T>(mut self, sql: Option<&str>, result: Result<T>) -> Result<T> {
         self.done = true;
+        self.ended(result.as_ref().err());
         if let Err(error) = &result {
             if connection_lost(error) {
                 self.conn.lost.store(true, Ordering::Release);
@@ -207,7 +234,7 @@ impl<S: Clone> SharedStatement<S> {
         self.done = true;
         self.conn.abandoned.store(true, Ordering::Release);
         self.conn.retired.store(true, Ordering::Release);
-        Error::with_message(
+        let error = Error::with_message(
             ErrorKind::QueryTimeout,
             format!(
                 "the statement did not finish within query_timeout ({}ms); its shared \
@@ -216,7 +243,17 @@ impl<S: Clone> SharedStatement<S> {
                 limit.as_millis()
             ),
         )
-        .with_source(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        .with_source(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        self.ended(Some(&error));
+        error
+    }
+
+    /// Its span and measure get the outcome (`error`: `None` when it
+    /// succeeded).
+    fn ended(&mut self, error: Option<&Error>) {
+        if let Some((telemetry, _)) = &self.conn.telemetry {
+            telemetry.statement_ended(&self.span, self.clock.take(), error);
+        }
     }
 }
 
@@ -254,7 +291,7 @@ mod tests {
     #[test]
     fn a_statement_error_is_its_callers_alone() {
         let conn = conn();
-        let statement = conn.statement_started().unwrap();
+        let statement = conn.statement_started("SELECT 1").unwrap();
         assert_eq!(conn.load(false), Some(1));
         let error = statement
             .finished::<()>(None, Err(db("42601")))
@@ -268,8 +305,8 @@ mod tests {
     #[test]
     fn a_broken_connection_is_replaced_and_its_statements_fail_transient() {
         let conn = conn();
-        let first = conn.statement_started().unwrap();
-        let second = conn.statement_started().unwrap();
+        let first = conn.statement_started("SELECT 1").unwrap();
+        let second = conn.statement_started("SELECT 1").unwrap();
         let error = first
             .finished::<()>(None, Err(Error::new(ErrorKind::Closed)))
             .unwrap_err();
@@ -277,7 +314,7 @@ mod tests {
         assert!(conn.is_replaced());
         assert_eq!(conn.load(false), None);
         let _ = second.finished::<()>(None, Err(db("57P01")));
-        let refused = conn.statement_started().unwrap_err();
+        let refused = conn.statement_started("SELECT 1").unwrap_err();
         assert_eq!(refused.kind(), ErrorKind::Closed);
         assert!(refused.is_transient());
         assert!(!conn.cancel_on_close(), "nothing was abandoned");
@@ -287,8 +324,8 @@ mod tests {
     #[test]
     fn a_late_statement_retires_the_connection_and_is_cancelled_last() {
         let conn = conn();
-        let late = conn.statement_started().unwrap();
-        let other = conn.statement_started().unwrap();
+        let late = conn.statement_started("SELECT 1").unwrap();
+        let other = conn.statement_started("SELECT 1").unwrap();
         let error = late.timed_out(Duration::from_millis(50));
         assert_eq!(error.kind(), ErrorKind::QueryTimeout);
         assert!(conn.is_replaced());
@@ -301,7 +338,7 @@ mod tests {
     #[test]
     fn a_dropped_caller_disturbs_no_one() {
         let conn = conn();
-        let dropped = conn.statement_started().unwrap();
+        let dropped = conn.statement_started("SELECT 1").unwrap();
         drop(dropped);
         assert_eq!(conn.load(false), Some(0));
         assert!(!conn.is_replaced());
@@ -315,10 +352,10 @@ mod tests {
         let conn = conn();
         let _ = conn.remember("SELECT 1", 1);
         let _ = conn.remember("SELECT 2", 2);
-        let statement = conn.statement_started().unwrap();
+        let statement = conn.statement_started("SELECT 1").unwrap();
         let _ = statement.finished::<()>(Some("SELECT 1"), Err(db("0A000")));
         assert_eq!(conn.cached("SELECT 1"), None);
-        let statement = conn.statement_started().unwrap();
+        let statement = conn.statement_started("SELECT 1").unwrap();
         let _ = statement.finished::<()>(Some("SELECT 2"), Err(db("23505")));
         assert_eq!(conn.cached("SELECT 2"), Some(2));
         assert_ne!(conn.id(), SharedConnState::<u32>::new(0).id());

@@ -117,6 +117,43 @@ pub async fn observability_statement_spans(
     Ok(())
 }
 
+/// Pins: a statement of the multiplexed client is a `postgresql` span with
+/// the same fields as a pooled connection's (its failure's SQLSTATE
+/// included, no parameter value), and no checkout span.
+pub async fn observability_multiplexed_statement_spans(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+    capture: &Capture,
+) -> Result<()> {
+    let config = config.to_builder().multiplex_connections(1).build()?;
+    let engine = factory.engine(&config)?;
+    let mut client = engine.multiplexed()?;
+    let row = client.query_one(PARAM_SQL, &[&SECRET_PARAM]).await?;
+    assert_eq!(row.get::<_, &str>(0), SECRET_PARAM);
+    let error = client.execute(MISSING_TABLE, &[]).await.unwrap_err();
+    assert_eq!(error.sqlstate(), Some(&SqlState::UNDEFINED_TABLE));
+
+    let endpoint = &config.endpoints()[0];
+    assert!(
+        capture
+            .spans_named("db.client.connection.acquire")
+            .is_empty(),
+        "a multiplexed statement checks nothing out"
+    );
+    let statements = capture.spans_named("postgresql");
+    assert_eq!(statements.len(), 2, "{statements:?}");
+    for span in &statements {
+        assert_statement_span(span, "SELECT", config.database(), endpoint.host());
+    }
+    assert_eq!(statements[0].field("error.type"), None);
+    assert_eq!(
+        statements[1].field("db.response.status_code"),
+        Some("42P01")
+    );
+    assert!(!capture.all_text().contains(SECRET_PARAM));
+    Ok(())
+}
+
 /// Pins: a session is one `db.transaction` span from `BEGIN` to its end,
 /// with its outcome (`commit`, `rollback`, and `rollback` for a session
 /// dropped without commit), and its statements are its children.
@@ -336,6 +373,7 @@ macro_rules! nonblocking_observability_conformance {
     ($factory:expr) => {
         $crate::nonblocking_observability_conformance!(@cases $factory;
             observability_statement_spans,
+            observability_multiplexed_statement_spans,
             observability_transaction_spans,
             observability_query_text_when_enabled,
             observability_refused_connect_warns_once,
