@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use deadpool::managed::{Pool, PoolError, QueueMode};
 use tracing::Instrument as _;
-use uno_db_core::backend::{CredentialSource, EngineCore};
+use uno_db_core::backend::{CredentialSource, DrainStep, EngineCore};
 use uno_db_core::nonblocking::{Client, Connection, CredentialProvider, Engine, Listener, Session};
 use uno_db_core::{
     AsyncCallbacks, CloseReason, CloseReport, ConnectionConfig, Driver, Error, ErrorKind,
@@ -29,9 +29,6 @@ use crate::reaper;
 use crate::session::AsyncSession;
 use crate::shared::EngineShared;
 use crate::watchdog::Watchdog;
-
-/// How often a drain looks whether every checked-out connection is back.
-const CLOSE_POLL: Duration = Duration::from_millis(10);
 
 /// A pool of tokio-postgres connections for one [`ConnectionConfig`].
 ///
@@ -306,43 +303,28 @@ impl AsyncEngine {
     /// Drains the pool, waiting at most `deadline` for checked-out
     /// connections; the concrete form of [`Engine::close`].
     pub async fn close(&self, deadline: Duration) -> CloseReport {
-        let until = Instant::now() + deadline;
+        let core = &self.shared.core;
         Engine::dispose(self);
         // What is left in the pool is checked out (or being returned).
-        let in_use = self.pool.status().size;
+        let drain = core.drain(deadline, self.pool.status().size);
         loop {
-            let left = self.pool.status().size;
-            if left == 0 {
-                return self.shared.core.close_report(in_use, 0);
+            match core.drain_step(&drain, self.pool.status().size) {
+                DrainStep::Done(report) => return report,
+                DrainStep::Wait(wait) => tokio::time::sleep(wait).await,
+                DrainStep::Force(forced) => {
+                    let outcome = match forced.sql() {
+                        None => Ok(()),
+                        Some(sql) => tokio::time::timeout(
+                            forced.limit(),
+                            connect::run_detached(&self.shared, sql),
+                        )
+                        .await
+                        .unwrap_or_else(|_| Err(forced.timed_out())),
+                    };
+                    return core.forced_close_ended(&forced, &outcome);
+                }
             }
-            if Instant::now() >= until {
-                self.end_on_server().await;
-                return self.shared.core.close_report(in_use, left);
-            }
-            tokio::time::sleep(CLOSE_POLL.min(until.saturating_duration_since(Instant::now())))
-                .await;
         }
-    }
-
-    /// Ends on the server the connections a drain's deadline left open
-    /// (their users' tasks hold them): the kernel's statement on a
-    /// connection of its own, within the time to connect and the kernel's
-    /// own bound.
-    async fn end_on_server(&self) {
-        let core = &self.shared.core;
-        let Some(sql) = core.forced_close_sql() else {
-            return;
-        };
-        let limit = core.config().pool_timeout() + core.housekeeping_timeout() * 2;
-        let outcome = tokio::time::timeout(limit, connect::run_detached(&self.shared, &sql))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::with_message(
-                    ErrorKind::QueryTimeout,
-                    format!("ending the remaining connections took longer than {limit:?}"),
-                ))
-            });
-        core.forced_close_done(outcome.as_ref().err());
     }
 
     /// Resizes deadpool to the kernel's new maximum; idle connections it

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use r2d2::{Pool, PooledConnection};
 use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
-use uno_db_core::backend::{CredentialSource, EngineCore, MAX_CONNECTIONS};
+use uno_db_core::backend::{CredentialSource, DrainStep, EngineCore, ForcedClose, MAX_CONNECTIONS};
 use uno_db_core::blocking;
 use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::{
@@ -28,9 +28,6 @@ use crate::shared::EngineShared;
 /// looking whether the engine was disposed (r2d2 does not wake waiters when
 /// it is).
 const WAIT_SLICE: Duration = Duration::from_millis(100);
-
-/// How often a drain looks whether every checked-out connection is back.
-const CLOSE_POLL: Duration = Duration::from_millis(10);
 
 /// A pool of blocking `PostgreSQL` connections for one [`ConnectionConfig`].
 ///
@@ -356,52 +353,45 @@ impl SyncEngine {
     /// [`Engine::close`](blocking::Engine::close). Waiting works anywhere
     /// (also inside an async runtime, where it blocks the thread).
     pub fn close(&self, deadline: Duration) -> CloseReport {
-        let until = Instant::now() + deadline;
+        let core = &self.shared.core;
         blocking::Engine::dispose(self);
-        let in_use = self.pool.state().connections as usize;
+        let drain = core.drain(deadline, self.pool.state().connections as usize);
         loop {
-            let left = self.pool.state().connections as usize;
-            if left == 0 {
-                return self.shared.core.close_report(in_use, 0);
+            match core.drain_step(&drain, self.pool.state().connections as usize) {
+                DrainStep::Done(report) => return report,
+                DrainStep::Wait(wait) => std::thread::sleep(wait),
+                DrainStep::Force(forced) => {
+                    let outcome = self.end_on_server(&forced);
+                    return core.forced_close_ended(&forced, &outcome);
+                }
             }
-            if Instant::now() >= until {
-                self.end_on_server();
-                return self.shared.core.close_report(in_use, left);
-            }
-            std::thread::sleep(CLOSE_POLL.min(until.saturating_duration_since(Instant::now())));
         }
     }
 
     /// Ends on the server the connections a drain's deadline left open
     /// (their users hold the sockets): the kernel's statement, on a
     /// connection of its own, from a helper thread (the driver may not
-    /// block inside an async runtime), waited for within the time to
-    /// connect and the kernel's own bound.
-    fn end_on_server(&self) {
-        let core = &self.shared.core;
-        let Some(sql) = core.forced_close_sql() else {
-            return;
+    /// block inside an async runtime), waited for within the kernel's
+    /// limit.
+    fn end_on_server(&self, forced: &ForcedClose) -> Result<()> {
+        let Some(sql) = forced.sql().map(str::to_owned) else {
+            return Ok(());
         };
         let shared = Arc::clone(&self.shared);
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("uno-db-sync-close".to_owned())
-            .spawn(move || drop(sender.send(connect::run_detached(&shared, &sql))));
-        let limit = core.config().pool_timeout() + core.housekeeping_timeout() * 2;
-        let outcome = match spawned {
-            Err(error) => Err(Error::with_message(
-                ErrorKind::Connect,
-                "could not start a thread to end the remaining connections",
-            )
-            .with_source(error)),
-            Ok(_) => receiver.recv_timeout(limit).unwrap_or_else(|_| {
-                Err(Error::with_message(
-                    ErrorKind::QueryTimeout,
-                    format!("ending the remaining connections took longer than {limit:?}"),
-                ))
-            }),
-        };
-        core.forced_close_done(outcome.as_ref().err());
+            .spawn(move || drop(sender.send(connect::run_detached(&shared, &sql))))
+            .map_err(|error| {
+                Error::with_message(
+                    ErrorKind::Connect,
+                    "could not start a thread to end the remaining connections",
+                )
+                .with_source(error)
+            })?;
+        receiver
+            .recv_timeout(forced.limit())
+            .unwrap_or_else(|_| Err(forced.timed_out()))
     }
 
     /// Applies the kernel's new limits: idle connections beyond the new

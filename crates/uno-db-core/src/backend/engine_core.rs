@@ -379,13 +379,13 @@ impl EngineCore {
     }
 
     /// The statement a drain whose deadline passed runs on a connection of
-    /// its own: it ends the server processes of the connections still open
+    /// its own ([`ForcedClose::sql`](super::ForcedClose::sql)): it ends the server processes of the connections still open
     /// (checked out, their users' threads or tasks holding the sockets)
     /// and waits, at most the housekeeping timeout, until the server no
     /// longer lists them. `None` when no connection is open (or behind
     /// PgBouncer, where the processes are not the engine's).
     #[must_use]
-    pub fn forced_close_sql(&self) -> Option<String> {
+    pub(super) fn forced_close_sql(&self) -> Option<String> {
         self.backends.terminate_sql(self.housekeeping_timeout())
     }
 
@@ -991,12 +991,6 @@ impl EngineCore {
         };
         self.events().engine_closed(report.returned, report.forced);
         report
-    }
-
-    /// The drain ran [`forced_close_sql`](Self::forced_close_sql), which
-    /// failed with `error` when set; logged either way.
-    pub fn forced_close_done(&self, error: Option<&Error>) {
-        self.events().forced_close_done(error);
     }
 
     /// Records a connection leaving the pool for good.

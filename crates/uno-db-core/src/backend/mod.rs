@@ -48,6 +48,7 @@ mod cancel_request;
 mod conn_state;
 mod connect_plan;
 mod describe_plan;
+mod drain;
 mod driver_error;
 mod engine_core;
 mod engine_registry;
@@ -80,6 +81,7 @@ pub use conn_state::{ConnState, connection_lost};
 pub use connect_plan::{Attempt, ConnectPlan, ConnectStep, RoleCheck};
 use describe_plan::parameter_count_mismatch;
 pub use describe_plan::{DescribePlan, PINNED_BEGIN, PINNED_END};
+pub use drain::{Drain, DrainStep, ForcedClose};
 pub use driver_error::{from_connect, from_driver};
 pub use engine_core::{
     ALIVE_BYPASS_WINDOW, Checkout, CredentialSource, EngineCore, OpenStep, ROLE_QUERY, ReturnPlan,
