@@ -5,12 +5,10 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use deadpool::managed::{Pool, PoolError, QueueMode};
-use tracing::Instrument as _;
+use deadpool::managed::{Pool, QueueMode};
 use uno_db_core::backend::{CredentialSource, DrainStep, EngineCore};
 use uno_db_core::nonblocking::{Client, Connection, CredentialProvider, Engine, Listener, Session};
 use uno_db_core::{
@@ -18,6 +16,8 @@ use uno_db_core::{
     PoolCounters, PoolStatus, Result, TransactionOptions,
 };
 
+use crate::checkout::CheckoutFuture;
+use crate::checkout_waits::CheckoutWaits;
 use crate::connect;
 use crate::connection::AsyncConnection;
 use crate::listener::AsyncListener;
@@ -59,6 +59,8 @@ pub struct AsyncEngine {
     /// The shared connections of the multiplexed mode, when
     /// `multiplex_connections` is above 0.
     multiplexer: Option<Arc<Multiplexer>>,
+    /// The checkouts waiting for a connection, and their `pool_timeout`.
+    waits: CheckoutWaits,
 }
 
 impl std::fmt::Debug for AsyncEngine {
@@ -147,6 +149,7 @@ impl AsyncEngine {
             count => Some(Arc::new(Multiplexer::new(Arc::clone(&shared), count))),
         };
         Ok(Self {
+            waits: CheckoutWaits::new(shared.core.config().pool_timeout()),
             shared,
             pool,
             multiplexer,
@@ -169,66 +172,19 @@ impl AsyncEngine {
         self.checkout_from(Location::caller())
     }
 
-    async fn checkout_from(&self, location: &'static Location<'static>) -> Result<AsyncConnection> {
-        let core = &self.shared.core;
-        if core.is_disposed() {
-            return Err(core.disposed_error());
-        }
-        self.start_background();
-        let checkout = core.checkout_started();
-        let started = checkout.started();
-        let span = checkout.span().clone();
-        async {
-            let mut get = std::pin::pin!(self.pool.get());
-            // An idle connection is usually there: try once before arming
-            // the `pool_timeout` timer, which costs more than the rest of
-            // such a checkout. Only a checkout that must wait pays for it.
-            // The timer is a backstop armed after `started`: the connect
-            // plan's own deadline (from `started`) ends an attempt first,
-            // with its outcome recorded.
-            let got = match std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx))).await {
-                Poll::Ready(got) => Ok(got),
-                Poll::Pending => {
-                    tokio::time::timeout(core.config().pool_timeout(), get.as_mut()).await
-                }
-            };
-            self.checked_out(got, started, location)
-        }
-        .instrument(span)
-        .await
+    fn checkout_from(
+        &self,
+        location: &'static Location<'static>,
+    ) -> impl Future<Output = Result<AsyncConnection>> + Send + '_ {
+        CheckoutFuture::new(self, location, self.pool.get())
     }
 
-    /// The outcome of a checkout that began at `started`, for the caller at
-    /// `location`.
-    fn checked_out(
-        &self,
-        got: std::result::Result<
-            std::result::Result<deadpool::managed::Object<ConnManager>, PoolError<Error>>,
-            tokio::time::error::Elapsed,
-        >,
-        started: Instant,
-        location: &'static Location<'static>,
-    ) -> Result<AsyncConnection> {
-        let core = &self.shared.core;
-        match got {
-            Ok(Ok(mut object)) => {
-                let ticket = core.handed_out(&mut object.state, started, location);
-                Ok(AsyncConnection::pooled(
-                    object,
-                    Arc::clone(&self.shared),
-                    ticket,
-                ))
-            }
-            Ok(Err(PoolError::Backend(error))) => Err(error),
-            Ok(Err(PoolError::Closed)) => Err(core.disposed_error()),
-            Ok(Err(PoolError::Timeout(_))) | Err(_) => Err(core.checkout_timed_out(started, None)),
-            Ok(Err(PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_))) => {
-                Err(Error::with_message(
-                    ErrorKind::Unsupported,
-                    "the pool is configured with a timeout but no runtime",
-                ))
-            }
-        }
+    pub(crate) fn shared(&self) -> &Arc<EngineShared> {
+        &self.shared
+    }
+
+    pub(crate) fn waits(&self) -> &CheckoutWaits {
+        &self.waits
     }
 
     /// Checks out a connection and begins a transaction; the concrete form
@@ -366,7 +322,7 @@ impl AsyncEngine {
     /// Starts, once each, the engine's background tasks that its
     /// configuration asks for: the reaper, the `min_idle` refill and the
     /// leak watch.
-    fn start_background(&self) {
+    pub(crate) fn start_background(&self) {
         // Every checkout asks; only the first needs to look further.
         if self.shared.reaper_started.load(Ordering::Acquire)
             || self.shared.reaper_started.swap(true, Ordering::AcqRel)

@@ -35,6 +35,8 @@
 
 mod batching;
 mod cancel;
+mod checkout;
+mod checkout_waits;
 mod connect;
 mod connection;
 mod copy;

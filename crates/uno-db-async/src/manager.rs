@@ -43,11 +43,11 @@ impl Manager for ConnManager {
     /// checkout.
     async fn recycle(&self, conn: &mut Box<PgConn>, _: &Metrics) -> RecycleResult<Error> {
         let core = &self.shared.core;
-        if let Some(reason) = core.checkout_verdict(&conn.state, conn.is_closed(), Instant::now()) {
+        let now = Instant::now();
+        if let Some(reason) = core.checkout_verdict(&conn.state, conn.is_closed(), now) {
             conn.state.close_for(reason);
             return Err(RecycleError::message(reason.as_str()));
         }
-        let now = Instant::now();
         if let Some(probe) = core.checkout_probe(&conn.state, now) {
             let outcome = Box::pin(tokio::time::timeout(
                 core.housekeeping_timeout(),

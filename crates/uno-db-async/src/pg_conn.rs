@@ -390,9 +390,21 @@ impl PgConn {
         params: &[&(dyn ToSql + Sync)],
         cached: Option<PreparedStatement>,
     ) -> Result<SendPlan<PreparedStatement>> {
-        if let Some(prepared) = cached {
-            return Ok(SendPlan::Prepared(prepared));
+        match cached {
+            Some(prepared) => Ok(SendPlan::Prepared(prepared)),
+            // Boxed: a statement's first use is rare, and its future (a
+            // prepare, perhaps a describe in a transaction) would otherwise
+            // weigh on every statement's, past the size the allocator
+            // serves from its per-thread cache.
+            None => Box::pin(self.plan_uncached(sql, params)).await,
         }
+    }
+
+    async fn plan_uncached(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<SendPlan<PreparedStatement>> {
         if self.state.caches_statements() {
             return self.cached(sql).await.map(SendPlan::Prepared);
         }

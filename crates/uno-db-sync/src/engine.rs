@@ -160,9 +160,9 @@ impl SyncEngine {
         if core.is_disposed() {
             return Err(core.disposed_error());
         }
-        let checkout = core.checkout_started();
+        let mut checkout = core.checkout_started();
+        let started = checkout.must_wait();
         let _in_span = checkout.span().enter();
-        let started = checkout.started();
         let mut slot = self.wait_for_slot(started)?;
         if let Some(conn) = slot.0.as_mut() {
             let now = Instant::now();
@@ -193,7 +193,7 @@ impl SyncEngine {
         let ticket = slot
             .0
             .as_mut()
-            .and_then(|conn| core.handed_out(&mut conn.state, started, location));
+            .and_then(|conn| core.handed_out(&mut conn.state, Some(started), location));
         Ok(SyncConnection::pooled(
             slot,
             Arc::clone(&self.shared),

@@ -107,23 +107,37 @@ pub struct EngineCore {
     backends: Arc<LiveBackends>,
 }
 
-/// One checkout under way (see [`EngineCore::checkout_started`]): a
-/// pending request until dropped; its span then records `wait_ms`.
+/// One checkout under way (see [`EngineCore::checkout_started`] and
+/// [`EngineCore::checkout_begun`]): a pending request until dropped; its
+/// span then records `wait_ms`.
 #[derive(Debug)]
 pub struct Checkout<'a> {
     core: &'a EngineCore,
-    started: Instant,
+    /// When it began to wait; `None` while it has not had to.
+    started: Option<Instant>,
     span: tracing::Span,
 }
 
 impl Checkout<'_> {
-    /// When the checkout began (what `pool_timeout` counts from).
+    /// When the checkout began (what `pool_timeout` counts from), for one
+    /// made with [`checkout_started`](EngineCore::checkout_started) or
+    /// once it [must wait](Self::must_wait); `None` for a checkout that
+    /// has not waited.
     #[must_use]
-    pub fn started(&self) -> Instant {
+    pub fn started(&self) -> Option<Instant> {
         self.started
     }
 
-    /// The checkout's span (`db.client.connection.acquire`).
+    /// The checkout found no idle connection at once and must wait: when
+    /// its wait began (read now, the first time), from which
+    /// `pool_timeout` counts. A checkout served at once never reads the
+    /// clock for it.
+    pub fn must_wait(&mut self) -> Instant {
+        *self.started.get_or_insert_with(Instant::now)
+    }
+
+    /// The checkout's span (`db.client.connection.acquire`); disabled
+    /// unless a subscriber wants the `uno_db::span` target.
     #[must_use]
     pub fn span(&self) -> &tracing::Span {
         &self.span
@@ -134,7 +148,9 @@ impl Drop for Checkout<'_> {
     fn drop(&mut self) {
         self.core.metrics.record_pending(false);
         if !self.span.is_disabled() {
-            let waited = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let waited = self.started.map_or(0, |started| {
+                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+            });
             self.span.record("wait_ms", waited);
         }
     }
@@ -533,28 +549,40 @@ impl EngineCore {
     /// connect attempts are its children.
     #[must_use]
     pub fn checkout_started(&self) -> Checkout<'_> {
+        let mut checkout = self.checkout_begun();
+        checkout.must_wait();
+        checkout
+    }
+
+    /// A checkout begins that first tries for an idle connection without
+    /// waiting: as [`checkout_started`](Self::checkout_started), but the
+    /// clock is read only if it [must wait](Checkout::must_wait).
+    pub fn checkout_begun(&self) -> Checkout<'_> {
         self.metrics.record_pending(true);
         Checkout {
             core: self,
-            started: Instant::now(),
+            started: None,
             span: self.telemetry.acquire_span(),
         }
     }
 
-    /// A checkout that began at `started` hands `conn` to its user at
-    /// `location`: counted as used until [`return_plan`](Self::return_plan)
-    /// sees it back, its wait measured, and watched for leaks when
-    /// `leak_detection_threshold` is set (the ticket goes back with
-    /// [`checked_in`](Self::checked_in)). One clock read for all of it.
+    /// A checkout that began waiting at `started` (`None`: it did not
+    /// wait) hands `conn` to its user at `location`: counted as used until
+    /// [`return_plan`](Self::return_plan) sees it back, its wait measured,
+    /// and watched for leaks when `leak_detection_threshold` is set (the
+    /// ticket goes back with [`checked_in`](Self::checked_in)). One clock
+    /// read for all of it.
     pub fn handed_out<S: Clone>(
         &self,
         conn: &mut ConnState<S>,
-        started: Instant,
+        started: Option<Instant>,
         location: &'static std::panic::Location<'static>,
     ) -> Option<LeakTicket> {
         let now = Instant::now();
         self.metrics
-            .record_acquired(now.saturating_duration_since(started));
+            .record_acquired(started.map_or(Duration::ZERO, |started| {
+                now.saturating_duration_since(started)
+            }));
         conn.checked_out(now);
         self.metrics.record_handed_out();
         self.leaks.start(location, now)
@@ -706,8 +734,7 @@ impl EngineCore {
         now: Instant,
     ) -> ReturnPlan {
         if let Some(at) = conn.checked_out_at() {
-            self.metrics
-                .record_returned(now.saturating_duration_since(at));
+            self.metrics.record_returned(at, now);
         }
         if driver_closed {
             return ReturnPlan::Discard(CloseReason::Broken);

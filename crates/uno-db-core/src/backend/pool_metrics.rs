@@ -2,7 +2,7 @@
 //! [`PoolCounters`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::status::{CloseReason, PoolCounters};
 
@@ -121,17 +121,20 @@ impl PoolMetrics {
         }
     }
 
-    /// Records a connection its user returned after `used_for` (used →
-    /// idle, whatever then happens to it).
-    pub fn record_returned(&self, used_for: Duration) {
+    /// Records a connection its user checked out at `at` and returned at
+    /// `now` (used → idle, whatever then happens to it). The time in use
+    /// is worked out only when it is exported.
+    pub fn record_returned(&self, at: Instant, now: Instant) {
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
             export.used.decrement(1.0);
             export.idle.increment(1.0);
-            export.use_time.record(used_for.as_secs_f64());
+            export
+                .use_time
+                .record(now.saturating_duration_since(at).as_secs_f64());
         }
         #[cfg(not(feature = "metrics"))]
-        let _ = used_for;
+        let _ = (at, now);
     }
 
     /// Records a physical connection that took `took` to open (connect,
@@ -161,7 +164,10 @@ impl PoolMetrics {
 
     fn add_wait(&self, waited: Duration) {
         let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
-        self.wait_nanos.fetch_add(nanos, Ordering::Relaxed);
+        // A checkout served at once adds nothing: no write to share.
+        if nanos != 0 {
+            self.wait_nanos.fetch_add(nanos, Ordering::Relaxed);
+        }
     }
 
     /// Physical connections opened and not closed yet (created minus
