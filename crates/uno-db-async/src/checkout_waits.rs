@@ -78,7 +78,9 @@ impl CheckoutWaits {
     }
 
     /// The wait of a checkout that found no idle connection, until
-    /// `deadline`; it joins the queue when first [polled](Wait::poll_expired).
+    /// `deadline` (its start plus `pool_timeout`: in the future, so the
+    /// first poll does not read the clock); it joins the queue when first
+    /// [polled](Wait::poll_expired).
     pub(crate) fn wait(&self, deadline: Instant) -> Wait<'_> {
         Wait {
             waits: &self.shared,
@@ -200,15 +202,20 @@ impl Wait<'_> {
     /// there yet: `Ready` once the deadline passed, else `Pending` with
     /// `cx`'s task to be woken at the deadline.
     pub(crate) fn poll_expired(&mut self, cx: &Context<'_>) -> Poll<()> {
+        let Some(ticket) = self.ticket else {
+            // First call: the deadline was just set from the clock, a
+            // `pool_timeout` (never zero) ahead.
+            self.ticket = Some(self.waits.join(self.deadline, cx.waker().clone()));
+            return Poll::Pending;
+        };
         // Polled again and still waiting: woken by the thread, or for
         // another reason. Only the clock says which.
         if Instant::now() >= self.deadline {
             self.leave();
             return Poll::Ready(());
         }
-        match self.ticket {
-            Some(ticket) if self.waits.refresh(ticket, cx.waker()) => {}
-            _ => self.ticket = Some(self.waits.join(self.deadline, cx.waker().clone())),
+        if !self.waits.refresh(ticket, cx.waker()) {
+            self.ticket = Some(self.waits.join(self.deadline, cx.waker().clone()));
         }
         Poll::Pending
     }
@@ -243,10 +250,9 @@ mod tests {
             }
             wait.poll_expired(cx).map(|()| None)
         });
-        match tokio::time::timeout(Duration::from_secs(10), waiting).await {
-            Ok(out) => out,
-            Err(_) => panic!("a waiter past its deadline was never woken"),
-        }
+        let out = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+        assert!(out.is_ok(), "a waiter past its deadline was never woken");
+        out.ok().flatten()
     }
 
     fn queued(waits: &CheckoutWaits) -> usize {

@@ -11,8 +11,7 @@ pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|obser
              print its resident memory (the memory pass runs one such child per contender)
   --workload workloads: run just this workload (checkout, select1, param, rows100, tx)
   --shape    workloads: run just this shape, e.g. 64x16
-  --shared   multiplex: shared connections of the multiplexed client (default 2 at 64 tasks
-             and 1 at 4)
+  --shared   multiplex: shared connections of the multiplexed client (default 2 at both shapes)
   --only     run just this contender (for profiling), e.g. --only uno-db-async
              (stream: --only 'uno-db-async query_stream', 'psql \\copy', ...)";
 
