@@ -17,8 +17,8 @@ use deadpool::managed::{Object, PoolError};
 use uno_db_core::backend::{Checkout, EngineCore};
 use uno_db_core::{Error, ErrorKind, Result};
 
-use crate::checkout_waits::Wait;
 use crate::connection::AsyncConnection;
+use crate::deadline_queue::Wait;
 use crate::engine::AsyncEngine;
 use crate::manager::ConnManager;
 
@@ -81,7 +81,7 @@ impl<G: Future<Output = Got>> Future for CheckoutFuture<'_, G> {
                     Some(wait) => wait,
                     None => {
                         let deadline = checkout.must_wait() + core.config().pool_timeout();
-                        this.wait.insert(engine.waits().wait(deadline))
+                        this.wait.insert(engine.checkout_waits().wait(deadline))
                     }
                 };
                 return match wait.poll_expired(cx) {

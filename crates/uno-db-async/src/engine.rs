@@ -17,9 +17,9 @@ use uno_db_core::{
 };
 
 use crate::checkout::CheckoutFuture;
-use crate::checkout_waits::CheckoutWaits;
 use crate::connect;
 use crate::connection::AsyncConnection;
+use crate::deadline_queue::DeadlineQueue;
 use crate::listener::AsyncListener;
 use crate::manager::ConnManager;
 use crate::multiplexed::MultiplexedClient;
@@ -60,7 +60,7 @@ pub struct AsyncEngine {
     /// `multiplex_connections` is above 0.
     multiplexer: Option<Arc<Multiplexer>>,
     /// The checkouts waiting for a connection, and their `pool_timeout`.
-    waits: CheckoutWaits,
+    checkout_waits: DeadlineQueue,
 }
 
 impl std::fmt::Debug for AsyncEngine {
@@ -149,7 +149,7 @@ impl AsyncEngine {
             count => Some(Arc::new(Multiplexer::new(Arc::clone(&shared), count))),
         };
         Ok(Self {
-            waits: CheckoutWaits::new(shared.core.config().pool_timeout()),
+            checkout_waits: DeadlineQueue::new(shared.core.config().pool_timeout()),
             shared,
             pool,
             multiplexer,
@@ -183,8 +183,8 @@ impl AsyncEngine {
         &self.shared
     }
 
-    pub(crate) fn waits(&self) -> &CheckoutWaits {
-        &self.waits
+    pub(crate) fn checkout_waits(&self) -> &DeadlineQueue {
+        &self.checkout_waits
     }
 
     /// Checks out a connection and begins a transaction; the concrete form

@@ -36,10 +36,10 @@
 mod batching;
 mod cancel;
 mod checkout;
-mod checkout_waits;
 mod connect;
 mod connection;
 mod copy;
+mod deadline_queue;
 mod engine;
 mod factory;
 mod listener;

@@ -77,9 +77,14 @@ macro_rules! multiplexed {
         let $sql = multiplexed_sql($sql);
         admit_multiplexed($sql, $batch)?;
         let ($line, statement) = $self.multiplexer.start($sql).await?;
-        let limit = $self.multiplexer.shared().core.config().query_timeout();
         let cached = (!$batch).then_some($sql);
-        SharedLine::run(statement, cached, limit, $work).await
+        SharedLine::run(
+            statement,
+            cached,
+            $self.multiplexer.statement_waits(),
+            $work,
+        )
+        .await
     }};
 }
 

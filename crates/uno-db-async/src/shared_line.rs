@@ -4,7 +4,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, Client};
@@ -13,6 +14,7 @@ use uno_db_core::backend::{
 };
 use uno_db_core::{Result, Row, Statement};
 
+use crate::deadline_queue::DeadlineQueue;
 use crate::pg_conn::PgConn;
 use crate::shared::EngineShared;
 
@@ -69,8 +71,9 @@ impl SharedLine {
     }
 
     /// Runs `work` (which sends `statement` on this connection) as the
-    /// kernel says: limited to `limit`, its outcome reported. `sql` is its
-    /// text when it may be in the statement cache.
+    /// kernel says: limited by `waits` (the `query_timeout` queue and its
+    /// limit) when set, its outcome reported. `sql` is its text when it may
+    /// be in the statement cache.
     ///
     /// # Errors
     ///
@@ -78,15 +81,29 @@ impl SharedLine {
     pub(crate) async fn run<T>(
         statement: SharedStatement<PreparedStatement>,
         sql: Option<&str>,
-        limit: Option<Duration>,
+        waits: Option<(&DeadlineQueue, Duration)>,
         work: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        match limit {
-            None => statement.finished(sql, work.await),
-            Some(limit) => match tokio::time::timeout(limit, work).await {
-                Ok(outcome) => statement.finished(sql, outcome),
-                Err(_) => Err(statement.timed_out(limit)),
-            },
+        let mut work = std::pin::pin!(work);
+        let Some((queue, limit)) = waits else {
+            return statement.finished(sql, work.await);
+        };
+        // The statement joins the queue only if its first poll did not
+        // finish it; its limit counts from then.
+        let mut wait = None;
+        let outcome = std::future::poll_fn(|cx| {
+            if let Poll::Ready(outcome) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(outcome));
+            }
+            wait.get_or_insert_with(|| queue.wait(Instant::now() + limit))
+                .poll_expired(cx)
+                .map(|()| None)
+        })
+        .await;
+        drop(wait);
+        match outcome {
+            Some(outcome) => statement.finished(sql, outcome),
+            None => Err(statement.timed_out(limit)),
         }
     }
 

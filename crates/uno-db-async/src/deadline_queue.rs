@@ -1,33 +1,34 @@
-//! [`CheckoutWaits`]: the `pool_timeout` of the checkouts that must wait,
-//! without a runtime timer each.
+//! [`DeadlineQueue`]: waits that all have the same limit, bounded without
+//! a runtime timer each: the checkouts that must wait (`pool_timeout`) and
+//! the statements of the multiplexed mode (`query_timeout`).
 //!
-//! Arming a tokio timer for every waiting checkout (a timer-wheel entry
-//! locked in on the first poll and out on drop) cost about as much as the
-//! rest of such a checkout. Every waiter of an engine has the same limit,
-//! counted from its start, so the waiters in arrival order are also in
-//! deadline order: a waiter joins the back of one queue (one short lock)
-//! and leaves it when served (another), and one thread per engine sleeps
-//! until the first deadline and wakes the waiters whose time has come. The
-//! thread belongs to no runtime, so a waiter is woken whatever runtime it
-//! runs on, also when the runtime that first used the engine is gone or no
-//! longer driven.
+//! Arming a tokio timer for every wait (a timer-wheel entry locked in on
+//! the first poll and out on drop) cost about as much as the rest of a
+//! waiting checkout. Every wait of a queue has the same limit, counted
+//! from its start, so the waits in arrival order are also in deadline
+//! order: a wait joins the back of the queue (one short lock) and leaves
+//! it when done (another), and one thread per queue sleeps until the first
+//! deadline and wakes the waiters whose time has come. The thread belongs
+//! to no runtime, so a waiter is woken whatever runtime it runs on, also
+//! when the runtime that first used the engine is gone or no longer
+//! driven.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-/// The waiting checkouts of one engine and the thread that ends those past
-/// their deadline.
+/// The waits of one kind of one engine, and the thread that wakes those
+/// past their deadline.
 #[derive(Debug)]
-pub(crate) struct CheckoutWaits {
+pub(crate) struct DeadlineQueue {
     shared: Arc<Waits>,
 }
 
 #[derive(Debug)]
 struct Waits {
     queue: Mutex<Queue>,
-    /// Wakes the thread when the engine goes.
+    /// Wakes the thread when the queue goes.
     closed: Condvar,
     /// How long the thread sleeps with nobody waiting: no waiter that
     /// arrives meanwhile has an earlier deadline than its wake-up (bar the
@@ -65,8 +66,8 @@ impl Queue {
     }
 }
 
-impl CheckoutWaits {
-    /// The waits of an engine whose checkouts wait at most `limit`.
+impl DeadlineQueue {
+    /// A queue of waits that each last at most `limit`.
     pub(crate) fn new(limit: Duration) -> Self {
         Self {
             shared: Arc::new(Waits {
@@ -77,10 +78,9 @@ impl CheckoutWaits {
         }
     }
 
-    /// The wait of a checkout that found no idle connection, until
-    /// `deadline` (its start plus `pool_timeout`: in the future, so the
-    /// first poll does not read the clock); it joins the queue when first
-    /// [polled](Wait::poll_expired).
+    /// A wait until `deadline` (its start plus the queue's limit: in the
+    /// future, so the first poll does not read the clock); it joins the
+    /// queue when first [polled](Wait::poll_expired).
     pub(crate) fn wait(&self, deadline: Instant) -> Wait<'_> {
         Wait {
             waits: &self.shared,
@@ -90,7 +90,7 @@ impl CheckoutWaits {
     }
 }
 
-impl Drop for CheckoutWaits {
+impl Drop for DeadlineQueue {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.closed.notify_all();
@@ -117,7 +117,7 @@ impl Waits {
     fn start_thread(self: &Arc<Self>) {
         let waits = Arc::clone(self);
         let spawned = std::thread::Builder::new()
-            .name("uno-db-checkout-deadlines".into())
+            .name("uno-db-deadlines".into())
             .spawn(move || waits.watch());
         if spawned.is_err() {
             // No thread: every waiter falls back to looking at its own
@@ -150,7 +150,7 @@ impl Waits {
         }
     }
 
-    /// The thread: wakes each waiter at its deadline, until the engine goes.
+    /// The thread: wakes each waiter at its deadline, until the queue goes.
     fn watch(&self) {
         let mut due = Vec::new();
         let mut queue = self.lock();
@@ -187,8 +187,8 @@ impl Waits {
     }
 }
 
-/// One waiting checkout's place in the queue (see [`CheckoutWaits::wait`]);
-/// it leaves the queue when dropped.
+/// One wait's place in the queue (see [`DeadlineQueue::wait`]); it leaves
+/// the queue when dropped.
 #[derive(Debug)]
 pub(crate) struct Wait<'a> {
     waits: &'a Arc<Waits>,
@@ -198,9 +198,9 @@ pub(crate) struct Wait<'a> {
 }
 
 impl Wait<'_> {
-    /// Called each time the checkout is polled and its connection is not
-    /// there yet: `Ready` once the deadline passed, else `Pending` with
-    /// `cx`'s task to be woken at the deadline.
+    /// Called each time the waiting future is polled and what it waits for
+    /// is not there yet: `Ready` once the deadline passed, else `Pending`
+    /// with `cx`'s task to be woken at the deadline.
     pub(crate) fn poll_expired(&mut self, cx: &Context<'_>) -> Poll<()> {
         let Some(ticket) = self.ticket else {
             // First call: the deadline was just set from the clock, a
@@ -255,13 +255,13 @@ mod tests {
         out.ok().flatten()
     }
 
-    fn queued(waits: &CheckoutWaits) -> usize {
+    fn queued(waits: &DeadlineQueue) -> usize {
         waits.shared.lock().entries.len()
     }
 
     #[tokio::test]
     async fn a_wait_past_its_deadline_ends_without_a_runtime_timer() {
-        let waits = CheckoutWaits::new(Duration::from_millis(50));
+        let waits = DeadlineQueue::new(Duration::from_millis(50));
         let started = Instant::now();
         let wait = waits.wait(started + Duration::from_millis(50));
         let out = bounded(wait, std::future::pending::<()>()).await;
@@ -274,7 +274,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_served_wait_leaves_the_queue() {
-        let waits = CheckoutWaits::new(Duration::from_secs(30));
+        let waits = DeadlineQueue::new(Duration::from_secs(30));
         let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
         let serve = async {
             tokio::task::yield_now().await;
@@ -289,7 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_end_in_deadline_order_and_a_dropped_one_leaves() {
-        let waits = CheckoutWaits::new(Duration::from_millis(40));
+        let waits = DeadlineQueue::new(Duration::from_millis(40));
         let started = Instant::now();
         let mut gone = waits.wait(started + Duration::from_secs(60));
         let waker = std::task::Waker::noop();
