@@ -163,10 +163,10 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
         contenders.deadpool.close();
         contenders.sqlx.close().await;
     }
-    report.ratio(UNO, SQLX, &shapes);
-    report.ratio(UNO_DISCARD, UNO, &shapes);
-    let worst = report.ratio(UNO, DEADPOOL, &shapes);
-    println!("ratio {UNO}/{DEADPOOL} = {worst:.3}");
+    report.ratio(UNO, SQLX, "select1", &shapes);
+    report.ratio(UNO_DISCARD, UNO, "select1", &shapes);
+    let worst = report.ratio(UNO, DEADPOOL, "select1", &shapes);
+    println!("ratio {UNO}/{DEADPOOL} = {worst:.3} (select1, worst shape)");
     Ok(())
 }
 

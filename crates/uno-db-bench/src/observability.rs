@@ -110,7 +110,7 @@ async fn run_async<S>(
     }
     switch.reload(LevelFilter::OFF)?;
     report.print_medians(&shape, &contenders);
-    let ratio = report.ratio(INSTRUMENTED, PLAIN, &[shape]);
+    let ratio = report.ratio(INSTRUMENTED, PLAIN, "select1", &[shape]);
     println!("ratio {INSTRUMENTED}/{PLAIN} = {ratio:.3} (select1, {TASKS}/{POOL})");
     plain.dispose();
     instrumented.dispose();

@@ -56,16 +56,17 @@ impl Report {
         }
     }
 
-    /// The ratio `ours / theirs` at each shape, printed, and the smallest
-    /// of them. Each round's two figures were measured back to back, so the
-    /// ratio is taken per round and the median of those is reported: drift
-    /// in the machine's load cancels out within a round.
-    pub(crate) fn ratio(&self, ours: &str, theirs: &str, shapes: &[String]) -> f64 {
+    /// The ratio `ours / theirs` of `workload` at each shape, printed as
+    /// `ratio A/B = X (workload, shape)`, and the smallest of them. Each
+    /// round's two figures were measured back to back, so the ratio is
+    /// taken per round and the median of those is reported: drift in the
+    /// machine's load cancels out within a round.
+    pub(crate) fn ratio(&self, ours: &str, theirs: &str, workload: &str, shapes: &[String]) -> f64 {
         let mut worst = f64::INFINITY;
         for shape in shapes {
             let ratio = self.round_ratio(ours, theirs, shape);
             println!(
-                "ratio {ours}/{theirs} at {shape} = {ratio:.3} (median of {} rounds)",
+                "ratio {ours}/{theirs} = {ratio:.3} ({workload}, {shape}; median of {} rounds)",
                 self.rounds(ours, theirs, shape)
             );
             worst = worst.min(ratio);

@@ -128,8 +128,8 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     }
     report.print_medians(&shape, &STREAMERS);
     let shapes = [shape];
-    let async_ratio = report.ratio(UNO_ASYNC, TOKIO_PG, &shapes);
-    let sync_ratio = report.ratio(UNO_SYNC, POSTGRES, &shapes);
+    let async_ratio = report.ratio(UNO_ASYNC, TOKIO_PG, "stream", &shapes);
+    let sync_ratio = report.ratio(UNO_SYNC, POSTGRES, "stream", &shapes);
     println!(
         "resident memory (VmRSS, sampled every {SAMPLE_EVERY} rows) while streaming {rows} rows, \
          each contender alone in a fresh process:"
@@ -483,7 +483,7 @@ fn copy(args: &Args, contenders: &mut Contenders) -> Result<(), BoxError> {
         if skipped.contains(&ours) {
             println!("ratio {ours}/{theirs} = n/a (copy 1M rows; {ours} does not implement COPY)");
         } else {
-            let ratio = report.ratio(ours, theirs, &shapes);
+            let ratio = report.ratio(ours, theirs, "copy", &shapes);
             println!("ratio {ours}/{theirs} = {ratio:.3} (copy 1M rows)");
         }
     }

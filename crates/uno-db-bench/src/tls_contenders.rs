@@ -156,8 +156,8 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
         uno.dispose();
         deadpool.close();
     }
-    let worst = report.ratio(UNO, DEADPOOL, &shapes);
-    println!("ratio {UNO}/{DEADPOOL} = {worst:.3}");
+    let worst = report.ratio(UNO, DEADPOOL, "select1 over TLS", &shapes);
+    println!("ratio {UNO}/{DEADPOOL} = {worst:.3} (select1 over TLS, worst shape)");
 
     // Cold start, interleaved: TLS then plaintext, each round.
     let tls = config(args, SslMode::Require, COLD_POOL)?;
