@@ -3,8 +3,9 @@
 //! the kernel's [`SharedConnState`] decides what their outcomes mean.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::types::ToSql;
@@ -12,9 +13,9 @@ use tokio_postgres::{CancelToken, Client};
 use uno_db_core::backend::{
     ConnState, MakeTls, PreparedStatement, SharedConnState, SharedStatement, from_driver,
 };
-use uno_db_core::{Result, Row, Statement};
+use uno_db_core::{Error, ErrorKind, Result, Row, Statement};
 
-use crate::deadline_queue::DeadlineQueue;
+use crate::deadline_queue::{DeadlineQueue, Wait};
 use crate::pg_conn::PgConn;
 use crate::shared::EngineShared;
 
@@ -78,32 +79,18 @@ impl SharedLine {
     /// # Errors
     ///
     /// `work`'s error, or the kernel's time-out error.
-    pub(crate) async fn run<T>(
+    pub(crate) fn run<'a, T, F: Future<Output = Result<T>>>(
         statement: SharedStatement<PreparedStatement>,
-        sql: Option<&str>,
-        waits: Option<(&DeadlineQueue, Duration)>,
-        work: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let mut work = std::pin::pin!(work);
-        let Some((queue, limit)) = waits else {
-            return statement.finished(sql, work.await);
-        };
-        // The statement joins the queue only if its first poll did not
-        // finish it; its limit counts from then.
-        let mut wait = None;
-        let outcome = std::future::poll_fn(|cx| {
-            if let Poll::Ready(outcome) = work.as_mut().poll(cx) {
-                return Poll::Ready(Some(outcome));
-            }
-            wait.get_or_insert_with(|| queue.wait(Instant::now() + limit))
-                .poll_expired(cx)
-                .map(|()| None)
-        })
-        .await;
-        drop(wait);
-        match outcome {
-            Some(outcome) => statement.finished(sql, outcome),
-            None => Err(statement.timed_out(limit)),
+        sql: Option<&'a str>,
+        waits: Option<(&'a DeadlineQueue, Duration)>,
+        work: F,
+    ) -> SharedRun<'a, F> {
+        SharedRun {
+            statement: Some(statement),
+            sql,
+            waits,
+            wait: None,
+            work,
         }
     }
 
@@ -191,5 +178,58 @@ impl Drop for SharedLine {
             });
         }
         core.record_closed(self.state.close_reason());
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A statement under way on a shared connection (see
+    /// [`SharedLine::run`]). Written by hand: as an `async fn`, the
+    /// statement's future was kept twice (the argument and the pinned
+    /// local), and the trait boxes and copies it on every statement.
+    pub(crate) struct SharedRun<'a, F> {
+        // `None` once finished.
+        statement: Option<SharedStatement<PreparedStatement>>,
+        sql: Option<&'a str>,
+        waits: Option<(&'a DeadlineQueue, Duration)>,
+        // Joined only if the first poll did not finish the statement; its
+        // limit counts from then.
+        wait: Option<Wait<'a>>,
+        #[pin]
+        work: F,
+    }
+}
+
+impl<T, F: Future<Output = Result<T>>> Future for SharedRun<'_, F> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = self.project();
+        // `Err(limit)`: the statement ran past `query_timeout`.
+        let outcome = match this.work.poll(cx) {
+            Poll::Ready(outcome) => Ok(outcome),
+            Poll::Pending => {
+                let Some((queue, limit)) = *this.waits else {
+                    return Poll::Pending;
+                };
+                let wait = this
+                    .wait
+                    .get_or_insert_with(|| queue.wait(Instant::now() + limit));
+                match wait.poll_expired(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => Err(limit),
+                }
+            }
+        };
+        *this.wait = None;
+        let Some(statement) = this.statement.take() else {
+            return Poll::Ready(Err(Error::with_message(
+                ErrorKind::Unsupported,
+                "a multiplexed statement's future was polled after it completed",
+            )));
+        };
+        Poll::Ready(match outcome {
+            Ok(outcome) => statement.finished(*this.sql, outcome),
+            Err(limit) => Err(statement.timed_out(limit)),
+        })
     }
 }
