@@ -79,10 +79,9 @@ impl<G: Future<Output = Got>> Future for CheckoutFuture<'_, G> {
             Poll::Pending => {
                 let wait = match this.wait {
                     Some(wait) => wait,
-                    None => {
-                        let deadline = checkout.must_wait() + core.config().pool_timeout();
-                        this.wait.insert(engine.checkout_waits().wait(deadline))
-                    }
+                    None => this
+                        .wait
+                        .insert(engine.checkout_waits().wait_from(checkout.must_wait())),
                 };
                 return match wait.poll_expired(cx) {
                     Poll::Pending => Poll::Pending,

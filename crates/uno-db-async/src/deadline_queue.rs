@@ -78,13 +78,17 @@ impl DeadlineQueue {
         }
     }
 
-    /// A wait until `deadline` (its start plus the queue's limit: in the
-    /// future, so the first poll does not read the clock); it joins the
-    /// queue when first [polled](Wait::poll_expired).
-    pub(crate) fn wait(&self, deadline: Instant) -> Wait<'_> {
+    /// The limit of every wait in this queue.
+    pub(crate) fn limit(&self) -> Duration {
+        self.shared.limit
+    }
+
+    /// A wait that began at `started` and ends at most the queue's limit
+    /// later; it joins the queue when first [polled](Wait::poll_expired).
+    pub(crate) fn wait_from(&self, started: Instant) -> Wait<'_> {
         Wait {
             waits: &self.shared,
-            deadline,
+            deadline: started + self.shared.limit,
             ticket: None,
         }
     }
@@ -203,8 +207,9 @@ impl Wait<'_> {
     /// with `cx`'s task to be woken at the deadline.
     pub(crate) fn poll_expired(&mut self, cx: &Context<'_>) -> Poll<()> {
         let Some(ticket) = self.ticket else {
-            // First call: the deadline was just set from the clock, a
-            // `pool_timeout` (never zero) ahead.
+            // First call: the wait began a moment ago and its limit is
+            // never zero (`pool_timeout`, `query_timeout` when set), so
+            // the deadline is still ahead.
             self.ticket = Some(self.waits.join(self.deadline, cx.waker().clone()));
             return Poll::Pending;
         };
@@ -263,7 +268,7 @@ mod tests {
     async fn a_wait_past_its_deadline_ends_without_a_runtime_timer() {
         let waits = DeadlineQueue::new(Duration::from_millis(50));
         let started = Instant::now();
-        let wait = waits.wait(started + Duration::from_millis(50));
+        let wait = waits.wait_from(started);
         let out = bounded(wait, std::future::pending::<()>()).await;
         assert!(out.is_none());
         let took = started.elapsed();
@@ -281,7 +286,7 @@ mod tests {
             assert_eq!(queued(&waits), 1);
             assert!(tx.send(7).is_ok());
         };
-        let wait = waits.wait(Instant::now() + Duration::from_secs(30));
+        let wait = waits.wait_from(Instant::now());
         let (out, ()) = tokio::join!(bounded(wait, rx), serve);
         assert_eq!(out, Some(Ok(7)));
         assert_eq!(queued(&waits), 0);
@@ -291,19 +296,16 @@ mod tests {
     async fn waiters_end_in_deadline_order_and_a_dropped_one_leaves() {
         let waits = DeadlineQueue::new(Duration::from_millis(40));
         let started = Instant::now();
-        let mut gone = waits.wait(started + Duration::from_secs(60));
+        let mut gone = waits.wait_from(started + Duration::from_secs(60));
         let waker = std::task::Waker::noop();
         assert!(gone.poll_expired(&Context::from_waker(waker)).is_pending());
         assert_eq!(queued(&waits), 1);
         drop(gone);
         assert_eq!(queued(&waits), 0);
-        let first = bounded(
-            waits.wait(started + Duration::from_millis(40)),
-            std::future::pending::<()>(),
-        );
+        let first = bounded(waits.wait_from(started), std::future::pending::<()>());
         let second = async {
             let out = bounded(
-                waits.wait(started + Duration::from_millis(80)),
+                waits.wait_from(started + Duration::from_millis(40)),
                 std::future::pending::<()>(),
             )
             .await;

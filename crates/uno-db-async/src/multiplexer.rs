@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use uno_db_core::Result;
 use uno_db_core::backend::{
@@ -29,7 +29,7 @@ pub(crate) struct Multiplexer {
     /// are in flight on one connection, so the pooled mode's per-connection
     /// watch does not apply, and a tokio timer per statement cost about 4 %
     /// of a multiplexed statement.
-    statement_waits: Option<(DeadlineQueue, Duration)>,
+    statement_waits: Option<DeadlineQueue>,
 }
 
 impl std::fmt::Debug for Multiplexer {
@@ -71,11 +71,7 @@ impl Multiplexer {
     /// `count` shared connections of the engine `shared`, none open yet.
     pub(crate) fn new(shared: Arc<EngineShared>, count: usize) -> Self {
         let count = count.clamp(1, MAX_MULTIPLEX_CONNECTIONS);
-        let statement_waits = shared
-            .core
-            .config()
-            .query_timeout()
-            .map(|limit| (DeadlineQueue::new(limit), limit));
+        let statement_waits = shared.core.config().query_timeout().map(DeadlineQueue::new);
         Self {
             shared,
             slots: (0..count).map(|_| Slot::default()).collect(),
@@ -84,12 +80,10 @@ impl Multiplexer {
         }
     }
 
-    /// The queue that bounds each statement by `query_timeout`, and that
-    /// limit; `None` without one.
-    pub(crate) fn statement_waits(&self) -> Option<(&DeadlineQueue, Duration)> {
-        self.statement_waits
-            .as_ref()
-            .map(|(queue, limit)| (queue, *limit))
+    /// The queue that bounds each statement by `query_timeout`; `None`
+    /// without one.
+    pub(crate) fn statement_waits(&self) -> Option<&DeadlineQueue> {
+        self.statement_waits.as_ref()
     }
 
     /// The shared connection that takes the next statement (`sql`), and

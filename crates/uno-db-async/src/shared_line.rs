@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, Client};
@@ -72,8 +72,8 @@ impl SharedLine {
     }
 
     /// Runs `work` (which sends `statement` on this connection) as the
-    /// kernel says: limited by `waits` (the `query_timeout` queue and its
-    /// limit) when set, its outcome reported. `sql` is its text when it may
+    /// kernel says: limited by `waits` (the `query_timeout` queue) when
+    /// set, its outcome reported. `sql` is its text when it may
     /// be in the statement cache.
     ///
     /// # Errors
@@ -82,7 +82,7 @@ impl SharedLine {
     pub(crate) fn run<'a, T, F: Future<Output = Result<T>>>(
         statement: SharedStatement<PreparedStatement>,
         sql: Option<&'a str>,
-        waits: Option<(&'a DeadlineQueue, Duration)>,
+        waits: Option<&'a DeadlineQueue>,
         work: F,
     ) -> SharedRun<'a, F> {
         SharedRun {
@@ -190,7 +190,7 @@ pin_project_lite::pin_project! {
         // `None` once finished.
         statement: Option<SharedStatement<PreparedStatement>>,
         sql: Option<&'a str>,
-        waits: Option<(&'a DeadlineQueue, Duration)>,
+        waits: Option<&'a DeadlineQueue>,
         // Joined only if the first poll did not finish the statement; its
         // limit counts from then.
         wait: Option<Wait<'a>>,
@@ -208,15 +208,15 @@ impl<T, F: Future<Output = Result<T>>> Future for SharedRun<'_, F> {
         let outcome = match this.work.poll(cx) {
             Poll::Ready(outcome) => Ok(outcome),
             Poll::Pending => {
-                let Some((queue, limit)) = *this.waits else {
+                let Some(queue) = *this.waits else {
                     return Poll::Pending;
                 };
                 let wait = this
                     .wait
-                    .get_or_insert_with(|| queue.wait(Instant::now() + limit));
+                    .get_or_insert_with(|| queue.wait_from(Instant::now()));
                 match wait.poll_expired(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(()) => Err(limit),
+                    Poll::Ready(()) => Err(queue.limit()),
                 }
             }
         };
