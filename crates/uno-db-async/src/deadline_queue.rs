@@ -14,6 +14,8 @@
 //! driven.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -34,6 +36,9 @@ struct Waits {
     /// arrives meanwhile has an earlier deadline than its wake-up (bar the
     /// moment between a waiter's start and its arrival).
     limit: Duration,
+    /// Tests: behave as if the thread could not be started.
+    #[cfg(test)]
+    refuse_thread: bool,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +79,8 @@ impl DeadlineQueue {
                 queue: Mutex::default(),
                 closed: Condvar::new(),
                 limit,
+                #[cfg(test)]
+                refuse_thread: false,
             }),
         }
     }
@@ -90,6 +97,7 @@ impl DeadlineQueue {
             waits: &self.shared,
             deadline: started + self.shared.limit,
             ticket: None,
+            timer: None,
         }
     }
 }
@@ -106,29 +114,33 @@ impl Waits {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn join(self: &Arc<Self>, deadline: Instant, waker: Waker) -> u64 {
+    /// Puts a waiter in the queue; `None` when no thread watches it (the
+    /// thread could not be started: the next waiter tries again).
+    fn join(self: &Arc<Self>, deadline: Instant, waker: Waker) -> Option<u64> {
         let mut queue = self.lock();
+        if !queue.thread_started {
+            // Under the lock, once per queue: the thread takes the lock
+            // first thing and waits for it.
+            if !self.start_thread() {
+                return None;
+            }
+            queue.thread_started = true;
+        }
         let ticket = queue.first + queue.entries.len() as u64;
         queue.entries.push_back(Some(Waiter { deadline, waker }));
-        if !queue.thread_started {
-            queue.thread_started = true;
-            drop(queue);
-            self.start_thread();
-        }
-        ticket
+        Some(ticket)
     }
 
-    fn start_thread(self: &Arc<Self>) {
-        let waits = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name("uno-db-deadlines".into())
-            .spawn(move || waits.watch());
-        if spawned.is_err() {
-            // No thread: every waiter falls back to looking at its own
-            // deadline whenever polled, and the next one to join tries
-            // again to start the thread.
-            self.lock().thread_started = false;
+    fn start_thread(self: &Arc<Self>) -> bool {
+        #[cfg(test)]
+        if self.refuse_thread {
+            return false;
         }
+        let waits = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("uno-db-deadlines".into())
+            .spawn(move || waits.watch())
+            .is_ok()
     }
 
     fn leave(&self, ticket: u64) {
@@ -199,19 +211,23 @@ pub(crate) struct Wait<'a> {
     deadline: Instant,
     /// Its place in the queue, once it joined.
     ticket: Option<u64>,
+    /// Its own runtime timer, only when no thread could watch the queue.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Wait<'_> {
     /// Called each time the waiting future is polled and what it waits for
     /// is not there yet: `Ready` once the deadline passed, else `Pending`
     /// with `cx`'s task to be woken at the deadline.
-    pub(crate) fn poll_expired(&mut self, cx: &Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(timer) = &mut self.timer {
+            return timer.as_mut().poll(cx);
+        }
         let Some(ticket) = self.ticket else {
             // First call: the wait began a moment ago and its limit is
             // never zero (`pool_timeout`, `query_timeout` when set), so
             // the deadline is still ahead.
-            self.ticket = Some(self.waits.join(self.deadline, cx.waker().clone()));
-            return Poll::Pending;
+            return self.join(cx);
         };
         // Polled again and still waiting: woken by the thread, or for
         // another reason. Only the clock says which.
@@ -219,10 +235,26 @@ impl Wait<'_> {
             self.leave();
             return Poll::Ready(());
         }
-        if !self.waits.refresh(ticket, cx.waker()) {
-            self.ticket = Some(self.waits.join(self.deadline, cx.waker().clone()));
+        if self.waits.refresh(ticket, cx.waker()) {
+            return Poll::Pending;
         }
-        Poll::Pending
+        self.join(cx)
+    }
+
+    /// Joins the queue; without a thread to watch it, arms a runtime timer
+    /// of its own instead, so the wait stays bounded.
+    fn join(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.waits.join(self.deadline, cx.waker().clone()) {
+            Some(ticket) => {
+                self.ticket = Some(ticket);
+                Poll::Pending
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(self.deadline.into())))
+                .as_mut()
+                .poll(cx),
+        }
     }
 
     fn leave(&mut self) {
@@ -241,9 +273,6 @@ impl Drop for Wait<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-    use std::pin::Pin;
-
     use super::*;
 
     /// Waits on `until` (a stand-in for the pool) within `wait`; a wait
@@ -298,7 +327,10 @@ mod tests {
         let started = Instant::now();
         let mut gone = waits.wait_from(started + Duration::from_secs(60));
         let waker = std::task::Waker::noop();
-        assert!(gone.poll_expired(&Context::from_waker(waker)).is_pending());
+        assert!(
+            gone.poll_expired(&mut Context::from_waker(waker))
+                .is_pending()
+        );
         assert_eq!(queued(&waits), 1);
         drop(gone);
         assert_eq!(queued(&waits), 0);
@@ -315,6 +347,22 @@ mod tests {
         assert!(a.is_none() && b.is_none());
         assert!(b_took >= Duration::from_millis(80), "{b_took:?}");
         assert!(b_took < Duration::from_secs(5), "{b_took:?}");
+        assert_eq!(queued(&waits), 0);
+    }
+
+    #[tokio::test]
+    async fn without_its_thread_a_wait_is_bounded_by_its_own_timer() {
+        let mut waits = DeadlineQueue::new(Duration::from_millis(50));
+        if let Some(shared) = Arc::get_mut(&mut waits.shared) {
+            shared.refuse_thread = true;
+        }
+        assert!(waits.shared.refuse_thread);
+        let started = Instant::now();
+        let out = bounded(waits.wait_from(started), std::future::pending::<()>()).await;
+        assert!(out.is_none());
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(50), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
         assert_eq!(queued(&waits), 0);
     }
 }
