@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use deadpool::managed::Object;
 use tokio_postgres::types::ToSql;
 use uno_db_core::backend::LeakTicket;
-use uno_db_core::nonblocking::{Client, Connection, CopyInSink, CopyOutStream, RowStream, Session};
+use uno_db_core::nonblocking::{Connection, CopyInSink, CopyOutStream, RowStream, Session};
 use uno_db_core::{Error, ErrorKind, Result, Row, Statement, TransactionOptions};
 
 use crate::CancelHandle;
+use crate::client_methods::client_methods;
 use crate::manager::ConnManager;
 use crate::pg_conn::PgConn;
 use crate::release;
@@ -158,52 +159,7 @@ impl Drop for AsyncConnection {
     }
 }
 
-#[async_trait]
-impl Client for AsyncConnection {
-    async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.pg()?.execute(sql, params).await
-    }
-
-    async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.pg()?.query(sql, params).await
-    }
-
-    async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
-        self.pg()?.query_one(sql, params).await
-    }
-
-    async fn query_opt(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>> {
-        self.pg()?.query_opt(sql, params).await
-    }
-
-    async fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        self.pg()?.batch_execute(sql).await
-    }
-
-    async fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        self.pg()?.prepare(sql).await
-    }
-
-    async fn query_stream<'a>(
-        &'a mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<RowStream<'a>> {
-        self.pg()?.query_stream(sql, params).await
-    }
-
-    async fn copy_in<'a>(&'a mut self, sql: &str) -> Result<CopyInSink<'a>> {
-        self.pg()?.copy_in(sql).await
-    }
-
-    async fn copy_out<'a>(&'a mut self, sql: &str) -> Result<CopyOutStream<'a>> {
-        self.pg()?.copy_out(sql).await
-    }
-}
+client_methods!(AsyncConnection);
 
 #[async_trait]
 impl Connection for AsyncConnection {

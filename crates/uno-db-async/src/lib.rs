@@ -36,6 +36,7 @@
 mod batching;
 mod cancel;
 mod checkout;
+mod client_methods;
 mod connect;
 mod connection;
 mod copy;

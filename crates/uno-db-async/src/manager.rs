@@ -66,6 +66,7 @@ impl Manager for ConnManager {
                 return Err(RecycleError::message("the connection failed its check"));
             }
         }
+        conn.state.vetted(now);
         Ok(())
     }
 

@@ -100,23 +100,50 @@ impl MultiplexedClient {
     pub fn open_connections(&self) -> usize {
         self.multiplexer.open_count()
     }
-}
 
-#[async_trait]
-impl Client for MultiplexedClient {
-    async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+    // The statement methods, inherent as on `AsyncConnection` (see
+    // `client_methods`): called on the concrete type, the statement's
+    // future is not boxed.
+
+    /// Runs a statement and returns the number of rows it affected;
+    /// [`Client::execute`] without boxing its future.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::execute`], and
+    /// [`Unsupported`](uno_db_core::ErrorKind::Unsupported) for a statement
+    /// that touches session state.
+    pub async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         multiplexed!(self, sql, false, |line| line.execute(sql, params))
     }
 
-    async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+    /// Runs a query and returns all its rows; [`Client::query`] without
+    /// boxing its future.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute).
+    pub async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         multiplexed!(self, sql, false, |line| line.query(sql, params))
     }
 
-    async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+    /// Runs a query that returns exactly one row; [`Client::query_one`]
+    /// without boxing its future.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::query_one`], and as [`execute`](Self::execute).
+    pub async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
         exactly_one(self.query(sql, params).await?)
     }
 
-    async fn query_opt(
+    /// Runs a query that returns at most one row; [`Client::query_opt`]
+    /// without boxing its future.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::query_opt`], and as [`execute`](Self::execute).
+    pub async fn query_opt(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -124,11 +151,54 @@ impl Client for MultiplexedClient {
         at_most_one(self.query(sql, params).await?)
     }
 
-    async fn batch_execute(&mut self, sql: &str) -> Result<()> {
+    /// Runs `;`-separated statements in one round trip;
+    /// [`Client::batch_execute`] without boxing its future.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute).
+    pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         multiplexed!(self, sql, true, |line| line.batch_execute(sql))
     }
 
-    async fn prepare(&mut self, sql: &str) -> Result<Statement> {
+    /// Describes `sql` (its parameter and column types);
+    /// [`Client::prepare`] without boxing its future.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute).
+    pub async fn prepare(&mut self, sql: &str) -> Result<Statement> {
         multiplexed!(self, sql, false, |line| line.describe(sql))
+    }
+}
+
+#[async_trait]
+impl Client for MultiplexedClient {
+    async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        MultiplexedClient::execute(self, sql, params).await
+    }
+
+    async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        MultiplexedClient::query(self, sql, params).await
+    }
+
+    async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        MultiplexedClient::query_one(self, sql, params).await
+    }
+
+    async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        MultiplexedClient::query_opt(self, sql, params).await
+    }
+
+    async fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        MultiplexedClient::batch_execute(self, sql).await
+    }
+
+    async fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        MultiplexedClient::prepare(self, sql).await
     }
 }

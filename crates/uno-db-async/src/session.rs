@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
-use uno_db_core::nonblocking::{Client, CopyInSink, CopyOutStream, RowStream, Session};
+use uno_db_core::nonblocking::{CopyInSink, CopyOutStream, RowStream, Session};
 use uno_db_core::{Result, Row, Statement, quote_identifier};
 
+use crate::client_methods::client_methods;
 use crate::connection::AsyncConnection;
 use crate::pg_conn::PgConn;
 
@@ -66,52 +67,7 @@ impl AsyncSession {
     }
 }
 
-#[async_trait]
-impl Client for AsyncSession {
-    async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.pg()?.execute(sql, params).await
-    }
-
-    async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.pg()?.query(sql, params).await
-    }
-
-    async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
-        self.pg()?.query_one(sql, params).await
-    }
-
-    async fn query_opt(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>> {
-        self.pg()?.query_opt(sql, params).await
-    }
-
-    async fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        self.pg()?.batch_execute(sql).await
-    }
-
-    async fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        self.pg()?.prepare(sql).await
-    }
-
-    async fn query_stream<'a>(
-        &'a mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<RowStream<'a>> {
-        self.pg()?.query_stream(sql, params).await
-    }
-
-    async fn copy_in<'a>(&'a mut self, sql: &str) -> Result<CopyInSink<'a>> {
-        self.pg()?.copy_in(sql).await
-    }
-
-    async fn copy_out<'a>(&'a mut self, sql: &str) -> Result<CopyOutStream<'a>> {
-        self.pg()?.copy_out(sql).await
-    }
-}
+client_methods!(AsyncSession);
 
 #[async_trait]
 impl Session for AsyncSession {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use uno_db::nonblocking::{Client as _, EngineFactory as _};
+use uno_db::nonblocking::Engine as _;
 use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode};
 
 use crate::args::Args;
@@ -37,7 +37,7 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
 /// The contenders of one shape, every connection opened before measuring.
 struct Contenders {
     /// Pooled checkouts and the multiplexed client, from one engine.
-    uno: Arc<dyn uno_db::nonblocking::Engine>,
+    uno: Arc<uno_db::r#async::AsyncEngine>,
     deadpool: deadpool_postgres::Pool,
 }
 
@@ -53,7 +53,7 @@ async fn build(args: &Args, pool: usize, shared: usize) -> Result<Contenders, Bo
         // deadpool-postgres runs `NoTls`: both in plaintext.
         .ssl_mode(SslMode::Disable)
         .build()?;
-    let uno = AsyncEngineFactory::new().engine(&config)?;
+    let uno = AsyncEngineFactory::new().async_engine(&config)?;
     let pg_config: tokio_postgres::Config = args.url.parse()?;
     let manager = deadpool_postgres::Manager::from_config(
         pg_config,
@@ -70,7 +70,7 @@ async fn build(args: &Args, pool: usize, shared: usize) -> Result<Contenders, Bo
     let mut uno_held = Vec::new();
     let mut deadpool_held = Vec::new();
     for _ in 0..pool {
-        uno_held.push(uno.connect().await?);
+        uno_held.push(uno.checkout().await?);
         deadpool_held.push(deadpool.get().await?);
     }
     drop((uno_held, deadpool_held));
@@ -161,7 +161,7 @@ async fn run_one(
             measure(tasks, length, move || {
                 let engine = Arc::clone(&engine);
                 async move {
-                    let mut conn = engine.connect().await?;
+                    let mut conn = engine.checkout().await?;
                     if takes_param {
                         conn.query(sql, &[&value]).await?;
                     } else {

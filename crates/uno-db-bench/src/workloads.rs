@@ -2,12 +2,17 @@
 //! pools are judged by, at three shapes, with deadpool twice: on its
 //! defaults (no wait timeout: a checkout arms no timer) and on settings
 //! matching uno-db's (a 30 s wait timeout, as uno-db's `pool_timeout`).
-//! Ends with one `ratio A/B = X (workload, shape)` line per pair.
+//! uno-db runs twice: through the concrete types (`AsyncEngine::checkout`
+//! and `AsyncConnection`'s inherent methods: no future boxed), and through
+//! the `dyn Engine` / `dyn Connection` traits (each `async_trait` call
+//! boxes its future). Ends with one `ratio A/B = X (workload, shape)` line
+//! per pair.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use uno_db::nonblocking::{Engine, EngineFactory as _};
+use uno_db::r#async::AsyncEngine;
+use uno_db::nonblocking::Engine;
 use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode, TransactionOptions};
 
 use crate::args::Args;
@@ -17,12 +22,15 @@ use crate::report::Report;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const SHAPES: [(usize, usize); 3] = [(64, 16), (16, 4), (4, 4)];
+/// uno-db through its concrete types.
 const UNO: &str = "uno-db-async";
+/// uno-db through `Arc<dyn Engine>` and `Box<dyn Connection>`.
+const UNO_DYN: &str = "uno-db-async dyn";
 /// deadpool-postgres as its README builds it: no wait timeout.
 const DEADPOOL_DEFAULTS: &str = "deadpool (defaults)";
 /// deadpool-postgres given uno-db's settings: a 30 s wait timeout.
 const DEADPOOL_MATCHING: &str = "deadpool (matching)";
-const CONTENDERS: [&str; 3] = [UNO, DEADPOOL_DEFAULTS, DEADPOOL_MATCHING];
+const CONTENDERS: [&str; 4] = [UNO, UNO_DYN, DEADPOOL_DEFAULTS, DEADPOOL_MATCHING];
 /// Both pools wait this long for a connection (uno-db's `pool_timeout`,
 /// deadpool's `wait_timeout` when matching).
 const WAIT: Duration = Duration::from_secs(30);
@@ -65,7 +73,7 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
 }
 
 struct Pools {
-    uno: Arc<dyn Engine>,
+    uno: Arc<AsyncEngine>,
     defaults: deadpool_postgres::Pool,
     matching: deadpool_postgres::Pool,
 }
@@ -81,7 +89,7 @@ async fn build(args: &Args, pool: usize) -> Result<Pools, BoxError> {
         .ssl_mode(SslMode::Disable)
         .pool_timeout(WAIT)
         .build()?;
-    let uno = AsyncEngineFactory::new().engine(&config)?;
+    let uno = AsyncEngineFactory::new().async_engine(&config)?;
     let deadpool = |wait: Option<Duration>| -> Result<deadpool_postgres::Pool, BoxError> {
         let manager = deadpool_postgres::Manager::from_config(
             args.url.parse()?,
@@ -102,7 +110,7 @@ async fn build(args: &Args, pool: usize) -> Result<Pools, BoxError> {
     // Open every connection before measuring, so no round pays for connects.
     let mut held = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..pool {
-        held.0.push(uno.connect().await?);
+        held.0.push(uno.checkout().await?);
         held.1.push(defaults.get().await?);
         held.2.push(matching.get().await?);
     }
@@ -136,7 +144,34 @@ async fn drop_table(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn uno_op(engine: Arc<dyn Engine>, workload: Workload) -> Result<(), BoxError> {
+async fn uno_op(engine: Arc<AsyncEngine>, workload: Workload) -> Result<(), BoxError> {
+    match workload {
+        Workload::Checkout => drop(engine.checkout().await?),
+        Workload::Select1 => {
+            engine.checkout().await?.query("SELECT 1", &[]).await?;
+        }
+        Workload::Param => {
+            let n = fastrand::i32(0..1_000_000);
+            let row = engine.checkout().await?.query_one(PARAM_SQL, &[&n]).await?;
+            let _: i32 = row.try_get(0)?;
+        }
+        Workload::Rows => {
+            let rows = engine.checkout().await?.query(ROWS_SQL, &[]).await?;
+            for row in &rows {
+                let _: (i32, &str) = (row.try_get(0)?, row.try_get(1)?);
+            }
+        }
+        Workload::Tx => {
+            let id = fastrand::i32(1..=TX_ROWS);
+            let mut session = engine.transaction(&TransactionOptions::new()).await?;
+            session.execute(TX_SQL, &[&id]).await?;
+            session.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+async fn uno_dyn_op(engine: Arc<dyn Engine>, workload: Workload) -> Result<(), BoxError> {
     match workload {
         Workload::Checkout => drop(engine.connect().await?),
         Workload::Select1 => {
@@ -241,6 +276,13 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                             })
                             .await?
                         }
+                        UNO_DYN => {
+                            let engine: Arc<dyn Engine> = Arc::clone(&pools.uno) as _;
+                            measure(tasks, args.round, move || {
+                                uno_dyn_op(Arc::clone(&engine), workload)
+                            })
+                            .await?
+                        }
                         _ => {
                             let pool = if contender == DEADPOOL_DEFAULTS {
                                 pools.defaults.clone()
@@ -258,15 +300,17 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
             }
             report.print_medians(&case, &CONTENDERS);
         }
-        pools.uno.dispose();
+        Engine::dispose(&*pools.uno);
         pools.defaults.close();
         pools.matching.close();
     }
     drop_table(args).await?;
     for case in &cases {
-        for theirs in [DEADPOOL_DEFAULTS, DEADPOOL_MATCHING] {
-            let ratio = report.round_ratio(UNO, theirs, case);
-            println!("ratio {UNO}/{theirs} = {ratio:.3} ({case})");
+        for ours in [UNO, UNO_DYN] {
+            for theirs in [DEADPOOL_DEFAULTS, DEADPOOL_MATCHING] {
+                let ratio = report.round_ratio(ours, theirs, case);
+                println!("ratio {ours}/{theirs} = {ratio:.3} ({case})");
+            }
         }
     }
     Ok(())

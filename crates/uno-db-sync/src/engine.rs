@@ -181,10 +181,13 @@ impl SyncEngine {
                     Err(_) => Some(CloseReason::Broken),
                 }
             });
-            if let Some(reason) = verdict {
+            match verdict {
                 // Closed now; this checkout opens a fresh one in its place.
-                conn.state.close_for(reason);
-                slot.0 = None;
+                Some(reason) => {
+                    conn.state.close_for(reason);
+                    slot.0 = None;
+                }
+                None => conn.state.vetted(now),
             }
         }
         if slot.0.is_none() {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use uno_db_async::{AsyncEngine, CancelHandle};
-use uno_db_core::nonblocking::{Client, Engine};
+use uno_db_core::nonblocking::Engine;
 use uno_db_core::{ErrorKind, SqlState, TransactionOptions};
 
 use crate::support::{engine, test_db, within};

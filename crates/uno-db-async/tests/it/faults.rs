@@ -4,7 +4,6 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use uno_db_core::nonblocking::Client;
 use uno_db_core::{Error, ErrorKind, RetryPolicy};
 use uno_db_testkit::FaultProxy;
 use uno_db_testkit::conformance::io_error_in_chain;

@@ -3,7 +3,7 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use uno_db_core::nonblocking::{Client, Engine};
+use uno_db_core::nonblocking::Engine;
 use uno_db_core::{CloseReason, Error, ErrorKind, RetryPolicy};
 
 use crate::support::{backend_pid, engine, eventually, test_db, within};

@@ -1,7 +1,5 @@
 //! `schema` and `set_role`.
 
-use uno_db_core::nonblocking::Client;
-
 use crate::support::{engine, test_db, within};
 
 #[tokio::test]

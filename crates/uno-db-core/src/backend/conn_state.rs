@@ -99,6 +99,9 @@ pub struct ConnState<S> {
     /// When it was last handed to a user (see
     /// [`EngineCore::handed_out`](super::EngineCore::handed_out)).
     checked_out_at: Option<Instant>,
+    /// When the pool last found it fit to hand out (see
+    /// [`vetted`](Self::vetted)); taken by the hand-out that follows.
+    vetted_at: Option<Instant>,
     /// Its server process, known to the engine while this lives.
     backend_pid: Option<BackendPid>,
 }
@@ -171,6 +174,7 @@ impl<S: Clone> ConnState<S> {
             transaction_span: Span::none(),
             outcome_recorded: AtomicBool::new(false),
             checked_out_at: None,
+            vetted_at: None,
             backend_pid: None,
         }
     }
@@ -185,6 +189,19 @@ impl<S: Clone> ConnState<S> {
     /// It is handed to a user at `now`.
     pub(super) fn checked_out(&mut self, now: Instant) {
         self.checked_out_at = Some(now);
+    }
+
+    /// The pool found it fit to hand out at `now`
+    /// ([`EngineCore::checkout_verdict`](super::EngineCore::checkout_verdict)
+    /// and any probe passed) and hands it out next: the hand-out takes this
+    /// time rather than reading the clock again.
+    pub fn vetted(&mut self, now: Instant) {
+        self.vetted_at = Some(now);
+    }
+
+    /// The time [`vetted`](Self::vetted) recorded, cleared.
+    pub(super) fn take_vetted(&mut self) -> Option<Instant> {
+        self.vetted_at.take()
     }
 
     /// The engine's statement spans and measures this connection's

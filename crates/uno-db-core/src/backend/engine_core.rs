@@ -296,6 +296,7 @@ impl EngineCore {
 
     /// Whether the engine was disposed.
     #[must_use]
+    #[inline]
     pub fn is_disposed(&self) -> bool {
         self.disposed.load(Ordering::Acquire)
     }
@@ -557,6 +558,7 @@ impl EngineCore {
     /// A checkout begins that first tries for an idle connection without
     /// waiting: as [`checkout_started`](Self::checkout_started), but the
     /// clock is read only if it [must wait](Checkout::must_wait).
+    #[inline]
     pub fn checkout_begun(&self) -> Checkout<'_> {
         self.metrics.record_pending(true);
         Checkout {
@@ -571,14 +573,15 @@ impl EngineCore {
     /// [`return_plan`](Self::return_plan) sees it back, its wait measured,
     /// and watched for leaks when `leak_detection_threshold` is set (the
     /// ticket goes back with [`checked_in`](Self::checked_in)). One clock
-    /// read for all of it.
+    /// read for all of it, none when the pool just
+    /// [vetted](ConnState::vetted) the connection.
     pub fn handed_out<S: Clone>(
         &self,
         conn: &mut ConnState<S>,
         started: Option<Instant>,
         location: &'static std::panic::Location<'static>,
     ) -> Option<LeakTicket> {
-        let now = Instant::now();
+        let now = conn.take_vetted().unwrap_or_else(Instant::now);
         self.metrics
             .record_acquired(started.map_or(Duration::ZERO, |started| {
                 now.saturating_duration_since(started)
@@ -820,6 +823,7 @@ impl EngineCore {
     /// asking for [`is_surplus`](Self::is_surplus), so the common return
     /// takes no lock.
     #[must_use]
+    #[inline]
     pub fn may_hold_surplus(&self) -> bool {
         usize::try_from(self.metrics.open_connections())
             .map_or(true, |open| open > self.limits.pool_size())
@@ -980,6 +984,7 @@ impl EngineCore {
 
     /// A watched checkout returned; logs the return of one that was
     /// reported as a leak.
+    #[inline]
     pub fn checked_in(&self, ticket: Option<LeakTicket>) {
         if let Some(ticket) = ticket
             && let Some((location, held)) = self.leaks.end(&ticket, Instant::now())
@@ -1295,6 +1300,20 @@ mod tests {
             core.return_plan(&conn, false, now),
             ReturnPlan::Discard(CloseReason::Disposed)
         );
+    }
+
+    #[test]
+    fn a_vetted_connection_is_handed_out_at_its_vetting_time_once() {
+        let core = core("postgresql://app@db/x");
+        let mut conn: ConnState<u32> = core.new_conn_state();
+        let vetted = Instant::now();
+        conn.vetted(vetted);
+        std::thread::sleep(Duration::from_millis(2));
+        let _ = core.handed_out(&mut conn, None, std::panic::Location::caller());
+        assert_eq!(conn.checked_out_at(), Some(vetted));
+        // Not vetted again: the next hand-out reads the clock.
+        let _ = core.handed_out(&mut conn, None, std::panic::Location::caller());
+        assert!(conn.checked_out_at() > Some(vetted));
     }
 
     #[test]

@@ -130,10 +130,18 @@ impl Telemetry {
     /// `wait_ms` and, on failure, `error.type`. Connect attempts made for
     /// it are its children.
     #[must_use]
+    #[inline]
     pub fn acquire_span(&self) -> Span {
         if !spans_enabled() {
             return Span::none();
         }
+        self.enabled_acquire_span()
+    }
+
+    // Out of line: inlined into every checkout, the span's construction
+    // would weigh on the common case, where no subscriber wants it.
+    #[inline(never)]
+    fn enabled_acquire_span(&self) -> Span {
         tracing::debug_span!(
             target: SPAN_TARGET,
             "db.client.connection.acquire",

@@ -88,6 +88,7 @@ impl PoolMetrics {
     }
 
     /// Records a successful checkout that waited `waited`.
+    #[inline]
     pub fn record_acquired(&self, waited: Duration) {
         self.acquired.fetch_add(1, Ordering::Relaxed);
         self.add_wait(waited);
@@ -113,6 +114,7 @@ impl PoolMetrics {
     }
 
     /// Records a connection handed to its user (idle → used).
+    #[inline]
     pub fn record_handed_out(&self) {
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
@@ -124,6 +126,7 @@ impl PoolMetrics {
     /// Records a connection its user checked out at `at` and returned at
     /// `now` (used → idle, whatever then happens to it). The time in use
     /// is worked out only when it is exported.
+    #[inline]
     pub fn record_returned(&self, at: Instant, now: Instant) {
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
@@ -149,6 +152,7 @@ impl PoolMetrics {
     }
 
     /// Records a checkout that starts waiting (`true`) or stops (`false`).
+    #[inline]
     pub fn record_pending(&self, waiting: bool) {
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
@@ -162,6 +166,7 @@ impl PoolMetrics {
         let _ = waiting;
     }
 
+    #[inline]
     fn add_wait(&self, waited: Duration) {
         let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
         // A checkout served at once adds nothing: no write to share.

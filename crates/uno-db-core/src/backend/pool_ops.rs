@@ -65,6 +65,7 @@ impl LeakTracker {
             .map(|t| (t / 4).clamp(LEAK_SCAN_MIN, LEAK_SCAN_MAX))
     }
 
+    #[inline]
     pub(super) fn start(
         &self,
         location: &'static Location<'static>,
