@@ -1,7 +1,9 @@
 //! [`PgConn`]: one physical connection, the driver's client next to the
 //! kernel's state for it. Sends statements; the kernel decides.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio_postgres::types::{ToSql, Type};
@@ -113,60 +115,112 @@ impl PgConn {
     /// Runs a statement (SQL text, or the text of a statement this
     /// connection prepared: see `ConnState::statement_sql`, which every
     /// statement method asks first), returning the affected row count.
+    //
+    // `execute` and `query` are written out in one `async fn` each, with
+    // the `query_timeout` watch and the plan inline rather than as the
+    // `timed!` and `plan` layers the rarer methods use: each layer is a
+    // future of its own, polled and moved on every statement.
     pub(crate) async fn execute(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
-        timed!(self, self.execute_now(sql, params))
-    }
-
-    async fn execute_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
-        let result = match self.plan(sql, params, cached).await {
-            Ok(SendPlan::Prepared(prepared)) => {
-                self.client.execute(&prepared.statement, params).await
-            }
+        let watch = self.watch();
+        let result = match cached {
+            Some(prepared) => Ok(SendPlan::Prepared(prepared)),
+            None => Box::pin(self.plan_uncached(sql, params)).await,
+        };
+        let result = match result {
+            Ok(SendPlan::Prepared(prepared)) => self
+                .client
+                .execute(&prepared.statement, params)
+                .await
+                .map_err(from_driver),
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
-                self.client.execute_typed(sql, &typed).await
+                self.client
+                    .execute_typed(sql, &typed)
+                    .await
+                    .map_err(from_driver)
             }
-            Err(error) => return self.state.finished(Some(sql), Err(error)),
+            Err(error) => Err(error),
         };
-        self.state.finished(Some(sql), result.map_err(from_driver))
+        let result = self.state.finished(Some(sql), result);
+        self.unwatch(watch, result)
     }
 
-    /// Runs a query, returning all rows.
-    pub(crate) async fn query(
+    /// Runs a query and passes all its rows to `rows` (which checks how
+    /// many there are for `query_one` and `query_opt`).
+    pub(crate) async fn query_with<T>(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>> {
-        timed!(self, self.query_now(sql, params))
-    }
-
-    async fn query_now(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        rows: fn(Vec<Row>) -> Result<T>,
+    ) -> Result<T> {
         let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
-        let (result, prepared) = match self.plan(sql, params, cached).await {
+        let watch = self.watch();
+        let plan = match cached {
+            Some(prepared) => Ok(SendPlan::Prepared(prepared)),
+            None => Box::pin(self.plan_uncached(sql, params)).await,
+        };
+        let (result, prepared) = match plan {
             Ok(SendPlan::Prepared(prepared)) => (
-                self.client.query(&prepared.statement, params).await,
+                self.client
+                    .query(&prepared.statement, params)
+                    .await
+                    .map_err(from_driver),
                 Some(prepared),
             ),
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
-                (self.client.query_typed(sql, &typed).await, None)
+                (
+                    self.client
+                        .query_typed(sql, &typed)
+                        .await
+                        .map_err(from_driver),
+                    None,
+                )
             }
-            Err(error) => return self.state.finished(Some(sql), Err(error)),
+            Err(error) => (Err(error), None),
         };
-        let rows = self
-            .state
-            .finished(Some(sql), result.map_err(from_driver))?;
-        Ok(match prepared {
-            Some(prepared) => prepared.rows(rows),
-            None => Row::from_driver_rows(rows),
+        let result = self.state.finished(Some(sql), result);
+        let driver_rows = self.unwatch(watch, result)?;
+        rows(match prepared {
+            Some(prepared) => prepared.rows(driver_rows),
+            None => Row::from_driver_rows(driver_rows),
         })
+    }
+
+    /// Runs a query, returning all rows.
+    // Not an `async fn`: it returns `query_with`'s future itself, with no
+    // layer of its own.
+    pub(crate) fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>>> + Send + 'a {
+        self.query_with(sql, params, Ok)
+    }
+
+    /// Starts the `query_timeout` watch of the statement about to be sent;
+    /// the limit, `None` without one.
+    fn watch(&self) -> Option<Duration> {
+        let limit = self.state.query_timeout()?;
+        self.clock.start(limit);
+        Some(limit)
+    }
+
+    /// Ends the watch [`watch`](Self::watch) started: when the watchdog
+    /// ended the statement, the kernel's time-out error instead of
+    /// `result` (the closed connection is discarded on return).
+    fn unwatch<T>(&mut self, watch: Option<Duration>, result: Result<T>) -> Result<T> {
+        match watch {
+            Some(limit) if self.clock.stop() => Err(self.state.statement_timed_out(limit)),
+            _ => result,
+        }
     }
 
     /// Runs a query and returns its rows as the server sends them.
@@ -254,21 +308,25 @@ impl PgConn {
     }
 
     /// Runs a query that must return exactly one row.
-    pub(crate) async fn query_one(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Row> {
-        exactly_one(self.query(sql, params).await?)
+    // Not an `async fn`: it returns `query_with`'s future itself, with no
+    // layer of its own.
+    pub(crate) fn query_one<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Row>> + Send + 'a {
+        self.query_with(sql, params, exactly_one)
     }
 
     /// Runs a query that returns at most one row.
-    pub(crate) async fn query_opt(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>> {
-        at_most_one(self.query(sql, params).await?)
+    // Not an `async fn`: it returns `query_with`'s future itself, with no
+    // layer of its own.
+    pub(crate) fn query_opt<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>>> + Send + 'a {
+        self.query_with(sql, params, at_most_one)
     }
 
     /// Runs the user's statements with the simple query protocol.

@@ -7,7 +7,7 @@
 //! cargo run --release -p uno-db-bench -- sync  [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- tls   [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- stream [--url URL] [--rounds N] [--rows N]
-//! cargo run --release -p uno-db-bench -- observability [--url URL] [--rounds N] [--seconds S]
+//! cargo run --release -p uno-db-bench --features observability -- observability [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- workloads [--url URL] [--rounds N] [--seconds S]
 //! cargo run --release -p uno-db-bench -- multiplex [--url URL] [--rounds N] [--seconds S]
 //! ```

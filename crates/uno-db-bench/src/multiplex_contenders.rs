@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use uno_db::nonblocking::Engine as _;
+use uno_db::nonblocking::Engine;
 use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode};
 
 use crate::args::Args;
@@ -22,10 +22,15 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const SHAPES: [(usize, usize, usize); 2] = [(64, 16, 2), (4, 4, 2)];
 /// The workloads: a name and its SQL (`$1` takes the task's number).
 const WORKLOADS: [(&str, &str); 2] = [("select1", "SELECT 1"), ("param", "SELECT $1::int4 + 1")];
+/// The multiplexed client through its concrete type (`MultiplexedClient`'s
+/// inherent `query`: no future boxed).
 const MUX: &str = "uno-db-async multiplexed";
+/// The same through the traits (`Engine::multiplexed` on `Arc<dyn Engine>`:
+/// a `Box<dyn Client>`, and every statement's future boxed).
+const MUX_DYN: &str = "uno-db-async multiplexed dyn";
 const POOLED: &str = "uno-db-async pooled";
 const DEADPOOL: &str = "deadpool-postgres";
-const CONTENDERS: [&str; 3] = [MUX, POOLED, DEADPOOL];
+const CONTENDERS: [&str; 4] = [MUX, MUX_DYN, POOLED, DEADPOOL];
 
 pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -119,7 +124,12 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
         contenders.uno.dispose();
         contenders.deadpool.close();
     }
-    for (ours, theirs) in [(MUX, DEADPOOL), (MUX, POOLED), (POOLED, DEADPOOL)] {
+    for (ours, theirs) in [
+        (MUX, DEADPOOL),
+        (MUX_DYN, DEADPOOL),
+        (MUX, POOLED),
+        (POOLED, DEADPOOL),
+    ] {
         for (workload, shape, key) in &keys {
             let ratio = report.round_ratio(ours, theirs, key);
             println!("ratio {ours}/{theirs} = {ratio:.3} ({workload}, {shape})");
@@ -142,6 +152,22 @@ async fn run_one(
     match contender {
         MUX => {
             let engine = Arc::clone(&contenders.uno);
+            measure(tasks, length, move || {
+                let client = engine.multiplexed();
+                async move {
+                    let mut client = client?;
+                    if takes_param {
+                        client.query(sql, &[&value]).await?;
+                    } else {
+                        client.query(sql, &[]).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await
+        }
+        MUX_DYN => {
+            let engine: Arc<dyn Engine> = Arc::clone(&contenders.uno) as _;
             measure(tasks, length, move || {
                 let client = engine.multiplexed();
                 async move {

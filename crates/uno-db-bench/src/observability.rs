@@ -39,6 +39,13 @@ const PLAIN: &str = "plain";
 const INSTRUMENTED: &str = "instrumented";
 
 pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
+    if !cfg!(feature = "observability") {
+        return Err(
+            "the observability mode needs uno-db's metrics: run it with \
+                    `cargo run --release -p uno-db-bench --features observability -- observability`"
+                .into(),
+        );
+    }
     let (filter, switch) = reload::Layer::new(LevelFilter::OFF);
     tracing_subscriber::registry()
         .with(filter)
