@@ -10,8 +10,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CancelToken, Client};
 use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
-    ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, SendPlan, at_most_one,
-    exactly_one, first_simple_row, from_driver, typed_params,
+    ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, RowsShape, SendPlan,
+    all_rows, first_simple_row, from_driver, one_row, optional_row, typed_params,
 };
 use uno_db_core::nonblocking::{CopyInSink, CopyOutStream, RowStream};
 use uno_db_core::{Result, Row, Statement, TransactionOptions};
@@ -151,13 +151,13 @@ impl PgConn {
         self.unwatch(watch, result)
     }
 
-    /// Runs a query and passes all its rows to `rows` (which checks how
-    /// many there are for `query_one` and `query_opt`).
+    /// Runs a query and makes of its rows what `shape` says (all of them,
+    /// exactly one, at most one).
     pub(crate) async fn query_with<T>(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-        rows: fn(Vec<Row>) -> Result<T>,
+        shape: RowsShape<T>,
     ) -> Result<T> {
         let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
@@ -187,11 +187,7 @@ impl PgConn {
             Err(error) => (Err(error), None),
         };
         let result = self.state.finished(Some(sql), result);
-        let driver_rows = self.unwatch(watch, result)?;
-        rows(match prepared {
-            Some(prepared) => prepared.rows(driver_rows),
-            None => Row::from_driver_rows(driver_rows),
-        })
+        shape(self.unwatch(watch, result)?, prepared.as_ref())
     }
 
     /// Runs a query, returning all rows.
@@ -202,7 +198,7 @@ impl PgConn {
         sql: &'a str,
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<Vec<Row>>> + Send + 'a {
-        self.query_with(sql, params, Ok)
+        self.query_with(sql, params, all_rows)
     }
 
     /// Starts the `query_timeout` watch of the statement about to be sent;
@@ -315,7 +311,7 @@ impl PgConn {
         sql: &'a str,
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<Row>> + Send + 'a {
-        self.query_with(sql, params, exactly_one)
+        self.query_with(sql, params, one_row)
     }
 
     /// Runs a query that returns at most one row.
@@ -326,7 +322,7 @@ impl PgConn {
         sql: &'a str,
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<Option<Row>>> + Send + 'a {
-        self.query_with(sql, params, at_most_one)
+        self.query_with(sql, params, optional_row)
     }
 
     /// Runs the user's statements with the simple query protocol.

@@ -9,8 +9,8 @@ use postgres::types::{ToSql, Type};
 use postgres::{CancelToken, Client};
 use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
-    ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, ROLE_QUERY, SendPlan,
-    at_most_one, exactly_one, first_simple_row, from_driver, typed_params,
+    ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, ROLE_QUERY, RowsShape,
+    SendPlan, all_rows, first_simple_row, from_driver, one_row, optional_row, typed_params,
 };
 use uno_db_core::blocking::{CopyInWriter, CopyOutReader, RowIter};
 use uno_db_core::{CloseReason, Error, Result, Row, Statement, TransactionOptions};
@@ -193,6 +193,17 @@ impl PgConn {
 
     /// Runs a query, returning all rows.
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.query_with(sql, params, all_rows)
+    }
+
+    /// Runs a query and makes of its rows what `shape` says (all of them,
+    /// exactly one, at most one).
+    fn query_with<T>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        shape: RowsShape<T>,
+    ) -> Result<T> {
         let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
         let (result, prepared) = match self.plan(sql, params, cached) {
@@ -206,11 +217,7 @@ impl PgConn {
             }
             Err(error) => (Err(error), None),
         };
-        let rows = self.state.finished(Some(sql), result)?;
-        Ok(match prepared {
-            Some(prepared) => prepared.rows(rows),
-            None => Row::from_driver_rows(rows),
-        })
+        shape(self.state.finished(Some(sql), result)?, prepared.as_ref())
     }
 
     /// Runs a query and returns its rows as the server sends them.
@@ -301,7 +308,7 @@ impl PgConn {
 
     /// Runs a query that must return exactly one row.
     pub(crate) fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
-        exactly_one(self.query(sql, params)?)
+        self.query_with(sql, params, one_row)
     }
 
     /// Runs a query that returns at most one row.
@@ -310,7 +317,7 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
-        at_most_one(self.query(sql, params)?)
+        self.query_with(sql, params, optional_row)
     }
 
     /// Runs the user's statements with the simple query protocol.

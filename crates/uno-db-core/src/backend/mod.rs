@@ -99,7 +99,10 @@ pub use pool_ops::LeakTicket;
 /// `dyn Engine` names the backend's method instead).
 pub const DYN_ENGINE_TRACKS_CALLER: bool = cfg!(not(feature = "mock"));
 pub use multiplex::{SharedPick, admit_multiplexed, multiplexed_sql, pick_shared};
-pub use rows::{PreparedStatement, StreamColumns, at_most_one, exactly_one, first_simple_row};
+pub use rows::{
+    PreparedStatement, RowsShape, StreamColumns, all_rows, at_most_one, exactly_one,
+    first_simple_row, one_row, optional_row,
+};
 pub use send_plan::{SendPlan, typed_params};
 pub use shared_conn::{SharedConnState, SharedStatement};
 pub use sql_effects::SqlEffects;

@@ -71,13 +71,60 @@ pub fn first_simple_row(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<
         .unwrap_or_default()
 }
 
+/// What a statement method makes of the driver's rows: all of them
+/// (`query`), exactly one (`query_one`), at most one (`query_opt`). The
+/// count is checked on the driver's rows, so that only the rows returned
+/// are wrapped (a `query_one` builds no second `Vec`). `prepared` is the
+/// statement they answer, `None` for an unnamed one (its columns are then
+/// described from the rows).
+pub type RowsShape<T> = fn(Vec<tokio_postgres::Row>, Option<&PreparedStatement>) -> Result<T>;
+
+/// Every row, for `query`.
+///
+/// # Errors
+///
+/// None; a [`RowsShape`].
+pub fn all_rows(
+    rows: Vec<tokio_postgres::Row>,
+    prepared: Option<&PreparedStatement>,
+) -> Result<Vec<Row>> {
+    Ok(match prepared {
+        Some(prepared) => prepared.rows(rows),
+        None => Row::from_driver_rows(rows),
+    })
+}
+
+/// The one row, for `query_one`.
+///
+/// # Errors
+///
+/// As [`exactly_one`].
+pub fn one_row(
+    rows: Vec<tokio_postgres::Row>,
+    prepared: Option<&PreparedStatement>,
+) -> Result<Row> {
+    exactly_one(rows).map(|row| StreamColumns::of(prepared).row(row))
+}
+
+/// The row, if any, for `query_opt`.
+///
+/// # Errors
+///
+/// As [`at_most_one`].
+pub fn optional_row(
+    rows: Vec<tokio_postgres::Row>,
+    prepared: Option<&PreparedStatement>,
+) -> Result<Option<Row>> {
+    at_most_one(rows).map(|row| row.map(|row| StreamColumns::of(prepared).row(row)))
+}
+
 /// The one row of a `query_one`.
 ///
 /// # Errors
 ///
 /// [`ErrorKind::RowNotFound`] for no row, [`ErrorKind::TooManyRows`] for
 /// more than one.
-pub fn exactly_one(rows: Vec<Row>) -> Result<Row> {
+pub fn exactly_one<R>(rows: Vec<R>) -> Result<R> {
     let mut rows = rows.into_iter();
     match (rows.next(), rows.next()) {
         (Some(row), None) => Ok(row),
@@ -91,7 +138,7 @@ pub fn exactly_one(rows: Vec<Row>) -> Result<Row> {
 /// # Errors
 ///
 /// [`ErrorKind::TooManyRows`] for more than one row.
-pub fn at_most_one(rows: Vec<Row>) -> Result<Option<Row>> {
+pub fn at_most_one<R>(rows: Vec<R>) -> Result<Option<R>> {
     let mut rows = rows.into_iter();
     match (rows.next(), rows.next()) {
         (row, None) => Ok(row),
