@@ -7,6 +7,11 @@
 //!   connect retry, `set_role`, `pre_ping`, `pool_recycle`, `idle_timeout`).
 //! - [`AsyncConnection`] / [`AsyncSession`]: a pooled connection, and one
 //!   inside a transaction, both returned to the pool clean when dropped.
+//!   Their statement methods (and [`MultiplexedClient`]'s) are inherent as
+//!   well as the [`Client`](uno_db_core::nonblocking::Client) trait's:
+//!   called on the concrete type, no future is boxed (the trait's are, by
+//!   `async-trait`), as tokio-postgres has its `Client` beside the boxed
+//!   `GenericClient`.
 //! - [`MultiplexedClient`]: autocommit statements of many tasks pipelined
 //!   over a few shared connections (`multiplex_connections`), no checkout.
 //! - [`AsyncListener`]: `LISTEN`/`NOTIFY` on a dedicated connection that
