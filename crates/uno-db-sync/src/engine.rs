@@ -160,10 +160,14 @@ impl SyncEngine {
         if core.is_disposed() {
             return Err(core.disposed_error());
         }
-        let mut checkout = core.checkout_started();
-        let started = checkout.must_wait();
-        let _in_span = checkout.span().enter();
-        let mut slot = self.wait_for_slot(started)?;
+        // The clock is read for the checkout's start only if it must wait.
+        let mut checkout = core.checkout_begun();
+        let span = checkout.span().clone();
+        let _in_span = (!span.is_disabled()).then(|| span.entered());
+        let mut slot = match self.idle_slot() {
+            Some(slot) => slot,
+            None => self.wait_for_slot(checkout.must_wait())?,
+        };
         if let Some(conn) = slot.0.as_mut() {
             let now = Instant::now();
             let closed = if core.checkout_looks_for_silent_close(&conn.state, now) {
@@ -191,12 +195,12 @@ impl SyncEngine {
             }
         }
         if slot.0.is_none() {
-            slot.0 = Some(Box::new(connect::open(&self.shared, started)?));
+            slot.0 = Some(Box::new(connect::open(&self.shared, checkout.must_wait())?));
         }
         let ticket = slot
             .0
             .as_mut()
-            .and_then(|conn| core.handed_out(&mut conn.state, Some(started), location));
+            .and_then(|conn| core.handed_out(&mut conn.state, checkout.started(), location));
         Ok(SyncConnection::pooled(
             slot,
             Arc::clone(&self.shared),
@@ -223,14 +227,21 @@ impl SyncEngine {
         &self.shared.callbacks
     }
 
+    /// An idle connection when nobody waits for one (taken without
+    /// queueing), else `None`.
+    fn idle_slot(&self) -> Option<PooledConnection<ConnManager>> {
+        if self.shared.queue.len() == 0 {
+            self.pool.try_get()
+        } else {
+            None
+        }
+    }
+
     /// Waits, first come first served, for a place in the pool until
     /// `pool_timeout` from `started`.
     fn wait_for_slot(&self, started: Instant) -> Result<PooledConnection<ConnManager>> {
         let core = &self.shared.core;
-        // Nobody waits and a connection is idle: take it, no queueing.
-        if self.shared.queue.len() == 0
-            && let Some(slot) = self.pool.try_get()
-        {
+        if let Some(slot) = self.idle_slot() {
             return Ok(slot);
         }
         let deadline = started + core.config().pool_timeout();
