@@ -138,6 +138,27 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// `$tasks` tasks running `$sql` (with `$value` when `$takes_param`) on
+/// `$engine`'s multiplexed client for `$length`.
+macro_rules! multiplexed_rounds {
+    ($engine:expr, $tasks:ident, $length:ident, $sql:ident, $takes_param:ident, $value:ident) => {{
+        let engine = $engine;
+        measure($tasks, $length, move || {
+            let client = engine.multiplexed();
+            async move {
+                let mut client = client?;
+                if $takes_param {
+                    client.query($sql, &[&$value]).await?;
+                } else {
+                    client.query($sql, &[]).await?;
+                }
+                Ok(())
+            }
+        })
+        .await
+    }};
+}
+
 /// One round of `contender`: `tasks` tasks running `sql` (with the task's
 /// number as `$1` when it takes one) for `length`.
 async fn run_one(
@@ -150,38 +171,24 @@ async fn run_one(
     let takes_param = sql.contains("$1");
     let value = 41_i32;
     match contender {
-        MUX => {
-            let engine = Arc::clone(&contenders.uno);
-            measure(tasks, length, move || {
-                let client = engine.multiplexed();
-                async move {
-                    let mut client = client?;
-                    if takes_param {
-                        client.query(sql, &[&value]).await?;
-                    } else {
-                        client.query(sql, &[]).await?;
-                    }
-                    Ok(())
-                }
-            })
-            .await
-        }
-        MUX_DYN => {
-            let engine: Arc<dyn Engine> = Arc::clone(&contenders.uno) as _;
-            measure(tasks, length, move || {
-                let client = engine.multiplexed();
-                async move {
-                    let mut client = client?;
-                    if takes_param {
-                        client.query(sql, &[&value]).await?;
-                    } else {
-                        client.query(sql, &[]).await?;
-                    }
-                    Ok(())
-                }
-            })
-            .await
-        }
+        // The same loop on the concrete engine (a `MultiplexedClient`, its
+        // inherent `query`) and on `dyn Engine` (a `Box<dyn Client>`).
+        MUX => multiplexed_rounds!(
+            Arc::clone(&contenders.uno),
+            tasks,
+            length,
+            sql,
+            takes_param,
+            value
+        ),
+        MUX_DYN => multiplexed_rounds!(
+            Arc::clone(&contenders.uno) as Arc<dyn Engine>,
+            tasks,
+            length,
+            sql,
+            takes_param,
+            value
+        ),
         POOLED => {
             let engine = Arc::clone(&contenders.uno);
             measure(tasks, length, move || {

@@ -144,58 +144,48 @@ async fn drop_table(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn uno_op(engine: Arc<AsyncEngine>, workload: Workload) -> Result<(), BoxError> {
-    match workload {
-        Workload::Checkout => drop(engine.checkout().await?),
-        Workload::Select1 => {
-            engine.checkout().await?.query("SELECT 1", &[]).await?;
-        }
-        Workload::Param => {
-            let n = fastrand::i32(0..1_000_000);
-            let row = engine.checkout().await?.query_one(PARAM_SQL, &[&n]).await?;
-            let _: i32 = row.try_get(0)?;
-        }
-        Workload::Rows => {
-            let rows = engine.checkout().await?.query(ROWS_SQL, &[]).await?;
-            for row in &rows {
-                let _: (i32, &str) = (row.try_get(0)?, row.try_get(1)?);
+/// One operation of `$workload` on `$engine` with its checkout and
+/// transaction methods: the same code for the concrete engine (whose
+/// methods return unboxed futures) and for `dyn Engine` (boxed ones).
+macro_rules! uno_operation {
+    ($engine:ident, $workload:ident, $checkout:ident, $transaction:ident) => {{
+        match $workload {
+            Workload::Checkout => drop($engine.$checkout().await?),
+            Workload::Select1 => {
+                $engine.$checkout().await?.query("SELECT 1", &[]).await?;
+            }
+            Workload::Param => {
+                let n = fastrand::i32(0..1_000_000);
+                let row = $engine
+                    .$checkout()
+                    .await?
+                    .query_one(PARAM_SQL, &[&n])
+                    .await?;
+                let _: i32 = row.try_get(0)?;
+            }
+            Workload::Rows => {
+                let rows = $engine.$checkout().await?.query(ROWS_SQL, &[]).await?;
+                for row in &rows {
+                    let _: (i32, &str) = (row.try_get(0)?, row.try_get(1)?);
+                }
+            }
+            Workload::Tx => {
+                let id = fastrand::i32(1..=TX_ROWS);
+                let mut session = $engine.$transaction(&TransactionOptions::new()).await?;
+                session.execute(TX_SQL, &[&id]).await?;
+                session.commit().await?;
             }
         }
-        Workload::Tx => {
-            let id = fastrand::i32(1..=TX_ROWS);
-            let mut session = engine.transaction(&TransactionOptions::new()).await?;
-            session.execute(TX_SQL, &[&id]).await?;
-            session.commit().await?;
-        }
-    }
-    Ok(())
+        Ok(())
+    }};
+}
+
+async fn uno_op(engine: Arc<AsyncEngine>, workload: Workload) -> Result<(), BoxError> {
+    uno_operation!(engine, workload, checkout, transaction)
 }
 
 async fn uno_dyn_op(engine: Arc<dyn Engine>, workload: Workload) -> Result<(), BoxError> {
-    match workload {
-        Workload::Checkout => drop(engine.connect().await?),
-        Workload::Select1 => {
-            engine.connect().await?.query("SELECT 1", &[]).await?;
-        }
-        Workload::Param => {
-            let n = fastrand::i32(0..1_000_000);
-            let row = engine.connect().await?.query_one(PARAM_SQL, &[&n]).await?;
-            let _: i32 = row.try_get(0)?;
-        }
-        Workload::Rows => {
-            let rows = engine.connect().await?.query(ROWS_SQL, &[]).await?;
-            for row in &rows {
-                let _: (i32, &str) = (row.try_get(0)?, row.try_get(1)?);
-            }
-        }
-        Workload::Tx => {
-            let id = fastrand::i32(1..=TX_ROWS);
-            let mut session = engine.session(&TransactionOptions::new()).await?;
-            session.execute(TX_SQL, &[&id]).await?;
-            session.commit().await?;
-        }
-    }
-    Ok(())
+    uno_operation!(engine, workload, connect, session)
 }
 
 async fn deadpool_op(pool: deadpool_postgres::Pool, workload: Workload) -> Result<(), BoxError> {
