@@ -544,6 +544,12 @@ pub fn status_and_counters(factory: &dyn EngineFactory, config: &ConnectionConfi
     let counters = engine.counters();
     assert!(counters.created >= 2, "{counters:?}");
     assert!(counters.acquired >= 2, "{counters:?}");
+    // A checkout an idle connection serves at once waited for nothing: it
+    // counts as a checkout and adds no waiting time.
+    drop(engine.connect()?);
+    let after = engine.counters();
+    assert_eq!(after.acquired, counters.acquired + 1, "{after:?}");
+    assert_eq!(after.total_wait, counters.total_wait, "{after:?}");
     Ok(())
 }
 
