@@ -72,8 +72,7 @@ impl<G: Future<Output = Got>> Future for CheckoutFuture<'_, G> {
                 this.checkout.insert(core.checkout_begun())
             }
         };
-        let span = checkout.span();
-        let _in_span = (!span.is_disabled()).then(|| span.clone().entered());
+        let _in_span = checkout.span().map(|span| span.clone().entered());
         let got = match this.get.poll(cx) {
             Poll::Ready(got) => got,
             Poll::Pending => {

@@ -162,8 +162,7 @@ impl SyncEngine {
         }
         // The clock is read for the checkout's start only if it must wait.
         let mut checkout = core.checkout_begun();
-        let span = checkout.span().clone();
-        let _in_span = (!span.is_disabled()).then(|| span.entered());
+        let _in_span = checkout.span().map(|span| span.clone().entered());
         let mut slot = match self.idle_slot() {
             Some(slot) => slot,
             None => self.wait_for_slot(checkout.must_wait())?,

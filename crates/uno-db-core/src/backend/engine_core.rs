@@ -115,7 +115,8 @@ pub struct Checkout<'a> {
     core: &'a EngineCore,
     /// When it began to wait; `None` while it has not had to.
     started: Option<Instant>,
-    span: tracing::Span,
+    /// `None` unless a subscriber wants it.
+    span: Option<tracing::Span>,
 }
 
 impl Checkout<'_> {
@@ -136,22 +137,22 @@ impl Checkout<'_> {
         *self.started.get_or_insert_with(Instant::now)
     }
 
-    /// The checkout's span (`db.client.connection.acquire`); disabled
+    /// The checkout's span (`db.client.connection.acquire`); `None`
     /// unless a subscriber wants the `uno_db::span` target.
     #[must_use]
-    pub fn span(&self) -> &tracing::Span {
-        &self.span
+    pub fn span(&self) -> Option<&tracing::Span> {
+        self.span.as_ref()
     }
 }
 
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
         self.core.metrics.record_pending(false);
-        if !self.span.is_disabled() {
+        if let Some(span) = &self.span {
             let waited = self.started.map_or(0, |started| {
                 u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
             });
-            self.span.record("wait_ms", waited);
+            span.record("wait_ms", waited);
         }
     }
 }

@@ -128,14 +128,23 @@ impl Telemetry {
     /// The span of one checkout (`db.client.connection.acquire`, DEBUG):
     /// from its start to a connection handed out or an error; fields
     /// `wait_ms` and, on failure, `error.type`. Connect attempts made for
-    /// it are its children.
+    /// it are its children. `None` when no subscriber wants the span: a
+    /// disabled `Span` still costs its drop on every checkout.
     #[must_use]
     #[inline]
-    pub fn acquire_span(&self) -> Span {
+    pub fn acquire_span(&self) -> Option<Span> {
         if !spans_enabled() {
-            return Span::none();
+            return None;
         }
-        self.enabled_acquire_span()
+        Some(self.enabled_acquire_span())
+    }
+
+    /// Whether a subscriber wants the kernel's spans (see
+    /// [`statement_span`](Self::statement_span)).
+    #[must_use]
+    #[inline]
+    pub fn spans_wanted(&self) -> bool {
+        spans_enabled()
     }
 
     // Out of line: inlined into every checkout, the span's construction
