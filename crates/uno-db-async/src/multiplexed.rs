@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
-use uno_db_core::backend::{admit_multiplexed, at_most_one, exactly_one, multiplexed_sql};
+use uno_db_core::backend::{admit_multiplexed, all_rows, multiplexed_sql, one_row, optional_row};
 use uno_db_core::nonblocking::Client;
 use uno_db_core::{Result, Row, Statement};
 
@@ -124,7 +124,8 @@ impl MultiplexedClient {
     ///
     /// As [`execute`](Self::execute).
     pub async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        multiplexed!(self, sql, false, |line| line.query(sql, params))
+        multiplexed!(self, sql, false, |line| line
+            .query_with(sql, params, all_rows))
     }
 
     /// Runs a query that returns exactly one row; [`Client::query_one`]
@@ -134,7 +135,8 @@ impl MultiplexedClient {
     ///
     /// As [`Client::query_one`], and as [`execute`](Self::execute).
     pub async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
-        exactly_one(self.query(sql, params).await?)
+        multiplexed!(self, sql, false, |line| line
+            .query_with(sql, params, one_row))
     }
 
     /// Runs a query that returns at most one row; [`Client::query_opt`]
@@ -148,7 +150,11 @@ impl MultiplexedClient {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
-        at_most_one(self.query(sql, params).await?)
+        multiplexed!(self, sql, false, |line| line.query_with(
+            sql,
+            params,
+            optional_row
+        ))
     }
 
     /// Runs `;`-separated statements in one round trip;

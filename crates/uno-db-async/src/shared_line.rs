@@ -11,9 +11,9 @@ use std::time::Instant;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, Client};
 use uno_db_core::backend::{
-    ConnState, MakeTls, PreparedStatement, SharedConnState, SharedStatement, from_driver,
+    ConnState, MakeTls, PreparedStatement, RowsShape, SharedConnState, SharedStatement, from_driver,
 };
-use uno_db_core::{Error, ErrorKind, Result, Row, Statement};
+use uno_db_core::{Error, ErrorKind, Result, Statement};
 
 use crate::deadline_queue::{DeadlineQueue, Wait};
 use crate::pg_conn::PgConn;
@@ -110,19 +110,21 @@ impl SharedLine {
             .map_err(from_driver)
     }
 
-    /// Runs a query, returning all rows.
-    pub(crate) async fn query(
+    /// Runs a query and makes of its rows what `shape` says (all of them,
+    /// exactly one, at most one).
+    pub(crate) async fn query_with<T>(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>> {
+        shape: RowsShape<T>,
+    ) -> Result<T> {
         if !self.state.caches_statements() && params.is_empty() {
             let rows = self
                 .client
                 .query_typed(sql, &[])
                 .await
                 .map_err(from_driver)?;
-            return Ok(Row::from_driver_rows(rows));
+            return shape(rows, None);
         }
         let prepared = self.prepared(sql).await?;
         let rows = self
@@ -130,7 +132,7 @@ impl SharedLine {
             .query(&prepared.statement, params)
             .await
             .map_err(from_driver)?;
-        Ok(prepared.rows(rows))
+        shape(rows, Some(&prepared))
     }
 
     /// Runs statements with the simple query protocol.
