@@ -59,7 +59,9 @@ macro_rules! client_methods {
                 sql: &str,
                 params: &[&(dyn ToSql + Sync)],
             ) -> Result<Row> {
-                self.pg()?.query_one(sql, params).await
+                self.pg()?
+                    .query_with(sql, params, uno_db_core::backend::one_row)
+                    .await
             }
 
             /// Runs a query that returns at most one row;
@@ -74,7 +76,9 @@ macro_rules! client_methods {
                 sql: &str,
                 params: &[&(dyn ToSql + Sync)],
             ) -> Result<Option<Row>> {
-                self.pg()?.query_opt(sql, params).await
+                self.pg()?
+                    .query_with(sql, params, uno_db_core::backend::optional_row)
+                    .await
             }
 
             /// Runs `;`-separated statements in one round trip;

@@ -11,7 +11,7 @@ use tokio_postgres::{CancelToken, Client};
 use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
     ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, RowsShape, SendPlan,
-    all_rows, first_simple_row, from_driver, one_row, optional_row, typed_params,
+    all_rows, first_simple_row, from_driver, typed_params,
 };
 use uno_db_core::nonblocking::{CopyInSink, CopyOutStream, RowStream};
 use uno_db_core::{Result, Row, Statement, TransactionOptions};
@@ -301,28 +301,6 @@ impl PgConn {
         Box::pin(self.client.prepare(sql))
             .await
             .map_err(from_driver)
-    }
-
-    /// Runs a query that must return exactly one row.
-    // Not an `async fn`: it returns `query_with`'s future itself, with no
-    // layer of its own.
-    pub(crate) fn query_one<'a>(
-        &'a mut self,
-        sql: &'a str,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<Row>> + Send + 'a {
-        self.query_with(sql, params, one_row)
-    }
-
-    /// Runs a query that returns at most one row.
-    // Not an `async fn`: it returns `query_with`'s future itself, with no
-    // layer of its own.
-    pub(crate) fn query_opt<'a>(
-        &'a mut self,
-        sql: &'a str,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<Option<Row>>> + Send + 'a {
-        self.query_with(sql, params, optional_row)
     }
 
     /// Runs the user's statements with the simple query protocol.
