@@ -119,7 +119,13 @@ impl Attempt<'_> {
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.ended {
+            // Abandoned half-way: the checkout that made it gave up
+            // (`pool_timeout`) or was dropped. Its span says so rather
+            // than closing without an outcome.
             self.core.connect_ended(self.host, None);
+            if !self.span.is_disabled() {
+                self.span.record("outcome", "cancelled");
+            }
         }
     }
 }

@@ -165,7 +165,9 @@ impl Telemetry {
     /// The span of one physical connect attempt
     /// (`db.client.connection.create`, DEBUG) to server `index`: fields
     /// `server.address`, `server.port`, `attempt`, then `outcome`
-    /// (`connected` or `failed`) and, on failure, `error.type` and
+    /// (`connected`, `failed`, or `cancelled` for an attempt abandoned
+    /// half-way because its checkout gave up or was dropped) and, on
+    /// failure, `error.type` and
     /// `db.response.status_code`.
     #[must_use]
     pub fn connect_span(&self, index: usize, attempt: u32) -> Span {

@@ -262,9 +262,53 @@ pub async fn observability_refused_connect_warns_once(
     assert!(acquire.field("error.type").is_some(), "{acquire:?}");
     let creates = children(capture, acquire.id, "db.client.connection.create");
     assert!(
-        creates.iter().all(|c| c.field("outcome") == Some("failed")),
+        // Every attempt failed, bar the last one, which the checkout's
+        // pool_timeout may cut off half-way.
+        creates.split_last().is_some_and(|(last, earlier)| {
+            earlier.iter().all(|c| c.field("outcome") == Some("failed"))
+                && matches!(last.field("outcome"), Some("failed" | "cancelled"))
+        }),
         "{creates:?}"
     );
+    Ok(())
+}
+
+/// Pins: a connect attempt abandoned half-way (the checkout waiting on it
+/// was dropped while the server did not answer) closes its
+/// `db.client.connection.create` span with `outcome` = `cancelled`, not
+/// without an outcome.
+pub async fn observability_abandoned_connect_is_cancelled(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+    capture: &Capture,
+) -> Result<()> {
+    let host = config.hosts().first().map_or("127.0.0.1", String::as_str);
+    let upstream = std::net::ToSocketAddrs::to_socket_addrs(&(host, config.port()))
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .expect("the case's server is reachable over TCP");
+    let proxy = crate::FaultProxy::start(upstream).expect("a fault proxy");
+    proxy.black_hole().expect("the proxy black-holes traffic");
+    let config = config
+        .to_builder()
+        .hosts(["127.0.0.1"])
+        .port(proxy.port())
+        .pool_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+        .build()?;
+    let engine = factory.engine(&config)?;
+    // The attempt hangs on the black hole; the caller stops waiting.
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), engine.connect()).await;
+    assert!(gave_up.is_err(), "nothing answers behind the black hole");
+    let acquire = &capture.spans_named("db.client.connection.acquire")[0];
+    let creates = children(capture, acquire.id, "db.client.connection.create");
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    assert_eq!(
+        creates[0].field("outcome"),
+        Some("cancelled"),
+        "{creates:?}"
+    );
+    engine.dispose();
     Ok(())
 }
 
@@ -377,6 +421,7 @@ macro_rules! nonblocking_observability_conformance {
             observability_transaction_spans,
             observability_query_text_when_enabled,
             observability_refused_connect_warns_once,
+            observability_abandoned_connect_is_cancelled,
             observability_metrics_match_the_pool_status,
         );
     };
