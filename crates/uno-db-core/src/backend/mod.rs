@@ -66,6 +66,7 @@ mod send_plan;
 mod shared_conn;
 mod sql_effects;
 mod statement_cache;
+mod striped_counter;
 #[cfg(feature = "tls")]
 mod tls;
 

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::striped_counter::StripedCounter;
 use crate::status::{CloseReason, PoolCounters};
 
 /// Lock-free recorder behind [`PoolCounters`], shared by an engine's
@@ -15,7 +16,9 @@ use crate::status::{CloseReason, PoolCounters};
 pub struct PoolMetrics {
     created: AtomicU64,
     closed: [AtomicU64; CloseReason::COUNT],
-    acquired: AtomicU64,
+    /// Written by every checkout from every thread: striped, so that
+    /// checkouts on different cores do not contend for one cache line.
+    acquired: StripedCounter,
     acquire_timeouts: AtomicU64,
     wait_nanos: AtomicU64,
     #[cfg(feature = "metrics")]
@@ -90,7 +93,7 @@ impl PoolMetrics {
     /// Records a successful checkout that waited `waited`.
     #[inline]
     pub fn record_acquired(&self, waited: Duration) {
-        self.acquired.fetch_add(1, Ordering::Relaxed);
+        self.acquired.increment();
         self.add_wait(waited);
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
@@ -189,7 +192,7 @@ impl PoolMetrics {
         PoolCounters {
             created: self.created.load(Ordering::Relaxed),
             closed: std::array::from_fn(|slot| self.closed[slot].load(Ordering::Relaxed)),
-            acquired: self.acquired.load(Ordering::Relaxed),
+            acquired: self.acquired.sum(),
             acquire_timeouts: self.acquire_timeouts.load(Ordering::Relaxed),
             total_wait: Duration::from_nanos(self.wait_nanos.load(Ordering::Relaxed)),
         }
