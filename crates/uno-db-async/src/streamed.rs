@@ -54,11 +54,8 @@ where
             return Poll::Ready(None);
         }
         let Poll::Ready(item) = this.stream.as_mut().poll_next(cx) else {
-            if this.waiting.is_none()
-                && let Some(limit) = this.conn.state.query_timeout()
-            {
-                this.conn.clock().start(limit);
-                this.waiting = Some(limit);
+            if this.waiting.is_none() {
+                this.waiting = this.conn.watch();
             }
             return Poll::Pending;
         };
