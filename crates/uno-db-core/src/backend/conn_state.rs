@@ -229,14 +229,13 @@ impl<S: Clone> ConnState<S> {
     /// clock.
     fn start_statement(&mut self, sql: &str) {
         if let Some(telemetry) = &self.telemetry {
-            // Unless a subscriber wants spans, the last statement's span
-            // (disabled, or left from when one did) is not replaced by a
-            // disabled one: each drop of a `Span` costs.
-            if telemetry.spans_wanted() {
-                self.statement =
-                    telemetry.statement_span(self.host.index, sql, &self.transaction_span);
-            } else if !self.statement.is_disabled() {
-                self.statement = Span::none();
+            // Unless a subscriber wants spans, a disabled span is not
+            // replaced by another: each drop of a `Span` costs. One left
+            // from when a subscriber did goes.
+            match telemetry.statement_span(self.host.index, sql, &self.transaction_span) {
+                Some(span) => self.statement = span,
+                None if !self.statement.is_disabled() => self.statement = Span::none(),
+                None => {}
             }
             self.statement_clock = telemetry.statement_clock();
         }

@@ -139,14 +139,6 @@ impl Telemetry {
         Some(self.enabled_acquire_span())
     }
 
-    /// Whether a subscriber wants the kernel's spans (see
-    /// [`statement_span`](Self::statement_span)).
-    #[must_use]
-    #[inline]
-    pub fn spans_wanted(&self) -> bool {
-        spans_enabled()
-    }
-
     // Out of line: inlined into every checkout, the span's construction
     // would weigh on the common case, where no subscriber wants it.
     #[inline(never)]
@@ -215,10 +207,12 @@ impl Telemetry {
     /// The span of one user statement (`postgresql`, DEBUG; `otel.name` is
     /// its `db.operation.name`) on server `index`, child of `transaction`
     /// when that span is enabled, else of the caller's current span.
+    /// `None` when no subscriber wants the span, as for
+    /// [`acquire_span`](Self::acquire_span).
     #[must_use]
-    pub fn statement_span(&self, index: usize, sql: &str, transaction: &Span) -> Span {
+    pub fn statement_span(&self, index: usize, sql: &str, transaction: &Span) -> Option<Span> {
         if !spans_enabled() {
-            return Span::none();
+            return None;
         }
         macro_rules! statement_span {
             ($($parent:tt)*) => {
@@ -247,7 +241,7 @@ impl Telemetry {
         if self.query_text && !span.is_disabled() {
             span.record("db.query.text", sql);
         }
-        span
+        Some(span)
     }
 
     /// A statement begins: the instant its duration is measured from,

@@ -156,7 +156,9 @@ impl<S: Clone> SharedConnState<S> {
         self.waiting.fetch_add(1, Ordering::AcqRel);
         let (span, clock) = match &self.telemetry {
             Some((telemetry, host)) => (
-                telemetry.statement_span(*host, sql, &tracing::Span::none()),
+                telemetry
+                    .statement_span(*host, sql, &tracing::Span::none())
+                    .unwrap_or_else(tracing::Span::none),
                 telemetry.statement_clock(),
             ),
             None => (tracing::Span::none(), None),
