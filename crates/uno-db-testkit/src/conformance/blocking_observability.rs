@@ -46,6 +46,7 @@ pub fn run<F: EngineFactory>(
 ) {
     let capture = Capture::default();
     tracing::subscriber::with_default(capture.clone(), || {
+        super::observability_shared::capture_every_callsite();
         case(factory, config, &capture).expect("the case");
         factory.dispose_all();
     });

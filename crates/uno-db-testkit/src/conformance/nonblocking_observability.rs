@@ -54,6 +54,7 @@ where
         .build()
         .expect("a tokio runtime");
     tracing::subscriber::with_default(capture.clone(), || {
+        super::observability_shared::capture_every_callsite();
         runtime.block_on(async {
             case(factory, config, &capture).await.expect("the case");
             factory.dispose_all();

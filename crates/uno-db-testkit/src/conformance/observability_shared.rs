@@ -73,6 +73,51 @@ pub struct Capture {
     next: Arc<AtomicU64>,
 }
 
+/// Makes every callsite reach the [`Capture`] installed on this thread,
+/// whichever thread reaches it first; call inside `with_default`.
+///
+/// `tracing` caches each callsite's interest for the whole process, and
+/// while a single dispatcher is registered it asks only the registering
+/// thread's default: a sibling test's thread (no subscriber) reaching a
+/// callsite first cached it as "never", for this capture too (a case once
+/// saw no `db.client.connection.acquire` span at all). An inert dispatcher
+/// kept for the life of the process means two are always registered, so
+/// interest is asked of each of them and re-checked per call; the rebuild
+/// re-asks the callsites cached before.
+pub(super) fn capture_every_callsite() {
+    static ANCHOR: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    ANCHOR.get_or_init(|| tracing::Dispatch::new(Inert));
+    tracing::callsite::rebuild_interest_cache();
+}
+
+/// Wants nothing, but asks to be asked again (see
+/// [`capture_every_callsite`]).
+struct Inert;
+
+impl Subscriber for Inert {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> tracing_core::Interest {
+        tracing_core::Interest::sometimes()
+    }
+
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, _: &Event<'_>) {}
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
 impl Visit for Fields<'_> {
