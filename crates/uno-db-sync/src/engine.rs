@@ -163,10 +163,7 @@ impl SyncEngine {
         // The clock is read for the checkout's start only if it must wait.
         let mut checkout = core.checkout_begun();
         let _in_span = checkout.span().map(|span| span.clone().entered());
-        let mut slot = match self.idle_slot() {
-            Some(slot) => slot,
-            None => self.wait_for_slot(checkout.must_wait())?,
-        };
+        let mut slot = self.slot(|| checkout.must_wait())?;
         if let Some(conn) = slot.0.as_mut() {
             let now = Instant::now();
             let closed = if core.checkout_looks_for_silent_close(&conn.state, now) {
@@ -226,23 +223,23 @@ impl SyncEngine {
         &self.shared.callbacks
     }
 
-    /// An idle connection when nobody waits for one (taken without
-    /// queueing), else `None`.
-    fn idle_slot(&self) -> Option<PooledConnection<ConnManager>> {
-        if self.shared.queue.len() == 0 {
-            self.pool.try_get()
-        } else {
-            None
+    /// A place in the pool: an idle connection at once when nobody waits
+    /// for one (no queueing, and `started` is not asked), else the turn
+    /// [`wait_for_slot`](Self::wait_for_slot) waits for, until
+    /// `pool_timeout` from `started()`.
+    fn slot(&self, started: impl FnOnce() -> Instant) -> Result<PooledConnection<ConnManager>> {
+        if self.shared.queue.len() == 0
+            && let Some(slot) = self.pool.try_get()
+        {
+            return Ok(slot);
         }
+        self.wait_for_slot(started())
     }
 
     /// Waits, first come first served, for a place in the pool until
     /// `pool_timeout` from `started`.
     fn wait_for_slot(&self, started: Instant) -> Result<PooledConnection<ConnManager>> {
         let core = &self.shared.core;
-        if let Some(slot) = self.idle_slot() {
-            return Ok(slot);
-        }
         let deadline = started + core.config().pool_timeout();
         let place = self.shared.queue.join();
         let gave_up = |core: &EngineCore| {
@@ -330,7 +327,7 @@ impl SyncEngine {
                 self.shared.queue.wake_head();
                 return Ok(());
             }
-            let mut slot = self.wait_for_slot(started).map_err(|error| {
+            let mut slot = self.slot(|| started).map_err(|error| {
                 if error.kind() == ErrorKind::PoolTimeout {
                     core.warm_up_failed(started, None)
                 } else {
