@@ -10,7 +10,6 @@
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use deadpool::managed::{Object, PoolError};
@@ -93,11 +92,7 @@ impl<G: Future<Output = Got>> Future for CheckoutFuture<'_, G> {
         Poll::Ready(match got {
             Ok(mut object) => {
                 let ticket = core.handed_out(&mut object.state, checkout.started(), this.location);
-                Ok(AsyncConnection::pooled(
-                    object,
-                    Arc::clone(engine.shared()),
-                    ticket,
-                ))
+                Ok(AsyncConnection::pooled(object, ticket))
             }
             Err(PoolError::Backend(error)) => Err(error),
             Err(PoolError::Closed) => Err(core.disposed_error()),

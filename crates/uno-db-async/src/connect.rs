@@ -115,7 +115,7 @@ async fn connect(
 /// One attempt: the provider's password (if the engine has a provider),
 /// TCP, TLS, startup and authentication.
 async fn connect_once(
-    shared: &EngineShared,
+    shared: &Arc<EngineShared>,
     plan: &ConnectPlan<'_>,
     forward: Driving,
 ) -> Result<PgConn> {
@@ -178,7 +178,12 @@ async fn connect_once(
             .map(|wait| (wait, plan.endpoint().clone())),
         shared.core.housekeeping_timeout(),
     );
-    Ok(PgConn::new(client, plan.new_conn_state(), clock))
+    Ok(PgConn::new(
+        client,
+        plan.new_conn_state(),
+        clock,
+        Arc::clone(shared),
+    ))
 }
 
 /// Drives a listener's connection, sending its notifications on: the

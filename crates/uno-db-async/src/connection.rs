@@ -1,7 +1,5 @@
 //! [`AsyncConnection`]: a pooled connection handed to callers.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use deadpool::managed::Object;
 use tokio_postgres::types::ToSql;
@@ -15,7 +13,6 @@ use crate::manager::ConnManager;
 use crate::pg_conn::PgConn;
 use crate::release;
 use crate::session::AsyncSession;
-use crate::shared::EngineShared;
 
 /// A connection checked out of an [`AsyncEngine`](crate::AsyncEngine)'s
 /// pool. Dropping it returns it to the pool, cleaned: an open transaction
@@ -32,10 +29,7 @@ pub struct AsyncConnection {
 }
 
 enum Inner {
-    Pooled {
-        object: Object<ConnManager>,
-        shared: Arc<EngineShared>,
-    },
+    Pooled(Object<ConnManager>),
     /// A connection not yet in the pool, lent to the connection callbacks.
     Detached(Box<PgConn>),
 }
@@ -43,7 +37,7 @@ enum Inner {
 impl std::fmt::Debug for AsyncConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let conn = match &self.inner {
-            Some(Inner::Pooled { object, .. }) => Some(&***object),
+            Some(Inner::Pooled(object)) => Some(&***object),
             Some(Inner::Detached(conn)) => Some(&**conn),
             None => None,
         };
@@ -54,13 +48,9 @@ impl std::fmt::Debug for AsyncConnection {
 }
 
 impl AsyncConnection {
-    pub(crate) fn pooled(
-        object: Object<ConnManager>,
-        shared: Arc<EngineShared>,
-        leak: Option<LeakTicket>,
-    ) -> Self {
+    pub(crate) fn pooled(object: Object<ConnManager>, leak: Option<LeakTicket>) -> Self {
         Self {
-            inner: Some(Inner::Pooled { object, shared }),
+            inner: Some(Inner::Pooled(object)),
             leak,
         }
     }
@@ -85,7 +75,7 @@ impl AsyncConnection {
 
     pub(crate) fn pg(&mut self) -> Result<&mut PgConn> {
         match &mut self.inner {
-            Some(Inner::Pooled { object, .. }) => Ok(&mut ***object),
+            Some(Inner::Pooled(object)) => Ok(&mut ***object),
             Some(Inner::Detached(conn)) => Ok(&mut **conn),
             None => Err(Error::new(ErrorKind::Closed)),
         }
@@ -127,7 +117,7 @@ impl AsyncConnection {
     /// [`ErrorKind::Closed`] when the connection is closed.
     pub fn cancel_handle(&self) -> Result<CancelHandle> {
         match &self.inner {
-            Some(Inner::Pooled { object, .. }) => Ok(object.cancel_handle()),
+            Some(Inner::Pooled(object)) => Ok(object.cancel_handle()),
             Some(Inner::Detached(conn)) => Ok(conn.cancel_handle()),
             None => Err(Error::new(ErrorKind::Closed)),
         }
@@ -152,9 +142,9 @@ impl AsyncConnection {
 
 impl Drop for AsyncConnection {
     fn drop(&mut self) {
-        if let Some(Inner::Pooled { object, shared }) = self.inner.take() {
-            shared.core.checked_in(self.leak.take());
-            release::release(shared, object);
+        if let Some(Inner::Pooled(object)) = self.inner.take() {
+            object.shared().core.checked_in(self.leak.take());
+            release::release(object);
         }
     }
 }
@@ -169,7 +159,7 @@ impl Connection for AsyncConnection {
 
     fn is_closed(&self) -> bool {
         match &self.inner {
-            Some(Inner::Pooled { object, .. }) => object.is_closed(),
+            Some(Inner::Pooled(object)) => object.is_closed(),
             Some(Inner::Detached(conn)) => conn.is_closed(),
             None => true,
         }

@@ -12,13 +12,21 @@
 //! to no runtime, so a waiter is woken whatever runtime it runs on, also
 //! when the runtime that first used the engine is gone or no longer
 //! driven.
+//!
+//! The queue is [striped](Striped): each thread joins the queue of its own
+//! stripe, so that waiters on different cores do not take one lock (and
+//! its cache line) from each other twice per wait; the thread looks at
+//! every stripe.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use uno_db_core::backend::Striped;
 
 /// The waits of one kind of one engine, and the thread that wakes those
 /// past their deadline.
@@ -29,7 +37,12 @@ pub(crate) struct DeadlineQueue {
 
 #[derive(Debug)]
 struct Waits {
-    queue: Mutex<Queue>,
+    stripes: Striped<Mutex<Queue>>,
+    /// Whether the thread runs; set once, under `control`.
+    thread_started: AtomicBool,
+    /// The queue is gone (`true`): the thread ends. The thread sleeps on
+    /// `closed` with this lock.
+    control: Mutex<bool>,
     /// Wakes the thread when the queue goes.
     closed: Condvar,
     /// How long the thread sleeps with nobody waiting: no waiter that
@@ -41,20 +54,26 @@ struct Waits {
     refuse_thread: bool,
 }
 
+/// The waiters of one stripe.
 #[derive(Debug, Default)]
 struct Queue {
     /// The ticket of `entries[0]`.
     first: u64,
     /// In ticket (and deadline) order; `None` once its waiter left.
     entries: VecDeque<Option<Waiter>>,
-    thread_started: bool,
-    closed: bool,
 }
 
 #[derive(Debug)]
 struct Waiter {
     deadline: Instant,
     waker: Waker,
+}
+
+/// A waiter's place: its stripe and its ticket there.
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    stripe: usize,
+    number: u64,
 }
 
 impl Queue {
@@ -69,6 +88,23 @@ impl Queue {
             self.first += 1;
         }
     }
+
+    /// Takes out the waiters due at `now` (their wakers go to `due`); the
+    /// deadline of the first one left, if any.
+    fn take_due(&mut self, now: Instant, due: &mut Vec<Waker>) -> Option<Instant> {
+        self.pop_left();
+        while let Some(Some(waiter)) = self.entries.front() {
+            if waiter.deadline > now {
+                return Some(waiter.deadline);
+            }
+            if let Some(Some(waiter)) = self.entries.pop_front() {
+                due.push(waiter.waker);
+            }
+            self.first += 1;
+            self.pop_left();
+        }
+        None
+    }
 }
 
 impl DeadlineQueue {
@@ -76,7 +112,9 @@ impl DeadlineQueue {
     pub(crate) fn new(limit: Duration) -> Self {
         Self {
             shared: Arc::new(Waits {
-                queue: Mutex::default(),
+                stripes: Striped::default(),
+                thread_started: AtomicBool::new(false),
+                control: Mutex::new(false),
                 closed: Condvar::new(),
                 limit,
                 #[cfg(test)]
@@ -104,48 +142,60 @@ impl DeadlineQueue {
 
 impl Drop for DeadlineQueue {
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
+        *self.shared.control() = true;
         self.shared.closed.notify_all();
     }
 }
 
+fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Waits {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    fn control(&self) -> MutexGuard<'_, bool> {
+        self.control.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Puts a waiter in the queue; `None` when no thread watches it (the
-    /// thread could not be started: the next waiter tries again).
-    fn join(self: &Arc<Self>, deadline: Instant, waker: Waker) -> Option<u64> {
-        let mut queue = self.lock();
-        if !queue.thread_started {
-            // Under the lock, once per queue: the thread takes the lock
-            // first thing and waits for it.
-            if !self.start_thread() {
-                return None;
-            }
-            queue.thread_started = true;
+    /// Puts a waiter in its thread's stripe; `None` when no thread watches
+    /// the queue (the thread could not be started: the next waiter tries
+    /// again).
+    fn join(self: &Arc<Self>, deadline: Instant, waker: Waker) -> Option<Ticket> {
+        if !self.thread_started.load(Ordering::Acquire) && !self.start_thread() {
+            return None;
         }
-        let ticket = queue.first + queue.entries.len() as u64;
+        let (stripe, queue) = self.stripes.local();
+        let mut queue = lock(queue);
+        let number = queue.first + queue.entries.len() as u64;
         queue.entries.push_back(Some(Waiter { deadline, waker }));
-        Some(ticket)
+        Some(Ticket { stripe, number })
     }
 
+    /// Starts the thread unless it runs; whether it runs.
     fn start_thread(self: &Arc<Self>) -> bool {
+        // Under the lock, so that two first waiters start one thread.
+        let _control = self.control();
+        if self.thread_started.load(Ordering::Acquire) {
+            return true;
+        }
         #[cfg(test)]
         if self.refuse_thread {
             return false;
         }
         let waits = Arc::clone(self);
-        std::thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name("uno-db-deadlines".into())
             .spawn(move || waits.watch())
-            .is_ok()
+            .is_ok();
+        self.thread_started.store(started, Ordering::Release);
+        started
     }
 
-    fn leave(&self, ticket: u64) {
-        let mut queue = self.lock();
-        if let Some(entry) = queue.entry(ticket) {
+    fn leave(&self, ticket: Ticket) {
+        let Some(queue) = self.stripes.get(ticket.stripe) else {
+            return;
+        };
+        let mut queue = lock(queue);
+        if let Some(entry) = queue.entry(ticket.number) {
             *entry = None;
         }
         queue.pop_left();
@@ -153,9 +203,11 @@ impl Waits {
 
     /// Keeps the waiter's waker current; `false` when it is no longer in
     /// the queue (the thread found its deadline passed).
-    fn refresh(&self, ticket: u64, waker: &Waker) -> bool {
-        let mut queue = self.lock();
-        match queue.entry(ticket) {
+    fn refresh(&self, ticket: Ticket, waker: &Waker) -> bool {
+        let Some(queue) = self.stripes.get(ticket.stripe) else {
+            return false;
+        };
+        match lock(queue).entry(ticket.number) {
             Some(Some(waiter)) => {
                 if !waiter.waker.will_wake(waker) {
                     waiter.waker.clone_from(waker);
@@ -169,36 +221,32 @@ impl Waits {
     /// The thread: wakes each waiter at its deadline, until the queue goes.
     fn watch(&self) {
         let mut due = Vec::new();
-        let mut queue = self.lock();
-        while !queue.closed {
+        loop {
             let now = Instant::now();
-            queue.pop_left();
-            while let Some(Some(waiter)) = queue.entries.front() {
-                if waiter.deadline > now {
-                    break;
-                }
-                if let Some(Some(waiter)) = queue.entries.pop_front() {
-                    due.push(waiter.waker);
-                }
-                queue.first += 1;
-                queue.pop_left();
-            }
-            let sleep = match queue.entries.front() {
-                Some(Some(waiter)) => waiter.deadline.saturating_duration_since(now),
-                _ => self.limit,
-            };
+            let next = self
+                .stripes
+                .iter()
+                .filter_map(|queue| lock(queue).take_due(now, &mut due))
+                .min();
             if !due.is_empty() {
-                // Woken outside the lock, which each of them takes next.
-                drop(queue);
+                // Woken outside the locks, which each of them takes next.
                 due.drain(..).for_each(Waker::wake);
-                queue = self.lock();
                 continue;
             }
-            queue = self
+            let sleep = next.map_or(self.limit, |next| next.saturating_duration_since(now));
+            let closed = self.control();
+            if *closed {
+                return;
+            }
+            // A waiter joining meanwhile has a deadline no earlier than
+            // this wake-up: no need to be told of it.
+            let (closed, _) = self
                 .closed
-                .wait_timeout(queue, sleep)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+                .wait_timeout(closed, sleep)
+                .unwrap_or_else(PoisonError::into_inner);
+            if *closed {
+                return;
+            }
         }
     }
 }
@@ -210,7 +258,7 @@ pub(crate) struct Wait<'a> {
     waits: &'a Arc<Waits>,
     deadline: Instant,
     /// Its place in the queue, once it joined.
-    ticket: Option<u64>,
+    ticket: Option<Ticket>,
     /// Its own runtime timer, only when no thread could watch the queue.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
@@ -290,7 +338,12 @@ mod tests {
     }
 
     fn queued(waits: &DeadlineQueue) -> usize {
-        waits.shared.lock().entries.len()
+        waits
+            .shared
+            .stripes
+            .iter()
+            .map(|queue| lock(queue).entries.len())
+            .sum()
     }
 
     #[tokio::test]
@@ -347,6 +400,48 @@ mod tests {
         assert!(a.is_none() && b.is_none());
         assert!(b_took >= Duration::from_millis(80), "{b_took:?}");
         assert!(b_took < Duration::from_secs(5), "{b_took:?}");
+        assert_eq!(queued(&waits), 0);
+    }
+
+    #[test]
+    fn waits_that_joined_from_many_threads_each_end_at_their_deadline() {
+        let waits = DeadlineQueue::new(Duration::from_millis(50));
+        let started = Instant::now();
+        let stripes: Vec<Option<usize>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..6)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_time()
+                            .build()
+                            .ok()?;
+                        let wait = waits.wait_from(Instant::now());
+                        let out = runtime.block_on(async {
+                            let mut wait = wait;
+                            let stripe = std::future::poll_fn(|cx| {
+                                let _ = wait.poll_expired(cx);
+                                Poll::Ready(wait.ticket.map(|ticket| ticket.stripe))
+                            })
+                            .await;
+                            (stripe, bounded(wait, std::future::pending::<()>()).await)
+                        });
+                        assert!(out.1.is_none());
+                        out.0
+                    })
+                })
+                .collect();
+            threads.into_iter().filter_map(|t| t.join().ok()).collect()
+        });
+        let took = started.elapsed();
+        assert_eq!(stripes.len(), 6);
+        let mut used: Vec<usize> = stripes.into_iter().flatten().collect();
+        used.sort_unstable();
+        used.dedup();
+        // Each thread joined its own stripe (other tests' threads take
+        // turns too, so some may share one).
+        assert!(used.len() > 1, "{used:?}");
+        assert!(took >= Duration::from_millis(50), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
         assert_eq!(queued(&waits), 0);
     }
 

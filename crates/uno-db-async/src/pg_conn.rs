@@ -17,6 +17,7 @@ use uno_db_core::nonblocking::{CopyInSink, CopyOutStream, RowStream};
 use uno_db_core::{Result, Row, Statement, TransactionOptions};
 
 use crate::copy::CopySink;
+use crate::shared::EngineShared;
 use crate::streamed::Streamed;
 
 use crate::watchdog::StatementClock;
@@ -28,6 +29,10 @@ pub(crate) struct PgConn {
     /// Where the engine's watchdog reads the running statement's deadline.
     clock: Arc<StatementClock>,
     pub(crate) state: ConnState<PreparedStatement>,
+    /// Its engine, for the return: kept once per physical connection, so
+    /// that a checkout does not clone (and its return drop) a reference
+    /// whose count every checkout on every thread would write.
+    shared: Arc<EngineShared>,
 }
 
 /// Runs a statement future under `query_timeout`: when the engine's
@@ -58,13 +63,20 @@ impl PgConn {
         client: Client,
         state: ConnState<PreparedStatement>,
         clock: Arc<StatementClock>,
+        shared: Arc<EngineShared>,
     ) -> Self {
         Self {
             cancel: client.cancel_token(),
             client,
             clock,
             state,
+            shared,
         }
+    }
+
+    /// The engine this connection belongs to.
+    pub(crate) fn shared(&self) -> &Arc<EngineShared> {
+        &self.shared
     }
 
     /// The driver's client and the kernel's state, for a shared connection

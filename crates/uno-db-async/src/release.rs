@@ -11,28 +11,26 @@ use uno_db_core::{CloseReason, Error};
 
 use crate::cancel::cancel_and_wait;
 use crate::manager::ConnManager;
-use crate::shared::EngineShared;
 
 /// Takes back a connection its caller dropped. The pool counts it as in
 /// use until its `Object` is dropped, whichever way the return ends (also
 /// if a cleaning task is dropped with its runtime).
-pub(crate) fn release(shared: Arc<EngineShared>, object: Object<ConnManager>) {
+pub(crate) fn release(object: Object<ConnManager>) {
     let now = Instant::now();
-    let plan = shared
-        .core
-        .return_plan(&object.state, object.is_closed(), now);
+    let core = &object.shared().core;
+    let plan = core.return_plan(&object.state, object.is_closed(), now);
     match plan {
-        ReturnPlan::Keep => put_back(&shared, object, now),
+        ReturnPlan::Keep => put_back(object, now),
         ReturnPlan::Discard(reason) => discard(object, reason),
         ReturnPlan::CancelAndDiscard => {
             // Dropped mid-statement: the server may still be running it.
             let token = object.cancel_token();
-            shared.core.record_discarded(CloseReason::Dirty, None);
+            core.record_discarded(CloseReason::Dirty, None);
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                 discard(object, CloseReason::Dirty);
                 return;
             };
-            let tls = shared.core.tls();
+            let tls = core.tls();
             if let Some((wait, endpoint)) = object.cancel_first() {
                 // Behind PgBouncer: closing first would lose the request.
                 runtime.spawn(async move {
@@ -41,7 +39,7 @@ pub(crate) fn release(shared: Arc<EngineShared>, object: Object<ConnManager>) {
                 });
                 return;
             }
-            let timeout = shared.core.housekeeping_timeout();
+            let timeout = core.housekeeping_timeout();
             runtime.spawn(async move {
                 let _ = tokio::time::timeout(timeout, token.cancel_query(tls)).await;
             });
@@ -54,12 +52,13 @@ pub(crate) fn release(shared: Arc<EngineShared>, object: Object<ConnManager>) {
                 discard(object, CloseReason::Dirty);
                 return;
             };
-            runtime.spawn(clean(shared, object, queries));
+            runtime.spawn(clean(object, queries));
         }
     }
 }
 
-async fn clean(shared: Arc<EngineShared>, mut object: Object<ConnManager>, queries: Vec<String>) {
+async fn clean(mut object: Object<ConnManager>, queries: Vec<String>) {
+    let shared = Arc::clone(object.shared());
     let timeout = shared.core.housekeeping_timeout();
     let run = async {
         for sql in &queries {
@@ -70,7 +69,7 @@ async fn clean(shared: Arc<EngineShared>, mut object: Object<ConnManager>, queri
     let error = match tokio::time::timeout(timeout, run).await {
         Ok(Ok(())) => {
             object.state.cleaned_after(&queries);
-            put_back(&shared, object, Instant::now());
+            put_back(object, Instant::now());
             return;
         }
         Ok(Err(error)) => error,
@@ -83,8 +82,8 @@ async fn clean(shared: Arc<EngineShared>, mut object: Object<ConnManager>, queri
 }
 
 /// Puts a clean connection back, unless the kernel finds it surplus.
-fn put_back(shared: &EngineShared, mut object: Object<ConnManager>, now: Instant) {
-    let core = &shared.core;
+fn put_back(mut object: Object<ConnManager>, now: Instant) {
+    let core = &object.shared().core;
     if core.may_hold_surplus()
         && let Some(status) = Object::pool(&object).map(|pool| pool.status())
         && core.is_surplus(status.size, status.available, status.waiting)

@@ -66,6 +66,7 @@ mod send_plan;
 mod shared_conn;
 mod sql_effects;
 mod statement_cache;
+mod striped;
 mod striped_counter;
 #[cfg(feature = "tls")]
 mod tls;
@@ -108,6 +109,7 @@ pub use send_plan::{SendPlan, typed_params};
 pub use shared_conn::{SharedConnState, SharedStatement};
 pub use sql_effects::SqlEffects;
 pub use statement_cache::StatementCache;
+pub use striped::Striped;
 #[cfg(feature = "tls")]
 pub use tls::{
     RootCerts, RustlsConnect, RustlsConnector, RustlsStream, TlsFileProblem, TlsSettings,
