@@ -4,8 +4,9 @@
 //! holds it, and each `async` layer around the pool's own (large) future
 //! added its arguments and locals again, past the size the allocator
 //! serves from its per-thread cache. A checkout that finds an idle
-//! connection reads the clock once (when handing it out), arms no timer
-//! and enters no span unless a subscriber wants spans.
+//! connection reads no clock of its own (it judges the connection with the
+//! time the pool read when it picked it), arms no timer and enters no span
+//! unless a subscriber wants spans.
 
 use std::future::Future;
 use std::panic::Location;
@@ -33,22 +34,31 @@ pin_project_lite::pin_project! {
         checkout: Option<Checkout<'a>>,
         // Set once the pool had no idle connection: the `pool_timeout`.
         wait: Option<Wait<'a>>,
+        // The pool's checkout again, after a connection failed its verdict.
+        again: fn(&'a AsyncEngine) -> G,
         #[pin]
         get: G,
     }
 }
 
 impl<'a, G: Future<Output = Got>> CheckoutFuture<'a, G> {
+    /// A checkout from `engine` for the caller at `location`: `get` is the
+    /// pool's own checkout future, which `again` makes anew.
+    // `get` comes built, not made here through `again`: a future returned
+    // through a function pointer is built aside and copied in (a `memcpy`
+    // of the pool's large future on every checkout).
     pub(crate) fn new(
         engine: &'a AsyncEngine,
         location: &'static Location<'static>,
         get: G,
+        again: fn(&'a AsyncEngine) -> G,
     ) -> Self {
         Self {
             engine,
             location,
             checkout: None,
             wait: None,
+            again,
             get,
         }
     }
@@ -58,7 +68,7 @@ impl<G: Future<Output = Got>> Future for CheckoutFuture<'_, G> {
     type Output = Result<AsyncConnection>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let engine = *this.engine;
         let core = &engine.shared().core;
         let checkout = match this.checkout {
@@ -72,38 +82,69 @@ impl<G: Future<Output = Got>> Future for CheckoutFuture<'_, G> {
             }
         };
         let _in_span = checkout.span().map(|span| span.clone().entered());
-        let got = match this.get.poll(cx) {
-            Poll::Ready(got) => got,
-            Poll::Pending => {
-                let wait = match this.wait {
-                    Some(wait) => wait,
-                    None => this
-                        .wait
-                        .insert(engine.checkout_waits().wait_from(checkout.must_wait())),
-                };
-                return match wait.poll_expired(cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(()) => Poll::Ready(Err(timed_out(core, checkout))),
-                };
+        loop {
+            let got = match this.get.as_mut().poll(cx) {
+                Poll::Ready(got) => got,
+                Poll::Pending => {
+                    let wait = match this.wait {
+                        Some(wait) => wait,
+                        None => this
+                            .wait
+                            .insert(engine.checkout_waits().wait_from(checkout.must_wait())),
+                    };
+                    return match wait.poll_expired(cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(()) => Poll::Ready(Err(timed_out(core, checkout))),
+                    };
+                }
+            };
+            let mut object = match got {
+                Ok(object) => object,
+                Err(error) => {
+                    *this.wait = None;
+                    return Poll::Ready(Err(pool_error(core, checkout, error)));
+                }
+            };
+            // The time the pool read as it picked an idle connection (after
+            // its recycle step), or opened this one: what the verdict and
+            // the hand-out go by, rather than a clock read of their own.
+            // A connection just opened is not judged, as the pool does not
+            // recycle it: a server that closed each new one at once would
+            // otherwise keep this loop opening more.
+            let metrics = Object::metrics(&object);
+            let (now, idle) = match metrics.recycled {
+                Some(recycled) => (recycled, true),
+                None => (metrics.created, false),
+            };
+            if let Some(reason) = idle
+                .then(|| core.checkout_verdict(&object.state, object.is_closed(), now))
+                .flatten()
+            {
+                // As the pool does with a connection that fails its recycle
+                // step: closed, and the checkout goes on with another.
+                object.state.close_for(reason);
+                drop(Object::take(object));
+                this.get.set((this.again)(engine));
+                continue;
             }
-        };
-        // Served: out of the waiters' queue before anything else.
-        *this.wait = None;
-        Poll::Ready(match got {
-            Ok(mut object) => {
-                let ticket = core.handed_out(&mut object.state, checkout.started(), this.location);
-                Ok(AsyncConnection::pooled(object, ticket))
-            }
-            Err(PoolError::Backend(error)) => Err(error),
-            Err(PoolError::Closed) => Err(core.disposed_error()),
-            Err(PoolError::Timeout(_)) => Err(timed_out(core, checkout)),
-            Err(PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_)) => {
-                Err(Error::with_message(
-                    ErrorKind::Unsupported,
-                    "the pool is configured with a timeout but no runtime",
-                ))
-            }
-        })
+            // Served: out of the waiters' queue before anything else.
+            *this.wait = None;
+            object.state.vetted(now);
+            let ticket = core.handed_out(&mut object.state, checkout.started(), this.location);
+            return Poll::Ready(Ok(AsyncConnection::pooled(object, ticket)));
+        }
+    }
+}
+
+fn pool_error(core: &EngineCore, checkout: &mut Checkout<'_>, error: PoolError<Error>) -> Error {
+    match error {
+        PoolError::Backend(error) => error,
+        PoolError::Closed => core.disposed_error(),
+        PoolError::Timeout(_) => timed_out(core, checkout),
+        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => Error::with_message(
+            ErrorKind::Unsupported,
+            "the pool is configured with a timeout but no runtime",
+        ),
     }
 }
 

@@ -176,7 +176,7 @@ impl AsyncEngine {
         &self,
         location: &'static Location<'static>,
     ) -> impl Future<Output = Result<AsyncConnection>> + Send + '_ {
-        CheckoutFuture::new(self, location, self.pool.get())
+        CheckoutFuture::new(self, location, self.pool.get(), |engine| engine.pool.get())
     }
 
     pub(crate) fn shared(&self) -> &Arc<EngineShared> {
@@ -322,11 +322,17 @@ impl AsyncEngine {
     /// Starts, once each, the engine's background tasks that its
     /// configuration asks for: the reaper, the `min_idle` refill and the
     /// leak watch.
+    #[inline]
     pub(crate) fn start_background(&self) {
         // Every checkout asks; only the first needs to look further.
-        if self.shared.reaper_started.load(Ordering::Acquire)
-            || self.shared.reaper_started.swap(true, Ordering::AcqRel)
-        {
+        if !self.shared.reaper_started.load(Ordering::Acquire) {
+            self.start_background_once();
+        }
+    }
+
+    #[inline(never)]
+    fn start_background_once(&self) {
+        if self.shared.reaper_started.swap(true, Ordering::AcqRel) {
             return;
         }
         let config = self.shared.core.config();

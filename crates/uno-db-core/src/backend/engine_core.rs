@@ -651,6 +651,15 @@ impl EngineCore {
         conn.is_idle_beyond(now, Some(ALIVE_BYPASS_WINDOW))
     }
 
+    /// Whether [`checkout_probe`](Self::checkout_probe) may ask for a
+    /// round trip before a hand-out (a role check or `pre_ping` is
+    /// configured). When not, a backend may judge an idle connection
+    /// after its pool picked it, with a time the pool read anyway.
+    #[must_use]
+    pub fn checkout_may_probe(&self) -> bool {
+        self.config.target_session_attrs().needs_role_check() || self.config.pre_ping()
+    }
+
     /// The query that checks an idle connection at `now` before it is
     /// handed out, bounded by [`housekeeping_timeout`](Self::housekeeping_timeout):
     /// the role query ([`ROLE_QUERY`]) when `target_session_attrs` needs a
@@ -768,6 +777,9 @@ impl EngineCore {
     /// The statements that restore what the pool promises about a
     /// connection's session: no transaction, the configured role (or the
     /// login role), the configured search path (or the server's default).
+    // The check inline, the building out of line: nearly every return
+    // has nothing to clean.
+    #[inline]
     fn cleaning<S: Clone>(&self, conn: &ConnState<S>) -> Option<Vec<String>> {
         let (role_changed, search_path_changed) = conn.session_changed();
         // A session the user had the driver's client for is reset whole.
@@ -775,6 +787,17 @@ impl EngineCore {
         if !discard && !conn.may_be_in_transaction() && !role_changed && !search_path_changed {
             return None;
         }
+        Some(self.cleaning_sql(conn, discard, role_changed, search_path_changed))
+    }
+
+    #[inline(never)]
+    fn cleaning_sql<S: Clone>(
+        &self,
+        conn: &ConnState<S>,
+        discard: bool,
+        role_changed: bool,
+        search_path_changed: bool,
+    ) -> Vec<String> {
         let mut sql = String::new();
         if conn.may_be_in_transaction() {
             sql.push_str("ROLLBACK;");
@@ -797,7 +820,7 @@ impl EngineCore {
             if !restore.is_empty() {
                 queries.push(restore);
             }
-            return Some(queries);
+            return queries;
         }
         if role_changed {
             sql.push_str("RESET SESSION AUTHORIZATION;");
@@ -816,7 +839,7 @@ impl EngineCore {
                 None => sql.push_str("RESET search_path;"),
             }
         }
-        Some(vec![sql])
+        vec![sql]
     }
 
     /// Whether surplus connections may be open at all (more than
