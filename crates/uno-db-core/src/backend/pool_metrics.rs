@@ -20,7 +20,7 @@ pub struct PoolMetrics {
     /// checkouts on different cores do not contend for one cache line.
     acquired: StripedCounter,
     acquire_timeouts: AtomicU64,
-    wait_nanos: AtomicU64,
+    wait_nanos: StripedCounter,
     #[cfg(feature = "metrics")]
     export: Option<super::metrics_export::MetricsExport>,
 }
@@ -174,7 +174,7 @@ impl PoolMetrics {
         let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
         // A checkout served at once adds nothing: no write to share.
         if nanos != 0 {
-            self.wait_nanos.fetch_add(nanos, Ordering::Relaxed);
+            self.wait_nanos.add(nanos);
         }
     }
 
@@ -194,7 +194,7 @@ impl PoolMetrics {
             closed: std::array::from_fn(|slot| self.closed[slot].load(Ordering::Relaxed)),
             acquired: self.acquired.sum(),
             acquire_timeouts: self.acquire_timeouts.load(Ordering::Relaxed),
-            total_wait: Duration::from_nanos(self.wait_nanos.load(Ordering::Relaxed)),
+            total_wait: Duration::from_nanos(self.wait_nanos.sum()),
         }
     }
 }

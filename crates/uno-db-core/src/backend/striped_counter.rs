@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::striped::Striped;
 
-/// A counter incremented on every checkout, from every thread at once:
-/// each thread adds to its own stripe and a read adds the stripes up.
+/// A counter added to on every checkout, from every thread at once: each
+/// thread adds to its own stripe and a read adds the stripes up.
 #[derive(Debug, Default)]
 pub(crate) struct StripedCounter(Striped<AtomicU64>);
 
@@ -14,7 +14,13 @@ impl StripedCounter {
     /// Adds one.
     #[inline]
     pub(crate) fn increment(&self) {
-        self.0.local().1.fetch_add(1, Ordering::Relaxed);
+        self.add(1);
+    }
+
+    /// Adds `n`.
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.0.local().1.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The count: every increment that happened before the call, and
@@ -23,7 +29,7 @@ impl StripedCounter {
         self.0
             .iter()
             .map(|stripe| stripe.load(Ordering::Relaxed))
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 }
 
