@@ -711,8 +711,15 @@ impl<S: Clone> ConnState<S> {
 
     /// Whether it has sat in the pool for `idle_timeout` or longer.
     #[must_use]
+    // A sum and a comparison rather than a difference: `duration_since`
+    // normalises and saturates, several times the instructions on every
+    // checkout.
     pub fn is_idle_beyond(&self, now: Instant, idle_timeout: Option<Duration>) -> bool {
-        idle_timeout.is_some_and(|limit| now.saturating_duration_since(self.returned_at) >= limit)
+        idle_timeout.is_some_and(|limit| {
+            self.returned_at
+                .checked_add(limit)
+                .is_some_and(|deadline| now >= deadline)
+        })
     }
 
     /// The connection went back to the pool at `now`.

@@ -1,7 +1,7 @@
 //! [`PoolMetrics`]: the lock-free counters behind an engine's
 //! [`PoolCounters`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::striped_counter::StripedCounter;
@@ -16,6 +16,9 @@ use crate::status::{CloseReason, PoolCounters};
 pub struct PoolMetrics {
     created: AtomicU64,
     closed: [AtomicU64; CloseReason::COUNT],
+    /// Created minus closed, kept apart so that a return reads one word
+    /// (written only when a connection opens or closes).
+    open: AtomicI64,
     /// Written by every checkout from every thread: striped, so that
     /// checkouts on different cores do not contend for one cache line.
     acquired: StripedCounter,
@@ -73,6 +76,7 @@ impl PoolMetrics {
     /// Records a new physical connection.
     pub fn record_created(&self) {
         self.created.fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
             export.created.increment(1);
@@ -83,6 +87,7 @@ impl PoolMetrics {
     /// Records a closed physical connection.
     pub fn record_closed(&self, reason: CloseReason) {
         self.closed[reason.slot()].fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_sub(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(export) = &self.export {
             export.closed[reason.slot()].increment(1);
@@ -181,9 +186,9 @@ impl PoolMetrics {
     /// Physical connections opened and not closed yet (created minus
     /// closed), read without locking the pool.
     #[must_use]
+    #[inline]
     pub fn open_connections(&self) -> u64 {
-        let closed: u64 = self.closed.iter().map(|c| c.load(Ordering::Relaxed)).sum();
-        self.created.load(Ordering::Relaxed).saturating_sub(closed)
+        u64::try_from(self.open.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
     /// The counters now.
