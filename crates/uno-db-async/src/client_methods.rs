@@ -60,7 +60,7 @@ macro_rules! client_methods {
                 params: &[&(dyn ToSql + Sync)],
             ) -> Result<Row> {
                 self.pg()?
-                    .query_with(sql, params, uno_db_core::backend::one_row)
+                    .query_with(sql, params, uno_db_core::backend::OneRow)
                     .await
             }
 
@@ -77,7 +77,7 @@ macro_rules! client_methods {
                 params: &[&(dyn ToSql + Sync)],
             ) -> Result<Option<Row>> {
                 self.pg()?
-                    .query_with(sql, params, uno_db_core::backend::optional_row)
+                    .query_with(sql, params, uno_db_core::backend::OptionalRow)
                     .await
             }
 

@@ -54,6 +54,7 @@ mod multiplexed;
 mod multiplexer;
 mod pg_conn;
 mod pool_ops;
+mod read_rows;
 mod reaper;
 mod release;
 mod session;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
-use uno_db_core::backend::{admit_multiplexed, all_rows, multiplexed_sql, one_row, optional_row};
+use uno_db_core::backend::{AllRows, OneRow, OptionalRow, admit_multiplexed, multiplexed_sql};
 use uno_db_core::nonblocking::Client;
 use uno_db_core::{Result, Row, Statement};
 
@@ -125,7 +125,7 @@ impl MultiplexedClient {
     /// As [`execute`](Self::execute).
     pub async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         multiplexed!(self, sql, false, |line| line
-            .query_with(sql, params, all_rows))
+            .query_with(sql, params, AllRows))
     }
 
     /// Runs a query that returns exactly one row; [`Client::query_one`]
@@ -136,7 +136,7 @@ impl MultiplexedClient {
     /// As [`Client::query_one`], and as [`execute`](Self::execute).
     pub async fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
         multiplexed!(self, sql, false, |line| line
-            .query_with(sql, params, one_row))
+            .query_with(sql, params, OneRow))
     }
 
     /// Runs a query that returns at most one row; [`Client::query_opt`]
@@ -153,7 +153,7 @@ impl MultiplexedClient {
         multiplexed!(self, sql, false, |line| line.query_with(
             sql,
             params,
-            optional_row
+            OptionalRow
         ))
     }
 

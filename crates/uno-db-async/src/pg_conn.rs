@@ -10,13 +10,14 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CancelToken, Client};
 use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
-    ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, RowsShape, SendPlan,
-    all_rows, first_simple_row, from_driver, typed_params,
+    AllRows, ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, RowsShape,
+    SendPlan, first_simple_row, from_driver, typed_params,
 };
 use uno_db_core::nonblocking::{CopyInSink, CopyOutStream, RowStream};
 use uno_db_core::{Result, Row, Statement, TransactionOptions};
 
 use crate::copy::CopySink;
+use crate::read_rows::read_rows;
 use crate::shared::EngineShared;
 use crate::streamed::Streamed;
 
@@ -153,12 +154,12 @@ impl PgConn {
 
     /// Runs a query and makes of its rows what `shape` says (all of them,
     /// exactly one, at most one).
-    pub(crate) async fn query_with<T>(
+    pub(crate) async fn query_with<S: RowsShape>(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-        shape: RowsShape<T>,
-    ) -> Result<T> {
+        shape: S,
+    ) -> Result<S::Output> {
         let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
         let watch = self.watch();
@@ -167,28 +168,22 @@ impl PgConn {
             Some(prepared) => Ok(SendPlan::Prepared(prepared)),
             None => Box::pin(self.plan_uncached(sql, params)).await,
         };
-        let (result, prepared) = match plan {
-            Ok(SendPlan::Prepared(prepared)) => (
-                self.client
-                    .query(&prepared.statement, params)
-                    .await
-                    .map_err(from_driver),
-                Some(prepared),
-            ),
+        let result = match plan {
+            Ok(SendPlan::Prepared(prepared)) => {
+                read_rows(&self.client, &prepared, params, shape).await
+            }
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
-                (
-                    self.client
-                        .query_typed(sql, &typed)
-                        .await
-                        .map_err(from_driver),
-                    None,
-                )
+                self.client
+                    .query_typed(sql, &typed)
+                    .await
+                    .map_err(from_driver)
+                    .map(|rows| shape.take_all(rows, None))
             }
-            Err(error) => (Err(error), None),
+            Err(error) => Err(error),
         };
         let result = self.state.finished(Some(sql), result);
-        shape(self.unwatch(watch, result)?, prepared.as_ref())
+        S::finish(self.unwatch(watch, result)?)
     }
 
     /// Runs a query, returning all rows.
@@ -199,7 +194,7 @@ impl PgConn {
         sql: &'a str,
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<Vec<Row>>> + Send + 'a {
-        self.query_with(sql, params, all_rows)
+        self.query_with(sql, params, AllRows)
     }
 
     /// Starts the `query_timeout` watch of the statement about to be sent;

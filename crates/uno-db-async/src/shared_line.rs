@@ -17,6 +17,7 @@ use uno_db_core::{Error, ErrorKind, Result, Statement};
 
 use crate::deadline_queue::{DeadlineQueue, Wait};
 use crate::pg_conn::PgConn;
+use crate::read_rows::read_rows;
 use crate::shared::EngineShared;
 
 /// A shared connection: the driver's client, which takes statements from
@@ -112,27 +113,22 @@ impl SharedLine {
 
     /// Runs a query and makes of its rows what `shape` says (all of them,
     /// exactly one, at most one).
-    pub(crate) async fn query_with<T>(
+    pub(crate) async fn query_with<S: RowsShape>(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-        shape: RowsShape<T>,
-    ) -> Result<T> {
+        shape: S,
+    ) -> Result<S::Output> {
         if !self.state.caches_statements() && params.is_empty() {
             let rows = self
                 .client
                 .query_typed(sql, &[])
                 .await
                 .map_err(from_driver)?;
-            return shape(rows, None);
+            return shape.output(rows, None);
         }
         let prepared = self.prepared(sql).await?;
-        let rows = self
-            .client
-            .query(&prepared.statement, params)
-            .await
-            .map_err(from_driver)?;
-        shape(rows, Some(&prepared))
+        S::finish(read_rows(&self.client, &prepared, params, shape).await?)
     }
 
     /// Runs statements with the simple query protocol.

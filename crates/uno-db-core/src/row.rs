@@ -79,7 +79,7 @@ impl Row {
     }
 
     /// Wraps the driver rows of one query. Rows of the same statement share
-    /// one column list, built once; both backends' rows are made this way.
+    /// one column list, built once.
     ///
     /// Rows of different statements may be mixed: each statement's rows get
     /// their own list.
@@ -104,23 +104,6 @@ impl Row {
                 Self {
                     repr: Repr::Driver { row, columns },
                 }
-            })
-            .collect()
-    }
-
-    /// Wraps the driver rows of one query of a prepared statement whose
-    /// column list (from [`statement_columns`]) is kept with the statement:
-    /// no column list is built per query.
-    pub(crate) fn from_driver_rows_sharing(
-        rows: Vec<tokio_postgres::Row>,
-        columns: &Arc<[Column]>,
-    ) -> Vec<Self> {
-        rows.into_iter()
-            .map(|row| Self {
-                repr: Repr::Driver {
-                    row,
-                    columns: Arc::clone(columns),
-                },
             })
             .collect()
     }

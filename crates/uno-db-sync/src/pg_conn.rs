@@ -9,8 +9,9 @@ use postgres::types::{ToSql, Type};
 use postgres::{CancelToken, Client};
 use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
-    ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, ROLE_QUERY, RowsShape,
-    SendPlan, all_rows, first_simple_row, from_driver, one_row, optional_row, typed_params,
+    AllRows, ConnState, DescribePlan, OneRow, OptionalRow, PINNED_BEGIN, PINNED_END,
+    PreparedStatement, ROLE_QUERY, RowsShape, SendPlan, first_simple_row, from_driver,
+    typed_params,
 };
 use uno_db_core::blocking::{CopyInWriter, CopyOutReader, RowIter};
 use uno_db_core::{CloseReason, Error, Result, Row, Statement, TransactionOptions};
@@ -193,17 +194,17 @@ impl PgConn {
 
     /// Runs a query, returning all rows.
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.query_with(sql, params, all_rows)
+        self.query_with(sql, params, AllRows)
     }
 
     /// Runs a query and makes of its rows what `shape` says (all of them,
     /// exactly one, at most one).
-    fn query_with<T>(
+    fn query_with<S: RowsShape>(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-        shape: RowsShape<T>,
-    ) -> Result<T> {
+        shape: S,
+    ) -> Result<S::Output> {
         let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
         let (result, prepared) = match self.plan(sql, params, cached) {
@@ -217,7 +218,7 @@ impl PgConn {
             }
             Err(error) => (Err(error), None),
         };
-        shape(self.state.finished(Some(sql), result)?, prepared.as_ref())
+        shape.output(self.state.finished(Some(sql), result)?, prepared.as_ref())
     }
 
     /// Runs a query and returns its rows as the server sends them.
@@ -308,7 +309,7 @@ impl PgConn {
 
     /// Runs a query that must return exactly one row.
     pub(crate) fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
-        self.query_with(sql, params, one_row)
+        self.query_with(sql, params, OneRow)
     }
 
     /// Runs a query that returns at most one row.
@@ -317,7 +318,7 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
-        self.query_with(sql, params, optional_row)
+        self.query_with(sql, params, OptionalRow)
     }
 
     /// Runs the user's statements with the simple query protocol.

@@ -23,8 +23,10 @@
 //!   Which statements may go there ([`admit_multiplexed`]), which one the
 //!   next statement takes ([`pick_shared`]), what a statement's error,
 //!   time-out or dropped caller does to it, and when it is replaced.
-//! - [`exactly_one`] / [`at_most_one`]: the row-count rules of `query_one`
-//!   and `query_opt`.
+//! - [`RowsShape`] ([`AllRows`], [`OneRow`], [`OptionalRow`]): what
+//!   `query`, `query_one` and `query_opt` make of the rows as they arrive;
+//!   [`exactly_one`] / [`at_most_one`]: the row-count rules of `query_one`
+//!   and `query_opt` over a list.
 //! - [`ListenerState`]: per listener. Its channels, the quoted
 //!   `LISTEN`/`UNLISTEN` statements, whether an error lost the connection,
 //!   and the [`Reconnected`](crate::ListenerEvent::Reconnected) event owed
@@ -102,8 +104,8 @@ pub use pool_ops::LeakTicket;
 pub const DYN_ENGINE_TRACKS_CALLER: bool = cfg!(not(feature = "mock"));
 pub use multiplex::{SharedPick, admit_multiplexed, multiplexed_sql, pick_shared};
 pub use rows::{
-    PreparedStatement, RowsShape, StreamColumns, all_rows, at_most_one, exactly_one,
-    first_simple_row, one_row, optional_row,
+    AllRows, FirstRow, OneRow, OptionalRow, PreparedStatement, RowsShape, StreamColumns,
+    at_most_one, exactly_one, first_simple_row,
 };
 pub use send_plan::{SendPlan, typed_params};
 pub use shared_conn::{SharedConnState, SharedStatement};

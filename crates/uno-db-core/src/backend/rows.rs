@@ -1,4 +1,5 @@
-//! The row-count rules of `query_one` and `query_opt`, and rows made from
+//! What `query`, `query_one` and `query_opt` make of a query's rows as they
+//! arrive ([`RowsShape`]), their row-count rules, and rows made from
 //! a prepared statement's kept column list.
 
 use std::sync::Arc;
@@ -25,12 +26,6 @@ impl PreparedStatement {
             columns: crate::row::statement_columns(&statement),
             statement,
         }
-    }
-
-    /// Wraps the driver rows this statement returned.
-    #[must_use]
-    pub fn rows(&self, rows: Vec<tokio_postgres::Row>) -> Vec<Row> {
-        Row::from_driver_rows_sharing(rows, &self.columns)
     }
 }
 
@@ -71,51 +66,160 @@ pub fn first_simple_row(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<
         .unwrap_or_default()
 }
 
-/// What a statement method makes of the driver's rows: all of them
-/// (`query`), exactly one (`query_one`), at most one (`query_opt`). The
-/// count is checked on the driver's rows, so that only the rows returned
-/// are wrapped (a `query_one` builds no second `Vec`). `prepared` is the
-/// statement they answer, `None` for an unnamed one (its columns are then
-/// described from the rows).
-pub type RowsShape<T> = fn(Vec<tokio_postgres::Row>, Option<&PreparedStatement>) -> Result<T>;
+/// What a statement method makes of a query's rows: all of them
+/// ([`AllRows`], `query`), exactly one ([`OneRow`], `query_one`), at most
+/// one ([`OptionalRow`], `query_opt`). The rows are taken one at a time as
+/// the driver yields them, so that a backend reading a row stream builds
+/// no list of the driver's rows before ours (`query` fills one `Vec`,
+/// `query_one` keeps one row and counts the rest), and only the rows
+/// returned are wrapped.
+pub trait RowsShape: Copy {
+    /// What the method returns.
+    type Output;
+    /// The rows taken so far.
+    type Taken: Send;
+
+    /// Before the first row of `prepared` (`None` for an unnamed
+    /// statement: its columns are then described from its first row);
+    /// `expected` is how many rows follow, when known (else 0).
+    fn start(self, prepared: Option<&PreparedStatement>, expected: usize) -> Self::Taken;
+
+    /// Takes the next driver row.
+    fn take(taken: &mut Self::Taken, row: tokio_postgres::Row);
+
+    /// What the method returns, once the last row was taken.
+    ///
+    /// # Errors
+    ///
+    /// The row-count errors of `query_one` and `query_opt` (see
+    /// [`exactly_one`] and [`at_most_one`]).
+    fn finish(taken: Self::Taken) -> Result<Self::Output>;
+
+    /// Takes every row of a driver that hands a whole answer over.
+    fn take_all(
+        self,
+        rows: Vec<tokio_postgres::Row>,
+        prepared: Option<&PreparedStatement>,
+    ) -> Self::Taken {
+        let mut taken = self.start(prepared, rows.len());
+        for row in rows {
+            Self::take(&mut taken, row);
+        }
+        taken
+    }
+
+    /// [`take_all`](Self::take_all), then [`finish`](Self::finish).
+    ///
+    /// # Errors
+    ///
+    /// As [`finish`](Self::finish).
+    fn output(
+        self,
+        rows: Vec<tokio_postgres::Row>,
+        prepared: Option<&PreparedStatement>,
+    ) -> Result<Self::Output> {
+        Self::finish(self.take_all(rows, prepared))
+    }
+}
 
 /// Every row, for `query`.
-///
-/// # Errors
-///
-/// None; a [`RowsShape`].
-pub fn all_rows(
-    rows: Vec<tokio_postgres::Row>,
-    prepared: Option<&PreparedStatement>,
-) -> Result<Vec<Row>> {
-    Ok(match prepared {
-        Some(prepared) => prepared.rows(rows),
-        None => Row::from_driver_rows(rows),
-    })
+#[derive(Debug, Clone, Copy)]
+pub struct AllRows;
+
+impl RowsShape for AllRows {
+    type Output = Vec<Row>;
+    type Taken = (Vec<Row>, StreamColumns);
+
+    fn start(self, prepared: Option<&PreparedStatement>, expected: usize) -> Self::Taken {
+        (Vec::with_capacity(expected), StreamColumns::of(prepared))
+    }
+
+    fn take((rows, columns): &mut Self::Taken, row: tokio_postgres::Row) {
+        rows.push(columns.row(row));
+    }
+
+    fn finish((rows, _): Self::Taken) -> Result<Vec<Row>> {
+        Ok(rows)
+    }
 }
 
 /// The one row, for `query_one`.
-///
-/// # Errors
-///
-/// As [`exactly_one`].
-pub fn one_row(
-    rows: Vec<tokio_postgres::Row>,
-    prepared: Option<&PreparedStatement>,
-) -> Result<Row> {
-    exactly_one(rows).map(|row| StreamColumns::of(prepared).row(row))
+#[derive(Debug, Clone, Copy)]
+pub struct OneRow;
+
+/// The first row of an answer and whether more followed (they are
+/// counted, not kept).
+#[derive(Debug)]
+pub struct FirstRow {
+    row: Option<tokio_postgres::Row>,
+    more: bool,
+    columns: StreamColumns,
+}
+
+impl FirstRow {
+    fn new(prepared: Option<&PreparedStatement>) -> Self {
+        Self {
+            row: None,
+            more: false,
+            columns: StreamColumns::of(prepared),
+        }
+    }
+
+    fn take(&mut self, row: tokio_postgres::Row) {
+        if self.row.is_none() {
+            self.row = Some(row);
+        } else {
+            self.more = true;
+        }
+    }
+
+    /// The row, if there was exactly one or none.
+    fn at_most_one(mut self) -> Result<Option<Row>> {
+        if self.more {
+            return Err(Error::new(ErrorKind::TooManyRows));
+        }
+        Ok(self.row.take().map(|row| self.columns.row(row)))
+    }
+}
+
+impl RowsShape for OneRow {
+    type Output = Row;
+    type Taken = FirstRow;
+
+    fn start(self, prepared: Option<&PreparedStatement>, _: usize) -> FirstRow {
+        FirstRow::new(prepared)
+    }
+
+    fn take(taken: &mut FirstRow, row: tokio_postgres::Row) {
+        taken.take(row);
+    }
+
+    fn finish(taken: FirstRow) -> Result<Row> {
+        taken
+            .at_most_one()?
+            .ok_or_else(|| Error::new(ErrorKind::RowNotFound))
+    }
 }
 
 /// The row, if any, for `query_opt`.
-///
-/// # Errors
-///
-/// As [`at_most_one`].
-pub fn optional_row(
-    rows: Vec<tokio_postgres::Row>,
-    prepared: Option<&PreparedStatement>,
-) -> Result<Option<Row>> {
-    at_most_one(rows).map(|row| row.map(|row| StreamColumns::of(prepared).row(row)))
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalRow;
+
+impl RowsShape for OptionalRow {
+    type Output = Option<Row>;
+    type Taken = FirstRow;
+
+    fn start(self, prepared: Option<&PreparedStatement>, _: usize) -> FirstRow {
+        FirstRow::new(prepared)
+    }
+
+    fn take(taken: &mut FirstRow, row: tokio_postgres::Row) {
+        taken.take(row);
+    }
+
+    fn finish(taken: FirstRow) -> Result<Option<Row>> {
+        taken.at_most_one()
+    }
 }
 
 /// The one row of a `query_one`.
