@@ -148,24 +148,45 @@ impl RowsShape for AllRows {
 pub struct OneRow;
 
 /// The first row of an answer and whether more followed (they are
-/// counted, not kept).
+/// counted, not kept), with the columns to wrap it with.
 #[derive(Debug)]
 pub struct FirstRow {
-    row: Option<tokio_postgres::Row>,
-    more: bool,
+    first: FirstOf<tokio_postgres::Row>,
     columns: StreamColumns,
 }
 
 impl FirstRow {
     fn new(prepared: Option<&PreparedStatement>) -> Self {
         Self {
-            row: None,
-            more: false,
+            first: FirstOf {
+                row: None,
+                more: false,
+            },
             columns: StreamColumns::of(prepared),
         }
     }
+}
 
-    fn take(&mut self, row: tokio_postgres::Row) {
+/// The row-count rules of `query_one` and `query_opt`, kept once for a
+/// list ([`exactly_one`], [`at_most_one`]) and for rows as they arrive
+/// ([`FirstRow`]): the first row, and whether another followed.
+#[derive(Debug)]
+struct FirstOf<R> {
+    row: Option<R>,
+    more: bool,
+}
+
+impl<R> FirstOf<R> {
+    /// The first two of `rows`: all a row-count rule looks at.
+    fn of(rows: Vec<R>) -> Self {
+        let mut rows = rows.into_iter();
+        Self {
+            row: rows.next(),
+            more: rows.next().is_some(),
+        }
+    }
+
+    fn take(&mut self, row: R) {
         if self.row.is_none() {
             self.row = Some(row);
         } else {
@@ -173,12 +194,16 @@ impl FirstRow {
         }
     }
 
-    /// The row, if there was exactly one or none.
-    fn at_most_one(mut self) -> Result<Option<Row>> {
+    fn at_most_one(self) -> Result<Option<R>> {
         if self.more {
             return Err(Error::new(ErrorKind::TooManyRows));
         }
-        Ok(self.row.take().map(|row| self.columns.row(row)))
+        Ok(self.row)
+    }
+
+    fn exactly_one(self) -> Result<R> {
+        self.at_most_one()?
+            .ok_or_else(|| Error::new(ErrorKind::RowNotFound))
     }
 }
 
@@ -191,13 +216,11 @@ impl RowsShape for OneRow {
     }
 
     fn take(taken: &mut FirstRow, row: tokio_postgres::Row) {
-        taken.take(row);
+        taken.first.take(row);
     }
 
-    fn finish(taken: FirstRow) -> Result<Row> {
-        taken
-            .at_most_one()?
-            .ok_or_else(|| Error::new(ErrorKind::RowNotFound))
+    fn finish(FirstRow { first, mut columns }: FirstRow) -> Result<Row> {
+        first.exactly_one().map(|row| columns.row(row))
     }
 }
 
@@ -214,11 +237,11 @@ impl RowsShape for OptionalRow {
     }
 
     fn take(taken: &mut FirstRow, row: tokio_postgres::Row) {
-        taken.take(row);
+        taken.first.take(row);
     }
 
-    fn finish(taken: FirstRow) -> Result<Option<Row>> {
-        taken.at_most_one()
+    fn finish(FirstRow { first, mut columns }: FirstRow) -> Result<Option<Row>> {
+        Ok(first.at_most_one()?.map(|row| columns.row(row)))
     }
 }
 
@@ -229,12 +252,7 @@ impl RowsShape for OptionalRow {
 /// [`ErrorKind::RowNotFound`] for no row, [`ErrorKind::TooManyRows`] for
 /// more than one.
 pub fn exactly_one<R>(rows: Vec<R>) -> Result<R> {
-    let mut rows = rows.into_iter();
-    match (rows.next(), rows.next()) {
-        (Some(row), None) => Ok(row),
-        (None, _) => Err(Error::new(ErrorKind::RowNotFound)),
-        (Some(_), Some(_)) => Err(Error::new(ErrorKind::TooManyRows)),
-    }
+    FirstOf::of(rows).exactly_one()
 }
 
 /// The row, if any, of a `query_opt`.
@@ -243,11 +261,7 @@ pub fn exactly_one<R>(rows: Vec<R>) -> Result<R> {
 ///
 /// [`ErrorKind::TooManyRows`] for more than one row.
 pub fn at_most_one<R>(rows: Vec<R>) -> Result<Option<R>> {
-    let mut rows = rows.into_iter();
-    match (rows.next(), rows.next()) {
-        (row, None) => Ok(row),
-        (_, Some(_)) => Err(Error::new(ErrorKind::TooManyRows)),
-    }
+    FirstOf::of(rows).at_most_one()
 }
 
 #[cfg(test)]
@@ -274,6 +288,33 @@ mod tests {
         assert!(at_most_one(rows(1)).unwrap().is_some());
         assert_eq!(
             at_most_one(rows(2)).unwrap_err().kind(),
+            ErrorKind::TooManyRows
+        );
+    }
+
+    #[test]
+    fn rows_taken_one_at_a_time_follow_the_same_counts() {
+        let taken = |n: u32| {
+            let mut first = FirstOf {
+                row: None,
+                more: false,
+            };
+            (0..n).for_each(|row| first.take(row));
+            first
+        };
+        assert_eq!(
+            taken(0).exactly_one().unwrap_err().kind(),
+            ErrorKind::RowNotFound
+        );
+        assert_eq!(taken(1).exactly_one().unwrap(), 0, "the first row is kept");
+        assert_eq!(
+            taken(3).exactly_one().unwrap_err().kind(),
+            ErrorKind::TooManyRows
+        );
+        assert_eq!(taken(0).at_most_one().unwrap(), None);
+        assert_eq!(taken(1).at_most_one().unwrap(), Some(0));
+        assert_eq!(
+            taken(2).at_most_one().unwrap_err().kind(),
             ErrorKind::TooManyRows
         );
     }
