@@ -2,14 +2,16 @@
 //!
 //! Arming a tokio timer for every statement costs a timer-wheel insertion
 //! and removal each time (about 5 % of a `SELECT 1` round trip in
-//! instructions). A statement instead writes its deadline on its
-//! connection's [`StatementClock`] (an atomic store); one task per engine
-//! looks at the clocks every tenth of the shortest limit in use (between
-//! 10 ms and 1 s). For a statement past its deadline it sends a cancel
-//! request to the server (on a separate connection) and ends the
-//! connection's driver task, so the statement fails at once, however
-//! silent the server or network; the statement then reports the kernel's
-//! time-out error, and the closed connection is discarded.
+//! instructions). A statement instead bumps its connection's
+//! [`StatementClock`] (the kernel's [`RunMark`]: no clock read); one task
+//! per engine looks at the clocks every [`look_period`] of the shortest
+//! limit in use (between 10 ms and half a second) and ends the statements
+//! it has seen running for their whole limit ([`Sighting`]). For such a
+//! statement it sends a cancel request to the server (on a separate
+//! connection) and ends the connection's driver task, so the statement
+//! fails at once, however silent the server or network; the statement then
+//! reports the kernel's time-out error, and the closed connection is
+//! discarded.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -18,12 +20,12 @@ use std::time::{Duration, Instant};
 use tokio::task::AbortHandle;
 use tokio_postgres::CancelToken;
 use uno_db_core::Endpoint;
-use uno_db_core::backend::MakeTls;
+use uno_db_core::backend::{MakeTls, RunMark, Sighting, look_period};
 
 use crate::cancel::cancel_and_wait;
 
 /// The longest a watching task sleeps between looks.
-const MAX_PERIOD: Duration = Duration::from_secs(1);
+const MAX_PERIOD: Duration = Duration::from_millis(500);
 /// The shortest.
 const MIN_PERIOD: Duration = Duration::from_millis(10);
 
@@ -35,18 +37,16 @@ pub(crate) struct Watchdog {
 
 #[derive(Debug)]
 struct Watched {
-    epoch: Instant,
-    clocks: Mutex<Vec<Weak<StatementClock>>>,
+    clocks: Mutex<Vec<Watching>>,
     started: AtomicBool,
-    /// How often the task looks, in nanoseconds: a tenth of the shortest
-    /// limit seen.
+    /// How often the task looks, in nanoseconds: the kernel's
+    /// [`look_period`] of the shortest limit seen.
     period: AtomicU64,
 }
 
 impl Default for Watched {
     fn default() -> Self {
         Self {
-            epoch: Instant::now(),
             clocks: Mutex::default(),
             started: AtomicBool::new(false),
             period: AtomicU64::new(nanos(MAX_PERIOD)),
@@ -54,12 +54,22 @@ impl Default for Watched {
     }
 }
 
-/// The deadline of the statement running on one connection, if one runs,
-/// and how to stop it.
+/// One connection's clock, as the watching task last saw it.
+#[derive(Debug)]
+struct Watching {
+    clock: Weak<StatementClock>,
+    sighting: Sighting,
+}
+
+/// Whether a statement runs on one connection, under what limit, and how
+/// to stop it.
 pub(crate) struct StatementClock {
     watched: Arc<Watched>,
-    /// Nanoseconds since the epoch, plus one; 0 when no statement runs.
-    deadline: AtomicU64,
+    /// Whether a statement runs, and which.
+    running: RunMark,
+    /// The running (or last) statement's limit, in nanoseconds; `u64::MAX`
+    /// before the first.
+    limit: AtomicU64,
     /// Set when the watchdog ended the connection for a late statement.
     expired: AtomicBool,
     cancel: CancelToken,
@@ -79,7 +89,8 @@ pub(crate) struct StatementClock {
 impl std::fmt::Debug for StatementClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatementClock")
-            .field("deadline", &self.deadline)
+            .field("running", &self.running)
+            .field("limit", &self.limit)
             .field("expired", &self.expired)
             .finish_non_exhaustive()
     }
@@ -98,7 +109,8 @@ impl Watchdog {
     ) -> Arc<StatementClock> {
         let clock = Arc::new(StatementClock {
             watched: Arc::clone(&self.shared),
-            deadline: AtomicU64::new(0),
+            running: RunMark::default(),
+            limit: AtomicU64::new(u64::MAX),
             expired: AtomicBool::new(false),
             cancel,
             tls,
@@ -111,8 +123,11 @@ impl Watchdog {
             .clocks
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        clocks.retain(|clock| clock.strong_count() > 0);
-        clocks.push(Arc::downgrade(&clock));
+        clocks.retain(|watching| watching.clock.strong_count() > 0);
+        clocks.push(Watching {
+            clock: Arc::downgrade(&clock),
+            sighting: Sighting::new(Instant::now()),
+        });
         clock
     }
 }
@@ -122,18 +137,22 @@ impl StatementClock {
     /// The first one starts the engine's watching task (it ends with the
     /// engine's last connection).
     pub(crate) fn start(&self, limit: Duration) {
-        let watched = &self.watched;
-        let deadline = nanos(watched.epoch.elapsed()).saturating_add(nanos(limit));
-        self.deadline
-            .store(deadline.saturating_add(1), Ordering::Release);
-        // Limits of 10 s and more are watched at the longest period, the
-        // one the task starts with: nothing to update on the common path.
-        if limit < MAX_PERIOD * 10 {
-            let period = nanos((limit / 10).max(MIN_PERIOD));
-            watched.period.fetch_min(period, Ordering::Relaxed);
+        let limit = nanos(limit);
+        // Only a new limit (the first statement, a transaction's own) has
+        // anything to write beyond the bump.
+        if self.limit.load(Ordering::Relaxed) != limit {
+            self.new_limit(limit);
         }
-        if !watched.started.load(Ordering::Acquire) && !watched.started.swap(true, Ordering::AcqRel)
-        {
+        self.running.start();
+    }
+
+    #[cold]
+    fn new_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
+        let watched = &self.watched;
+        let period = nanos(look_period(Duration::from_nanos(limit)).clamp(MIN_PERIOD, MAX_PERIOD));
+        watched.period.fetch_min(period, Ordering::Relaxed);
+        if !watched.started.swap(true, Ordering::AcqRel) {
             tokio::spawn(watch(Arc::downgrade(watched)));
         }
     }
@@ -158,7 +177,7 @@ impl StatementClock {
 
     /// The statement on this clock ended; whether the watchdog ended it.
     pub(crate) fn stop(&self) -> bool {
-        self.deadline.store(0, Ordering::Release);
+        self.running.stop();
         self.expired.load(Ordering::Acquire)
     }
 
@@ -188,8 +207,8 @@ impl StatementClock {
     }
 }
 
-/// Ends the statements past their deadline, looking every `period`, until
-/// the engine and its connections are gone.
+/// Ends the statements seen running for their whole limit, looking every
+/// `period`, until the engine and its connections are gone.
 async fn watch(watched: Weak<Watched>) {
     loop {
         let period = match watched.upgrade() {
@@ -200,14 +219,18 @@ async fn watch(watched: Weak<Watched>) {
         let Some(watched) = watched.upgrade() else {
             return;
         };
-        let now = nanos(watched.epoch.elapsed());
-        let clocks = watched
+        let now = Instant::now();
+        let mut clocks = watched
             .clocks
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for clock in clocks.iter().filter_map(Weak::upgrade) {
-            let deadline = clock.deadline.load(Ordering::Acquire);
-            if deadline != 0 && now >= deadline - 1 {
+        for watching in clocks.iter_mut() {
+            let Some(clock) = watching.clock.upgrade() else {
+                continue;
+            };
+            let running = clock.running.load();
+            let limit = Duration::from_nanos(clock.limit.load(Ordering::Relaxed));
+            if watching.sighting.overdue(running, now, limit) {
                 clock.expire();
             }
         }

@@ -18,13 +18,13 @@
 //! the first slot and ends with the engine.
 //!
 //! A streamed result (rows, `COPY`) is watched differently, since arming
-//! per row would cost more than reading the row: the stream marks on its
-//! [`StreamProgress`] (two relaxed stores) when it waits for the server
-//! and how many waits it has made, and the watchdog looks at it every
-//! eighth of the limit; a wait seen unchanged for the whole limit is
-//! cancelled. So each wait for the server is cut after at least the limit
-//! and at most a quarter more, and the caller's own time between rows is
-//! not counted.
+//! per row would cost more than reading the row: the stream bumps the
+//! [`RunMark`] of its [`StreamProgress`] when it starts and ends a wait for
+//! the server (a load and a store each), and the watchdog looks at it
+//! every [`look_period`] of the limit; a wait seen unchanged for the whole
+//! limit is cancelled ([`Sighting`]). So each wait for the server is cut
+//! after at least the limit and at most a tenth more, and the caller's own
+//! time between rows is not counted.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,7 +32,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use postgres::CancelToken;
-use uno_db_core::backend::MakeTls;
+use uno_db_core::backend::{MakeTls, RunMark, Sighting, look_period};
 
 /// The per-engine watchdog.
 #[derive(Debug)]
@@ -134,17 +134,16 @@ struct StreamWatch {
     token: Arc<CancelToken>,
     progress: Arc<StreamProgress>,
     limit: Duration,
-    /// The wait seen under way at the last look (its number), and since
-    /// when.
-    seen: Option<(u64, Instant)>,
+    /// The stream's waits as the last look saw them.
+    sighting: Sighting,
 }
 
 /// What a streamed result tells the watchdog; written by the stream's
 /// thread only.
 #[derive(Debug, Default)]
 pub(crate) struct StreamProgress {
-    waiting: AtomicBool,
-    waits: AtomicU64,
+    /// Odd while the stream waits for the server.
+    waits: RunMark,
     done: AtomicBool,
     expired: AtomicBool,
 }
@@ -152,14 +151,12 @@ pub(crate) struct StreamProgress {
 impl StreamProgress {
     /// The stream starts waiting for the server.
     pub(crate) fn wait_starts(&self) {
-        let waits = self.waits.load(Ordering::Relaxed);
-        self.waits.store(waits.wrapping_add(1), Ordering::Relaxed);
-        self.waiting.store(true, Ordering::Release);
+        self.waits.start();
     }
 
     /// The wait is over; whether the watchdog cancelled it.
     pub(crate) fn wait_ends(&self) -> bool {
-        self.waiting.store(false, Ordering::Release);
+        self.waits.stop();
         self.expired.load(Ordering::Acquire)
     }
 }
@@ -225,7 +222,7 @@ impl Watchdog {
     ) -> StreamProgressGuard {
         let progress = Arc::new(StreamProgress::default());
         let mut state = self.inner.lock();
-        let key = (Instant::now() + look_period(limit), state.next_id);
+        let key = (Instant::now() + stream_look_period(limit), state.next_id);
         state.next_id += 1;
         let earliest = state
             .armed
@@ -237,7 +234,7 @@ impl Watchdog {
                 token: Arc::clone(token),
                 progress: Arc::clone(&progress),
                 limit,
-                seen: None,
+                sighting: Sighting::new(Instant::now()),
             }),
         );
         self.wake(&mut state, earliest);
@@ -262,8 +259,8 @@ impl Watchdog {
 }
 
 /// How often a stream is looked at.
-fn look_period(limit: Duration) -> Duration {
-    (limit / 8).max(Duration::from_millis(1))
+fn stream_look_period(limit: Duration) -> Duration {
+    look_period(limit).max(Duration::from_millis(1))
 }
 
 impl Drop for Watchdog {
@@ -304,7 +301,7 @@ impl Inner {
                     if let Some((_, Watched::Stream(watch))) = state.armed.pop_first()
                         && let Some(watch) = look(watch, now, tls)
                     {
-                        let key = (now + look_period(watch.limit), state.next_id);
+                        let key = (now + stream_look_period(watch.limit), state.next_id);
                         state.next_id += 1;
                         state.armed.insert(key, Watched::Stream(watch));
                     }
@@ -363,20 +360,13 @@ fn look(mut watch: StreamWatch, now: Instant, tls: MakeTls) -> Option<StreamWatc
     if progress.done.load(Ordering::Acquire) {
         return None;
     }
-    if !progress.waiting.load(Ordering::Acquire) {
-        watch.seen = None;
-        return Some(watch);
-    }
-    let wait = progress.waits.load(Ordering::Relaxed);
-    match watch.seen {
-        Some((seen, since)) if seen == wait => {
-            if now.duration_since(since) >= watch.limit {
-                progress.expired.store(true, Ordering::Release);
-                cancel(watch.token, tls);
-                return None;
-            }
-        }
-        _ => watch.seen = Some((wait, now)),
+    if watch
+        .sighting
+        .overdue(progress.waits.load(), now, watch.limit)
+    {
+        progress.expired.store(true, Ordering::Release);
+        cancel(watch.token, tls);
+        return None;
     }
     Some(watch)
 }

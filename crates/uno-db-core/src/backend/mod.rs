@@ -64,6 +64,7 @@ mod passfile;
 mod pool_metrics;
 mod pool_ops;
 mod rows;
+mod run_mark;
 mod send_plan;
 mod shared_conn;
 mod sql_effects;
@@ -107,6 +108,7 @@ pub use rows::{
     AllRows, FirstRow, OneRow, OptionalRow, PreparedStatement, RowsShape, StreamColumns,
     at_most_one, exactly_one, first_simple_row,
 };
+pub use run_mark::{RunMark, Sighting, look_period};
 pub use send_plan::{SendPlan, typed_params};
 pub use shared_conn::{SharedConnState, SharedStatement};
 pub use sql_effects::SqlEffects;

@@ -1420,6 +1420,37 @@ pub fn discard_on_return_resets_the_whole_session(
     Ok(())
 }
 
+/// Pins: statements shorter than `query_timeout` complete, one of most of
+/// the limit and a run of short ones on one connection that lasts longer
+/// than the limit in all: the limit counts from each statement's start,
+/// never from an earlier statement's.
+pub fn statements_within_query_timeout_complete(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let config = config
+        .to_builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .query_timeout(QUERY_TIMEOUT)
+        .build()?;
+    let engine = factory.engine(&config)?;
+    let mut conn = engine.connect()?;
+    conn.query("SELECT pg_sleep(0.7)", &[])?;
+    let started = Instant::now();
+    let mut statements = 0_u32;
+    while started.elapsed() < QUERY_TIMEOUT * 2 {
+        conn.query("SELECT pg_sleep(0.01)", &[])?;
+        statements += 1;
+    }
+    assert!(
+        statements > 10,
+        "{statements} statements in {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
 /// Pins: a transaction's own `query_timeout` (`TransactionOptions`)
 /// limits its statements even on an engine without one, and ends with the
 /// transaction: the next user of the pool has no limit.
@@ -1931,6 +1962,7 @@ macro_rules! blocking_conformance {
             // docs/backends.md). The case below pins what the watchdog does.
             fault_slow_statement_fails_within_query_timeout within 30,
             transaction_query_timeout_limits_only_its_transaction within 30,
+            statements_within_query_timeout_complete within 30,
             fault_terminated_backends_under_load_fail_at_most_once_each within 30,
             fault_terminated_backends_with_pre_ping_never_fail within 30,
             fault_terminated_idle_connection_is_never_handed_out within 30,

@@ -1643,6 +1643,37 @@ pub async fn discard_on_return_resets_the_whole_session(
     Ok(())
 }
 
+/// Pins: statements shorter than `query_timeout` complete, one of most of
+/// the limit and a run of short ones on one connection that lasts longer
+/// than the limit in all: the limit counts from each statement's start,
+/// never from an earlier statement's.
+pub async fn statements_within_query_timeout_complete(
+    factory: &dyn EngineFactory,
+    config: &ConnectionConfig,
+) -> Result<()> {
+    let config = config
+        .to_builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .query_timeout(QUERY_TIMEOUT)
+        .build()?;
+    let engine = factory.engine(&config)?;
+    let mut conn = engine.connect().await?;
+    conn.query("SELECT pg_sleep(0.7)", &[]).await?;
+    let started = Instant::now();
+    let mut statements = 0_u32;
+    while started.elapsed() < QUERY_TIMEOUT * 2 {
+        conn.query("SELECT pg_sleep(0.01)", &[]).await?;
+        statements += 1;
+    }
+    assert!(
+        statements > 10,
+        "{statements} statements in {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
 /// Pins: a transaction's own `query_timeout` (`TransactionOptions`)
 /// limits its statements even on an engine without one, and ends with the
 /// transaction: the next user of the pool has no limit.
@@ -2180,6 +2211,7 @@ macro_rules! nonblocking_conformance {
             fault_black_holed_statement_fails_within_query_timeout within 30,
             fault_slow_statement_fails_within_query_timeout within 30,
             transaction_query_timeout_limits_only_its_transaction within 30,
+            statements_within_query_timeout_complete within 30,
             fault_terminated_backends_under_load_fail_at_most_once_each within 30,
             fault_terminated_backends_with_pre_ping_never_fail within 30,
             fault_terminated_idle_connection_is_never_handed_out within 30,
