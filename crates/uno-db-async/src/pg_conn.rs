@@ -170,7 +170,8 @@ impl PgConn {
         };
         let result = match plan {
             Ok(SendPlan::Prepared(prepared)) => {
-                read_rows(&self.client, &prepared, params, shape).await
+                let expected = self.state.expected_rows();
+                read_rows(&self.client, &prepared, params, shape, expected).await
             }
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
@@ -183,6 +184,9 @@ impl PgConn {
             Err(error) => Err(error),
         };
         let result = self.state.finished(Some(sql), result);
+        if let Some(count) = result.as_ref().ok().and_then(S::listed) {
+            self.state.rows_read(sql, count);
+        }
         S::finish(self.unwatch(watch, result)?)
     }
 

@@ -10,7 +10,8 @@ use tokio_postgres::types::ToSql;
 use uno_db_core::Result;
 use uno_db_core::backend::{PreparedStatement, RowsShape, from_driver};
 
-/// Runs `prepared` and takes its rows into `shape` one at a time, as
+/// Runs `prepared` and takes its rows into `shape` one at a time (a list
+/// made room for `expected` rows ahead), as
 /// `Client::query` would collect them into a `Vec` of the driver's rows:
 /// `query` then fills only its own `Vec`, `query_one` keeps one row.
 pub(crate) async fn read_rows<S: RowsShape>(
@@ -18,6 +19,7 @@ pub(crate) async fn read_rows<S: RowsShape>(
     prepared: &PreparedStatement,
     params: &[&(dyn ToSql + Sync)],
     shape: S,
+    expected: usize,
 ) -> Result<S::Taken> {
     let params = params.iter().map(|param| *param as &dyn ToSql);
     let stream = client
@@ -25,7 +27,7 @@ pub(crate) async fn read_rows<S: RowsShape>(
         .await
         .map_err(from_driver)?;
     let mut stream = pin!(stream);
-    let mut taken = shape.start(Some(prepared), 0);
+    let mut taken = shape.start(Some(prepared), expected);
     while let Some(row) = poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
         S::take(&mut taken, row.map_err(from_driver)?);
     }

@@ -128,7 +128,7 @@ impl SharedLine {
             return shape.output(rows, None);
         }
         let prepared = self.prepared(sql).await?;
-        S::finish(read_rows(&self.client, &prepared, params, shape).await?)
+        S::finish(read_rows(&self.client, &prepared, params, shape, 0).await?)
     }
 
     /// Runs statements with the simple query protocol.

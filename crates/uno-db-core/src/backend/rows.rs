@@ -87,6 +87,14 @@ pub trait RowsShape: Copy {
     /// Takes the next driver row.
     fn take(taken: &mut Self::Taken, row: tokio_postgres::Row);
 
+    /// How many rows were kept in a list made room for at
+    /// [`start`](Self::start) (see
+    /// [`ConnState::rows_read`](super::ConnState::rows_read)); `None` for a
+    /// shape that keeps no list.
+    fn listed(_taken: &Self::Taken) -> Option<usize> {
+        None
+    }
+
     /// What the method returns, once the last row was taken.
     ///
     /// # Errors
@@ -136,6 +144,10 @@ impl RowsShape for AllRows {
 
     fn take((rows, columns): &mut Self::Taken, row: tokio_postgres::Row) {
         rows.push(columns.row(row));
+    }
+
+    fn listed((rows, _): &Self::Taken) -> Option<usize> {
+        Some(rows.len())
     }
 
     fn finish((rows, _): Self::Taken) -> Result<Vec<Row>> {

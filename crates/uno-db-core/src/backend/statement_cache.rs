@@ -82,6 +82,12 @@ impl<S: Clone> StatementCache<S> {
         })
     }
 
+    /// The statement for `sql`, to update in place; not a use (its age in
+    /// the cache stays).
+    pub fn peek_mut(&mut self, sql: &str) -> Option<&mut S> {
+        self.entries.get_mut(sql).map(|(statement, _)| statement)
+    }
+
     /// Stores `statement` for `sql`, returning the statement evicted to make
     /// room, if any. Does nothing when disabled.
     pub fn insert(&mut self, sql: &str, statement: S) -> Option<S> {
