@@ -861,7 +861,7 @@ mod tests {
         let sql = "SELECT g FROM generate_series(1, $1) AS g";
         assert_eq!(conn.statement_started(sql).unwrap(), None);
         assert_eq!(conn.expected_rows(), 0, "unknown before the first run");
-        drop(conn.remember(sql, 7));
+        assert_eq!(conn.remember(sql, 7), None);
         assert_eq!(run_returning(&mut conn, sql, 100), 100);
         // Within half of it: kept (no second lookup).
         assert_eq!(run_returning(&mut conn, sql, 60), 100);
