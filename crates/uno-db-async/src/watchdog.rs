@@ -70,7 +70,8 @@ pub(crate) struct StatementClock {
     /// The running (or last) statement's limit, in nanoseconds; `u64::MAX`
     /// before the first.
     limit: AtomicU64,
-    /// Set when the watchdog ended the connection for a late statement.
+    /// Set once the watchdog ended the connection for a late statement:
+    /// later statements on the dead connection need no second cancel.
     expired: AtomicBool,
     cancel: CancelToken,
     /// Cancel requests go over TLS as the connection does.
@@ -177,8 +178,7 @@ impl StatementClock {
 
     /// The statement on this clock ended; whether the watchdog ended it.
     pub(crate) fn stop(&self) -> bool {
-        self.running.stop();
-        self.expired.load(Ordering::Acquire)
+        self.running.stop()
     }
 
     /// Ends a late statement: a cancel request for the server, then the
@@ -230,7 +230,10 @@ async fn watch(watched: Weak<Watched>) {
             };
             let running = clock.running.load();
             let limit = Duration::from_nanos(clock.limit.load(Ordering::Relaxed));
-            if watching.sighting.overdue(running, now, limit) {
+            // Claimed first, so that a statement ending this instant
+            // either reports its result (and is not cancelled) or the
+            // time-out (and is).
+            if watching.sighting.overdue(running, now, limit) && clock.running.claim(running) {
                 clock.expire();
             }
         }

@@ -142,10 +142,9 @@ struct StreamWatch {
 /// thread only.
 #[derive(Debug, Default)]
 pub(crate) struct StreamProgress {
-    /// Odd while the stream waits for the server.
+    /// Running while the stream waits for the server.
     waits: RunMark,
     done: AtomicBool,
-    expired: AtomicBool,
 }
 
 impl StreamProgress {
@@ -156,8 +155,7 @@ impl StreamProgress {
 
     /// The wait is over; whether the watchdog cancelled it.
     pub(crate) fn wait_ends(&self) -> bool {
-        self.waits.stop();
-        self.expired.load(Ordering::Acquire)
+        self.waits.stop()
     }
 }
 
@@ -360,11 +358,10 @@ fn look(mut watch: StreamWatch, now: Instant, tls: MakeTls) -> Option<StreamWatc
     if progress.done.load(Ordering::Acquire) {
         return None;
     }
-    if watch
-        .sighting
-        .overdue(progress.waits.load(), now, watch.limit)
-    {
-        progress.expired.store(true, Ordering::Release);
+    let waits = progress.waits.load();
+    // Claimed first, so that a wait ending this instant either goes on
+    // (and is not cancelled) or reports the time-out (and is).
+    if watch.sighting.overdue(waits, now, watch.limit) && progress.waits.claim(waits) {
         cancel(watch.token, tls);
         return None;
     }

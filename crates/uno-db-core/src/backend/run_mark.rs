@@ -4,12 +4,19 @@
 //! Writing a deadline means reading the clock for every statement (about
 //! 0.1 k instructions with the arithmetic), and arming a timer costs more.
 //! Instead the statement (or a stream's wait for the server) bumps its
-//! [`RunMark`]: odd while it runs, never the same value twice. A watcher
-//! looks at the marks every [`look_period`] and keeps, per mark, a
+//! [`RunMark`]: running while it runs, never the same value twice. A
+//! watcher looks at the marks every [`look_period`] and keeps, per mark, a
 //! [`Sighting`]: the value it last saw and when it first saw it. A run seen
 //! unchanged for its whole limit ran at least that long (it began before it
 //! was seen) and at most two periods longer (a tenth of the limit): the
 //! bound a deadline checked every tenth of the limit would give.
+//!
+//! A run that ends just as the watcher finds it overdue must not be
+//! reported as done while the watcher goes on to cancel it (the cancel
+//! would then hit the connection's next statement): the watcher
+//! [claims](RunMark::claim) the run it saw, and [`stop`](RunMark::stop)
+//! says whether it was claimed, in one atomic step each, so exactly one of
+//! them wins.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,33 +32,56 @@ pub fn look_period(limit: Duration) -> Duration {
 }
 
 /// Whether something runs, and which run it is. Written by the one thread
-/// or task that holds the connection (a load and a store, no
-/// read-modify-write), read by the watcher.
+/// or task that holds the connection, and claimed by the watcher.
+///
+/// The low bit says that a run is under way, the next that the watcher
+/// claimed it; the rest counts the runs.
 #[derive(Debug, Default)]
 pub struct RunMark(AtomicU64);
 
+const RUNNING: u64 = 0b01;
+const CLAIMED: u64 = 0b10;
+
 impl RunMark {
-    /// A run starts. Release: a watcher that sees the new value sees what
-    /// was written before it (the run's limit).
+    /// A run starts. A load and a store: only the holder starts runs, and
+    /// the watcher claims only a run it saw, which this one is not.
+    /// Release: a watcher that sees the new value sees what was written
+    /// before it (the run's limit).
     #[inline]
     pub fn start(&self) {
         let mark = self.0.load(Ordering::Relaxed);
-        // From an odd value too (a run that never ended, its future
-        // dropped): the new run still gets a value of its own.
-        self.0.store(mark.wrapping_add(1) | 1, Ordering::Release);
+        // The next count, from a run that never ended too (its future
+        // dropped): each run has a value of its own.
+        self.0.store(
+            ((mark | RUNNING | CLAIMED) + 1) | RUNNING,
+            Ordering::Release,
+        );
     }
 
-    /// The run ended (a second call changes nothing).
+    /// The run ended; whether the watcher claimed it first (it is being
+    /// cancelled: report the time-out, not the result).
     #[inline]
-    pub fn stop(&self) {
-        let mark = self.0.load(Ordering::Relaxed);
-        self.0.store(mark.wrapping_add(mark & 1), Ordering::Release);
+    pub fn stop(&self) -> bool {
+        self.0.fetch_and(!RUNNING, Ordering::AcqRel) & CLAIMED != 0
     }
 
-    /// The mark as it is now, for [`Sighting::overdue`].
+    /// The mark as it is now, for [`Sighting::overdue`] and
+    /// [`claim`](Self::claim).
     #[must_use]
     pub fn load(&self) -> u64 {
         self.0.load(Ordering::Acquire)
+    }
+
+    /// The watcher takes the run it saw as `seen` (overdue) to cancel it;
+    /// `false` when that run ended (or another began) meanwhile: nothing
+    /// to cancel.
+    #[must_use]
+    pub fn claim(&self, seen: u64) -> bool {
+        seen & (RUNNING | CLAIMED) == RUNNING
+            && self
+                .0
+                .compare_exchange(seen, seen | CLAIMED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
     }
 }
 
@@ -80,7 +110,7 @@ impl Sighting {
             self.since = now;
             return false;
         }
-        mark & 1 == 1 && now.saturating_duration_since(self.since) >= limit
+        mark & (RUNNING | CLAIMED) == RUNNING && now.saturating_duration_since(self.since) >= limit
     }
 }
 
@@ -113,14 +143,14 @@ mod tests {
                 !sighting.overdue(mark.load(), t0 + LIMIT * step / 10, LIMIT),
                 "run {step}"
             );
-            mark.stop();
+            assert!(!mark.stop());
         }
         // A run whose future was dropped (never stopped), then another.
         mark.start();
         let dropped = mark.load();
         mark.start();
         assert_ne!(mark.load(), dropped);
-        assert_eq!(mark.load() & 1, 1);
+        assert_eq!(mark.load() & RUNNING, RUNNING);
     }
 
     #[test]
@@ -129,11 +159,42 @@ mod tests {
         let mark = RunMark::default();
         let mut sighting = Sighting::new(t0);
         mark.start();
-        mark.stop();
-        mark.stop();
-        assert_eq!(mark.load() & 1, 0);
+        assert!(!mark.stop());
+        assert!(!mark.stop());
+        assert_eq!(mark.load() & RUNNING, 0);
         assert!(!sighting.overdue(mark.load(), t0, LIMIT));
         assert!(!sighting.overdue(mark.load(), t0 + LIMIT * 5, LIMIT));
+    }
+
+    #[test]
+    fn a_claimed_run_stops_as_claimed_and_is_not_overdue_again() {
+        let t0 = Instant::now();
+        let mark = RunMark::default();
+        let mut sighting = Sighting::new(t0);
+        mark.start();
+        let seen = mark.load();
+        assert!(!sighting.overdue(seen, t0, LIMIT));
+        assert!(sighting.overdue(seen, t0 + LIMIT, LIMIT));
+        assert!(mark.claim(seen));
+        assert!(!mark.claim(mark.load()), "claimed once");
+        assert!(!sighting.overdue(mark.load(), t0 + LIMIT * 2, LIMIT));
+        assert!(!sighting.overdue(mark.load(), t0 + LIMIT * 4, LIMIT));
+        assert!(mark.stop(), "the holder learns its run was claimed");
+        // The next run is its own, unclaimed.
+        mark.start();
+        assert!(!mark.stop());
+    }
+
+    #[test]
+    fn a_run_that_ended_before_the_claim_is_not_claimed() {
+        let mark = RunMark::default();
+        mark.start();
+        let seen = mark.load();
+        assert!(!mark.stop());
+        assert!(!mark.claim(seen), "it ended: nothing to cancel");
+        mark.start();
+        assert!(!mark.claim(seen), "another run began");
+        assert!(!mark.stop());
     }
 
     #[test]
