@@ -10,12 +10,14 @@
 //! and its connection is discarded.
 //!
 //! Each connection has a [`StatementSlot`], registered with the watchdog
-//! once: arming a statement stores its deadline in the slot (an atomic
-//! store, no lock) and the watchdog looks at the slots when the earliest
-//! deadline it knows of comes. Only a deadline earlier than the watchdog's
-//! next look takes its lock, to wake it; with nothing armed it looks once
-//! a second, so the usual limits (minutes) never do. The thread starts with
-//! the first slot and ends with the engine.
+//! once: arming a statement bumps the slot's [`RunMark`] (a load and a
+//! store, no clock read, no lock), and the watchdog looks at the slots
+//! every [`look_period`] of the shortest limit in use (between 10 ms and a
+//! second), cancelling a statement it has seen running for its whole limit
+//! ([`Sighting`]): after at least the limit and at most a tenth more, as in
+//! uno-db-async. Only a statement with a limit new to its slot takes the
+//! watchdog's lock, to shorten its looks. The thread starts with the first
+//! slot and ends with the engine.
 //!
 //! A streamed result (rows, `COPY`) is watched differently, since arming
 //! per row would cost more than reading the row: the stream bumps the
@@ -46,29 +48,23 @@ struct Inner {
     changed: Condvar,
     /// Cancel requests go over TLS as the connections do.
     tls: MakeTls,
-    /// What slot deadlines count from.
-    epoch: Instant,
-    /// When the watchdog looks next, after `epoch` in nanoseconds; `0`
-    /// while it is looking. Set under the lock before it waits.
-    next_look: AtomicU64,
+    /// How often the watchdog looks at the slots, in nanoseconds: the
+    /// kernel's [`look_period`] of the shortest limit armed.
+    period: AtomicU64,
 }
 
-/// How long the watchdog waits when nothing is armed: an armed deadline
-/// later than that needs no wake-up.
-const IDLE_LOOK: Duration = Duration::from_secs(1);
-
-/// A slot's deadline while nothing is armed.
-const IDLE: u64 = 0;
-/// A slot's deadline once the watchdog cancelled its statement.
-const FIRED: u64 = u64::MAX;
+/// The longest the watchdog waits between looks at the slots.
+const MAX_PERIOD: Duration = Duration::from_secs(1);
+/// The shortest.
+const MIN_PERIOD: Duration = Duration::from_millis(10);
 
 #[derive(Default)]
 struct State {
     // Shared with the connection: arming a statement clones a pointer, not
     // the token (which holds the host name).
     armed: BTreeMap<(Instant, u64), Watched>,
-    /// Every connection's statement slot.
-    slots: Vec<Weak<StatementSlot>>,
+    /// Every connection's statement slot, as the last look saw it.
+    slots: Vec<(Weak<StatementSlot>, Sighting)>,
     next_id: u64,
     thread_started: bool,
     stopped: bool,
@@ -89,11 +85,13 @@ enum Watched {
     Stream(StreamWatch),
 }
 
-/// One connection's statement watch: the deadline of its running statement
-/// (nanoseconds after the watchdog's epoch; [`IDLE`], or [`FIRED`] once
-/// cancelled) and the token that cancels it.
+/// One connection's statement watch: whether a statement runs, under what
+/// limit, and the token that cancels it.
 pub(crate) struct StatementSlot {
-    deadline: AtomicU64,
+    running: RunMark,
+    /// The running (or last) statement's limit, in nanoseconds; `u64::MAX`
+    /// before the first.
+    limit: AtomicU64,
     token: Arc<CancelToken>,
     inner: Arc<Inner>,
 }
@@ -101,7 +99,8 @@ pub(crate) struct StatementSlot {
 impl std::fmt::Debug for StatementSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatementSlot")
-            .field("deadline", &self.deadline.load(Ordering::Relaxed))
+            .field("running", &self.running)
+            .field("limit", &self.limit.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -110,24 +109,32 @@ impl StatementSlot {
     /// Watches the statement about to be sent: if it still runs after
     /// `limit`, the watchdog cancels it.
     pub(crate) fn arm(&self, limit: Duration) -> Armed<'_> {
+        let limit = nanos(limit);
+        if self.limit.load(Ordering::Relaxed) != limit {
+            self.new_limit(limit);
+        }
+        self.running.start();
+        Armed { slot: self }
+    }
+
+    /// The first statement, or one with a limit of its own (a
+    /// transaction's): the watchdog may have to look more often.
+    #[cold]
+    fn new_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
         let inner = &self.inner;
-        let at = Instant::now() + limit;
-        let deadline = nanos_after(inner.epoch, at).clamp(1, FIRED - 1);
-        self.deadline.store(deadline, Ordering::SeqCst);
-        let next_look = inner.next_look.load(Ordering::SeqCst);
-        if next_look == 0 || deadline < next_look {
+        let period = nanos(look_period(Duration::from_nanos(limit)).clamp(MIN_PERIOD, MAX_PERIOD));
+        if inner.period.fetch_min(period, Ordering::Relaxed) > period {
             // Taken while the watchdog waits (or after it looked), so the
-            // wake-up cannot be lost.
+            // wake-up cannot be lost: it then waits the shorter period.
             let _state = inner.lock();
             inner.changed.notify_one();
         }
-        Armed { slot: self }
     }
 }
 
-/// Nanoseconds from `epoch` to `at` (0 before it).
-fn nanos_after(epoch: Instant, at: Instant) -> u64 {
-    u64::try_from(at.saturating_duration_since(epoch).as_nanos()).unwrap_or(FIRED - 1)
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 struct StreamWatch {
@@ -191,8 +198,7 @@ impl Watchdog {
                 state: Mutex::default(),
                 changed: Condvar::new(),
                 tls,
-                epoch: Instant::now(),
-                next_look: AtomicU64::new(0),
+                period: AtomicU64::new(nanos(MAX_PERIOD)),
             }),
         }
     }
@@ -201,12 +207,15 @@ impl Watchdog {
     /// cancels, registered until the slot is dropped.
     pub(crate) fn slot(&self, token: Arc<CancelToken>) -> Arc<StatementSlot> {
         let slot = Arc::new(StatementSlot {
-            deadline: AtomicU64::new(IDLE),
+            running: RunMark::default(),
+            limit: AtomicU64::new(u64::MAX),
             token,
             inner: Arc::clone(&self.inner),
         });
         let mut state = self.inner.lock();
-        state.slots.push(Arc::downgrade(&slot));
+        state
+            .slots
+            .push((Arc::downgrade(&slot), Sighting::new(Instant::now())));
         self.wake(&mut state, false);
         slot
     }
@@ -272,7 +281,7 @@ impl Armed<'_> {
     /// The call returned; whether the deadline passed first (the statement
     /// was cancelled).
     pub(crate) fn disarm(self) -> bool {
-        self.slot.deadline.swap(IDLE, Ordering::SeqCst) == FIRED
+        self.slot.running.stop()
     }
 }
 
@@ -287,9 +296,9 @@ impl Inner {
             if state.stopped {
                 return;
             }
-            self.next_look.store(0, Ordering::SeqCst);
             let now = Instant::now();
-            let mut next = self.look_at_slots(&mut state, now);
+            self.look_at_slots(&mut state, now);
+            let mut next = now + Duration::from_nanos(self.period.load(Ordering::Relaxed));
             // Streams: the map's first deadline.
             if let Some((&(deadline, _), _)) = state.armed.first_key_value() {
                 if deadline <= now {
@@ -307,8 +316,6 @@ impl Inner {
                 }
                 next = next.min(deadline);
             }
-            self.next_look
-                .store(nanos_after(self.epoch, next).max(1), Ordering::SeqCst);
             state = self
                 .changed
                 .wait_timeout(state, next.saturating_duration_since(now))
@@ -317,36 +324,25 @@ impl Inner {
         }
     }
 
-    /// Cancels the statements whose deadline passed at `now` and forgets
-    /// the slots of dropped connections; returns when to look next (at
-    /// most [`IDLE_LOOK`] away).
-    fn look_at_slots(&self, state: &mut State, now: Instant) -> Instant {
-        let mut next = now + IDLE_LOOK;
-        let due = nanos_after(self.epoch, now);
-        state.slots.retain(|slot| {
+    /// Cancels the statements seen running for their whole limit at `now`
+    /// and forgets the slots of dropped connections.
+    fn look_at_slots(&self, state: &mut State, now: Instant) {
+        state.slots.retain_mut(|(slot, sighting)| {
             let Some(slot) = slot.upgrade() else {
                 return false;
             };
-            let deadline = slot.deadline.load(Ordering::SeqCst);
-            if deadline == IDLE || deadline == FIRED {
-                return true;
-            }
-            if deadline <= due {
-                if slot
-                    .deadline
-                    .compare_exchange(deadline, FIRED, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-                {
-                    // Without the `tls` feature the connector is `Copy`.
-                    #[allow(clippy::clone_on_copy)]
-                    cancel(Arc::clone(&slot.token), self.tls.clone());
-                }
-            } else {
-                next = next.min(self.epoch + Duration::from_nanos(deadline));
+            let running = slot.running.load();
+            let limit = Duration::from_nanos(slot.limit.load(Ordering::Relaxed));
+            // Claimed first, so that a statement ending this instant either
+            // keeps its result (and is not cancelled) or reports the
+            // time-out (and is).
+            if sighting.overdue(running, now, limit) && slot.running.claim(running) {
+                // Without the `tls` feature the connector is `Copy`.
+                #[allow(clippy::clone_on_copy)]
+                cancel(Arc::clone(&slot.token), self.tls.clone());
             }
             true
         });
-        next
     }
 }
 
