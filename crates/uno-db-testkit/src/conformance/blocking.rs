@@ -20,8 +20,9 @@ use super::shared::{
     BACKENDS_OF_APPLICATION, BAD_PAIRS, DEFAULT_ISOLATION, FIFO_POOL, FIFO_TOLERANCE, FIFO_WAITERS,
     LOAD_WORKERS, OPEN_TRANSACTION_PROBE, OPS_BETWEEN_POINTS, OUTAGE, OUTAGE_POOL_TIMEOUT, POLL,
     Pair, QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION, SERVER_STATE_WAIT, SLEEPER, STILL_RUNNING,
-    TERMINATE, TERMINATION_POINTS, TIMEOUT_SLACK, TRANSACTION_WORDS_ONLY, pids_name_connections,
-    unique_sleep, with_url_param, worst_overtaking,
+    TERMINATE, TERMINATION_POINTS, TIMEOUT_SLACK, TRANSACTION_WORDS_ONLY,
+    one_connection_under_query_timeout, pids_name_connections, unique_sleep, with_url_param,
+    worst_overtaking,
 };
 use super::temp_roles::TempRoles;
 use super::unique_name::unique_application_name;
@@ -1309,12 +1310,7 @@ pub fn fault_slow_statement_fails_within_query_timeout(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let config = config
-        .to_builder()
-        .pool_size(1)
-        .max_overflow(0)
-        .query_timeout(QUERY_TIMEOUT)
-        .build()?;
+    let config = one_connection_under_query_timeout(config)?;
     let engine = factory.engine(&config)?;
     let admin = factory.engine(&config.to_builder().query_timeout(None).build()?)?;
     let mut conn = engine.connect()?;
@@ -1428,12 +1424,7 @@ pub fn statements_within_query_timeout_complete(
     factory: &dyn EngineFactory,
     config: &ConnectionConfig,
 ) -> Result<()> {
-    let config = config
-        .to_builder()
-        .pool_size(1)
-        .max_overflow(0)
-        .query_timeout(QUERY_TIMEOUT)
-        .build()?;
+    let config = one_connection_under_query_timeout(config)?;
     let engine = factory.engine(&config)?;
     let mut conn = engine.connect()?;
     conn.query("SELECT pg_sleep(0.7)", &[])?;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use uno_db_core::{ConnectionConfig, Result};
+
 /// Every statement of a case that waits for the server polls this often.
 pub(super) const POLL: Duration = Duration::from_millis(10);
 
@@ -72,6 +74,19 @@ pub(super) const OUTAGE_POOL_TIMEOUT: Duration = Duration::from_secs(4);
 /// The client-side statement timeout of the black-hole case, as given in
 /// its URL (`query_timeout=1s`).
 pub(super) const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `config` for the `query_timeout` timing cases: one connection, no
+/// overflow, statements limited to [`QUERY_TIMEOUT`].
+pub(super) fn one_connection_under_query_timeout(
+    config: &ConnectionConfig,
+) -> Result<ConnectionConfig> {
+    config
+        .to_builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .query_timeout(QUERY_TIMEOUT)
+        .build()
+}
 
 /// How late a timed-out statement may fail, beyond its timeout.
 pub(super) const TIMEOUT_SLACK: Duration = Duration::from_millis(250);
