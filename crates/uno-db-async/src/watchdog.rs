@@ -4,30 +4,27 @@
 //! and removal each time (about 5 % of a `SELECT 1` round trip in
 //! instructions). A statement instead bumps its connection's
 //! [`StatementClock`] (the kernel's [`RunMark`]: no clock read); one task
-//! per engine looks at the clocks every [`look_period`] of the shortest
-//! limit in use (between 10 ms and half a second) and ends the statements
-//! it has seen running for their whole limit ([`Sighting`]). For such a
+//! per engine looks at the clocks every [`LookPeriod`] (a twentieth of the
+//! shortest limit in use, between 10 ms and a second) and ends the
+//! statements it has seen running for their whole limit ([`Sighting`]),
+//! claiming each first so that one ending that instant keeps its result.
+//! For such a
 //! statement it sends a cancel request to the server (on a separate
 //! connection) and ends the connection's driver task, so the statement
 //! fails at once, however silent the server or network; the statement then
 //! reports the kernel's time-out error, and the closed connection is
 //! discarded.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 use tokio_postgres::CancelToken;
 use uno_db_core::Endpoint;
-use uno_db_core::backend::{MakeTls, RunMark, Sighting, look_period};
+use uno_db_core::backend::{LookPeriod, MakeTls, RunMark, Sighting};
 
 use crate::cancel::cancel_and_wait;
-
-/// The longest a watching task sleeps between looks.
-const MAX_PERIOD: Duration = Duration::from_millis(500);
-/// The shortest.
-const MIN_PERIOD: Duration = Duration::from_millis(10);
 
 /// One engine's statement clocks and the task that watches them.
 #[derive(Debug, Default)]
@@ -39,9 +36,8 @@ pub(crate) struct Watchdog {
 struct Watched {
     clocks: Mutex<Vec<Watching>>,
     started: AtomicBool,
-    /// How often the task looks, in nanoseconds: the kernel's
-    /// [`look_period`] of the shortest limit seen.
-    period: AtomicU64,
+    /// How often the task looks: for the shortest limit seen.
+    period: LookPeriod,
 }
 
 impl Default for Watched {
@@ -49,7 +45,7 @@ impl Default for Watched {
         Self {
             clocks: Mutex::default(),
             started: AtomicBool::new(false),
-            period: AtomicU64::new(nanos(MAX_PERIOD)),
+            period: LookPeriod::default(),
         }
     }
 }
@@ -65,11 +61,8 @@ struct Watching {
 /// to stop it.
 pub(crate) struct StatementClock {
     watched: Arc<Watched>,
-    /// Whether a statement runs, and which.
+    /// Whether a statement runs, which, and its limit.
     running: RunMark,
-    /// The running (or last) statement's limit, in nanoseconds; `u64::MAX`
-    /// before the first.
-    limit: AtomicU64,
     /// Set once the watchdog ended the connection for a late statement:
     /// later statements on the dead connection need no second cancel.
     expired: AtomicBool,
@@ -91,7 +84,6 @@ impl std::fmt::Debug for StatementClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatementClock")
             .field("running", &self.running)
-            .field("limit", &self.limit)
             .field("expired", &self.expired)
             .finish_non_exhaustive()
     }
@@ -111,7 +103,6 @@ impl Watchdog {
         let clock = Arc::new(StatementClock {
             watched: Arc::clone(&self.shared),
             running: RunMark::default(),
-            limit: AtomicU64::new(u64::MAX),
             expired: AtomicBool::new(false),
             cancel,
             tls,
@@ -138,21 +129,19 @@ impl StatementClock {
     /// The first one starts the engine's watching task (it ends with the
     /// engine's last connection).
     pub(crate) fn start(&self, limit: Duration) {
-        let limit = nanos(limit);
         // Only a new limit (the first statement, a transaction's own) has
-        // anything to write beyond the bump.
-        if self.limit.load(Ordering::Relaxed) != limit {
+        // anything to do beyond the bump.
+        if self.running.start(limit) {
             self.new_limit(limit);
         }
-        self.running.start();
     }
 
     #[cold]
-    fn new_limit(&self, limit: u64) {
-        self.limit.store(limit, Ordering::Relaxed);
+    fn new_limit(&self, limit: Duration) {
         let watched = &self.watched;
-        let period = nanos(look_period(Duration::from_nanos(limit)).clamp(MIN_PERIOD, MAX_PERIOD));
-        watched.period.fetch_min(period, Ordering::Relaxed);
+        // The task reads the period before each sleep: a shorter one
+        // takes effect from its next look.
+        watched.period.include(limit);
         if !watched.started.swap(true, Ordering::AcqRel) {
             tokio::spawn(watch(Arc::downgrade(watched)));
         }
@@ -212,7 +201,7 @@ impl StatementClock {
 async fn watch(watched: Weak<Watched>) {
     loop {
         let period = match watched.upgrade() {
-            Some(watched) => Duration::from_nanos(watched.period.load(Ordering::Relaxed)),
+            Some(watched) => watched.period.get(),
             None => return,
         };
         tokio::time::sleep(period).await;
@@ -228,18 +217,9 @@ async fn watch(watched: Weak<Watched>) {
             let Some(clock) = watching.clock.upgrade() else {
                 continue;
             };
-            let running = clock.running.load();
-            let limit = Duration::from_nanos(clock.limit.load(Ordering::Relaxed));
-            // Claimed first, so that a statement ending this instant
-            // either reports its result (and is not cancelled) or the
-            // time-out (and is).
-            if watching.sighting.overdue(running, now, limit) && clock.running.claim(running) {
+            if watching.sighting.claim_overdue(&clock.running, now) {
                 clock.expire();
             }
         }
     }
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -12,10 +12,10 @@
 //! Each connection has a [`StatementSlot`], registered with the watchdog
 //! once: arming a statement bumps the slot's [`RunMark`] (a load and a
 //! store, no clock read, no lock), and the watchdog looks at the slots
-//! every [`look_period`] of the shortest limit in use (between 10 ms and a
-//! second), cancelling a statement it has seen running for its whole limit
-//! ([`Sighting`]): after at least the limit and at most a tenth more, as in
-//! uno-db-async. Only a statement with a limit new to its slot takes the
+//! every [`LookPeriod`] (a twentieth of the shortest limit in use, between
+//! 10 ms and a second), cancelling a statement it has seen running for its
+//! whole limit ([`Sighting`]): after at least the limit and at most a tenth
+//! more, as in uno-db-async. Only a statement with a limit new to its slot takes the
 //! watchdog's lock, to shorten its looks. The thread starts with the first
 //! slot and ends with the engine.
 //!
@@ -29,12 +29,12 @@
 //! time between rows is not counted.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use postgres::CancelToken;
-use uno_db_core::backend::{MakeTls, RunMark, Sighting, look_period};
+use uno_db_core::backend::{LookPeriod, MakeTls, RunMark, Sighting, look_period};
 
 /// The per-engine watchdog.
 #[derive(Debug)]
@@ -48,15 +48,10 @@ struct Inner {
     changed: Condvar,
     /// Cancel requests go over TLS as the connections do.
     tls: MakeTls,
-    /// How often the watchdog looks at the slots, in nanoseconds: the
-    /// kernel's [`look_period`] of the shortest limit armed.
-    period: AtomicU64,
+    /// How often the watchdog looks at the slots: for the shortest limit
+    /// armed.
+    period: LookPeriod,
 }
-
-/// The longest the watchdog waits between looks at the slots.
-const MAX_PERIOD: Duration = Duration::from_secs(1);
-/// The shortest.
-const MIN_PERIOD: Duration = Duration::from_millis(10);
 
 #[derive(Default)]
 struct State {
@@ -89,9 +84,6 @@ enum Watched {
 /// limit, and the token that cancels it.
 pub(crate) struct StatementSlot {
     running: RunMark,
-    /// The running (or last) statement's limit, in nanoseconds; `u64::MAX`
-    /// before the first.
-    limit: AtomicU64,
     token: Arc<CancelToken>,
     inner: Arc<Inner>,
 }
@@ -100,7 +92,6 @@ impl std::fmt::Debug for StatementSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatementSlot")
             .field("running", &self.running)
-            .field("limit", &self.limit.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -109,55 +100,37 @@ impl StatementSlot {
     /// Watches the statement about to be sent: if it still runs after
     /// `limit`, the watchdog cancels it.
     pub(crate) fn arm(&self, limit: Duration) -> Armed<'_> {
-        let limit = nanos(limit);
-        if self.limit.load(Ordering::Relaxed) != limit {
-            self.new_limit(limit);
+        // Only a limit new to the slot (the first statement, a
+        // transaction's own) may shorten the watchdog's looks.
+        if self.running.start(limit) && self.inner.period.include(limit) {
+            self.inner.looks_shortened();
         }
-        self.running.start();
         Armed { slot: self }
     }
-
-    /// The first statement, or one with a limit of its own (a
-    /// transaction's): the watchdog may have to look more often.
-    #[cold]
-    fn new_limit(&self, limit: u64) {
-        self.limit.store(limit, Ordering::Relaxed);
-        let inner = &self.inner;
-        let period = nanos(look_period(Duration::from_nanos(limit)).clamp(MIN_PERIOD, MAX_PERIOD));
-        if inner.period.fetch_min(period, Ordering::Relaxed) > period {
-            // Taken while the watchdog waits (or after it looked), so the
-            // wake-up cannot be lost: it then waits the shorter period.
-            let _state = inner.lock();
-            inner.changed.notify_one();
-        }
-    }
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 struct StreamWatch {
     token: Arc<CancelToken>,
     progress: Arc<StreamProgress>,
-    limit: Duration,
     /// The stream's waits as the last look saw them.
     sighting: Sighting,
 }
 
 /// What a streamed result tells the watchdog; written by the stream's
 /// thread only.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StreamProgress {
     /// Running while the stream waits for the server.
     waits: RunMark,
+    /// How long each wait may take.
+    limit: Duration,
     done: AtomicBool,
 }
 
 impl StreamProgress {
     /// The stream starts waiting for the server.
     pub(crate) fn wait_starts(&self) {
-        self.waits.start();
+        let _ = self.waits.start(self.limit);
     }
 
     /// The wait is over; whether the watchdog cancelled it.
@@ -198,7 +171,7 @@ impl Watchdog {
                 state: Mutex::default(),
                 changed: Condvar::new(),
                 tls,
-                period: AtomicU64::new(nanos(MAX_PERIOD)),
+                period: LookPeriod::default(),
             }),
         }
     }
@@ -208,7 +181,6 @@ impl Watchdog {
     pub(crate) fn slot(&self, token: Arc<CancelToken>) -> Arc<StatementSlot> {
         let slot = Arc::new(StatementSlot {
             running: RunMark::default(),
-            limit: AtomicU64::new(u64::MAX),
             token,
             inner: Arc::clone(&self.inner),
         });
@@ -227,7 +199,11 @@ impl Watchdog {
         limit: Duration,
         token: &Arc<CancelToken>,
     ) -> StreamProgressGuard {
-        let progress = Arc::new(StreamProgress::default());
+        let progress = Arc::new(StreamProgress {
+            waits: RunMark::default(),
+            limit,
+            done: AtomicBool::new(false),
+        });
         let mut state = self.inner.lock();
         let key = (Instant::now() + stream_look_period(limit), state.next_id);
         state.next_id += 1;
@@ -240,7 +216,6 @@ impl Watchdog {
             Watched::Stream(StreamWatch {
                 token: Arc::clone(token),
                 progress: Arc::clone(&progress),
-                limit,
                 sighting: Sighting::new(Instant::now()),
             }),
         );
@@ -290,6 +265,15 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The look period got shorter: a watchdog asleep for the old one
+    /// wakes and waits the new one. Taken while it waits (or after it
+    /// looked), so the wake-up cannot be lost.
+    #[cold]
+    fn looks_shortened(&self) {
+        let _state = self.lock();
+        self.changed.notify_one();
+    }
+
     fn run(&self) {
         let mut state = self.lock();
         loop {
@@ -298,7 +282,7 @@ impl Inner {
             }
             let now = Instant::now();
             self.look_at_slots(&mut state, now);
-            let mut next = now + Duration::from_nanos(self.period.load(Ordering::Relaxed));
+            let mut next = now + self.period.get();
             // Streams: the map's first deadline.
             if let Some((&(deadline, _), _)) = state.armed.first_key_value() {
                 if deadline <= now {
@@ -308,7 +292,10 @@ impl Inner {
                     if let Some((_, Watched::Stream(watch))) = state.armed.pop_first()
                         && let Some(watch) = look(watch, now, tls)
                     {
-                        let key = (now + stream_look_period(watch.limit), state.next_id);
+                        let key = (
+                            now + stream_look_period(watch.progress.limit),
+                            state.next_id,
+                        );
                         state.next_id += 1;
                         state.armed.insert(key, Watched::Stream(watch));
                     }
@@ -331,12 +318,7 @@ impl Inner {
             let Some(slot) = slot.upgrade() else {
                 return false;
             };
-            let running = slot.running.load();
-            let limit = Duration::from_nanos(slot.limit.load(Ordering::Relaxed));
-            // Claimed first, so that a statement ending this instant either
-            // keeps its result (and is not cancelled) or reports the
-            // time-out (and is).
-            if sighting.overdue(running, now, limit) && slot.running.claim(running) {
+            if sighting.claim_overdue(&slot.running, now) {
                 // Without the `tls` feature the connector is `Copy`.
                 #[allow(clippy::clone_on_copy)]
                 cancel(Arc::clone(&slot.token), self.tls.clone());
@@ -354,10 +336,7 @@ fn look(mut watch: StreamWatch, now: Instant, tls: MakeTls) -> Option<StreamWatc
     if progress.done.load(Ordering::Acquire) {
         return None;
     }
-    let waits = progress.waits.load();
-    // Claimed first, so that a wait ending this instant either goes on
-    // (and is not cancelled) or reports the time-out (and is).
-    if watch.sighting.overdue(waits, now, watch.limit) && progress.waits.claim(waits) {
+    if watch.sighting.claim_overdue(&progress.waits, now) {
         cancel(watch.token, tls);
         return None;
     }

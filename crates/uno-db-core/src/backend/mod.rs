@@ -108,7 +108,7 @@ pub use rows::{
     AllRows, FirstRow, OneRow, OptionalRow, PreparedStatement, RowsShape, StreamColumns,
     at_most_one, exactly_one, first_simple_row,
 };
-pub use run_mark::{RunMark, Sighting, look_period};
+pub use run_mark::{LookPeriod, RunMark, Sighting, look_period};
 pub use send_plan::{SendPlan, typed_params};
 pub use shared_conn::{SharedConnState, SharedStatement};
 pub use sql_effects::SqlEffects;
