@@ -8,7 +8,10 @@
 //! from its start, so the waits in arrival order are also in deadline
 //! order: a wait joins the back of the queue (one short lock) and leaves
 //! it when done (another), and one thread per queue sleeps until the first
-//! deadline and wakes the waiters whose time has come. The thread belongs
+//! deadline and wakes the waiters whose time has come. A waiter keeps its
+//! start, not its deadline: the sum (`Instant + Duration`, about 40
+//! instructions with its overflow checks) is the thread's to make, for the
+//! first waiter of each stripe as it looks, not every waiter's. The thread belongs
 //! to no runtime, so a waiter is woken whatever runtime it runs on, also
 //! when the runtime that first used the engine is gone or no longer
 //! driven.
@@ -65,7 +68,7 @@ struct Queue {
 
 #[derive(Debug)]
 struct Waiter {
-    deadline: Instant,
+    started: Instant,
     waker: Waker,
 }
 
@@ -82,6 +85,20 @@ impl Queue {
         self.entries.get_mut(index)
     }
 
+    /// Takes out the waiter with `ticket`: its waker (dropped by the
+    /// caller, after the lock) unless the thread already took it.
+    fn remove(&mut self, ticket: u64) -> Option<Waiter> {
+        if ticket == self.first && !self.entries.is_empty() {
+            // Served in arrival order, as the pool serves its waiters:
+            // the first one leaves, with those that left before it.
+            let waiter = self.entries.pop_front().flatten();
+            self.first += 1;
+            self.pop_left();
+            return waiter;
+        }
+        self.entry(ticket).and_then(Option::take)
+    }
+
     fn pop_left(&mut self) {
         while matches!(self.entries.front(), Some(None)) {
             self.entries.pop_front();
@@ -89,13 +106,15 @@ impl Queue {
         }
     }
 
-    /// Takes out the waiters due at `now` (their wakers go to `due`); the
-    /// deadline of the first one left, if any.
-    fn take_due(&mut self, now: Instant, due: &mut Vec<Waker>) -> Option<Instant> {
+    /// Takes out the waiters due at `now`, each `limit` after its start
+    /// (their wakers go to `due`); the deadline of the first one left, if
+    /// any.
+    fn take_due(&mut self, now: Instant, limit: Duration, due: &mut Vec<Waker>) -> Option<Instant> {
         self.pop_left();
         while let Some(Some(waiter)) = self.entries.front() {
-            if waiter.deadline > now {
-                return Some(waiter.deadline);
+            let deadline = waiter.started + limit;
+            if deadline > now {
+                return Some(deadline);
             }
             if let Some(Some(waiter)) = self.entries.pop_front() {
                 due.push(waiter.waker);
@@ -133,7 +152,7 @@ impl DeadlineQueue {
     pub(crate) fn wait_from(&self, started: Instant) -> Wait<'_> {
         Wait {
             waits: &self.shared,
-            deadline: started + self.shared.limit,
+            started,
             ticket: None,
             timer: None,
         }
@@ -159,14 +178,14 @@ impl Waits {
     /// Puts a waiter in its thread's stripe; `None` when no thread watches
     /// the queue (the thread could not be started: the next waiter tries
     /// again).
-    fn join(self: &Arc<Self>, deadline: Instant, waker: Waker) -> Option<Ticket> {
+    fn join(self: &Arc<Self>, started: Instant, waker: Waker) -> Option<Ticket> {
         if !self.thread_started.load(Ordering::Acquire) && !self.start_thread() {
             return None;
         }
         let (stripe, queue) = self.stripes.local();
         let mut queue = lock(queue);
         let number = queue.first + queue.entries.len() as u64;
-        queue.entries.push_back(Some(Waiter { deadline, waker }));
+        queue.entries.push_back(Some(Waiter { started, waker }));
         Some(Ticket { stripe, number })
     }
 
@@ -194,11 +213,9 @@ impl Waits {
         let Some(queue) = self.stripes.get(ticket.stripe) else {
             return;
         };
-        let mut queue = lock(queue);
-        if let Some(entry) = queue.entry(ticket.number) {
-            *entry = None;
-        }
-        queue.pop_left();
+        let waiter = lock(queue).remove(ticket.number);
+        // Its waker is let go after the lock.
+        drop(waiter);
     }
 
     /// Keeps the waiter's waker current; `false` when it is no longer in
@@ -226,7 +243,7 @@ impl Waits {
             let next = self
                 .stripes
                 .iter()
-                .filter_map(|queue| lock(queue).take_due(now, &mut due))
+                .filter_map(|queue| lock(queue).take_due(now, self.limit, &mut due))
                 .min();
             if !due.is_empty() {
                 // Woken outside the locks, which each of them takes next.
@@ -256,7 +273,8 @@ impl Waits {
 #[derive(Debug)]
 pub(crate) struct Wait<'a> {
     waits: &'a Arc<Waits>,
-    deadline: Instant,
+    /// When it began; it ends at most the queue's limit later.
+    started: Instant,
     /// Its place in the queue, once it joined.
     ticket: Option<Ticket>,
     /// Its own runtime timer, only when no thread could watch the queue.
@@ -279,7 +297,7 @@ impl Wait<'_> {
         };
         // Polled again and still waiting: woken by the thread, or for
         // another reason. Only the clock says which.
-        if Instant::now() >= self.deadline {
+        if self.started.elapsed() >= self.waits.limit {
             self.leave();
             return Poll::Ready(());
         }
@@ -292,14 +310,16 @@ impl Wait<'_> {
     /// Joins the queue; without a thread to watch it, arms a runtime timer
     /// of its own instead, so the wait stays bounded.
     fn join(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.waits.join(self.deadline, cx.waker().clone()) {
+        match self.waits.join(self.started, cx.waker().clone()) {
             Some(ticket) => {
                 self.ticket = Some(ticket);
                 Poll::Pending
             }
             None => self
                 .timer
-                .insert(Box::pin(tokio::time::sleep_until(self.deadline.into())))
+                .insert(Box::pin(tokio::time::sleep_until(
+                    (self.started + self.waits.limit).into(),
+                )))
                 .as_mut()
                 .poll(cx),
         }
@@ -400,6 +420,31 @@ mod tests {
         assert!(a.is_none() && b.is_none());
         assert!(b_took >= Duration::from_millis(80), "{b_took:?}");
         assert!(b_took < Duration::from_secs(5), "{b_took:?}");
+        assert_eq!(queued(&waits), 0);
+    }
+
+    #[test]
+    fn waits_that_leave_out_of_order_leave_no_place_behind() {
+        let waits = DeadlineQueue::new(Duration::from_secs(30));
+        let started = Instant::now();
+        let waker = std::task::Waker::noop();
+        let mut joined: Vec<Wait<'_>> = (0..3).map(|_| waits.wait_from(started)).collect();
+        for wait in &mut joined {
+            assert!(
+                wait.poll_expired(&mut Context::from_waker(waker))
+                    .is_pending()
+            );
+        }
+        assert_eq!(queued(&waits), 3);
+        let last = joined.pop();
+        // The middle one leaves first: its place stays, empty, until the
+        // first one leaves too.
+        let middle = joined.pop();
+        drop(middle);
+        assert_eq!(queued(&waits), 3);
+        drop(joined);
+        assert_eq!(queued(&waits), 1);
+        drop(last);
         assert_eq!(queued(&waits), 0);
     }
 

@@ -132,7 +132,8 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
     ] {
         for (workload, shape, key) in &keys {
             let ratio = report.round_ratio(ours, theirs, key);
-            println!("ratio {ours}/{theirs} = {ratio:.3} ({workload}, {shape})");
+            let spread = report.spread(ours, theirs, key);
+            println!("ratio {ours}/{theirs} = {ratio:.3} ({workload}, {shape}; {spread})");
         }
     }
     Ok(())

@@ -66,8 +66,8 @@ impl Report {
         for shape in shapes {
             let ratio = self.round_ratio(ours, theirs, shape);
             println!(
-                "ratio {ours}/{theirs} = {ratio:.3} ({workload}, {shape}; median of {} rounds)",
-                self.rounds(ours, theirs, shape)
+                "ratio {ours}/{theirs} = {ratio:.3} ({workload}, {shape}; {})",
+                self.spread(ours, theirs, shape)
             );
             worst = worst.min(ratio);
         }
@@ -80,8 +80,31 @@ impl Report {
         median(&mut self.round_ratios(ours, theirs, shape))
     }
 
-    fn rounds(&self, ours: &str, theirs: &str, shape: &str) -> usize {
-        self.round_ratios(ours, theirs, shape).len()
+    /// The 95 % confidence interval of the median over rounds of `ours /
+    /// theirs` at `shape`, with the number of rounds; `None` under six
+    /// rounds, too few for one. Assumes nothing about how the ratios are
+    /// spread (order statistics: see [`median_interval`]): a cell whose
+    /// interval spans 1.00 is a tie this run cannot break, one wholly
+    /// below it is a loss.
+    pub(crate) fn round_ratio_interval(
+        &self,
+        ours: &str,
+        theirs: &str,
+        shape: &str,
+    ) -> (usize, Option<(f64, f64)>) {
+        let mut ratios = self.round_ratios(ours, theirs, shape);
+        (ratios.len(), median_interval(&mut ratios))
+    }
+
+    /// How far to trust [`round_ratio`](Self::round_ratio) at `shape`:
+    /// `median of N rounds, 95 % interval LO–HI`.
+    pub(crate) fn spread(&self, ours: &str, theirs: &str, shape: &str) -> String {
+        match self.round_ratio_interval(ours, theirs, shape) {
+            (rounds, Some((low, high))) => {
+                format!("median of {rounds} rounds, 95 % interval {low:.3}–{high:.3}")
+            }
+            (rounds, None) => format!("median of {rounds} rounds, too few for an interval"),
+        }
     }
 
     fn round_ratios(&self, ours: &str, theirs: &str, shape: &str) -> Vec<f64> {
@@ -108,5 +131,69 @@ fn median(values: &mut [f64]) -> f64 {
         (values[mid - 1] + values[mid]) / 2.0
     } else {
         values[mid]
+    }
+}
+
+/// The distribution-free 95 % confidence interval of the median of
+/// `values`: the `k`-th smallest and the `k`-th largest, where `k` is the
+/// largest rank for which fewer than `k` of `n` fair coin flips come up
+/// heads with probability at most 2.5 %. `None` under six values.
+fn median_interval(values: &mut [f64]) -> Option<(f64, f64)> {
+    let n = values.len();
+    let k = interval_rank(n)?;
+    values.sort_by(f64::total_cmp);
+    Some((values[k - 1], values[n - k]))
+}
+
+/// The rank `k` of [`median_interval`] for `n` values (at least 1), or
+/// `None` when even the extremes cover the median with less than 95 %.
+fn interval_rank(n: usize) -> Option<usize> {
+    // P(Binomial(n, 1/2) = i), term by term from 2^-n; past about a
+    // thousand rounds 2^-n is below the smallest f64 and the sum would
+    // stay zero, so the normal approximation takes over there.
+    if n > 1000 {
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let k = ((n as f64) / 2.0 - 0.98 * (n as f64).sqrt()).floor() as usize;
+        return Some(k.max(1));
+    }
+    let n_i32 = i32::try_from(n).ok()?;
+    let mut term = 0.5_f64.powi(n_i32);
+    let mut below = 0.0;
+    let mut k = 0;
+    for i in 0..n {
+        // `below` is P(fewer than i + 1 heads) once `term` (P(i heads)) is in.
+        below += term;
+        if below > 0.025 {
+            break;
+        }
+        k = i + 1;
+        #[allow(clippy::cast_precision_loss)]
+        {
+            term *= (n - i) as f64 / (i + 1) as f64;
+        }
+    }
+    (k >= 1).then_some(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_interval_takes_the_ranks_of_the_binomial_table() {
+        // The usual table: n = 6 → ranks 1 and 6, n = 9 → 2 and 8,
+        // n = 15 → 4 and 12, n = 25 → 8 and 18; none for n = 5.
+        assert_eq!(interval_rank(5), None);
+        assert_eq!(interval_rank(6), Some(1));
+        assert_eq!(interval_rank(9), Some(2));
+        assert_eq!(interval_rank(15), Some(4));
+        assert_eq!(interval_rank(25), Some(8));
+        let mut values: Vec<f64> = (1..=9).rev().map(f64::from).collect();
+        assert_eq!(median_interval(&mut values), Some((2.0, 8.0)));
+        assert_eq!(median_interval(&mut [1.0, 2.0, 3.0]), None);
     }
 }

@@ -6,7 +6,9 @@
 //! and `AsyncConnection`'s inherent methods: no future boxed), and through
 //! the `dyn Engine` / `dyn Connection` traits (each `async_trait` call
 //! boxes its future). Ends with one `ratio A/B = X (workload, shape)` line
-//! per pair.
+//! per pair, each with the 95 % interval of its median, and one `verdict`
+//! line per pair of contenders: how many cells are ahead, undecided or
+//! behind by those intervals.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -295,13 +297,59 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
         pools.matching.close();
     }
     drop_table(args).await?;
-    for case in &cases {
-        for ours in [UNO, UNO_DYN] {
-            for theirs in [DEADPOOL_DEFAULTS, DEADPOOL_MATCHING] {
+    for ours in [UNO, UNO_DYN] {
+        for theirs in [DEADPOOL_DEFAULTS, DEADPOOL_MATCHING] {
+            let mut verdict = Verdict::default();
+            for case in &cases {
                 let ratio = report.round_ratio(ours, theirs, case);
-                println!("ratio {ours}/{theirs} = {ratio:.3} ({case})");
+                let spread = report.spread(ours, theirs, case);
+                println!("ratio {ours}/{theirs} = {ratio:.3} ({case}; {spread})");
+                verdict.add(report.round_ratio_interval(ours, theirs, case).1);
             }
+            println!("verdict {ours}/{theirs}: {verdict}");
         }
     }
     Ok(())
+}
+
+/// How one pair's cells came out against 1.00, each by its 95 % interval.
+#[derive(Debug, Default)]
+struct Verdict {
+    /// The interval lies at or above 1.00.
+    ahead: usize,
+    /// The interval spans 1.00: this run cannot tell.
+    tied: usize,
+    /// The interval lies below 1.00.
+    behind: usize,
+    /// Too few rounds for an interval.
+    unknown: usize,
+}
+
+impl Verdict {
+    fn add(&mut self, interval: Option<(f64, f64)>) {
+        match interval {
+            Some((low, _)) if low >= 1.0 => self.ahead += 1,
+            Some((_, high)) if high < 1.0 => self.behind += 1,
+            Some(_) => self.tied += 1,
+            None => self.unknown += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} cells ahead (95 % interval at or above 1.00), {} undecided (interval spans 1.00), {} behind (interval below 1.00)",
+            self.ahead, self.tied, self.behind
+        )?;
+        if self.unknown > 0 {
+            write!(
+                f,
+                ", {} with too few rounds for an interval (6 at least)",
+                self.unknown
+            )?;
+        }
+        Ok(())
+    }
 }
