@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CancelToken, Client};
-use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
     AllRows, ConnState, DescribePlan, PINNED_BEGIN, PINNED_END, PreparedStatement, RowsShape,
     SendPlan, first_simple_row, from_driver, typed_params,
@@ -179,7 +178,7 @@ impl PgConn {
                     .query_typed(sql, &typed)
                     .await
                     .map_err(from_driver)
-                    .map(|rows| shape.take_all(rows, None))
+                    .map(|rows| shape.take_all(rows))
             }
             Err(error) => Err(error),
         };
@@ -227,12 +226,12 @@ impl PgConn {
     ) -> Result<RowStream<'a>> {
         let sql = self.state.statement_sql(sql)?;
         // Sending and the wait for the server's first answer.
-        let (stream, mut columns) = timed!(self, self.start_stream(sql, params))?;
+        let stream = timed!(self, self.start_stream(sql, params))?;
         Ok(RowStream::new(Streamed::new(
             self,
             sql,
             stream,
-            move |row| columns.row(row),
+            Row::from_driver,
         )))
     }
 
@@ -240,19 +239,19 @@ impl PgConn {
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<(tokio_postgres::RowStream, StreamColumns)> {
+    ) -> Result<tokio_postgres::RowStream> {
         let cached = self.state.statement_started(sql)?;
         let result = match self.plan(sql, params, cached).await {
-            Ok(SendPlan::Prepared(prepared)) => self
-                .client
-                .query_raw(&prepared.statement, params.iter().copied())
-                .await
-                .map(|stream| (stream, StreamColumns::of(Some(&prepared)))),
-            Ok(SendPlan::Unnamed(types)) => self
-                .client
-                .query_typed_raw(sql, typed_params(params, &types))
-                .await
-                .map(|stream| (stream, StreamColumns::default())),
+            Ok(SendPlan::Prepared(prepared)) => {
+                self.client
+                    .query_raw(&prepared.statement, params.iter().copied())
+                    .await
+            }
+            Ok(SendPlan::Unnamed(types)) => {
+                self.client
+                    .query_typed_raw(sql, typed_params(params, &types))
+                    .await
+            }
             Err(error) => return self.state.finished(Some(sql), Err(error)),
         };
         result.map_err(|error| {

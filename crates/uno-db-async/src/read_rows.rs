@@ -27,7 +27,7 @@ pub(crate) async fn read_rows<S: RowsShape>(
         .await
         .map_err(from_driver)?;
     let mut stream = pin!(stream);
-    let mut taken = shape.start(Some(prepared), expected);
+    let mut taken = shape.start(expected);
     while let Some(row) = poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
         S::take(&mut taken, row.map_err(from_driver)?);
     }

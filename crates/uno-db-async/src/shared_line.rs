@@ -125,7 +125,7 @@ impl SharedLine {
                 .query_typed(sql, &[])
                 .await
                 .map_err(from_driver)?;
-            return shape.output(rows, None);
+            return shape.output(rows);
         }
         let prepared = self.prepared(sql).await?;
         S::finish(read_rows(&self.client, &prepared, params, shape, 0).await?)

@@ -7,7 +7,6 @@ use std::time::Instant;
 use fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
 use postgres::{CancelToken, Client};
-use uno_db_core::backend::StreamColumns;
 use uno_db_core::backend::{
     AllRows, ConnState, DescribePlan, OneRow, OptionalRow, PINNED_BEGIN, PINNED_END,
     PreparedStatement, ROLE_QUERY, RowsShape, SendPlan, first_simple_row, from_driver,
@@ -207,18 +206,15 @@ impl PgConn {
     ) -> Result<S::Output> {
         let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
-        let (result, prepared) = match self.plan(sql, params, cached) {
-            Ok(SendPlan::Prepared(prepared)) => (
-                self.call(|c| c.query(&prepared.statement, params)),
-                Some(prepared),
-            ),
+        let result = match self.plan(sql, params, cached) {
+            Ok(SendPlan::Prepared(prepared)) => self.call(|c| c.query(&prepared.statement, params)),
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
-                (self.call(|c| c.query_typed(sql, &typed)), None)
+                self.call(|c| c.query_typed(sql, &typed))
             }
-            Err(error) => (Err(error), None),
+            Err(error) => Err(error),
         };
-        shape.output(self.state.finished(Some(sql), result)?, prepared.as_ref())
+        shape.output(self.state.finished(Some(sql), result)?)
     }
 
     /// Runs a query and returns its rows as the server sends them.
@@ -238,18 +234,14 @@ impl PgConn {
         let Self { client, state, .. } = self;
         let client = open(client)?;
         let (result, expired) = waits.around(|| match &plan {
-            SendPlan::Prepared(prepared) => client
-                .query_raw(&prepared.statement, params.iter().copied())
-                .map(|rows| (rows, StreamColumns::of(Some(prepared)))),
-            SendPlan::Unnamed(types) => client
-                .query_typed_raw(sql, typed_params(params, types))
-                .map(|rows| (rows, StreamColumns::default())),
+            SendPlan::Prepared(prepared) => {
+                client.query_raw(&prepared.statement, params.iter().copied())
+            }
+            SendPlan::Unnamed(types) => client.query_typed_raw(sql, typed_params(params, types)),
         });
-        let (rows, columns) =
+        let rows =
             result.map_err(|error| state.stream_failed(Some(sql), from_driver(error), expired))?;
-        Ok(RowIter::new(StreamedRows::new(
-            rows, state, waits, sql, columns,
-        )))
+        Ok(RowIter::new(StreamedRows::new(rows, state, waits, sql)))
     }
 
     /// Starts `COPY ... FROM STDIN`.

@@ -10,7 +10,7 @@ use std::io::{self, BufRead, Read};
 use std::time::Duration;
 
 use fallible_iterator::FallibleIterator;
-use uno_db_core::backend::{ConnState, PreparedStatement, StreamColumns, from_driver};
+use uno_db_core::backend::{ConnState, PreparedStatement, from_driver};
 use uno_db_core::{Error, ErrorKind, Result, Row};
 
 use crate::watchdog::StreamProgressGuard;
@@ -44,7 +44,6 @@ pub(crate) struct StreamedRows<'a> {
     state: &'a mut ConnState<PreparedStatement>,
     waits: Waits,
     sql: Box<str>,
-    columns: StreamColumns,
     ended: bool,
 }
 
@@ -54,14 +53,12 @@ impl<'a> StreamedRows<'a> {
         state: &'a mut ConnState<PreparedStatement>,
         waits: Waits,
         sql: &str,
-        columns: StreamColumns,
     ) -> Self {
         Self {
             rows,
             state,
             waits,
             sql: sql.into(),
-            columns,
             ended: false,
         }
     }
@@ -76,7 +73,7 @@ impl Iterator for StreamedRows<'_> {
         }
         let (item, expired) = self.waits.around(|| self.rows.next());
         match item {
-            Ok(Some(row)) => Some(Ok(self.columns.row(row))),
+            Ok(Some(row)) => Some(Ok(Row::from_driver(row))),
             Ok(None) => {
                 self.ended = true;
                 self.state.stream_ended();

@@ -105,8 +105,8 @@ pub use pool_ops::LeakTicket;
 pub const DYN_ENGINE_TRACKS_CALLER: bool = cfg!(not(feature = "mock"));
 pub use multiplex::{SharedPick, admit_multiplexed, multiplexed_sql, pick_shared};
 pub use rows::{
-    AllRows, FirstRow, OneRow, OptionalRow, PreparedStatement, RowsShape, StreamColumns,
-    at_most_one, exactly_one, first_simple_row,
+    AllRows, FirstRow, OneRow, OptionalRow, PreparedStatement, RowsShape, at_most_one, exactly_one,
+    first_simple_row,
 };
 pub use run_mark::{LookPeriod, RunMark, Sighting, look_period};
 pub use send_plan::{SendPlan, typed_params};

@@ -1,50 +1,21 @@
 //! What `query`, `query_one` and `query_opt` make of a query's rows as they
-//! arrive ([`RowsShape`]), their row-count rules, and rows made from
-//! a prepared statement's kept column list.
-
-use std::sync::Arc;
+//! arrive ([`RowsShape`]) and their row-count rules.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{Column, Row};
+use crate::row::Row;
 
-/// A prepared statement together with its column list, built once when
-/// it was prepared: what the statement cache keeps, so that no query
-/// builds a column list again.
+/// A prepared statement, as the statement cache keeps it.
 #[derive(Debug, Clone)]
 pub struct PreparedStatement {
     /// The driver's statement.
     pub statement: tokio_postgres::Statement,
-    /// Its columns, shared by every row it returns.
-    pub columns: Arc<[Column]>,
 }
 
 impl PreparedStatement {
-    /// Keeps `statement` with its column list.
+    /// Keeps `statement`.
     #[must_use]
     pub fn new(statement: tokio_postgres::Statement) -> Self {
-        Self {
-            columns: crate::row::statement_columns(&statement),
-            statement,
-        }
-    }
-}
-
-/// The column list of a streamed query's rows, built once: taken from
-/// its prepared statement, or described from its first row.
-#[derive(Debug, Default)]
-pub struct StreamColumns(Option<Arc<[Column]>>);
-
-impl StreamColumns {
-    /// The columns of `prepared`'s rows, or (for an unnamed statement)
-    /// those the first row describes.
-    #[must_use]
-    pub fn of(prepared: Option<&PreparedStatement>) -> Self {
-        Self(prepared.map(|prepared| Arc::clone(&prepared.columns)))
-    }
-
-    /// Wraps the next driver row.
-    pub fn row(&mut self, row: tokio_postgres::Row) -> Row {
-        Row::from_driver_streamed(row, &mut self.0)
+        Self { statement }
     }
 }
 
@@ -79,10 +50,9 @@ pub trait RowsShape: Copy {
     /// The rows taken so far.
     type Taken: Send;
 
-    /// Before the first row of `prepared` (`None` for an unnamed
-    /// statement: its columns are then described from its first row);
-    /// `expected` is how many rows follow, when known (else 0).
-    fn start(self, prepared: Option<&PreparedStatement>, expected: usize) -> Self::Taken;
+    /// Before the first row; `expected` is how many rows follow, when
+    /// known (else 0).
+    fn start(self, expected: usize) -> Self::Taken;
 
     /// Takes the next driver row.
     fn take(taken: &mut Self::Taken, row: tokio_postgres::Row);
@@ -104,12 +74,8 @@ pub trait RowsShape: Copy {
     fn finish(taken: Self::Taken) -> Result<Self::Output>;
 
     /// Takes every row of a driver that hands a whole answer over.
-    fn take_all(
-        self,
-        rows: Vec<tokio_postgres::Row>,
-        prepared: Option<&PreparedStatement>,
-    ) -> Self::Taken {
-        let mut taken = self.start(prepared, rows.len());
+    fn take_all(self, rows: Vec<tokio_postgres::Row>) -> Self::Taken {
+        let mut taken = self.start(rows.len());
         for row in rows {
             Self::take(&mut taken, row);
         }
@@ -121,12 +87,8 @@ pub trait RowsShape: Copy {
     /// # Errors
     ///
     /// As [`finish`](Self::finish).
-    fn output(
-        self,
-        rows: Vec<tokio_postgres::Row>,
-        prepared: Option<&PreparedStatement>,
-    ) -> Result<Self::Output> {
-        Self::finish(self.take_all(rows, prepared))
+    fn output(self, rows: Vec<tokio_postgres::Row>) -> Result<Self::Output> {
+        Self::finish(self.take_all(rows))
     }
 }
 
@@ -136,21 +98,22 @@ pub struct AllRows;
 
 impl RowsShape for AllRows {
     type Output = Vec<Row>;
-    type Taken = (Vec<Row>, StreamColumns);
+    type Taken = Vec<Row>;
 
-    fn start(self, prepared: Option<&PreparedStatement>, expected: usize) -> Self::Taken {
-        (Vec::with_capacity(expected), StreamColumns::of(prepared))
+    fn start(self, expected: usize) -> Vec<Row> {
+        Vec::with_capacity(expected)
     }
 
-    fn take((rows, columns): &mut Self::Taken, row: tokio_postgres::Row) {
-        rows.push(columns.row(row));
+    #[inline]
+    fn take(rows: &mut Vec<Row>, row: tokio_postgres::Row) {
+        rows.push(Row::from_driver(row));
     }
 
-    fn listed((rows, _): &Self::Taken) -> Option<usize> {
+    fn listed(rows: &Vec<Row>) -> Option<usize> {
         Some(rows.len())
     }
 
-    fn finish((rows, _): Self::Taken) -> Result<Vec<Row>> {
+    fn finish(rows: Vec<Row>) -> Result<Vec<Row>> {
         Ok(rows)
     }
 }
@@ -160,22 +123,16 @@ impl RowsShape for AllRows {
 pub struct OneRow;
 
 /// The first row of an answer and whether more followed (they are
-/// counted, not kept), with the columns to wrap it with.
+/// counted, not kept).
 #[derive(Debug)]
-pub struct FirstRow {
-    first: FirstOf<tokio_postgres::Row>,
-    columns: StreamColumns,
-}
+pub struct FirstRow(FirstOf<tokio_postgres::Row>);
 
 impl FirstRow {
-    fn new(prepared: Option<&PreparedStatement>) -> Self {
-        Self {
-            first: FirstOf {
-                row: None,
-                more: false,
-            },
-            columns: StreamColumns::of(prepared),
-        }
+    fn new() -> Self {
+        Self(FirstOf {
+            row: None,
+            more: false,
+        })
     }
 }
 
@@ -223,16 +180,16 @@ impl RowsShape for OneRow {
     type Output = Row;
     type Taken = FirstRow;
 
-    fn start(self, prepared: Option<&PreparedStatement>, _: usize) -> FirstRow {
-        FirstRow::new(prepared)
+    fn start(self, _: usize) -> FirstRow {
+        FirstRow::new()
     }
 
     fn take(taken: &mut FirstRow, row: tokio_postgres::Row) {
-        taken.first.take(row);
+        taken.0.take(row);
     }
 
-    fn finish(FirstRow { first, mut columns }: FirstRow) -> Result<Row> {
-        first.exactly_one().map(|row| columns.row(row))
+    fn finish(FirstRow(first): FirstRow) -> Result<Row> {
+        first.exactly_one().map(Row::from_driver)
     }
 }
 
@@ -244,16 +201,16 @@ impl RowsShape for OptionalRow {
     type Output = Option<Row>;
     type Taken = FirstRow;
 
-    fn start(self, prepared: Option<&PreparedStatement>, _: usize) -> FirstRow {
-        FirstRow::new(prepared)
+    fn start(self, _: usize) -> FirstRow {
+        FirstRow::new()
     }
 
     fn take(taken: &mut FirstRow, row: tokio_postgres::Row) {
-        taken.first.take(row);
+        taken.0.take(row);
     }
 
-    fn finish(FirstRow { first, mut columns }: FirstRow) -> Result<Option<Row>> {
-        Ok(first.at_most_one()?.map(|row| columns.row(row)))
+    fn finish(FirstRow(first): FirstRow) -> Result<Option<Row>> {
+        Ok(first.at_most_one()?.map(Row::from_driver))
     }
 }
 

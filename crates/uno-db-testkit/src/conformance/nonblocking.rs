@@ -70,6 +70,21 @@ pub(super) async fn query_with_params_and_rows_on(conn: &mut dyn Client) -> Resu
         rows[0].try_get::<_, i32>("nope").unwrap_err().kind(),
         ErrorKind::Decode
     );
+    assert_eq!(
+        rows[0].try_get::<_, i32>(4).unwrap_err().kind(),
+        ErrorKind::Decode
+    );
+    assert_eq!(rows[0].len(), 4);
+    // A name matches exactly first, then ignoring ASCII case.
+    let named = conn
+        .query_one(r#"SELECT 1 AS "ID", 2 AS id, 3 AS "Other""#, &[])
+        .await?;
+    assert_eq!(named.get::<_, i32>("ID"), 1);
+    assert_eq!(named.get::<_, i32>("id"), 2);
+    assert_eq!(named.get::<_, i32>("Id"), 1);
+    assert_eq!(named.get::<_, i32>("other"), 3);
+    assert_eq!(named.len(), 3);
+    assert_eq!(named.columns()[2].name(), "Other");
     Ok(())
 }
 
