@@ -198,17 +198,25 @@ async fn deadpool_op(pool: deadpool_postgres::Pool, workload: Workload) -> Resul
             let statement = client.prepare_cached("SELECT 1").await?;
             client.query(&statement, &[]).await?;
         }
+        // The connection goes back before the rows are decoded, as in
+        // uno-db's operations (where it is a temporary): the same work in
+        // the same order for both.
         Workload::Param => {
             let n = fastrand::i32(0..1_000_000);
-            let client = pool.get().await?;
-            let statement = client.prepare_cached(PARAM_SQL).await?;
-            let row = client.query_one(&statement, &[&n]).await?;
+            let row = {
+                let client = pool.get().await?;
+                let statement = client.prepare_cached(PARAM_SQL).await?;
+                client.query_one(&statement, &[&n]).await?
+            };
             let _: i32 = row.try_get(0)?;
         }
         Workload::Rows => {
-            let client = pool.get().await?;
-            let statement = client.prepare_cached(ROWS_SQL).await?;
-            for row in client.query(&statement, &[]).await? {
+            let rows = {
+                let client = pool.get().await?;
+                let statement = client.prepare_cached(ROWS_SQL).await?;
+                client.query(&statement, &[]).await?
+            };
+            for row in &rows {
                 let _: (i32, &str) = (row.try_get(0)?, row.try_get(1)?);
             }
         }
