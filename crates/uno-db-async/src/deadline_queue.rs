@@ -11,10 +11,10 @@
 //! deadline and wakes the waiters whose time has come. A waiter keeps its
 //! start, not its deadline: the sum (`Instant + Duration`, about 40
 //! instructions with its overflow checks) is the thread's to make, for the
-//! first waiter of each stripe as it looks, not every waiter's. The thread belongs
-//! to no runtime, so a waiter is woken whatever runtime it runs on, also
-//! when the runtime that first used the engine is gone or no longer
-//! driven.
+//! first waiter of each stripe as it looks, not every waiter's. The thread
+//! belongs to no runtime, so a waiter is woken whatever runtime it runs
+//! on, also when the runtime that first used the engine is gone or no
+//! longer driven.
 //!
 //! The queue is [striped](Striped): each thread joins the queue of its own
 //! stripe, so that waiters on different cores do not take one lock (and

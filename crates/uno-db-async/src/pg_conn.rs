@@ -135,7 +135,7 @@ impl PgConn {
         let result = match plan {
             Ok(SendPlan::Prepared(prepared)) => self
                 .client
-                .execute(&prepared.statement, params)
+                .execute(&prepared, params)
                 .await
                 .map_err(from_driver),
             Ok(SendPlan::Unnamed(types)) => {
@@ -244,7 +244,7 @@ impl PgConn {
         let result = match self.plan(sql, params, cached).await {
             Ok(SendPlan::Prepared(prepared)) => {
                 self.client
-                    .query_raw(&prepared.statement, params.iter().copied())
+                    .query_raw(&prepared, params.iter().copied())
                     .await
             }
             Ok(SendPlan::Unnamed(types)) => {
@@ -295,7 +295,7 @@ impl PgConn {
     /// The statement a `COPY` runs: the driver needs one prepared.
     async fn copy_statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement> {
         if self.state.caches_statements() {
-            return Ok(self.cached(sql).await?.statement);
+            return self.cached(sql).await;
         }
         Box::pin(self.client.prepare(sql))
             .await
@@ -398,15 +398,11 @@ impl PgConn {
             if self.state.caches_statements() {
                 self.cached(sql).await
             } else {
-                self.client
-                    .prepare(sql)
-                    .await
-                    .map(PreparedStatement::new)
-                    .map_err(from_driver)
+                self.client.prepare(sql).await.map_err(from_driver)
             }
         });
         let prepared = self.state.finished(Some(sql), result)?;
-        Ok(Statement::from_driver(sql, &prepared.statement).prepared_on(self.state.id()))
+        Ok(Statement::from_driver(sql, &prepared).prepared_on(self.state.id()))
     }
 
     /// How to run `sql`: from the statement cache (prepared once per
@@ -456,11 +452,7 @@ impl PgConn {
             .map_err(from_driver)?;
         let described = statement.params().to_vec();
         self.state.described(sql, &described);
-        Ok(SendPlan::described(
-            PreparedStatement::new(statement),
-            &described,
-            params.len(),
-        ))
+        Ok(SendPlan::described(statement, &described, params.len()))
     }
 
     /// Describes `sql` between `BEGIN` and `ROLLBACK`, so that behind
@@ -493,9 +485,8 @@ impl PgConn {
         let statement = Box::pin(self.client.prepare(sql))
             .await
             .map_err(from_driver)?;
-        let prepared = PreparedStatement::new(statement);
         // An evicted statement is closed on the server when dropped.
-        drop(self.state.remember(sql, prepared.clone()));
-        Ok(prepared)
+        drop(self.state.remember(sql, statement.clone()));
+        Ok(statement)
     }
 }

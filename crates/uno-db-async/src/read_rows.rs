@@ -23,7 +23,7 @@ pub(crate) async fn read_rows<S: RowsShape>(
 ) -> Result<S::Taken> {
     let params = params.iter().map(|param| *param as &dyn ToSql);
     let stream = client
-        .query_raw(&prepared.statement, params)
+        .query_raw(prepared, params)
         .await
         .map_err(from_driver)?;
     let mut stream = pin!(stream);

@@ -106,7 +106,7 @@ impl SharedLine {
         }
         let prepared = self.prepared(sql).await?;
         self.client
-            .execute(&prepared.statement, params)
+            .execute(&prepared, params)
             .await
             .map_err(from_driver)
     }
@@ -140,7 +140,7 @@ impl SharedLine {
     /// cache is on). The statement is not tied to this connection.
     pub(crate) async fn describe(&self, sql: &str) -> Result<Statement> {
         let prepared = self.prepared(sql).await?;
-        Ok(Statement::from_driver(sql, &prepared.statement))
+        Ok(Statement::from_driver(sql, &prepared))
     }
 
     /// The prepared statement for `sql`: from this connection's cache, or
@@ -154,10 +154,9 @@ impl SharedLine {
         let statement = Box::pin(self.client.prepare(sql))
             .await
             .map_err(from_driver)?;
-        let prepared = PreparedStatement::new(statement);
         // An evicted statement is closed on the server when dropped.
-        drop(self.state.remember(sql, prepared.clone()));
-        Ok(prepared)
+        drop(self.state.remember(sql, statement.clone()));
+        Ok(statement)
     }
 }
 

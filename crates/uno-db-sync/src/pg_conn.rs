@@ -179,9 +179,7 @@ impl PgConn {
         let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
         let result = match self.plan(sql, params, cached) {
-            Ok(SendPlan::Prepared(prepared)) => {
-                self.call(|c| c.execute(&prepared.statement, params))
-            }
+            Ok(SendPlan::Prepared(prepared)) => self.call(|c| c.execute(&prepared, params)),
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
                 self.call(|c| c.execute_typed(sql, &typed))
@@ -207,7 +205,7 @@ impl PgConn {
         let sql = self.state.statement_sql(sql)?;
         let cached = self.state.statement_started(sql)?;
         let result = match self.plan(sql, params, cached) {
-            Ok(SendPlan::Prepared(prepared)) => self.call(|c| c.query(&prepared.statement, params)),
+            Ok(SendPlan::Prepared(prepared)) => self.call(|c| c.query(&prepared, params)),
             Ok(SendPlan::Unnamed(types)) => {
                 let typed = typed_params(params, &types);
                 self.call(|c| c.query_typed(sql, &typed))
@@ -234,9 +232,7 @@ impl PgConn {
         let Self { client, state, .. } = self;
         let client = open(client)?;
         let (result, expired) = waits.around(|| match &plan {
-            SendPlan::Prepared(prepared) => {
-                client.query_raw(&prepared.statement, params.iter().copied())
-            }
+            SendPlan::Prepared(prepared) => client.query_raw(prepared, params.iter().copied()),
             SendPlan::Unnamed(types) => client.query_typed_raw(sql, typed_params(params, types)),
         });
         let rows =
@@ -284,7 +280,7 @@ impl PgConn {
     /// The statement a `COPY` runs: the driver needs one prepared.
     fn copy_statement(&mut self, sql: &str) -> Result<postgres::Statement> {
         if self.state.caches_statements() {
-            return Ok(self.cached(sql)?.statement);
+            return self.cached(sql);
         }
         self.call(|c| c.prepare(sql))
     }
@@ -414,10 +410,10 @@ impl PgConn {
         let result = if self.state.caches_statements() {
             self.cached(sql)
         } else {
-            self.call(|c| c.prepare(sql)).map(PreparedStatement::new)
+            self.call(|c| c.prepare(sql))
         };
         let prepared = self.state.finished(Some(sql), result)?;
-        Ok(Statement::from_driver(sql, &prepared.statement).prepared_on(self.state.id()))
+        Ok(Statement::from_driver(sql, &prepared).prepared_on(self.state.id()))
     }
 
     /// How to run `sql`: as the async backend does (see its `PgConn`).
@@ -448,18 +444,14 @@ impl PgConn {
         let statement = self.call(|c| c.prepare(sql))?;
         let described = statement.params().to_vec();
         self.state.described(sql, &described);
-        Ok(SendPlan::described(
-            PreparedStatement::new(statement),
-            &described,
-            params.len(),
-        ))
+        Ok(SendPlan::described(statement, &described, params.len()))
     }
 
     fn cached(&mut self, sql: &str) -> Result<PreparedStatement> {
         if let Some(prepared) = self.state.cached(sql) {
             return Ok(prepared);
         }
-        let prepared = PreparedStatement::new(self.call(|c| c.prepare(sql))?);
+        let prepared = self.call(|c| c.prepare(sql))?;
         // An evicted statement is closed on the server when dropped.
         drop(self.state.remember(sql, prepared.clone()));
         Ok(prepared)

@@ -4,20 +4,9 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::row::Row;
 
-/// A prepared statement, as the statement cache keeps it.
-#[derive(Debug, Clone)]
-pub struct PreparedStatement {
-    /// The driver's statement.
-    pub statement: tokio_postgres::Statement,
-}
-
-impl PreparedStatement {
-    /// Keeps `statement`.
-    #[must_use]
-    pub fn new(statement: tokio_postgres::Statement) -> Self {
-        Self { statement }
-    }
-}
+/// A prepared statement, as the statement cache keeps it: the driver's
+/// own (its rows need nothing kept beside it).
+pub type PreparedStatement = tokio_postgres::Statement;
 
 /// The first row of a simple-protocol answer, as text (empty when it has
 /// none): what the pool's own queries (`pg_backend_pid()`, the role
