@@ -1,6 +1,8 @@
 //! [`DeadlineQueue`]: waits that all have the same limit, bounded without
 //! a runtime timer each: the checkouts that must wait (`pool_timeout`) and
-//! the statements of the multiplexed mode (`query_timeout`).
+//! the statements of the multiplexed mode (`query_timeout`). For the
+//! checkouts it is also the line they wait in: a connection coming back
+//! goes straight to the first of them ([`hand`](DeadlineQueue::hand)).
 //!
 //! Arming a tokio timer for every wait (a timer-wheel entry locked in on
 //! the first poll and out on drop) cost about as much as the rest of a
@@ -16,15 +18,37 @@
 //! on, also when the runtime that first used the engine is gone or no
 //! longer driven.
 //!
-//! The queue is [striped](Striped): each thread joins the queue of its own
-//! stripe, so that waiters on different cores do not take one lock (and
-//! its cache line) from each other twice per wait; the thread looks at
-//! every stripe.
+//! Statements' queues are [striped](Striped): each thread joins the queue
+//! of its own stripe, so that waiters on different cores do not take one
+//! lock (and its cache line) from each other twice per wait; the thread
+//! looks at every stripe. A checkouts' queue is one line, as handing
+//! connections out in arrival order needs.
+//!
+//! ## Handing connections over
+//!
+//! Waiting in the pool's own semaphore, a checkout paid for the pool's
+//! bookkeeping twice: the connection went back into the pool and a permit
+//! was added (waking the first waiter), then that waiter took the permit
+//! and the connection out again. Here a checkout that finds nothing free
+//! joins this queue instead, and a returned connection is handed to the
+//! first waiter as it is ([`hand`](DeadlineQueue::hand)), still counted as
+//! in use by the pool. What frees room without bringing a connection back
+//! (a connection discarded, an open that failed or was cancelled, a larger
+//! pool, the pool closed) [kicks](DeadlineQueue::freed) the first waiter,
+//! which tries the pool again. A waiter that leaves with a connection
+//! handed to it, or a kick it did not use, passes it on to the next.
+//!
+//! A waiter that joins tries the pool once more (anything given back
+//! between its failed try and its joining went to the pool, which it
+//! finds), and a returner that found nobody waiting looks again after
+//! giving the connection to the pool (kicking anyone who joined
+//! meanwhile): each side writes, then fences, then reads what the other
+//! wrote, so that at least one of them sees the other.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -32,15 +56,22 @@ use std::time::{Duration, Instant};
 use uno_db_core::backend::Striped;
 
 /// The waits of one kind of one engine, and the thread that wakes those
-/// past their deadline.
-#[derive(Debug)]
-pub(crate) struct DeadlineQueue {
-    shared: Arc<Waits>,
+/// past their deadline; `T` is what a waiter may be handed.
+pub(crate) struct DeadlineQueue<T = ()> {
+    shared: Arc<Waits<T>>,
 }
 
-#[derive(Debug)]
-struct Waits {
-    stripes: Striped<Mutex<Queue>>,
+struct Waits<T> {
+    stripes: Striped<Mutex<Queue<T>>>,
+    /// Whether waits join their thread's stripe (statements), or all the
+    /// first one, in the one order hand-overs follow (checkouts).
+    striped: bool,
+    /// How many waiters wait for their turn (busy ones not counted): a
+    /// returner that reads none goes straight to the pool.
+    waiting: AtomicUsize,
+    /// Where something handed to a waiter goes when the waiter leaves
+    /// without taking it.
+    pass_on: fn(T),
     /// Whether the thread runs; set once, under `control`.
     thread_started: AtomicBool,
     /// The queue is gone (`true`): the thread ends. The thread sleeps on
@@ -58,18 +89,58 @@ struct Waits {
 }
 
 /// The waiters of one stripe.
-#[derive(Debug, Default)]
-struct Queue {
+struct Queue<T> {
     /// The ticket of `entries[0]`.
     first: u64,
+    /// The thread woke every waiter before this ticket: their deadlines
+    /// passed. (A waiter stays in the queue until it leaves.)
+    woken_before: u64,
     /// In ticket (and deadline) order; `None` once its waiter left.
-    entries: VecDeque<Option<Waiter>>,
+    entries: VecDeque<Option<Waiter<T>>>,
 }
 
-#[derive(Debug)]
-struct Waiter {
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Self {
+            first: 0,
+            woken_before: 0,
+            entries: VecDeque::new(),
+        }
+    }
+}
+
+struct Waiter<T> {
     started: Instant,
-    waker: Waker,
+    /// `None` from the moment it is woken until it is polled again.
+    waker: Option<Waker>,
+    standing: Standing<T>,
+}
+
+/// Where a waiter stands.
+enum Standing<T> {
+    /// Waits for something to come back (or for room).
+    Waiting,
+    /// Busy with its own try (opening a connection): only its deadline
+    /// counts; nothing is handed to it.
+    Busy,
+    /// Room was freed: it is to try again.
+    Kicked,
+    /// Something came back for it, not yet taken.
+    Handed(T),
+}
+
+/// What a waiter whose own try found nothing is to do next (see
+/// [`Wait::poll_turn`]).
+pub(crate) enum Turn<T> {
+    /// Wait: its task is woken when its turn comes or its deadline passes.
+    Pending,
+    /// Its deadline passed.
+    Expired,
+    /// Try again: it just joined the queue (something may have come back
+    /// meanwhile), or room was freed.
+    TryAgain,
+    /// This came back and is now its own.
+    Handed(T),
 }
 
 /// A waiter's place: its stripe and its ticket there.
@@ -79,24 +150,31 @@ struct Ticket {
     number: u64,
 }
 
-impl Queue {
-    fn entry(&mut self, ticket: u64) -> Option<&mut Option<Waiter>> {
-        let index = usize::try_from(ticket.checked_sub(self.first)?).ok()?;
-        self.entries.get_mut(index)
+impl<T> Queue<T> {
+    fn push(&mut self, waiter: Waiter<T>) -> u64 {
+        let number = self.first + self.entries.len() as u64;
+        self.entries.push_back(Some(waiter));
+        number
     }
 
-    /// Takes out the waiter with `ticket`: its waker (dropped by the
-    /// caller, after the lock) unless the thread already took it.
-    fn remove(&mut self, ticket: u64) -> Option<Waiter> {
+    fn entry(&mut self, ticket: u64) -> Option<&mut Waiter<T>> {
+        let index = usize::try_from(ticket.checked_sub(self.first)?).ok()?;
+        self.entries.get_mut(index)?.as_mut()
+    }
+
+    /// Takes out the waiter with `ticket`; what it held is dropped (or
+    /// passed on) by the caller, after the lock.
+    fn remove(&mut self, ticket: u64) -> Option<Waiter<T>> {
         if ticket == self.first && !self.entries.is_empty() {
-            // Served in arrival order, as the pool serves its waiters:
-            // the first one leaves, with those that left before it.
+            // Served in arrival order: the first one leaves, with those
+            // that left before it.
             let waiter = self.entries.pop_front().flatten();
             self.first += 1;
             self.pop_left();
             return waiter;
         }
-        self.entry(ticket).and_then(Option::take)
+        let index = usize::try_from(ticket.checked_sub(self.first)?).ok()?;
+        self.entries.get_mut(index)?.take()
     }
 
     fn pop_left(&mut self) {
@@ -104,34 +182,69 @@ impl Queue {
             self.entries.pop_front();
             self.first += 1;
         }
+        self.woken_before = self.woken_before.max(self.first);
     }
 
-    /// Takes out the waiters due at `now`, each `limit` after its start
-    /// (their wakers go to `due`); the deadline of the first one left, if
+    /// The first waiter waiting for its turn, neither busy nor already
+    /// told.
+    fn first_waiting(&mut self) -> Option<&mut Waiter<T>> {
+        self.entries
+            .iter_mut()
+            .flatten()
+            .find(|waiter| matches!(waiter.standing, Standing::Waiting))
+    }
+
+    /// Takes the wakers of the waiters due at `now`, each `limit` after
+    /// its start, into `due`; the deadline of the first one not due, if
     /// any.
     fn take_due(&mut self, now: Instant, limit: Duration, due: &mut Vec<Waker>) -> Option<Instant> {
-        self.pop_left();
-        while let Some(Some(waiter)) = self.entries.front() {
-            let deadline = waiter.started + limit;
-            if deadline > now {
-                return Some(deadline);
+        let woken = usize::try_from(self.woken_before - self.first).unwrap_or(usize::MAX);
+        for waiter in self.entries.iter_mut().skip(woken) {
+            if let Some(waiter) = waiter {
+                let deadline = waiter.started + limit;
+                if deadline > now {
+                    return Some(deadline);
+                }
+                due.extend(waiter.waker.take());
             }
-            if let Some(Some(waiter)) = self.entries.pop_front() {
-                due.push(waiter.waker);
-            }
-            self.first += 1;
-            self.pop_left();
+            self.woken_before += 1;
         }
         None
     }
 }
 
+impl<T> std::fmt::Debug for DeadlineQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadlineQueue")
+            .field("limit", &self.shared.limit)
+            .field("waiting", &self.waiting())
+            .finish_non_exhaustive()
+    }
+}
+
 impl DeadlineQueue {
-    /// A queue of waits that each last at most `limit`.
+    /// A queue of waits that each last at most `limit`, striped (nothing
+    /// is handed over).
     pub(crate) fn new(limit: Duration) -> Self {
+        Self::build(limit, true, drop)
+    }
+}
+
+impl<T> DeadlineQueue<T> {
+    /// A queue of waits that each last at most `limit` and are handed
+    /// what comes back in arrival order; what a waiter leaves untaken
+    /// goes to `pass_on`.
+    pub(crate) fn line(limit: Duration, pass_on: fn(T)) -> Self {
+        Self::build(limit, false, pass_on)
+    }
+
+    fn build(limit: Duration, striped: bool, pass_on: fn(T)) -> Self {
         Self {
             shared: Arc::new(Waits {
                 stripes: Striped::default(),
+                striped,
+                waiting: AtomicUsize::new(0),
+                pass_on,
                 thread_started: AtomicBool::new(false),
                 control: Mutex::new(false),
                 closed: Condvar::new(),
@@ -147,50 +260,157 @@ impl DeadlineQueue {
         self.shared.limit
     }
 
+    /// How many waiters wait for their turn now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.shared.waiting.load(Ordering::Relaxed)
+    }
+
     /// A wait that began at `started` and ends at most the queue's limit
-    /// later; it joins the queue when first [polled](Wait::poll_expired).
-    pub(crate) fn wait_from(&self, started: Instant) -> Wait<'_> {
+    /// later; it joins the queue when first polled.
+    pub(crate) fn wait_from(&self, started: Instant) -> Wait<'_, T> {
         Wait {
             waits: &self.shared,
             started,
             ticket: None,
             timer: None,
+            joined_now: false,
         }
+    }
+
+    /// Hands `item` to the first waiter waiting for its turn and wakes it;
+    /// `item` back when nobody waits. A returner given its item back puts
+    /// it where it goes and then calls [`freed`](Self::freed), for a
+    /// waiter that joined meanwhile.
+    pub(crate) fn hand(&self, item: T) -> Result<(), T> {
+        if self.waiting() == 0 {
+            return Err(item);
+        }
+        let mut queue = lock(self.shared.line());
+        let Some(waiter) = queue.first_waiting() else {
+            return Err(item);
+        };
+        waiter.standing = Standing::Handed(item);
+        let waker = waiter.waker.take();
+        drop(queue);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Room for `count` more was freed (or everything is to look again,
+    /// with `usize::MAX`): kicks as many waiters, which try again.
+    pub(crate) fn freed(&self, count: usize) {
+        self.shared.freed(count);
     }
 }
 
-impl Drop for DeadlineQueue {
+impl<T> Drop for DeadlineQueue<T> {
     fn drop(&mut self) {
         *self.shared.control() = true;
         self.shared.closed.notify_all();
     }
 }
 
-fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+fn lock<T>(queue: &Mutex<Queue<T>>) -> MutexGuard<'_, Queue<T>> {
     queue.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Waits {
+impl<T> Waits<T> {
     fn control(&self) -> MutexGuard<'_, bool> {
         self.control.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Puts a waiter in its thread's stripe; `None` when no thread watches
-    /// the queue (the thread could not be started: the next waiter tries
-    /// again).
-    fn join(self: &Arc<Self>, started: Instant, waker: Waker) -> Option<Ticket> {
-        if !self.thread_started.load(Ordering::Acquire) && !self.start_thread() {
-            return None;
+    /// The queue a waiter joins: its thread's stripe, or the one line.
+    fn join_point(&self) -> (usize, &Mutex<Queue<T>>) {
+        if self.striped {
+            self.stripes.local()
+        } else {
+            (0, self.line())
         }
-        let (stripe, queue) = self.stripes.local();
-        let mut queue = lock(queue);
-        let number = queue.first + queue.entries.len() as u64;
-        queue.entries.push_back(Some(Waiter { started, waker }));
-        Some(Ticket { stripe, number })
+    }
+
+    fn line(&self) -> &Mutex<Queue<T>> {
+        self.stripes.first()
+    }
+
+    fn queue_of(&self, ticket: Ticket) -> &Mutex<Queue<T>> {
+        self.stripes
+            .get(ticket.stripe)
+            .unwrap_or_else(|| self.line())
+    }
+
+    /// Puts a waiter at the back of its queue.
+    fn join(&self, started: Instant, waker: Waker, standing: Standing<T>) -> Ticket {
+        let waits = !matches!(standing, Standing::Busy);
+        let (stripe, queue) = self.join_point();
+        let number = lock(queue).push(Waiter {
+            started,
+            waker: Some(waker),
+            standing,
+        });
+        if waits {
+            self.now_waiting();
+        }
+        Ticket { stripe, number }
+    }
+
+    /// One more waiter waits for its turn, and is about to try again:
+    /// counted first, so that a returner that gave its connection to the
+    /// pool before this try sees it after (see the module's comment).
+    fn now_waiting(&self) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
+    fn freed(&self, count: usize) {
+        fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        for _ in 0..count {
+            let mut queue = lock(self.line());
+            let Some(waiter) = queue.first_waiting() else {
+                return;
+            };
+            waiter.standing = Standing::Kicked;
+            let waker = waiter.waker.take();
+            drop(queue);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// What a waiter that leaves, or becomes busy, held: a kick it did
+    /// not use goes to the next waiter, an item it did not take is passed
+    /// on, and an open it gave up frees room. Outside the queue's lock.
+    fn settle(&self, standing: Standing<T>) {
+        match standing {
+            Standing::Waiting => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+            Standing::Kicked => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                self.freed(1);
+            }
+            Standing::Handed(item) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                (self.pass_on)(item);
+            }
+            Standing::Busy if !self.striped => self.freed(1),
+            Standing::Busy => {}
+        }
     }
 
     /// Starts the thread unless it runs; whether it runs.
-    fn start_thread(self: &Arc<Self>) -> bool {
+    fn start_thread(self: &Arc<Self>) -> bool
+    where
+        T: Send + 'static,
+    {
+        if self.thread_started.load(Ordering::Acquire) {
+            return true;
+        }
         // Under the lock, so that two first waiters start one thread.
         let _control = self.control();
         if self.thread_started.load(Ordering::Acquire) {
@@ -207,32 +427,6 @@ impl Waits {
             .is_ok();
         self.thread_started.store(started, Ordering::Release);
         started
-    }
-
-    fn leave(&self, ticket: Ticket) {
-        let Some(queue) = self.stripes.get(ticket.stripe) else {
-            return;
-        };
-        let waiter = lock(queue).remove(ticket.number);
-        // Its waker is let go after the lock.
-        drop(waiter);
-    }
-
-    /// Keeps the waiter's waker current; `false` when it is no longer in
-    /// the queue (the thread found its deadline passed).
-    fn refresh(&self, ticket: Ticket, waker: &Waker) -> bool {
-        let Some(queue) = self.stripes.get(ticket.stripe) else {
-            return false;
-        };
-        match lock(queue).entry(ticket.number) {
-            Some(Some(waiter)) => {
-                if !waiter.waker.will_wake(waker) {
-                    waiter.waker.clone_from(waker);
-                }
-                true
-            }
-            _ => false,
-        }
     }
 
     /// The thread: wakes each waiter at its deadline, until the queue goes.
@@ -268,77 +462,155 @@ impl Waits {
     }
 }
 
-/// One wait's place in the queue (see [`DeadlineQueue::wait`]); it leaves
-/// the queue when dropped.
-#[derive(Debug)]
-pub(crate) struct Wait<'a> {
-    waits: &'a Arc<Waits>,
+/// One wait's place in the queue (see [`DeadlineQueue::wait_from`]); it
+/// leaves the queue when dropped, passing on what it did not take.
+pub(crate) struct Wait<'a, T = ()> {
+    waits: &'a Arc<Waits<T>>,
     /// When it began; it ends at most the queue's limit later.
     started: Instant,
     /// Its place in the queue, once it joined.
     ticket: Option<Ticket>,
     /// Its own runtime timer, only when no thread could watch the queue.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// It joined at its last poll: its deadline is a whole limit away, so
+    /// the next poll need not read the clock.
+    joined_now: bool,
 }
 
-impl Wait<'_> {
-    /// Called each time the waiting future is polled and what it waits for
-    /// is not there yet: `Ready` once the deadline passed, else `Pending`
-    /// with `cx`'s task to be woken at the deadline.
-    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(timer) = &mut self.timer {
-            return timer.as_mut().poll(cx);
+impl<T> std::fmt::Debug for Wait<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wait")
+            .field("started", &self.started)
+            .field("ticket", &self.ticket)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Wait<'_, T> {
+    /// Called by a waiter whose own try found nothing free, each time it
+    /// is polled: see [`Turn`].
+    pub(crate) fn poll_turn(&mut self, cx: &mut Context<'_>) -> Turn<T> {
+        let Some(ticket) = self.ticket else {
+            self.join(cx, Standing::Waiting);
+            self.joined_now = true;
+            return Turn::TryAgain;
+        };
+        let joined_now = std::mem::take(&mut self.joined_now);
+        let queue = self.waits.queue_of(ticket);
+        let mut guard = lock(queue);
+        let Some(waiter) = guard.entry(ticket.number) else {
+            // Never so (only the waiter takes its place out): join again.
+            drop(guard);
+            self.ticket = None;
+            return self.poll_turn(cx);
+        };
+        match std::mem::replace(&mut waiter.standing, Standing::Waiting) {
+            Standing::Handed(item) => return Turn::Handed(item),
+            Standing::Kicked => return Turn::TryAgain,
+            Standing::Busy => {
+                drop(guard);
+                self.waits.now_waiting();
+                return Turn::TryAgain;
+            }
+            Standing::Waiting => refresh(&mut waiter.waker, cx.waker()),
         }
+        drop(guard);
+        // Polled again and still waiting: woken by the thread, or for
+        // another reason. Only the clock says which (unless it just
+        // joined, or its timer must be polled).
+        if joined_now && self.timer.is_none() {
+            return Turn::Pending;
+        }
+        if self.expired(cx) {
+            self.leave();
+            Turn::Expired
+        } else {
+            Turn::Pending
+        }
+    }
+
+    /// Called each time the waiting future is polled while busy with its
+    /// own try (nothing is handed to it meanwhile): `Ready` once the
+    /// deadline passed, else `Pending` with `cx`'s task to be woken at the
+    /// deadline.
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(ticket) = self.ticket else {
             // First call: the wait began a moment ago and its limit is
             // never zero (`pool_timeout`, `query_timeout` when set), so
             // the deadline is still ahead.
-            return self.join(cx);
+            self.join(cx, Standing::Busy);
+            return match &mut self.timer {
+                Some(timer) => timer.as_mut().poll(cx),
+                None => Poll::Pending,
+            };
         };
-        // Polled again and still waiting: woken by the thread, or for
-        // another reason. Only the clock says which.
-        if self.started.elapsed() >= self.waits.limit {
+        if self.expired(cx) {
             self.leave();
             return Poll::Ready(());
         }
-        if self.waits.refresh(ticket, cx.waker()) {
+        let mut queue = lock(self.waits.queue_of(ticket));
+        let Some(waiter) = queue.entry(ticket.number) else {
+            return Poll::Pending;
+        };
+        refresh(&mut waiter.waker, cx.waker());
+        if matches!(waiter.standing, Standing::Busy) {
             return Poll::Pending;
         }
-        self.join(cx)
+        let held = std::mem::replace(&mut waiter.standing, Standing::Busy);
+        drop(queue);
+        self.waits.settle(held);
+        Poll::Pending
     }
 
     /// Joins the queue; without a thread to watch it, arms a runtime timer
-    /// of its own instead, so the wait stays bounded.
-    fn join(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.waits.join(self.started, cx.waker().clone()) {
-            Some(ticket) => {
-                self.ticket = Some(ticket);
-                Poll::Pending
+    /// of its own as well, so the wait stays bounded.
+    fn join(&mut self, cx: &mut Context<'_>, standing: Standing<T>) {
+        if !self.waits.start_thread() && self.timer.is_none() {
+            self.timer = Some(Box::pin(tokio::time::sleep_until(
+                (self.started + self.waits.limit).into(),
+            )));
+        }
+        self.ticket = Some(self.waits.join(self.started, cx.waker().clone(), standing));
+    }
+}
+
+impl<T> Wait<'_, T> {
+    /// Leaves the queue (served, expired, or given up), settling what it
+    /// held after the lock.
+    fn leave(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            let waiter = lock(self.waits.queue_of(ticket)).remove(ticket.number);
+            if let Some(waiter) = waiter {
+                self.waits.settle(waiter.standing);
             }
-            None => self
-                .timer
-                .insert(Box::pin(tokio::time::sleep_until(
-                    (self.started + self.waits.limit).into(),
-                )))
-                .as_mut()
-                .poll(cx),
         }
     }
 
-    fn leave(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            self.waits.leave(ticket);
+    /// Whether the deadline passed (with `cx`'s task to be woken by the
+    /// timer, if the wait has one).
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().poll(cx).is_ready(),
+            None => self.started.elapsed() >= self.waits.limit,
         }
     }
 }
 
-impl Drop for Wait<'_> {
+/// Keeps a waiter's waker current.
+fn refresh(kept: &mut Option<Waker>, waker: &Waker) {
+    match kept {
+        Some(kept) if kept.will_wake(waker) => {}
+        Some(kept) => kept.clone_from(waker),
+        None => *kept = Some(waker.clone()),
+    }
+}
+
+impl<T> Drop for Wait<'_, T> {
     fn drop(&mut self) {
         // Served, or a caller that gave up (its future dropped).
         self.leave();
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,7 +629,7 @@ mod tests {
         out.ok().flatten()
     }
 
-    fn queued(waits: &DeadlineQueue) -> usize {
+    fn queued<T>(waits: &DeadlineQueue<T>) -> usize {
         waits
             .shared
             .stripes
@@ -488,6 +760,102 @@ mod tests {
         assert!(took >= Duration::from_millis(50), "{took:?}");
         assert!(took < Duration::from_secs(5), "{took:?}");
         assert_eq!(queued(&waits), 0);
+    }
+
+    static PASSED_ON: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+    fn pass_on(item: u32) {
+        PASSED_ON
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(item);
+    }
+
+    fn poll_turn(wait: &mut Wait<'_, u32>) -> Turn<u32> {
+        wait.poll_turn(&mut Context::from_waker(std::task::Waker::noop()))
+    }
+
+    /// Joined, and its retry found nothing: waits for its turn.
+    fn waiting(wait: &mut Wait<'_, u32>) {
+        assert!(matches!(poll_turn(wait), Turn::TryAgain));
+        assert!(matches!(poll_turn(wait), Turn::Pending));
+    }
+
+    #[test]
+    fn what_comes_back_goes_to_the_first_waiter_and_a_leaver_passes_it_on() {
+        let line = DeadlineQueue::line(Duration::from_secs(30), pass_on);
+        assert_eq!(line.hand(1).err(), Some(1), "nobody waits");
+        let started = Instant::now();
+        let (mut first, mut second) = (line.wait_from(started), line.wait_from(started));
+        waiting(&mut first);
+        waiting(&mut second);
+        assert_eq!(line.waiting(), 2);
+        assert!(line.hand(7).is_ok());
+        assert!(line.hand(8).is_ok());
+        assert_eq!(line.hand(9).err(), Some(9), "each waiter is handed one");
+        assert!(matches!(poll_turn(&mut second), Turn::Handed(8)));
+        // The first leaves without taking its item: it goes on.
+        drop(first);
+        assert_eq!(
+            *PASSED_ON.lock().unwrap_or_else(PoisonError::into_inner),
+            [7]
+        );
+        drop(second);
+        assert_eq!(line.waiting(), 0);
+        assert_eq!(queued(&line), 0);
+    }
+
+    #[test]
+    fn a_kick_a_leaver_did_not_use_goes_to_the_next_waiter() {
+        let line = DeadlineQueue::line(Duration::from_secs(30), pass_on);
+        let started = Instant::now();
+        let (mut first, mut second) = (line.wait_from(started), line.wait_from(started));
+        waiting(&mut first);
+        waiting(&mut second);
+        line.freed(1);
+        assert!(
+            matches!(poll_turn(&mut second), Turn::Pending),
+            "one kick, to the first"
+        );
+        drop(first);
+        assert!(matches!(poll_turn(&mut second), Turn::TryAgain));
+        assert!(matches!(poll_turn(&mut second), Turn::Pending));
+        // Nothing is handed to a waiter busy with its own try, and its
+        // leaving counts as room freed.
+        let mut busy = line.wait_from(started);
+        let noop = std::task::Waker::noop();
+        assert!(
+            busy.poll_expired(&mut Context::from_waker(noop))
+                .is_pending()
+        );
+        assert_eq!(line.waiting(), 1);
+        drop(busy);
+        assert!(matches!(poll_turn(&mut second), Turn::TryAgain));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_past_its_deadline_expires_unless_handed_something_first() {
+        let line = DeadlineQueue::line(Duration::from_millis(50), pass_on);
+        let mut late = line.wait_from(Instant::now());
+        let waited = tokio::time::timeout(
+            Duration::from_secs(10),
+            std::future::poll_fn(|cx| match late.poll_turn(cx) {
+                Turn::Pending => Poll::Pending,
+                Turn::TryAgain => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Turn::Expired => Poll::Ready(true),
+                Turn::Handed(_) => Poll::Ready(false),
+            }),
+        )
+        .await;
+        assert_eq!(waited.ok(), Some(true), "woken at its deadline");
+        assert_eq!(line.waiting(), 0, "left as it expired");
+        let mut served = line.wait_from(Instant::now() - Duration::from_secs(1));
+        waiting(&mut served);
+        assert!(line.hand(3).is_ok());
+        assert!(matches!(poll_turn(&mut served), Turn::Handed(3)));
     }
 
     #[tokio::test]

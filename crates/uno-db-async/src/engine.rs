@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use deadpool::managed::{Pool, QueueMode};
+use deadpool::managed::{Pool, QueueMode, Timeouts};
 use uno_db_core::backend::{CredentialSource, DrainStep, EngineCore};
 use uno_db_core::nonblocking::{Client, Connection, CredentialProvider, Engine, Listener, Session};
 use uno_db_core::{
@@ -26,6 +26,7 @@ use crate::multiplexed::MultiplexedClient;
 use crate::multiplexer::Multiplexer;
 use crate::pool_ops;
 use crate::reaper;
+use crate::release::{self, Freed, Handover};
 use crate::session::AsyncSession;
 use crate::shared::EngineShared;
 use crate::watchdog::Watchdog;
@@ -59,8 +60,10 @@ pub struct AsyncEngine {
     /// The shared connections of the multiplexed mode, when
     /// `multiplex_connections` is above 0.
     multiplexer: Option<Arc<Multiplexer>>,
-    /// The checkouts waiting for a connection, and their `pool_timeout`.
-    checkout_waits: DeadlineQueue,
+    /// The pool's checkout that does not wait: a checkout that finds
+    /// nothing free waits in the engine's own queue instead (see
+    /// [`DeadlineQueue`]).
+    try_now: Timeouts,
 }
 
 impl std::fmt::Debug for AsyncEngine {
@@ -123,6 +126,7 @@ impl AsyncEngine {
         };
         let core = EngineCore::new(config, Driver::TokioPostgres, source)?;
         let shared = Arc::new(EngineShared {
+            checkout_waits: DeadlineQueue::line(core.config().pool_timeout(), release::hand_on),
             watchdog: Watchdog::default(),
             credentials: provider,
             core,
@@ -149,7 +153,10 @@ impl AsyncEngine {
             count => Some(Arc::new(Multiplexer::new(Arc::clone(&shared), count))),
         };
         Ok(Self {
-            checkout_waits: DeadlineQueue::new(shared.core.config().pool_timeout()),
+            try_now: Timeouts {
+                wait: Some(Duration::ZERO),
+                ..pool.timeouts()
+            },
             shared,
             pool,
             multiplexer,
@@ -176,15 +183,20 @@ impl AsyncEngine {
         &self,
         location: &'static Location<'static>,
     ) -> impl Future<Output = Result<AsyncConnection>> + Send + '_ {
-        CheckoutFuture::new(self, location, self.pool.get(), |engine| engine.pool.get())
+        CheckoutFuture::new(
+            self,
+            location,
+            self.pool.timeout_get(&self.try_now),
+            |engine| engine.pool.timeout_get(&engine.try_now),
+        )
     }
 
     pub(crate) fn shared(&self) -> &Arc<EngineShared> {
         &self.shared
     }
 
-    pub(crate) fn checkout_waits(&self) -> &DeadlineQueue {
-        &self.checkout_waits
+    pub(crate) fn checkout_waits(&self) -> &DeadlineQueue<Handover> {
+        &self.shared.checkout_waits
     }
 
     /// Checks out a connection and begins a transaction; the concrete form
@@ -292,12 +304,14 @@ impl AsyncEngine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let max = change(&self.shared.core)?;
-        let before = self.pool.status().size;
+        let before = self.pool.status();
         self.pool.resize(max);
         let after = self.pool.status().size;
-        for _ in after..before {
+        for _ in after..before.size {
             self.shared.core.record_closed(CloseReason::Overflow);
         }
+        // Room for more: the waiting checkouts try the pool again.
+        Freed::freed(&self.pool, max.saturating_sub(before.max_size));
         Ok(())
     }
 
@@ -430,7 +444,9 @@ impl Engine for AsyncEngine {
             size: status.size,
             idle: status.available,
             in_use: status.size - status.available,
-            waiting: status.waiting,
+            // Checkouts wait in the engine's queue (the pool's own
+            // waiters are `warm_up` and the `min_idle` refill).
+            waiting: status.waiting + self.shared.checkout_waits.waiting(),
         }
     }
 
@@ -446,6 +462,8 @@ impl Engine for AsyncEngine {
         // ones close when returned.
         drop(self.pool.retain(|_, _| false));
         self.pool.close();
+        // Every waiting checkout tries the closed pool, and fails.
+        Freed::freed(&self.pool, usize::MAX);
         if let Some(multiplexer) = &self.multiplexer {
             multiplexer.dispose();
         }

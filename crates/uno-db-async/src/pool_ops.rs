@@ -6,10 +6,11 @@
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::{Pool, PoolError, WeakPool};
+use deadpool::managed::{Object, Pool, PoolError, WeakPool};
 use uno_db_core::{Error, ErrorKind, Result};
 
 use crate::manager::ConnManager;
+use crate::release::Freed;
 use crate::shared::EngineShared;
 
 /// Opens connections until the kernel sees `min_idle` idle ones (or the
@@ -26,13 +27,16 @@ pub(crate) async fn fill(
     let Ok(_one_at_a_time) = tokio::time::timeout(remaining, shared.filling.lock()).await else {
         return Err(core.warm_up_failed(started, None));
     };
-    let mut held = Vec::new();
+    let mut held = Held {
+        objects: Vec::new(),
+        pool,
+    };
     loop {
         if core.is_disposed() {
             return Err(core.disposed_error());
         }
         let status = pool.status();
-        if core.idle_deficit(status.size, status.available + held.len()) == 0 {
+        if core.idle_deficit(status.size, status.available + held.objects.len()) == 0 {
             // Dropped straight back into the pool: fresh or idle, they
             // are clean.
             drop(held);
@@ -40,7 +44,7 @@ pub(crate) async fn fill(
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, pool.get()).await {
-            Ok(Ok(object)) => held.push(object),
+            Ok(Ok(object)) => held.objects.push(object),
             Ok(Err(PoolError::Backend(error))) => return Err(error),
             Ok(Err(PoolError::Closed)) => return Err(core.disposed_error()),
             Ok(Err(PoolError::Timeout(_))) | Err(_) => {
@@ -52,6 +56,24 @@ pub(crate) async fn fill(
                     "the pool is configured with a timeout but no runtime",
                 ));
             }
+        }
+    }
+}
+
+/// The connections a fill holds: given back to the pool together, then
+/// the waiting checkouts are told (they wait in the engine's queue, not
+/// the pool's), whichever way the fill ends.
+struct Held<'a> {
+    objects: Vec<Object<ConnManager>>,
+    pool: &'a Pool<ConnManager>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let count = self.objects.len();
+        self.objects.clear();
+        if count > 0 {
+            Freed::freed(self.pool, count);
         }
     }
 }

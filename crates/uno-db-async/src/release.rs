@@ -1,16 +1,21 @@
 //! The return path of a checked-out connection: the kernel's
 //! [`ReturnPlan`] carried out. Runs inside `Drop`, so it cannot wait:
-//! cleaning statements and cancel requests run in spawned tasks.
+//! cleaning statements and cancel requests run in spawned tasks. A clean
+//! connection goes to the first waiting checkout, else to the pool.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use deadpool::managed::Object;
+use deadpool::managed::{Object, Pool};
 use uno_db_core::backend::ReturnPlan;
 use uno_db_core::{CloseReason, Error};
 
 use crate::cancel::cancel_and_wait;
 use crate::manager::ConnManager;
+
+/// A connection handed from its returner to a waiting checkout, with the
+/// time it came back (what the checkout judges it by).
+pub(crate) type Handover = (Object<ConnManager>, Instant);
 
 /// Takes back a connection its caller dropped. The pool counts it as in
 /// use until its `Object` is dropped, whichever way the return ends (also
@@ -33,7 +38,12 @@ pub(crate) fn release(object: Object<ConnManager>) {
             let tls = core.tls();
             if let Some((wait, endpoint)) = object.cancel_first() {
                 // Behind PgBouncer: closing first would lose the request.
+                let freed = Freed::after(&object);
                 runtime.spawn(async move {
+                    // Declared before the connection, so dropped after it
+                    // if the task is dropped with its runtime.
+                    let _freed = freed;
+                    let object = object;
                     cancel_and_wait(token, tls, endpoint, wait).await;
                     discard(object, CloseReason::Dirty);
                 });
@@ -57,7 +67,12 @@ pub(crate) fn release(object: Object<ConnManager>) {
     }
 }
 
-async fn clean(mut object: Object<ConnManager>, queries: Vec<String>) {
+async fn clean(object: Object<ConnManager>, queries: Vec<String>) {
+    // Also when the task is dropped with its runtime, the connection
+    // going back to the pool with it: declared before the connection's
+    // own binding, so dropped after it.
+    let _freed = Freed::after(&object);
+    let mut object = object;
     let shared = Arc::clone(object.shared());
     let timeout = shared.core.housekeeping_timeout();
     let run = async {
@@ -83,22 +98,78 @@ async fn clean(mut object: Object<ConnManager>, queries: Vec<String>) {
 
 /// Puts a clean connection back, unless the kernel finds it surplus.
 fn put_back(mut object: Object<ConnManager>, now: Instant) {
-    let core = &object.shared().core;
+    let shared = object.shared();
+    let core = &shared.core;
     if core.may_hold_surplus()
         && let Some(status) = Object::pool(&object).map(|pool| pool.status())
-        && core.is_surplus(status.size, status.available, status.waiting)
+        && core.is_surplus(
+            status.size,
+            status.available,
+            status.waiting + shared.checkout_waits.waiting(),
+        )
     {
         discard(object, CloseReason::Overflow);
         return;
     }
     object.state.returned(now);
+    hand_on((object, now));
+}
+
+/// Hands a clean connection to the first waiting checkout, else gives it
+/// to the pool (and then kicks a checkout that joined the queue meanwhile:
+/// see [`DeadlineQueue`](crate::deadline_queue::DeadlineQueue)). Also
+/// where a connection handed to a checkout that left without it goes.
+pub(crate) fn hand_on(handover: Handover) {
+    // The pool keeps the engine's shared state, and its queue, alive once
+    // the connection is gone into it.
+    let Some(pool) = Object::pool(&handover.0) else {
+        return;
+    };
+    let shared = &pool.manager().shared;
+    let waits = &shared.checkout_waits;
+    let (object, _) = if waits.waiting() > 0 && !shared.core.is_disposed() {
+        match waits.hand(handover) {
+            Ok(()) => return,
+            Err(handover) => handover,
+        }
+    } else {
+        handover
+    };
     drop(object);
+    waits.freed(1);
 }
 
 /// Closes the connection for good, freeing its pool slot.
 fn discard(mut object: Object<ConnManager>, reason: CloseReason) {
     object.state.close_for(reason);
+    let freed = Freed::after(&object);
     // `take` detaches it from the pool (which records the reason); dropping
     // the client closes the socket.
     drop(Object::take(object));
+    drop(freed);
+}
+
+/// Tells the waiting checkouts, when dropped, that room was freed: a
+/// connection discarded or given to the pool by something other than
+/// [`hand_on`].
+pub(crate) struct Freed(Option<Pool<ConnManager>>);
+
+impl Freed {
+    /// For a connection about to leave or go back to its pool.
+    pub(crate) fn after(object: &Object<ConnManager>) -> Self {
+        Self(Object::pool(object))
+    }
+
+    /// For `count` connections given back to `pool`.
+    pub(crate) fn freed(pool: &Pool<ConnManager>, count: usize) {
+        pool.manager().shared.checkout_waits.freed(count);
+    }
+}
+
+impl Drop for Freed {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.0 {
+            Self::freed(pool, 1);
+        }
+    }
 }

@@ -8,6 +8,8 @@ use uno_db_core::AsyncCallbacks;
 use uno_db_core::backend::EngineCore;
 use uno_db_core::nonblocking::CredentialProvider;
 
+use crate::deadline_queue::DeadlineQueue;
+use crate::release::Handover;
 use crate::watchdog::Watchdog;
 
 /// The kernel's state and decisions for one engine, plus what this backend
@@ -30,4 +32,7 @@ pub(crate) struct EngineShared {
     pub(crate) filling: tokio::sync::Mutex<()>,
     /// Ends statements that run past `query_timeout`.
     pub(crate) watchdog: Watchdog,
+    /// The checkouts waiting for a connection, in arrival order, and their
+    /// `pool_timeout`: returned connections are handed to them.
+    pub(crate) checkout_waits: DeadlineQueue<Handover>,
 }

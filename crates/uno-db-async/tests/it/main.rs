@@ -8,6 +8,7 @@ mod cancel;
 mod conformance;
 mod connect_errors;
 mod faults;
+mod handover;
 mod multiplex;
 mod pool;
 mod roles;

@@ -39,6 +39,13 @@ impl<T> Striped<T> {
         self.stripes.get(index).map(|stripe| &stripe.0)
     }
 
+    /// The first stripe (index 0): for a value that some uses keep in one
+    /// place.
+    #[must_use]
+    pub fn first(&self) -> &T {
+        &self.stripes[0].0
+    }
+
     /// Every stripe, in index order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.stripes.iter().map(|stripe| &stripe.0)
