@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio_postgres::CancelToken;
 use uno_db_core::Endpoint;
@@ -38,6 +39,10 @@ struct Watched {
     started: AtomicBool,
     /// How often the task looks: for the shortest limit seen.
     period: LookPeriod,
+    /// Wakes the task when the period got shorter: asleep for the old
+    /// one, it would look too late for a statement under the new limit.
+    /// The task holds this, not the engine's clocks, while it sleeps.
+    shorter: Arc<Notify>,
 }
 
 impl Default for Watched {
@@ -46,6 +51,7 @@ impl Default for Watched {
             clocks: Mutex::default(),
             started: AtomicBool::new(false),
             period: LookPeriod::default(),
+            shorter: Arc::default(),
         }
     }
 }
@@ -139,9 +145,12 @@ impl StatementClock {
     #[cold]
     fn new_limit(&self, limit: Duration) {
         let watched = &self.watched;
-        // The task reads the period before each sleep: a shorter one
-        // takes effect from its next look.
-        watched.period.include(limit);
+        // The task reads the period before each sleep, and is woken to
+        // read it again when it got shorter (a permit is kept if it is
+        // not asleep).
+        if watched.period.include(limit) {
+            watched.shorter.notify_one();
+        }
         if !watched.started.swap(true, Ordering::AcqRel) {
             tokio::spawn(watch(Arc::downgrade(watched)));
         }
@@ -200,11 +209,16 @@ impl StatementClock {
 /// `period`, until the engine and its connections are gone.
 async fn watch(watched: Weak<Watched>) {
     loop {
-        let period = match watched.upgrade() {
-            Some(watched) => watched.period.get(),
+        let (period, shorter) = match watched.upgrade() {
+            Some(watched) => (watched.period.get(), Arc::clone(&watched.shorter)),
             None => return,
         };
-        tokio::time::sleep(period).await;
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            // Sleeps the new period from now: a statement under the new
+            // limit began at most a moment ago.
+            () = shorter.notified() => continue,
+        }
         let Some(watched) = watched.upgrade() else {
             return;
         };

@@ -276,3 +276,39 @@ async fn serialization_failures_are_retried() {
     })
     .await;
 }
+
+/// A transaction's own, shorter `query_timeout` takes effect at once,
+/// also while the engine's watchdog sleeps for a longer one.
+#[tokio::test]
+async fn a_shorter_transaction_limit_is_watched_at_once() {
+    within(async {
+        let db = test_db().await;
+        let engine = engine(&db, |b| {
+            b.query_timeout(Some(Duration::from_secs(30)))
+                .pool_size(1)
+                .max_overflow(0)
+        });
+        // Starts the watchdog, asleep for the engine's limit (a look a
+        // second).
+        let mut conn = engine.checkout().await.unwrap();
+        conn.batch_execute("SELECT 1").await.unwrap();
+        drop(conn);
+        let limit = Duration::from_millis(300);
+        let mut session = engine
+            .transaction(&TransactionOptions::new().query_timeout(limit))
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let error = session
+            .query("SELECT pg_sleep(5)", &[])
+            .await
+            .expect_err("a 5 s statement in a transaction limited to 300 ms");
+        let elapsed = started.elapsed();
+        assert_eq!(error.kind(), ErrorKind::QueryTimeout, "{error:?}");
+        assert!(
+            elapsed < limit + Duration::from_millis(400),
+            "failed after {elapsed:?}, its limit {limit:?}"
+        );
+    })
+    .await;
+}
