@@ -1,5 +1,6 @@
 //! How a transaction begins.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -208,7 +209,8 @@ impl TransactionOptions {
     /// What both backends send to begin the transaction, in one round trip
     /// (simple protocol): [`begin_statement`](Self::begin_statement), then
     /// a `SET LOCAL` per server-side limit set, in whole milliseconds
-    /// (rounded up).
+    /// (rounded up). Plain `BEGIN` (no mode, no limit: the common case) is
+    /// borrowed, not built anew for every transaction.
     ///
     /// ```
     /// use std::time::Duration;
@@ -231,7 +233,16 @@ impl TransactionOptions {
     /// [`Config`](crate::ErrorKind::Config) when a limit is beyond what
     /// `PostgreSQL` takes (`i32::MAX` milliseconds); the error names the
     /// setting.
-    pub fn begin_batch(&self) -> Result<String> {
+    pub fn begin_batch(&self) -> Result<Cow<'static, str>> {
+        if self.isolation.is_none()
+            && !self.read_only
+            && !self.deferrable
+            && self.statement_timeout.is_none()
+            && self.lock_timeout.is_none()
+            && self.idle_in_transaction_timeout.is_none()
+        {
+            return Ok(Cow::Borrowed("BEGIN"));
+        }
         let mut sql = self.begin_statement();
         for (name, limit) in [
             ("statement_timeout", self.statement_timeout),
@@ -246,7 +257,7 @@ impl TransactionOptions {
                 sql.push_str(&format!("; SET LOCAL {name} = '{millis}ms'"));
             }
         }
-        Ok(sql)
+        Ok(Cow::Owned(sql))
     }
 }
 
