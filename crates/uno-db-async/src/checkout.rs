@@ -150,22 +150,7 @@ impl<G: Future<Output = Got>> CheckoutFuture<'_, G> {
                         }
                     }
                     // Nothing idle and no room: wait for a turn (below).
-                    Err(PoolError::Timeout(TimeoutType::Wait)) => match this
-                        .wait
-                        .get_or_insert_with(|| {
-                            engine.checkout_waits().wait_from(checkout.must_wait())
-                        })
-                        .poll_turn(cx)
-                    {
-                        Turn::Pending => return Poll::Pending,
-                        Turn::Expired => return Poll::Ready(Err(timed_out(core, checkout))),
-                        Turn::TryAgain => {
-                            this.get.set((this.again)(engine));
-                            *this.getting = true;
-                            continue;
-                        }
-                        Turn::Handed((object, returned)) => (object, returned, true),
-                    },
+                    Err(PoolError::Timeout(TimeoutType::Wait)) => continue,
                     Err(error) => {
                         *this.wait = None;
                         // An open that failed gave its room back.
@@ -174,12 +159,9 @@ impl<G: Future<Output = Got>> CheckoutFuture<'_, G> {
                     }
                 }
             } else {
-                let Some(wait) = this.wait else {
-                    return Poll::Ready(Err(Error::with_message(
-                        ErrorKind::Unsupported,
-                        "a checkout's future was polled after it completed",
-                    )));
-                };
+                let wait = this
+                    .wait
+                    .get_or_insert_with(|| engine.checkout_waits().wait_from(checkout.must_wait()));
                 match wait.poll_turn(cx) {
                     Turn::Pending => return Poll::Pending,
                     Turn::Expired => return Poll::Ready(Err(timed_out(core, checkout))),

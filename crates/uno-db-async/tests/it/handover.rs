@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use uno_db_async::AsyncEngine;
 use uno_db_core::nonblocking::Engine;
 use uno_db_core::{AsyncCallbacks, BoxError, CloseReason, ErrorKind};
+use uno_db_testkit::TestDb;
 
 use crate::support::{backend_pid, builder, engine, eventually, failure, test_db, within};
 
@@ -23,8 +24,20 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How soon a woken waiter must be served: far below `POOL_TIMEOUT`.
 const PROMPT: Duration = Duration::from_secs(2);
 
-fn one_connection(engine_for: impl FnOnce() -> AsyncEngine) -> Arc<AsyncEngine> {
-    Arc::new(engine_for())
+/// An engine of one connection, with nothing run on open.
+fn one_connection(db: &TestDb) -> Arc<AsyncEngine> {
+    one_connection_with(db, AsyncCallbacks::new())
+}
+
+/// An engine of one connection that runs `callbacks` on every open.
+fn one_connection_with(db: &TestDb, callbacks: AsyncCallbacks) -> Arc<AsyncEngine> {
+    let config = builder(db)
+        .pool_size(1)
+        .max_overflow(0)
+        .pool_timeout(POOL_TIMEOUT)
+        .build()
+        .unwrap();
+    Arc::new(AsyncEngine::with_callbacks(&config, callbacks).unwrap())
 }
 
 /// Spawns a checkout of `engine` and waits until it is queued.
@@ -48,11 +61,7 @@ async fn waiter(
 async fn waiting_checkouts_are_served_in_arrival_order() {
     within(async {
         let db = test_db().await;
-        let engine = one_connection(|| {
-            engine(&db, |b| {
-                b.pool_size(1).max_overflow(0).pool_timeout(POOL_TIMEOUT)
-            })
-        });
+        let engine = one_connection(&db);
         let held = engine.checkout().await.unwrap();
         let served = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
@@ -81,11 +90,7 @@ async fn waiting_checkouts_are_served_in_arrival_order() {
 async fn a_discarded_connection_makes_room_for_a_waiter() {
     within(async {
         let db = test_db().await;
-        let engine = one_connection(|| {
-            engine(&db, |b| {
-                b.pool_size(1).max_overflow(0).pool_timeout(POOL_TIMEOUT)
-            })
-        });
+        let engine = one_connection(&db);
         let mut held = engine.checkout().await.unwrap();
         let old = backend_pid(&mut held).await;
         let waiting = waiter(&engine, 1).await;
@@ -125,13 +130,7 @@ async fn a_failed_open_makes_room_for_a_waiter() {
                 Err::<(), BoxError>("the first open fails".into())
             })
         });
-        let config = builder(&db)
-            .pool_size(1)
-            .max_overflow(0)
-            .pool_timeout(POOL_TIMEOUT)
-            .build()
-            .unwrap();
-        let engine = Arc::new(AsyncEngine::with_callbacks(&config, callbacks).unwrap());
+        let engine = one_connection_with(&db, callbacks);
         let opening = {
             let engine = Arc::clone(&engine);
             tokio::spawn(async move { engine.checkout().await.map(drop) })
@@ -166,13 +165,7 @@ async fn a_cancelled_open_makes_room_for_a_waiter() {
                 Ok::<(), BoxError>(())
             })
         });
-        let config = builder(&db)
-            .pool_size(1)
-            .max_overflow(0)
-            .pool_timeout(POOL_TIMEOUT)
-            .build()
-            .unwrap();
-        let engine = Arc::new(AsyncEngine::with_callbacks(&config, callbacks).unwrap());
+        let engine = one_connection_with(&db, callbacks);
         let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
         let opening = {
             let engine = Arc::clone(&engine);
@@ -200,11 +193,7 @@ async fn a_cancelled_open_makes_room_for_a_waiter() {
 async fn a_larger_pool_serves_a_waiter_at_once() {
     within(async {
         let db = test_db().await;
-        let engine = one_connection(|| {
-            engine(&db, |b| {
-                b.pool_size(1).max_overflow(0).pool_timeout(POOL_TIMEOUT)
-            })
-        });
+        let engine = one_connection(&db);
         let _held = engine.checkout().await.unwrap();
         let waiting = waiter(&engine, 1).await;
         engine.set_pool_size(2).unwrap();
@@ -220,11 +209,7 @@ async fn a_larger_pool_serves_a_waiter_at_once() {
 async fn a_waiter_that_leaves_passes_on_the_connection_handed_to_it() {
     within(async {
         let db = test_db().await;
-        let engine = one_connection(|| {
-            engine(&db, |b| {
-                b.pool_size(1).max_overflow(0).pool_timeout(POOL_TIMEOUT)
-            })
-        });
+        let engine = one_connection(&db);
         let mut held = engine.checkout().await.unwrap();
         let pid = backend_pid(&mut held).await;
         // The first waiter is polled once (it joins the queue), then never
@@ -252,11 +237,7 @@ async fn a_waiter_that_leaves_passes_on_the_connection_handed_to_it() {
 async fn disposing_fails_the_waiting_checkouts_at_once() {
     within(async {
         let db = test_db().await;
-        let engine = one_connection(|| {
-            engine(&db, |b| {
-                b.pool_size(1).max_overflow(0).pool_timeout(POOL_TIMEOUT)
-            })
-        });
+        let engine = one_connection(&db);
         let _held = engine.checkout().await.unwrap();
         let first = waiter(&engine, 1).await;
         let second = waiter(&engine, 2).await;
