@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 use super::chain::{find_kind, refused_in_chain};
 use super::free_port::closed_port;
 use super::shared::{
-    BACKENDS_OF_APPLICATION, BAD_PAIRS, DEFAULT_ISOLATION, FIFO_POOL, FIFO_TOLERANCE, FIFO_WAITERS,
-    LOAD_WORKERS, OPEN_TRANSACTION_PROBE, OPS_BETWEEN_POINTS, OUTAGE, OUTAGE_POOL_TIMEOUT, POLL,
-    Pair, QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION, SERVER_STATE_WAIT, SLEEPER, STILL_RUNNING,
-    TERMINATE, TERMINATION_POINTS, TIMEOUT_SLACK, TRANSACTION_WORDS_ONLY,
+    BACKENDS_OF_APPLICATION, BAD_PAIRS, CASED_NAMES, DEFAULT_ISOLATION, FIFO_POOL, FIFO_TOLERANCE,
+    FIFO_WAITERS, LOAD_WORKERS, OPEN_TRANSACTION_PROBE, OPS_BETWEEN_POINTS, OUTAGE,
+    OUTAGE_POOL_TIMEOUT, POLL, Pair, QUERY_TIMEOUT, SELECT_THEN_START_TRANSACTION,
+    SERVER_STATE_WAIT, SLEEPER, STILL_RUNNING, TERMINATE, TERMINATION_POINTS, TIMEOUT_SLACK,
+    TRANSACTION_WORDS_ONLY, assert_names_match_exactly_then_ignoring_case,
     one_connection_under_query_timeout, pids_name_connections, unique_sleep, with_url_param,
     worst_overtaking,
 };
@@ -75,16 +76,7 @@ pub(super) async fn query_with_params_and_rows_on(conn: &mut dyn Client) -> Resu
         ErrorKind::Decode
     );
     assert_eq!(rows[0].len(), 4);
-    // A name matches exactly first, then ignoring ASCII case.
-    let named = conn
-        .query_one(r#"SELECT 1 AS "ID", 2 AS id, 3 AS "Other""#, &[])
-        .await?;
-    assert_eq!(named.get::<_, i32>("ID"), 1);
-    assert_eq!(named.get::<_, i32>("id"), 2);
-    assert_eq!(named.get::<_, i32>("Id"), 1);
-    assert_eq!(named.get::<_, i32>("other"), 3);
-    assert_eq!(named.len(), 3);
-    assert_eq!(named.columns()[2].name(), "Other");
+    assert_names_match_exactly_then_ignoring_case(&conn.query_one(CASED_NAMES, &[]).await?);
     Ok(())
 }
 

@@ -5,6 +5,21 @@ use std::time::Duration;
 
 use uno_db_core::{ConnectionConfig, Result};
 
+/// Three columns whose names differ only in ASCII case, or not at all:
+/// what [`assert_names_match_exactly_then_ignoring_case`] checks.
+pub(super) const CASED_NAMES: &str = r#"SELECT 1 AS "ID", 2 AS id, 3 AS "Other""#;
+
+/// A row of [`CASED_NAMES`] finds a name exactly first, then ignoring
+/// ASCII case, and describes its columns.
+pub(super) fn assert_names_match_exactly_then_ignoring_case(named: &uno_db_core::Row) {
+    assert_eq!(named.get::<_, i32>("ID"), 1);
+    assert_eq!(named.get::<_, i32>("id"), 2);
+    assert_eq!(named.get::<_, i32>("Id"), 1);
+    assert_eq!(named.get::<_, i32>("other"), 3);
+    assert_eq!(named.len(), 3);
+    assert_eq!(named.columns()[2].name(), "Other");
+}
+
 /// Every statement of a case that waits for the server polls this often.
 pub(super) const POLL: Duration = Duration::from_millis(10);
 
