@@ -26,7 +26,7 @@ use crate::multiplexed::MultiplexedClient;
 use crate::multiplexer::Multiplexer;
 use crate::pool_ops;
 use crate::reaper;
-use crate::release::{self, Freed, Handover};
+use crate::release::{self, Handover};
 use crate::session::AsyncSession;
 use crate::shared::EngineShared;
 use crate::watchdog::Watchdog;
@@ -311,7 +311,9 @@ impl AsyncEngine {
             self.shared.core.record_closed(CloseReason::Overflow);
         }
         // Room for more: the waiting checkouts try the pool again.
-        Freed::freed(&self.pool, max.saturating_sub(before.max_size));
+        self.shared
+            .checkout_waits
+            .freed(max.saturating_sub(before.max_size));
         Ok(())
     }
 
@@ -463,7 +465,7 @@ impl Engine for AsyncEngine {
         drop(self.pool.retain(|_, _| false));
         self.pool.close();
         // Every waiting checkout tries the closed pool, and fails.
-        Freed::freed(&self.pool, usize::MAX);
+        self.shared.checkout_waits.freed(usize::MAX);
         if let Some(multiplexer) = &self.multiplexer {
             multiplexer.dispose();
         }

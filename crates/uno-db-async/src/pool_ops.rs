@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{Object, Pool, PoolError, WeakPool};
 use uno_db_core::{Error, ErrorKind, Result};
 
+use crate::deadline_queue::DeadlineQueue;
 use crate::manager::ConnManager;
-use crate::release::Freed;
+use crate::release::Handover;
 use crate::shared::EngineShared;
 
 /// Opens connections until the kernel sees `min_idle` idle ones (or the
@@ -29,7 +30,7 @@ pub(crate) async fn fill(
     };
     let mut held = Held {
         objects: Vec::new(),
-        pool,
+        waits: &shared.checkout_waits,
     };
     loop {
         if core.is_disposed() {
@@ -65,7 +66,7 @@ pub(crate) async fn fill(
 /// the pool's), whichever way the fill ends.
 struct Held<'a> {
     objects: Vec<Object<ConnManager>>,
-    pool: &'a Pool<ConnManager>,
+    waits: &'a DeadlineQueue<Handover>,
 }
 
 impl Drop for Held<'_> {
@@ -73,7 +74,7 @@ impl Drop for Held<'_> {
         let count = self.objects.len();
         self.objects.clear();
         if count > 0 {
-            Freed::freed(self.pool, count);
+            self.waits.freed(count);
         }
     }
 }

@@ -127,13 +127,13 @@ pub(crate) fn hand_on(handover: Handover) {
     };
     let shared = &pool.manager().shared;
     let waits = &shared.checkout_waits;
-    let (object, _) = if waits.waiting() > 0 && !shared.core.is_disposed() {
+    let (object, _) = if shared.core.is_disposed() {
+        handover
+    } else {
         match waits.hand(handover) {
             Ok(()) => return,
             Err(handover) => handover,
         }
-    } else {
-        handover
     };
     drop(object);
     waits.freed(1);
@@ -150,26 +150,22 @@ fn discard(mut object: Object<ConnManager>, reason: CloseReason) {
 }
 
 /// Tells the waiting checkouts, when dropped, that room was freed: a
-/// connection discarded or given to the pool by something other than
-/// [`hand_on`].
-pub(crate) struct Freed(Option<Pool<ConnManager>>);
+/// connection discarded, or given back by a cleaning task that ended
+/// early. The pool it holds keeps the queue alive once the connection is
+/// gone.
+struct Freed(Option<Pool<ConnManager>>);
 
 impl Freed {
     /// For a connection about to leave or go back to its pool.
     pub(crate) fn after(object: &Object<ConnManager>) -> Self {
         Self(Object::pool(object))
     }
-
-    /// For `count` connections given back to `pool`.
-    pub(crate) fn freed(pool: &Pool<ConnManager>, count: usize) {
-        pool.manager().shared.checkout_waits.freed(count);
-    }
 }
 
 impl Drop for Freed {
     fn drop(&mut self) {
         if let Some(pool) = &self.0 {
-            Self::freed(pool, 1);
+            pool.manager().shared.checkout_waits.freed(1);
         }
     }
 }
