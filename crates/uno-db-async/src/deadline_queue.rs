@@ -157,9 +157,14 @@ impl<T> Queue<T> {
         number
     }
 
-    fn entry(&mut self, ticket: u64) -> Option<&mut Waiter<T>> {
+    /// The place of `ticket`: `None` inside once its waiter left.
+    fn slot(&mut self, ticket: u64) -> Option<&mut Option<Waiter<T>>> {
         let index = usize::try_from(ticket.checked_sub(self.first)?).ok()?;
-        self.entries.get_mut(index)?.as_mut()
+        self.entries.get_mut(index)
+    }
+
+    fn entry(&mut self, ticket: u64) -> Option<&mut Waiter<T>> {
+        self.slot(ticket)?.as_mut()
     }
 
     /// Takes out the waiter with `ticket`; what it held is dropped (or
@@ -173,8 +178,7 @@ impl<T> Queue<T> {
             self.pop_left();
             return waiter;
         }
-        let index = usize::try_from(ticket.checked_sub(self.first)?).ok()?;
-        self.entries.get_mut(index)?.take()
+        self.slot(ticket)?.take()
     }
 
     fn pop_left(&mut self) {
