@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Notification, SimpleQueryMessage};
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, NoTls, Notification, SimpleQueryMessage};
 use uno_db_core::backend::events::EngineEvents;
 use uno_db_core::backend::{ConnectPlan, ConnectStep, OpenStep, RoleCheck, from_connect};
 use uno_db_core::{CloseReason, Error, ErrorKind, Result};
@@ -128,35 +129,18 @@ async fn connect_once(
         ),
         _ => None,
     };
-    let tls = plan.tls();
-    let (client, connection) = plan
-        .driver_config(provided)
-        .connect(tls)
-        .await
-        .map_err(|e| from_connect(e, &plan.target()))?;
-    // The connection task ends when the client is dropped or the socket
-    // fails; the client then reports `is_closed`, and why is logged.
-    // Its failure is told inside the engine's span (entered only then, so
-    // that the task's polls cost nothing).
-    let config = shared.core.config().clone();
-    let span = shared.core.telemetry().engine_span().clone();
-    let driver_task = match forward {
-        Driving::Plain => tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
-            }
-        }),
-        Driving::Batching => tokio::spawn(async move {
-            if let Err(error) = Batching::new(connection).await {
-                span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
-            }
-        }),
-        Driving::Forwarding(sender) => tokio::spawn(async move {
-            if let Err(error) = forward_notifications(connection, sender).await {
-                span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
-            }
-        }),
+    let driver = plan.driver_config(provided);
+    let connecting = match plan.tls() {
+        Some(tls) => driver
+            .connect(tls)
+            .await
+            .map(|(client, connection)| (client, spawn_driver(shared, connection, forward))),
+        None => driver
+            .connect(NoTls)
+            .await
+            .map(|(client, connection)| (client, spawn_driver(shared, connection, forward))),
     };
+    let (client, driver_task) = connecting.map_err(|e| from_connect(e, &plan.target()))?;
     if let Some(check) = plan.role_check() {
         let messages = client
             .simple_query(RoleCheck::QUERY)
@@ -184,6 +168,41 @@ async fn connect_once(
         clock,
         Arc::clone(shared),
     ))
+}
+
+/// Spawns the task that drives `connection`, as `forward` says. The task
+/// ends when the client is dropped or the socket fails; the client then
+/// reports `is_closed`, and why is logged. Its failure is told inside the
+/// engine's span (entered only then, so that the task's polls cost
+/// nothing).
+fn spawn_driver<S, T>(
+    shared: &EngineShared,
+    connection: tokio_postgres::Connection<S, T>,
+    forward: Driving,
+) -> JoinHandle<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = shared.core.config().clone();
+    let span = shared.core.telemetry().engine_span().clone();
+    match forward {
+        Driving::Plain => tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
+            }
+        }),
+        Driving::Batching => tokio::spawn(async move {
+            if let Err(error) = Batching::new(connection).await {
+                span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
+            }
+        }),
+        Driving::Forwarding(sender) => tokio::spawn(async move {
+            if let Err(error) = forward_notifications(connection, sender).await {
+                span.in_scope(|| EngineEvents::new(&config).connection_task_failed(&error));
+            }
+        }),
+    }
 }
 
 /// Drives a listener's connection, sending its notifications on: the

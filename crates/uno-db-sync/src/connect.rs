@@ -100,9 +100,13 @@ fn connect_within(
                 }
                 let mut driver = postgres::Config::from(driver);
                 quiet_rollback_notices(&mut driver);
-                let mut client = PostgresConnectionManager::new(driver, tls)
-                    .connect()
-                    .map_err(|e| from_connect(e, &attempt_target))?;
+                // Plaintext connects without a TLS connector, so that the
+                // stream is the bare socket (see `ConnectPlan::tls`).
+                let connected = match tls {
+                    Some(tls) => PostgresConnectionManager::new(driver, tls).connect(),
+                    None => PostgresConnectionManager::new(driver, postgres::NoTls).connect(),
+                };
+                let mut client = connected.map_err(|e| from_connect(e, &attempt_target))?;
                 if let Some(check) = check {
                     let messages = client
                         .simple_query(RoleCheck::QUERY)

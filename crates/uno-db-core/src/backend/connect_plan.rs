@@ -196,20 +196,46 @@ impl<'a> ConnectPlan<'a> {
         self.core.conn_state_on(self.host())
     }
 
-    /// The TLS connector for the next attempt (and only for it).
+    /// The TLS connector for the next attempt (and only for it), or `None`
+    /// when that attempt is plaintext ([`driver_config`](Self::driver_config)
+    /// has `sslmode=disable`): connect with [`tokio_postgres::NoTls`]
+    /// then, whose stream is the bare socket, so that every read and write
+    /// of the connection's life skips the TLS stream's dispatch.
     #[must_use]
-    pub fn tls(&self) -> MakeTls {
+    pub fn tls(&self) -> Option<MakeTls> {
+        let plaintext = self.driver_ssl_mode() == tokio_postgres::config::SslMode::Disable;
         #[cfg(feature = "tls")]
         {
-            let (tls, started) = self.core.tls().watched();
+            // A plaintext attempt starts no handshake: no flag, so that a
+            // refusal is not judged by an earlier attempt's.
+            let (tls, started) = if plaintext {
+                (None, None)
+            } else {
+                let (tls, started) = self.core.tls().watched();
+                (Some(tls), Some(started))
+            };
             *self
                 .tls_started
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(started);
+                .unwrap_or_else(PoisonError::into_inner) = started;
             tls
         }
         #[cfg(not(feature = "tls"))]
-        self.core.tls()
+        (!plaintext).then(|| self.core.tls())
+    }
+
+    /// The driver's `sslmode` for the next attempt: the configuration's
+    /// first choice, or the other one once the server refused it.
+    fn driver_ssl_mode(&self) -> tokio_postgres::config::SslMode {
+        use tokio_postgres::config::SslMode as Driver;
+        if self.tls_switched {
+            match self.core.config().ssl_mode() {
+                SslMode::Allow => Driver::Require,
+                _ => Driver::Disable,
+            }
+        } else {
+            self.core.base_driver_config(self.host()).get_ssl_mode()
+        }
     }
 
     /// Names what the driver reports without a typed kind: a connect
@@ -278,17 +304,11 @@ impl<'a> ConnectPlan<'a> {
     /// the password file's.
     #[must_use]
     pub fn driver_config(&self, provided: Option<SecretString>) -> tokio_postgres::Config {
-        use tokio_postgres::config::SslMode as Driver;
         let core = self.core;
         let config = core.config();
         let endpoint = self.endpoint();
         let mut pg = core.base_driver_config(self.host()).clone();
-        if self.tls_switched {
-            pg.ssl_mode(match config.ssl_mode() {
-                SslMode::Allow => Driver::Require,
-                _ => Driver::Disable,
-            });
-        }
+        pg.ssl_mode(self.driver_ssl_mode());
         let password = provided.or_else(|| {
             if config.password().is_some() || core.credentials() == CredentialSource::Provider {
                 return None;
@@ -539,6 +559,36 @@ mod tests {
     fn refused() -> Error {
         Error::new(ErrorKind::Connect)
             .with_source(io::Error::from(io::ErrorKind::ConnectionRefused))
+    }
+
+    #[test]
+    fn a_plaintext_attempt_has_no_tls_connector() {
+        // sslmode=disable: plaintext on every attempt.
+        let disable = core("postgresql://app@db/x?sslmode=disable");
+        assert!(disable.connect_plan(Instant::now()).tls().is_none());
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_tls_attempt_has_a_tls_connector() {
+        let require = core("postgresql://app@db/x?sslmode=require");
+        assert!(require.connect_plan(Instant::now()).tls().is_some());
+        // sslmode=allow: plaintext first; TLS once the server refused it.
+        let allow = core("postgresql://app@db/x?sslmode=allow");
+        let mut plan = allow.connect_plan(Instant::now());
+        assert!(plan.tls().is_none());
+        let attempt = plan.start_attempt();
+        let refusal = Error::with_message(ErrorKind::Auth, "no pg_hba.conf entry")
+            .with_sqlstate(SqlState::INVALID_AUTHORIZATION_SPECIFICATION);
+        assert!(matches!(
+            plan.failed(attempt, refusal),
+            ConnectStep::Retry(_)
+        ));
+        assert!(plan.tls().is_some());
+        assert_eq!(
+            plan.driver_config(None).get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
     }
 
     #[test]
