@@ -54,16 +54,24 @@ fn clean(
     queries: Vec<String>,
 ) {
     let core = &shared.core;
-    let (Some(permit), Some(mut conn)) = (shared.helper_permit(), slot.0.take()) else {
+    let Some(permit) = shared.helper_permit() else {
+        // Every place is held by a helper still waiting on the server:
+        // closing the connection makes the server roll back.
         discard(shared, slot, None);
+        return;
+    };
+    let Some(mut conn) = slot.0.take() else {
         return;
     };
     let (sender, receiver) = mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
         .name("uno-db-sync-clean".to_owned())
         .spawn(move || {
-            let _permit = permit;
             let result = queries.iter().try_for_each(|sql| conn.internal(sql));
+            // The statements are done: the place is free before the caller
+            // goes on, so that its next return finds one (with one pool
+            // slot there is one place).
+            drop(permit);
             if let Err(mpsc::SendError((mut late, _, _))) = sender.send((conn, result, queries)) {
                 // The caller stopped waiting: close it.
                 let late: &mut PgConn = &mut late;

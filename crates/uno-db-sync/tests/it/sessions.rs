@@ -1,6 +1,7 @@
 //! Sessions, transactions, schema and role.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use uno_db_core::blocking::transaction_with_retry;
@@ -52,6 +53,46 @@ fn a_dropped_session_rolls_back_and_the_connection_is_reused() {
         conn.batch_execute("BEGIN; ROLLBACK").unwrap();
         drop(conn);
         assert_eq!(engine.counters().closed_total(), 0);
+    });
+}
+
+#[test]
+fn returns_that_need_cleaning_one_after_another_keep_their_connection() {
+    // Each return rolls back on a helper thread; with one pool slot there
+    // is one helper place, which the last helper must have given up by the
+    // time its caller goes on (else the next return finds none and closes
+    // a healthy connection).
+    within(LIMIT, || {
+        let fx = Fixture::new();
+        let engine = engine_with_table(&fx);
+        // Busy threads, so that a helper is descheduled between handing
+        // back its connection and ending, as on a loaded machine.
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy: Vec<_> = (0..3)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..200 {
+            let mut conn = engine.checkout().unwrap();
+            conn.batch_execute("BEGIN").unwrap();
+            drop(conn);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for thread in busy {
+            thread.join().unwrap();
+        }
+        let counters = engine.counters();
+        assert_eq!(
+            (counters.created, counters.closed_total()),
+            (1, 0),
+            "{counters:?}"
+        );
     });
 }
 
