@@ -54,8 +54,14 @@ fn clean(
     queries: Vec<String>,
 ) {
     let core = &shared.core;
-    let Some(permit) = shared.helper_permit() else {
-        // Every place is held by a helper still waiting on the server:
+    // One bound for the whole return: waiting for a place, then for the
+    // statements.
+    let deadline = Instant::now() + core.housekeeping_timeout();
+    // A helper normally frees its place within a round trip (a connect or
+    // a cancel request still in flight), and closing a healthy connection
+    // costs a new one: wait for a place, as a connect does.
+    let Some(permit) = shared.helper_permit_until(Some(deadline)) else {
+        // Every place is still held by a helper waiting on the server:
         // closing the connection makes the server roll back.
         discard(shared, slot, None);
         return;
@@ -81,7 +87,7 @@ fn clean(
     if spawned.is_err() {
         return;
     }
-    match receiver.recv_timeout(core.housekeeping_timeout()) {
+    match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         Ok((mut conn, Ok(()), queries)) => {
             conn.state.cleaned_after(&queries);
             put_back(shared, pool, &mut conn, Instant::now());
