@@ -234,13 +234,12 @@ impl TransactionOptions {
     /// `PostgreSQL` takes (`i32::MAX` milliseconds); the error names the
     /// setting.
     pub fn begin_batch(&self) -> Result<Cow<'static, str>> {
-        if self.isolation.is_none()
-            && !self.read_only
-            && !self.deferrable
-            && self.statement_timeout.is_none()
-            && self.lock_timeout.is_none()
-            && self.idle_in_transaction_timeout.is_none()
-        {
+        // Everything but the client-side `query_timeout` shapes the text.
+        let sent = Self {
+            query_timeout: None,
+            ..*self
+        };
+        if sent == Self::default() {
             return Ok(Cow::Borrowed("BEGIN"));
         }
         let mut sql = self.begin_statement();
