@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use uno_db_core::blocking::transaction_with_retry;
 use uno_db_core::blocking::{Client, Engine, Session};
@@ -56,6 +56,40 @@ fn a_dropped_session_rolls_back_and_the_connection_is_reused() {
     });
 }
 
+/// Threads that spin until dropped (also when the test panics), and at
+/// most for [`LIMIT`] (also when it hangs).
+struct Busy {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Busy {
+    fn threads(count: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let until = Instant::now() + LIMIT;
+        let threads = (0..count)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            drop(thread.join());
+        }
+    }
+}
+
 #[test]
 fn returns_that_need_cleaning_one_after_another_keep_their_connection() {
     // Each return rolls back on a helper thread; with one pool slot there
@@ -67,26 +101,13 @@ fn returns_that_need_cleaning_one_after_another_keep_their_connection() {
         let engine = engine_with_table(&fx);
         // Busy threads, so that a helper is descheduled between handing
         // back its connection and ending, as on a loaded machine.
-        let stop = Arc::new(AtomicBool::new(false));
-        let busy: Vec<_> = (0..3)
-            .map(|_| {
-                let stop = Arc::clone(&stop);
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::hint::spin_loop();
-                    }
-                })
-            })
-            .collect();
+        let busy = Busy::threads(3);
         for _ in 0..200 {
             let mut conn = engine.checkout().unwrap();
             conn.batch_execute("BEGIN").unwrap();
             drop(conn);
         }
-        stop.store(true, Ordering::Relaxed);
-        for thread in busy {
-            thread.join().unwrap();
-        }
+        drop(busy);
         let counters = engine.counters();
         assert_eq!(
             (counters.created, counters.closed_total()),
