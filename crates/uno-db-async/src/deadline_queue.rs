@@ -2,7 +2,7 @@
 //! a runtime timer each: the checkouts that must wait (`pool_timeout`) and
 //! the statements of the multiplexed mode (`query_timeout`). For the
 //! checkouts it is also the line they wait in: a connection coming back
-//! goes straight to the first of them ([`hand`](DeadlineQueue::hand)).
+//! goes straight to the first of them ([`hand`](Held::hand)).
 //!
 //! Arming a tokio timer for every wait (a timer-wheel entry locked in on
 //! the first poll and out on drop) cost about as much as the rest of a
@@ -31,7 +31,7 @@
 //! was added (waking the first waiter), then that waiter took the permit
 //! and the connection out again. Here a checkout that finds nothing free
 //! joins this queue instead, and a returned connection is handed to the
-//! first waiter as it is ([`hand`](DeadlineQueue::hand)), still counted as
+//! first waiter as it is ([`hand`](Held::hand)), still counted as
 //! in use by the pool. What frees room without bringing a connection back
 //! (a connection discarded, an open that failed or was cancelled, a larger
 //! pool, the pool closed) [kicks](DeadlineQueue::freed) the first waiter,
@@ -59,6 +59,33 @@ use uno_db_core::backend::Striped;
 /// past their deadline; `T` is what a waiter may be handed.
 pub(crate) struct DeadlineQueue<T = ()> {
     shared: Arc<Waits<T>>,
+    /// What keeps the queue alive for [`hold`](Self::hold): a reference
+    /// per stripe, each counted on its own cache line.
+    holds: Striped<Arc<Hold<T>>>,
+}
+
+/// One stripe's reference to the queue; aligned so that its count, at the
+/// start of its allocation, shares its cache line with nothing else.
+#[repr(align(128))]
+struct Hold<T>(Arc<Waits<T>>);
+
+/// The queue kept alive by a returner after its connection went into the
+/// pool: see [`DeadlineQueue::hold`].
+pub(crate) struct Held<T>(Arc<Hold<T>>);
+
+impl<T> Held<T> {
+    /// Hands `item` to the first waiter waiting for its turn and wakes it;
+    /// `item` back when nobody waits. A returner given its item back puts
+    /// it where it goes and then calls [`freed`](Self::freed), for a
+    /// waiter that joined meanwhile.
+    pub(crate) fn hand(&self, item: T) -> Result<(), T> {
+        self.0.0.hand(item)
+    }
+
+    /// As [`DeadlineQueue::freed`].
+    pub(crate) fn freed(&self, count: usize) {
+        self.0.0.freed(count);
+    }
 }
 
 struct Waits<T> {
@@ -85,7 +112,7 @@ struct Waits<T> {
     limit: Duration,
     /// Tests: behave as if the thread could not be started.
     #[cfg(test)]
-    refuse_thread: bool,
+    refuse_thread: AtomicBool,
 }
 
 /// The waiters of one stripe.
@@ -243,19 +270,21 @@ impl<T> DeadlineQueue<T> {
     }
 
     fn build(limit: Duration, striped: bool, pass_on: fn(T)) -> Self {
+        let shared = Arc::new(Waits {
+            stripes: Striped::default(),
+            striped,
+            waiting: AtomicUsize::new(0),
+            pass_on,
+            thread_started: AtomicBool::new(false),
+            control: Mutex::new(false),
+            closed: Condvar::new(),
+            limit,
+            #[cfg(test)]
+            refuse_thread: AtomicBool::new(false),
+        });
         Self {
-            shared: Arc::new(Waits {
-                stripes: Striped::default(),
-                striped,
-                waiting: AtomicUsize::new(0),
-                pass_on,
-                thread_started: AtomicBool::new(false),
-                control: Mutex::new(false),
-                closed: Condvar::new(),
-                limit,
-                #[cfg(test)]
-                refuse_thread: false,
-            }),
+            holds: Striped::from_fn(|_| Arc::new(Hold(Arc::clone(&shared)))),
+            shared,
         }
     }
 
@@ -281,25 +310,15 @@ impl<T> DeadlineQueue<T> {
         }
     }
 
-    /// Hands `item` to the first waiter waiting for its turn and wakes it;
-    /// `item` back when nobody waits. A returner given its item back puts
-    /// it where it goes and then calls [`freed`](Self::freed), for a
-    /// waiter that joined meanwhile.
-    pub(crate) fn hand(&self, item: T) -> Result<(), T> {
-        if self.waiting() == 0 {
-            return Err(item);
-        }
-        let mut queue = lock(self.shared.line());
-        let Some(waiter) = queue.first_waiting() else {
-            return Err(item);
-        };
-        waiter.standing = Standing::Handed(item);
-        let waker = waiter.waker.take();
-        drop(queue);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        Ok(())
+    /// The queue, kept alive for as long as the [`Held`] is, also when
+    /// this queue is dropped meanwhile: what a returner holds to look for
+    /// waiters after its connection went into the pool, where the engine
+    /// may drop it (and this queue with it). A reference from this
+    /// thread's stripe: the pool's own reference, or one count shared by
+    /// every thread, was a cache line written from both cores by every
+    /// return.
+    pub(crate) fn hold(&self) -> Held<T> {
+        Held(Arc::clone(self.holds.local().1))
     }
 
     /// Room for `count` more was freed (or everything is to look again,
@@ -367,6 +386,23 @@ impl<T> Waits<T> {
         fence(Ordering::SeqCst);
     }
 
+    fn hand(&self, item: T) -> Result<(), T> {
+        if self.waiting.load(Ordering::Relaxed) == 0 {
+            return Err(item);
+        }
+        let mut queue = lock(self.line());
+        let Some(waiter) = queue.first_waiting() else {
+            return Err(item);
+        };
+        waiter.standing = Standing::Handed(item);
+        let waker = waiter.waker.take();
+        drop(queue);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
     fn freed(&self, count: usize) {
         fence(Ordering::SeqCst);
         if self.waiting.load(Ordering::SeqCst) == 0 {
@@ -421,7 +457,7 @@ impl<T> Waits<T> {
             return true;
         }
         #[cfg(test)]
-        if self.refuse_thread {
+        if self.refuse_thread.load(Ordering::Relaxed) {
             return false;
         }
         let waits = Arc::clone(self);
@@ -786,17 +822,50 @@ mod tests {
     }
 
     #[test]
+    fn a_hold_outlives_its_queue_and_threads_hold_through_their_own_counts() {
+        let line = DeadlineQueue::line(Duration::from_secs(30), pass_on);
+        let stripes = line.holds.iter().count();
+        let holds: Vec<Held<u32>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..stripes).map(|_| scope.spawn(|| line.hold())).collect();
+            threads
+                .into_iter()
+                .filter_map(|thread| thread.join().ok())
+                .collect()
+        });
+        assert_eq!(holds.len(), stripes);
+        assert!(
+            holds
+                .iter()
+                .all(|hold| Arc::ptr_eq(&hold.0.0, &line.shared))
+        );
+        // Threads take stripes round-robin: as many new threads as stripes
+        // never all land on one (see `Striped`), so one shared count would
+        // show here.
+        assert!(
+            holds.iter().any(|hold| !Arc::ptr_eq(&hold.0, &holds[0].0)),
+            "every thread held through one count"
+        );
+        drop(line);
+        assert_eq!(holds[0].hand(1).err(), Some(1), "nobody waits");
+        holds[0].freed(1);
+    }
+
+    #[test]
     fn what_comes_back_goes_to_the_first_waiter_and_a_leaver_passes_it_on() {
         let line = DeadlineQueue::line(Duration::from_secs(30), pass_on);
-        assert_eq!(line.hand(1).err(), Some(1), "nobody waits");
+        assert_eq!(line.hold().hand(1).err(), Some(1), "nobody waits");
         let started = Instant::now();
         let (mut first, mut second) = (line.wait_from(started), line.wait_from(started));
         waiting(&mut first);
         waiting(&mut second);
         assert_eq!(line.waiting(), 2);
-        assert!(line.hand(7).is_ok());
-        assert!(line.hand(8).is_ok());
-        assert_eq!(line.hand(9).err(), Some(9), "each waiter is handed one");
+        assert!(line.hold().hand(7).is_ok());
+        assert!(line.hold().hand(8).is_ok());
+        assert_eq!(
+            line.hold().hand(9).err(),
+            Some(9),
+            "each waiter is handed one"
+        );
         assert!(matches!(poll_turn(&mut second), Turn::Handed(8)));
         // The first leaves without taking its item: it goes on.
         drop(first);
@@ -858,17 +927,14 @@ mod tests {
         assert_eq!(line.waiting(), 0, "left as it expired");
         let mut served = line.wait_from(Instant::now() - Duration::from_secs(1));
         waiting(&mut served);
-        assert!(line.hand(3).is_ok());
+        assert!(line.hold().hand(3).is_ok());
         assert!(matches!(poll_turn(&mut served), Turn::Handed(3)));
     }
 
     #[tokio::test]
     async fn without_its_thread_a_wait_is_bounded_by_its_own_timer() {
-        let mut waits = DeadlineQueue::new(Duration::from_millis(50));
-        if let Some(shared) = Arc::get_mut(&mut waits.shared) {
-            shared.refuse_thread = true;
-        }
-        assert!(waits.shared.refuse_thread);
+        let waits = DeadlineQueue::new(Duration::from_millis(50));
+        waits.shared.refuse_thread.store(true, Ordering::Relaxed);
         let started = Instant::now();
         let out = bounded(waits.wait_from(started), std::future::pending::<()>()).await;
         assert!(out.is_none());

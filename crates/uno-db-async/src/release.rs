@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use deadpool::managed::{Object, Pool};
+use deadpool::managed::Object;
 use uno_db_core::backend::ReturnPlan;
 use uno_db_core::{CloseReason, Error};
 
 use crate::cancel::cancel_and_wait;
+use crate::deadline_queue::Held;
 use crate::manager::ConnManager;
 
 /// A connection handed from its returner to a waiting checkout, with the
@@ -120,14 +121,12 @@ fn put_back(mut object: Object<ConnManager>, now: Instant) {
 /// see [`DeadlineQueue`](crate::deadline_queue::DeadlineQueue)). Also
 /// where a connection handed to a checkout that left without it goes.
 pub(crate) fn hand_on(handover: Handover) {
-    // The pool keeps the engine's shared state, and its queue, alive once
-    // the connection is gone into it.
-    let Some(pool) = Object::pool(&handover.0) else {
-        return;
-    };
-    let shared = &pool.manager().shared;
-    let waits = &shared.checkout_waits;
-    let (object, _) = if shared.core.is_disposed() {
+    let shared = handover.0.shared();
+    let disposed = shared.core.is_disposed();
+    // Taken while the connection keeps the engine's shared state alive:
+    // once the connection is in the pool, the engine may drop both.
+    let waits = shared.checkout_waits.hold();
+    let (object, _) = if disposed {
         handover
     } else {
         match waits.hand(handover) {
@@ -151,21 +150,18 @@ fn discard(mut object: Object<ConnManager>, reason: CloseReason) {
 
 /// Tells the waiting checkouts, when dropped, that room was freed: a
 /// connection discarded, or given back by a cleaning task that ended
-/// early. The pool it holds keeps the queue alive once the connection is
-/// gone.
-struct Freed(Option<Pool<ConnManager>>);
+/// early. It holds the queue, which outlives the connection and the engine.
+struct Freed(Held<Handover>);
 
 impl Freed {
     /// For a connection about to leave or go back to its pool.
     pub(crate) fn after(object: &Object<ConnManager>) -> Self {
-        Self(Object::pool(object))
+        Self(object.shared().checkout_waits.hold())
     }
 }
 
 impl Drop for Freed {
     fn drop(&mut self) {
-        if let Some(pool) = &self.0 {
-            pool.manager().shared.checkout_waits.freed(1);
-        }
+        self.0.freed(1);
     }
 }

@@ -24,6 +24,13 @@ pub struct Striped<T> {
 struct Stripe<T>(T);
 
 impl<T> Striped<T> {
+    /// A value per stripe, made by `make` from the stripe's index.
+    pub fn from_fn(mut make: impl FnMut(usize) -> T) -> Self {
+        Self {
+            stripes: std::array::from_fn(|index| Stripe(make(index))),
+        }
+    }
+
     /// This thread's stripe, with its index (for [`get`](Self::get) from
     /// another thread later).
     #[inline]
