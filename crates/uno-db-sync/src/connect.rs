@@ -70,7 +70,7 @@ fn connect_within(
     limit: Duration,
 ) -> Result<Client> {
     let target = plan.target();
-    let Some(permit) = shared.helper_permit_until(Some(Instant::now() + limit)) else {
+    let Some(permit) = shared.helper_permit_until(Instant::now() + limit) else {
         return Err(Error::with_message(
             ErrorKind::Connect,
             format!(

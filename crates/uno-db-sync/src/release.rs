@@ -27,8 +27,15 @@ pub(crate) fn release(shared: &Arc<EngineShared>, pool: &Pool<ConnManager>, slot
         ReturnPlan::Keep => put_back(shared, pool, conn, now),
         ReturnPlan::Discard(reason) => conn.state.close_for(reason),
         ReturnPlan::CancelAndDiscard => {
-            // The caller unwound mid-statement: the server may still run it.
-            if let (Some(token), Some(permit)) = (conn.cancel_token(), shared.helper_permit()) {
+            // The caller unwound mid-statement: the server may still run
+            // it. Without a helper place no cancel request goes out, and
+            // the statement runs on (with its locks) until it next writes
+            // to the closed socket: wait for a place, as the cleaning does,
+            // within the same bound.
+            let deadline = Instant::now() + shared.core.housekeeping_timeout();
+            if let Some(token) = conn.cancel_token()
+                && let Some(permit) = shared.helper_permit_until(deadline)
+            {
                 let tls = shared.core.tls();
                 let spawned = std::thread::Builder::new()
                     .name("uno-db-sync-cancel".to_owned())
@@ -60,7 +67,7 @@ fn clean(
     // A helper normally frees its place within a round trip (a connect or
     // a cancel request still in flight), and closing a healthy connection
     // costs a new one: wait for a place, as a connect does.
-    let Some(permit) = shared.helper_permit_until(Some(deadline)) else {
+    let Some(permit) = shared.helper_permit_until(deadline) else {
         // Every place is still held by a helper waiting on the server:
         // closing the connection makes the server roll back.
         discard(shared, slot, None);

@@ -63,23 +63,16 @@ impl EngineShared {
     }
 
     /// Reserves a place for a helper thread that may outlive its caller's
-    /// wait; `None` when every pool slot already has one.
-    pub(crate) fn helper_permit(self: &Arc<Self>) -> Option<HelperPermit> {
-        self.helper_permit_until(None)
-    }
-
-    /// Like [`helper_permit`](Self::helper_permit), but waits until
-    /// `deadline` for a helper to end: one that has just handed over its
-    /// result (or sent a cancel request) is on its way out, and a connect
-    /// must not fail for it.
-    pub(crate) fn helper_permit_until(
-        self: &Arc<Self>,
-        deadline: Option<Instant>,
-    ) -> Option<HelperPermit> {
+    /// wait (one per pool slot), waiting until `deadline` for a helper to
+    /// end: one that has just handed over its result (or sent a cancel
+    /// request) is on its way out, and a connect, a cleaning or a cancel
+    /// request must not be given up for it. `None` when every place is
+    /// still taken then.
+    pub(crate) fn helper_permit_until(self: &Arc<Self>, deadline: Instant) -> Option<HelperPermit> {
         let limit = self.core.max_connections().max(1);
         let mut running = self.helpers.lock().unwrap_or_else(PoisonError::into_inner);
         while *running >= limit {
-            let left = deadline?.checked_duration_since(Instant::now())?;
+            let left = deadline.checked_duration_since(Instant::now())?;
             running = self
                 .helper_ended
                 .wait_timeout(running, left)

@@ -175,3 +175,73 @@ fn cleaning_a_returned_connection_is_bounded() {
         );
     });
 }
+
+/// A connection dropped mid-statement while every helper place is taken
+/// (here by connects stuck on a silent network) still gets its cancel
+/// request, once a place frees within `connect_timeout`: without one the
+/// statement would run on at the server, which does not notice the closed
+/// socket while it sleeps.
+#[test]
+fn a_statement_dropped_while_every_helper_is_busy_is_still_cancelled() {
+    // Row 1 and 2 are large enough to be sent at once (the server sends
+    // what fills its buffer); computing row 3 sleeps 30 s.
+    const SLEEPS_AT_ROW_3: &str = "SELECT g, repeat('x', 100000) AS pad, \
+         CASE WHEN g = 3 THEN pg_sleep(30) END AS slept FROM generate_series(1, 3) AS g";
+    within(LIMIT, || {
+        let fx = Fixture::new();
+        let proxy = std::sync::Arc::new(FaultProxy::start(fx.db.socket_addr().unwrap()).unwrap());
+        let config = through(&fx, &proxy)
+            .to_builder()
+            .pool_size(2)
+            .pre_ping(false)
+            .connect_timeout(Duration::from_secs(1))
+            .pool_timeout(Duration::from_millis(1500))
+            .build()
+            .unwrap();
+        let engine = SyncEngine::new(&config).unwrap();
+        let mut conn = engine.checkout().unwrap();
+        let pid: i32 = conn
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        let mut rows = conn.query_stream(SLEEPS_AT_ROW_3, &[]).unwrap();
+        assert!(rows.next().transpose().unwrap().is_some(), "row 1");
+        proxy.black_hole().unwrap();
+        // Two connects time out; their threads stay on the silent proxy,
+        // holding both helper places (one per pool slot).
+        for _ in 0..2 {
+            assert!(engine.checkout().unwrap_err().is_transient());
+        }
+        // The network heals while the return waits for a place.
+        let healer = std::thread::spawn({
+            let proxy = std::sync::Arc::clone(&proxy);
+            move || {
+                std::thread::sleep(Duration::from_millis(200));
+                proxy.restore()
+            }
+        });
+        drop(rows);
+        drop(conn);
+        healer.join().unwrap().unwrap();
+        let mut admin = fx.admin();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let running: bool = admin
+                .query_one(
+                    "SELECT count(*) > 0 FROM pg_stat_activity \
+                     WHERE pid = $1 AND state = 'active'",
+                    &[&pid],
+                )
+                .unwrap()
+                .get(0);
+            if !running {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the dropped statement still runs at the server"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+}
