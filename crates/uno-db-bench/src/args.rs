@@ -4,8 +4,8 @@ use std::time::Duration;
 
 pub(crate) const USAGE: &str = "usage: uno-db-bench (async|sync|tls|stream|observability|workloads|multiplex) [--url URL] [--rounds N] [--seconds S] [--rows N]
   --url      server to use (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
-  --rounds   interleaved rounds per contender and shape (default 7; 3 for stream)
-  --seconds  length of one round (default 2; stream runs to the last row instead)
+  --rounds   interleaved rounds per contender and shape (default 7; 3 for stream, 40 for workloads)
+  --seconds  length of one round (default 2; 0.25 for workloads; stream runs to the last row instead)
   --rows     stream: rows streamed per round (default 10000000)
   --rss-of   stream, internal: stream once through this contender in this fresh process and
              print its resident memory (the memory pass runs one such child per contender)
@@ -82,12 +82,21 @@ impl Args {
             mode,
             url: std::env::var("DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
+            // `workloads`: many short rounds. Its cheapest cells (the
+            // checkout alone at 4/4) run at one of two speeds, 2 to 3
+            // times apart, for every contender alike, in spells that last
+            // seconds to minutes; a pair of rounds close in time mostly
+            // falls in one spell, and forty ratios give a median that one
+            // spell's change does not move.
             rounds: match mode {
                 Mode::Stream => 3,
-                Mode::Workloads => 5,
+                Mode::Workloads => 40,
                 _ => 7,
             },
-            round: Duration::from_secs(2),
+            round: match mode {
+                Mode::Workloads => Duration::from_millis(250),
+                _ => Duration::from_secs(2),
+            },
             only: None,
             workload: None,
             shape: None,
