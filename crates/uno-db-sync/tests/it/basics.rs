@@ -6,7 +6,7 @@ use uno_db_core::blocking::{Client, Connection, Engine, EngineFactory};
 use uno_db_core::{CloseReason, ErrorKind, SqlState};
 use uno_db_sync::{SyncEngine, SyncEngineFactory};
 
-use crate::support::{Fixture, LIMIT, within};
+use crate::support::{Fixture, LIMIT, backend_pid, within};
 
 #[test]
 fn connect_query_params_and_rows() {
@@ -193,10 +193,7 @@ fn a_lent_driver_client_leaves_nothing_behind() {
         let mut conn = engine.checkout().unwrap();
         let sql = "SELECT $1::int4 + 1";
         assert_eq!(conn.query_one(sql, &[&1_i32]).unwrap().get::<_, i32>(0), 2);
-        let pid: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let pid = backend_pid(&mut conn);
         let client = conn.driver_client().unwrap();
         client
             .batch_execute(

@@ -6,7 +6,7 @@ use uno_db_core::blocking::{Client, Engine};
 use uno_db_core::{ErrorKind, SqlState, TransactionOptions};
 use uno_db_sync::{CancelHandle, SyncEngine};
 
-use crate::support::{Fixture, LIMIT, within};
+use crate::support::{Fixture, LIMIT, backend_pid, within};
 
 /// How long a cancelled statement may take to fail (it would run 30 s).
 const CANCEL_BOUND: Duration = Duration::from_secs(5);
@@ -60,10 +60,7 @@ fn a_cancel_handle_ends_a_running_statement_and_keeps_the_connection() {
         let fx = Fixture::new();
         let engine = engine(&fx);
         let mut conn = engine.checkout().unwrap();
-        let pid: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let pid = backend_pid(&mut conn);
         let canceller = cancel_when_running(&fx, pid, conn.cancel_handle().unwrap());
         let started = Instant::now();
         let error = conn.execute(LONG, &[]).unwrap_err();
@@ -73,17 +70,11 @@ fn a_cancel_handle_ends_a_running_statement_and_keeps_the_connection() {
         assert_eq!(error.sqlstate(), Some(&SqlState::QUERY_CANCELED));
         assert!(took < CANCEL_BOUND, "{took:?}");
         // Only the statement ended: the same connection goes on.
-        let same: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let same = backend_pid(&mut conn);
         assert_eq!(same, pid);
         drop(conn);
         let mut conn = engine.checkout().unwrap();
-        let again: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let again = backend_pid(&mut conn);
         assert_eq!(again, pid, "kept in the pool");
         assert_eq!(engine.counters().closed_total(), 0);
     });
@@ -95,10 +86,7 @@ fn a_cancelled_statement_aborts_its_session() {
         let fx = Fixture::new();
         let engine = engine(&fx);
         let mut session = engine.transaction(&TransactionOptions::new()).unwrap();
-        let pid: i32 = session
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let pid = backend_pid(&mut session);
         let canceller = cancel_when_running(&fx, pid, session.cancel_handle().unwrap());
         let error = session.execute(LONG, &[]).unwrap_err();
         canceller.join().unwrap().unwrap();
@@ -106,10 +94,7 @@ fn a_cancelled_statement_aborts_its_session() {
         let error = session.commit().unwrap_err();
         assert_eq!(error.sqlstate(), Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
         let mut conn = engine.checkout().unwrap();
-        let same: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let same = backend_pid(&mut conn);
         assert_eq!(same, pid, "rolled back and kept");
     });
 }

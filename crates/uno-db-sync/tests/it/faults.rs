@@ -8,7 +8,7 @@ use uno_db_core::{CloseReason, ConnectionConfig, ErrorKind};
 use uno_db_sync::SyncEngine;
 use uno_db_testkit::FaultProxy;
 
-use crate::support::{Fixture, LIMIT, within};
+use crate::support::{Fixture, LIMIT, backend_pid, within};
 
 fn through(fx: &Fixture, proxy: &FaultProxy) -> ConnectionConfig {
     let config: ConnectionConfig = fx.db.url_through(proxy).parse().unwrap();
@@ -150,10 +150,7 @@ fn cleaning_a_returned_connection_is_bounded() {
             .unwrap();
         let engine = SyncEngine::new(&config).unwrap();
         let mut conn = engine.checkout().unwrap();
-        let pid: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let pid = backend_pid(&mut conn);
         conn.batch_execute("BEGIN").unwrap();
         proxy.black_hole().unwrap();
         let started = Instant::now();
@@ -165,10 +162,7 @@ fn cleaning_a_returned_connection_is_bounded() {
         );
         proxy.restore().unwrap();
         let mut conn = engine.checkout().unwrap();
-        let fresh: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let fresh = backend_pid(&mut conn);
         assert_ne!(
             fresh, pid,
             "the connection that could not be cleaned came back"
@@ -200,10 +194,7 @@ fn a_statement_dropped_while_every_helper_is_busy_is_still_cancelled() {
             .unwrap();
         let engine = SyncEngine::new(&config).unwrap();
         let mut conn = engine.checkout().unwrap();
-        let pid: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let pid = backend_pid(&mut conn);
         let mut rows = conn.query_stream(SLEEPS_AT_ROW_3, &[]).unwrap();
         assert!(rows.next().transpose().unwrap().is_some(), "row 1");
         proxy.black_hole().unwrap();

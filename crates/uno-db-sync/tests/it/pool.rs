@@ -7,7 +7,7 @@ use uno_db_core::blocking::{Client, Engine};
 use uno_db_core::{CloseReason, ConnectionConfig, Error, ErrorKind, RetryPolicy};
 use uno_db_sync::SyncEngine;
 
-use crate::support::{Fixture, LIMIT, within};
+use crate::support::{Fixture, LIMIT, backend_pid, within};
 
 #[test]
 fn checkout_times_out_when_the_pool_is_exhausted() {
@@ -262,14 +262,7 @@ fn idle_connections_past_idle_timeout_are_replaced_on_checkout() {
             .build()
             .unwrap();
         let engine = SyncEngine::new(&config).unwrap();
-        let pid = |engine: &SyncEngine| -> i32 {
-            engine
-                .checkout()
-                .unwrap()
-                .query_one("SELECT pg_backend_pid()", &[])
-                .unwrap()
-                .get(0)
-        };
+        let pid = |engine: &SyncEngine| backend_pid(&mut engine.checkout().unwrap());
         let first = pid(&engine);
         assert_eq!(pid(&engine), first, "reused while fresh");
         std::thread::sleep(Duration::from_millis(1100));
@@ -290,20 +283,12 @@ fn connections_past_pool_recycle_are_replaced() {
             .unwrap();
         let engine = SyncEngine::new(&config).unwrap();
         let mut conn = engine.checkout().unwrap();
-        let first: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let first = backend_pid(&mut conn);
         std::thread::sleep(Duration::from_millis(1100));
         // Expired while checked out: closed on return, not kept.
         drop(conn);
         assert_eq!(engine.counters().closed(CloseReason::Expired), 1);
-        let second: i32 = engine
-            .checkout()
-            .unwrap()
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let second = backend_pid(&mut engine.checkout().unwrap());
         assert_ne!(first, second);
     });
 }

@@ -4,14 +4,11 @@ use uno_db_core::blocking::{Client, Engine};
 use uno_db_core::{CloseReason, ErrorKind};
 use uno_db_sync::SyncEngine;
 
-use crate::support::{Fixture, LIMIT, within};
+use crate::support::{Fixture, LIMIT, backend_pid, within};
 
 fn pids(engine: &SyncEngine, n: usize) -> Vec<i32> {
     let mut conns: Vec<_> = (0..n).map(|_| engine.checkout().unwrap()).collect();
-    conns
-        .iter_mut()
-        .map(|c| c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0))
-        .collect()
+    conns.iter_mut().map(backend_pid).collect()
 }
 
 fn terminate(fx: &Fixture, pids: &[i32]) {
@@ -94,10 +91,7 @@ fn a_connection_lost_mid_use_is_never_pooled_again() {
         let engine =
             SyncEngine::new(&fx.builder().pool_size(1).pre_ping(false).build().unwrap()).unwrap();
         let mut conn = engine.checkout().unwrap();
-        let pid: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let pid = backend_pid(&mut conn);
         terminate(&fx, &[pid]);
         let error = conn.execute("SELECT 1", &[]).unwrap_err();
         assert!(

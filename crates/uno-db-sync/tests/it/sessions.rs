@@ -9,7 +9,7 @@ use uno_db_core::blocking::{Client, Engine, Session};
 use uno_db_core::{ErrorKind, IsolationLevel, RetryPolicy, SqlState, TransactionOptions};
 use uno_db_sync::SyncEngine;
 
-use crate::support::{Fixture, LIMIT, within};
+use crate::support::{Fixture, LIMIT, backend_pid, within};
 
 fn count(engine: &SyncEngine) -> i64 {
     engine
@@ -37,17 +37,11 @@ fn a_dropped_session_rolls_back_and_the_connection_is_reused() {
             session
                 .execute("INSERT INTO t (id) VALUES ($1)", &[&1_i32])
                 .unwrap();
-            session
-                .query_one("SELECT pg_backend_pid()", &[])
-                .unwrap()
-                .get(0)
+            backend_pid(&mut session)
         };
         assert_eq!(count(&engine), 0);
         let mut conn = engine.checkout().unwrap();
-        let same: i32 = conn
-            .query_one("SELECT pg_backend_pid()", &[])
-            .unwrap()
-            .get(0);
+        let same = backend_pid(&mut conn);
         assert_eq!(pid, same, "cleaned and reused, not discarded");
         // Not inside a transaction any more: a new one can begin.
         conn.batch_execute("BEGIN; ROLLBACK").unwrap();

@@ -4,6 +4,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use uno_db_core::blocking::Client;
 use uno_db_core::{ConnectionConfig, ConnectionConfigBuilder};
 use uno_db_testkit::TestDb;
 
@@ -38,6 +39,15 @@ impl Fixture {
     pub(crate) fn admin(&self) -> postgres::Client {
         postgres::Client::connect(self.db.url(), postgres::NoTls).expect("an admin connection")
     }
+}
+
+/// The server process behind `client` (`pg_backend_pid()`): what tells
+/// one physical connection from another.
+pub(crate) fn backend_pid(client: &mut impl Client) -> i32 {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .expect("the backend's pid")
+        .get(0)
 }
 
 /// Runs `body` on its own thread and fails the test if it takes longer than
