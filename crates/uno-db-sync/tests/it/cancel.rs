@@ -6,7 +6,7 @@ use uno_db_core::blocking::{Client, Engine};
 use uno_db_core::{ErrorKind, SqlState, TransactionOptions};
 use uno_db_sync::{CancelHandle, SyncEngine};
 
-use crate::support::{Fixture, LIMIT, backend_pid, within};
+use crate::support::{Fixture, LIMIT, backend_pid, eventually, within};
 
 /// How long a cancelled statement may take to fail (it would run 30 s).
 const CANCEL_BOUND: Duration = Duration::from_secs(5);
@@ -23,22 +23,16 @@ fn cancel_when_running(
 ) -> std::thread::JoinHandle<uno_db_core::Result<()>> {
     let mut admin = fx.admin();
     std::thread::spawn(move || {
-        let deadline = Instant::now() + CANCEL_BOUND;
-        loop {
-            let running: bool = admin
+        eventually("the statement never started", CANCEL_BOUND, || {
+            admin
                 .query_one(
                     "SELECT count(*) > 0 FROM pg_stat_activity \
                      WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep(30)%'",
                     &[&pid],
                 )
                 .unwrap()
-                .get(0);
-            if running {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the statement never started");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+                .get(0)
+        });
         handle.cancel()
     })
 }

@@ -8,7 +8,7 @@ use uno_db_core::{CloseReason, ConnectionConfig, ErrorKind};
 use uno_db_sync::SyncEngine;
 use uno_db_testkit::FaultProxy;
 
-use crate::support::{Fixture, LIMIT, backend_pid, within};
+use crate::support::{Fixture, LIMIT, backend_pid, eventually, within};
 
 fn through(fx: &Fixture, proxy: &FaultProxy) -> ConnectionConfig {
     let config: ConnectionConfig = fx.db.url_through(proxy).parse().unwrap();
@@ -215,24 +215,20 @@ fn a_statement_dropped_while_every_helper_is_busy_is_still_cancelled() {
         drop(conn);
         healer.join().unwrap().unwrap();
         let mut admin = fx.admin();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let running: bool = admin
-                .query_one(
-                    "SELECT count(*) > 0 FROM pg_stat_activity \
-                     WHERE pid = $1 AND state = 'active'",
-                    &[&pid],
-                )
-                .unwrap()
-                .get(0);
-            if !running {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the dropped statement still runs at the server"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(
+            "the dropped statement still runs at the server",
+            Duration::from_secs(10),
+            || {
+                let running: bool = admin
+                    .query_one(
+                        "SELECT count(*) > 0 FROM pg_stat_activity \
+                         WHERE pid = $1 AND state = 'active'",
+                        &[&pid],
+                    )
+                    .unwrap()
+                    .get(0);
+                !running
+            },
+        );
     });
 }

@@ -4,7 +4,7 @@ use uno_db_core::blocking::{Client, Engine};
 use uno_db_core::{CloseReason, ErrorKind};
 use uno_db_sync::SyncEngine;
 
-use crate::support::{Fixture, LIMIT, backend_pid, within};
+use crate::support::{Fixture, LIMIT, backend_pid, eventually, within};
 
 fn pids(engine: &SyncEngine, n: usize) -> Vec<i32> {
     let mut conns: Vec<_> = (0..n).map(|_| engine.checkout().unwrap()).collect();
@@ -20,22 +20,20 @@ fn terminate(fx: &Fixture, pids: &[i32]) {
             .get(0);
         assert!(killed);
     }
-    // Wait until the backends are really gone.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let left: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)",
-                &[&pids],
-            )
-            .unwrap()
-            .get(0);
-        if left == 0 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    eventually(
+        "the terminated backends are still there",
+        std::time::Duration::from_secs(5),
+        || {
+            let left: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)",
+                    &[&pids],
+                )
+                .unwrap()
+                .get(0);
+            left == 0
+        },
+    );
 }
 
 /// Sleeps until connections returned at `returned` have been idle for the

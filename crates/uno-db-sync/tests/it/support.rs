@@ -2,7 +2,7 @@
 
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use uno_db_core::blocking::Client;
 use uno_db_core::{ConnectionConfig, ConnectionConfigBuilder};
@@ -48,6 +48,16 @@ pub(crate) fn backend_pid(client: &mut impl Client) -> i32 {
         .query_one("SELECT pg_backend_pid()", &[])
         .expect("the backend's pid")
         .get(0)
+}
+
+/// Polls `condition` every 10 ms until it holds; fails the test, naming
+/// `what`, when it still does not after `limit`.
+pub(crate) fn eventually(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what} (waited {limit:?})");
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Runs `body` on its own thread and fails the test if it takes longer than
