@@ -16,7 +16,9 @@
 //! deadpool-postgres and sqlx at 64 tasks on a pool of 16 and 16 on 4, and
 //! ends with `ratio uno-db-async/deadpool-postgres = X` (the smaller of the
 //! two shapes). `sync` runs uno-db-sync and raw `r2d2_postgres` on OS threads
-//! and pgbench, at 16 threads on 16 and 4 on 4, and ends with
+//! and pgbench, at 16 threads on 16 and 4 on 4, with two drivers alone
+//! beside them (a `postgres::Client` per thread, and a `tokio_postgres`
+//! client per thread polled without a runtime), and ends with
 //! `ratio uno-db-sync/r2d2_postgres = X` and `ratio uno-db-sync/pgbench = Y`.
 //! `tls` runs uno-db-async and deadpool-postgres over TLS with the same
 //! rustls connector (`ratio uno-db-async+tls/deadpool-postgres+tls = X`),
@@ -50,6 +52,7 @@ mod multiplex_contenders;
 mod observability;
 mod pgbench;
 mod report;
+mod runtime_free;
 mod stream_contenders;
 mod sync_contenders;
 mod tls_contenders;

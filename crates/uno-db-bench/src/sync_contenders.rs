@@ -12,6 +12,7 @@ use uno_db::{ConnectionConfig, SslMode, SyncEngineFactory};
 use crate::args::Args;
 use crate::pgbench::Pgbench;
 use crate::report::Report;
+use crate::runtime_free::RuntimeFree;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -27,7 +28,11 @@ const PGBENCH_THREADS: &str = "pgbench -j clients";
 /// its statement prepared once. What uno-db-sync cannot beat; the gap
 /// from here to pgbench is the driver's (and its per-client runtime).
 const DRIVER: &str = "postgres (client per thread)";
-const CONTENDERS: [&str; 5] = [UNO, R2D2, PGBENCH, PGBENCH_THREADS, DRIVER];
+/// The same protocol code without the per-client runtime: a
+/// `tokio_postgres` client per thread, polled on that thread, which waits
+/// in `poll(2)` on its socket (see `runtime_free`).
+const RUNTIME_FREE: &str = "tokio-postgres (no runtime)";
+const CONTENDERS: [&str; 6] = [UNO, R2D2, PGBENCH, PGBENCH_THREADS, DRIVER, RUNTIME_FREE];
 
 pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     println!(
@@ -92,6 +97,10 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                         let ops = measure_driver(threads, &args.url, args.round)?;
                         report.record(DRIVER, &shape, ops);
                     }
+                    RUNTIME_FREE => {
+                        let ops = measure_runtime_free(threads, &args.url, args.round)?;
+                        report.record(RUNTIME_FREE, &shape, ops);
+                    }
                     PGBENCH => {
                         let ops = pgbench.run(pool, 2, args.round)?;
                         report.record(PGBENCH, &shape, ops);
@@ -113,6 +122,8 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
         (UNO, PGBENCH_THREADS),
         (UNO, DRIVER),
         (DRIVER, PGBENCH),
+        (RUNTIME_FREE, PGBENCH),
+        (RUNTIME_FREE, DRIVER),
     ] {
         let worst = report.ratio(ours, theirs, "select1", &shapes);
         println!("ratio {ours}/{theirs} = {worst:.3} (select1, worst shape)");
@@ -149,6 +160,31 @@ fn measure_driver(threads: usize, url: &str, length: Duration) -> Result<f64, Bo
         let (client, statement) = &mut *guard;
         client.query(&*statement, &[])?;
         Ok(())
+    })
+}
+
+/// `threads` threads, each with a runtime-free client of its own, for
+/// `length`; returns operations per second.
+fn measure_runtime_free(threads: usize, url: &str, length: Duration) -> Result<f64, BoxError> {
+    let mut clients = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        clients.push(std::sync::Mutex::new(RuntimeFree::connect(url)?));
+    }
+    let clients = Arc::new(clients);
+    let next = Arc::new(AtomicU64::new(0));
+    measure(threads, length, move || {
+        thread_local!(static MINE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) });
+        let index = MINE.with(|mine| {
+            mine.get().unwrap_or_else(|| {
+                let index = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(0);
+                mine.set(Some(index));
+                index
+            })
+        });
+        clients[index % clients.len()]
+            .lock()
+            .map_err(|_| "a benchmark client lock was poisoned")?
+            .select1()
     })
 }
 
