@@ -1,4 +1,5 @@
-//! `SELECT 1` through uno-db-async, raw deadpool-postgres and sqlx, and
+//! `SELECT 1` through uno-db-async, raw deadpool-postgres and sqlx (each on
+//! its defaults and on settings matching ours: see `peers`), and
 //! uno-db-async with `discard_on_return` for the cost of a full reset.
 
 use std::future::Future;
@@ -10,18 +11,28 @@ use uno_db::nonblocking::EngineFactory as _;
 use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode};
 
 use crate::args::Args;
+use crate::peers::{self, Settings, WAIT};
 use crate::report::Report;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const SHAPES: [(usize, usize); 2] = [(64, 16), (16, 4)];
 const UNO: &str = "uno-db-async";
-const DEADPOOL: &str = "deadpool-postgres";
-const SQLX: &str = "sqlx";
+const DEADPOOL_DEFAULTS: &str = "deadpool (defaults)";
+const DEADPOOL_MATCHING: &str = "deadpool (matching)";
+const SQLX_DEFAULTS: &str = "sqlx (defaults)";
+const SQLX_MATCHING: &str = "sqlx (matching)";
 /// uno-db-async resetting every returned connection with `DISCARD ALL`
 /// (`discard_on_return`): what a full reset costs.
 const UNO_DISCARD: &str = "uno-db-async+discard";
-const CONTENDERS: [&str; 4] = [UNO, DEADPOOL, SQLX, UNO_DISCARD];
+const CONTENDERS: [&str; 6] = [
+    UNO,
+    DEADPOOL_DEFAULTS,
+    DEADPOOL_MATCHING,
+    SQLX_DEFAULTS,
+    SQLX_MATCHING,
+    UNO_DISCARD,
+];
 
 pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -30,13 +41,15 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     runtime.block_on(run_async(args))
 }
 
-/// The three pools of one shape, built with the same settings: `pool`
-/// connections, all opened before measuring.
+/// The pools of one shape, each of `pool` connections, all opened before
+/// measuring.
 struct Contenders {
     uno: Arc<dyn uno_db::nonblocking::Engine>,
     uno_discard: Arc<dyn uno_db::nonblocking::Engine>,
-    deadpool: deadpool_postgres::Pool,
-    sqlx: sqlx::PgPool,
+    deadpool_defaults: deadpool_postgres::Pool,
+    deadpool_matching: deadpool_postgres::Pool,
+    sqlx_defaults: sqlx::PgPool,
+    sqlx_matching: sqlx::PgPool,
 }
 
 async fn build(args: &Args, pool: usize) -> Result<Contenders, BoxError> {
@@ -48,47 +61,34 @@ async fn build(args: &Args, pool: usize) -> Result<Contenders, BoxError> {
         .max_overflow(0)
         // Plaintext, as the raw pools here (`NoTls`) and pgbench run.
         .ssl_mode(SslMode::Disable)
-        .pool_timeout(Duration::from_secs(30))
+        .pool_timeout(WAIT)
         .build()?;
     let uno = AsyncEngineFactory::new().engine(&config)?;
     let uno_discard =
         AsyncEngineFactory::new().engine(&config.to_builder().discard_on_return(true).build()?)?;
-
-    let pg_config: tokio_postgres::Config = args.url.parse()?;
-    let manager = deadpool_postgres::Manager::from_config(
-        pg_config,
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    let deadpool = deadpool_postgres::Pool::builder(manager)
-        .max_size(pool)
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .wait_timeout(Some(Duration::from_secs(30)))
-        .build()?;
-
-    let sqlx = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(u32::try_from(pool)?)
-        .min_connections(u32::try_from(pool)?)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect(&args.url)
-        .await?;
+    let deadpool =
+        |settings| peers::deadpool(args.url.parse()?, tokio_postgres::NoTls, pool, settings);
+    let (deadpool_defaults, deadpool_matching) =
+        (deadpool(Settings::Defaults)?, deadpool(Settings::Matching)?);
+    let sqlx_defaults = peers::sqlx(&args.url, pool, Settings::Defaults).await?;
+    let sqlx_matching = peers::sqlx(&args.url, pool, Settings::Matching).await?;
 
     // Open every connection before measuring, so no round pays for connects.
-    let mut uno_held = Vec::new();
-    let mut deadpool_held = Vec::new();
+    let mut held = (Vec::new(), Vec::new());
     for _ in 0..pool {
-        uno_held.push(uno.connect().await?);
-        uno_held.push(uno_discard.connect().await?);
-        deadpool_held.push(deadpool.get().await?);
+        held.0.push(uno.connect().await?);
+        held.0.push(uno_discard.connect().await?);
+        held.1.push(deadpool_defaults.get().await?);
+        held.1.push(deadpool_matching.get().await?);
     }
-    drop((uno_held, deadpool_held));
+    drop(held);
     Ok(Contenders {
         uno,
         uno_discard,
-        deadpool,
-        sqlx,
+        deadpool_defaults,
+        deadpool_matching,
+        sqlx_defaults,
+        sqlx_matching,
     })
 }
 
@@ -128,8 +128,12 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                         .await?;
                         report.record(contender, &shape, ops);
                     }
-                    DEADPOOL => {
-                        let pool = contenders.deadpool.clone();
+                    DEADPOOL_DEFAULTS | DEADPOOL_MATCHING => {
+                        let pool = if contender == DEADPOOL_DEFAULTS {
+                            contenders.deadpool_defaults.clone()
+                        } else {
+                            contenders.deadpool_matching.clone()
+                        };
                         let ops = measure(tasks, args.round, move || {
                             let pool = pool.clone();
                             async move {
@@ -140,10 +144,14 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                             }
                         })
                         .await?;
-                        report.record(DEADPOOL, &shape, ops);
+                        report.record(contender, &shape, ops);
                     }
                     _ => {
-                        let pool = contenders.sqlx.clone();
+                        let pool = if contender == SQLX_DEFAULTS {
+                            contenders.sqlx_defaults.clone()
+                        } else {
+                            contenders.sqlx_matching.clone()
+                        };
                         let ops = measure(tasks, args.round, move || {
                             let pool = pool.clone();
                             async move {
@@ -152,7 +160,7 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                             }
                         })
                         .await?;
-                        report.record(SQLX, &shape, ops);
+                        report.record(contender, &shape, ops);
                     }
                 }
             }
@@ -160,13 +168,22 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
         report.print_medians(&shape, &CONTENDERS);
         contenders.uno.dispose();
         contenders.uno_discard.dispose();
-        contenders.deadpool.close();
-        contenders.sqlx.close().await;
+        contenders.deadpool_defaults.close();
+        contenders.deadpool_matching.close();
+        contenders.sqlx_defaults.close().await;
+        contenders.sqlx_matching.close().await;
     }
-    report.ratio(UNO, SQLX, "select1", &shapes);
-    report.ratio(UNO_DISCARD, UNO, "select1", &shapes);
-    let worst = report.ratio(UNO, DEADPOOL, "select1", &shapes);
-    println!("ratio {UNO}/{DEADPOOL} = {worst:.3} (select1, worst shape)");
+    // One line per pair and shape; then each pair's worst shape.
+    for (ours, theirs) in [
+        (UNO, DEADPOOL_DEFAULTS),
+        (UNO, DEADPOOL_MATCHING),
+        (UNO, SQLX_DEFAULTS),
+        (UNO, SQLX_MATCHING),
+        (UNO_DISCARD, UNO),
+    ] {
+        let worst = report.ratio(ours, theirs, "select1", &shapes);
+        println!("ratio {ours}/{theirs} = {worst:.3} (select1, worst shape)");
+    }
     Ok(())
 }
 

@@ -12,17 +12,22 @@
 //! cargo run --release -p uno-db-bench -- multiplex [--url URL] [--rounds N] [--seconds S]
 //! ```
 //!
+//! Every pool uno-db is compared with runs twice, on its own defaults
+//! (`(defaults)` in the output) and on settings matching uno-db's
+//! (`(matching)`); `peers` says what each sets.
 //! `async` runs `SELECT 1` (prepared) through uno-db-async, raw
 //! deadpool-postgres and sqlx at 64 tasks on a pool of 16 and 16 on 4, and
-//! ends with `ratio uno-db-async/deadpool-postgres = X` (the smaller of the
-//! two shapes). `sync` runs uno-db-sync and raw `r2d2_postgres` on OS threads
-//! and pgbench, at 16 threads on 16 and 4 on 4, with two drivers alone
-//! beside them (a `postgres::Client` per thread, and a `tokio_postgres`
-//! client per thread polled without a runtime), and ends with
-//! `ratio uno-db-sync/r2d2_postgres = X` and `ratio uno-db-sync/pgbench = Y`.
+//! ends with one `ratio uno-db-async/PEER = X` line per peer and shape,
+//! then each pair's worst shape. `sync` runs uno-db-sync and raw
+//! `r2d2_postgres` on OS threads and pgbench (on its defaults, matching
+//! ours, and prepared on two threads), at 16 threads on 16 and 4 on 4, with
+//! two drivers alone beside them (a `postgres::Client` per thread, and a
+//! `tokio_postgres` client per thread polled without a runtime), and ends
+//! with one `ratio A/B = X` line per pair and shape.
 //! `tls` runs uno-db-async and deadpool-postgres over TLS with the same
-//! rustls connector (`ratio uno-db-async+tls/deadpool-postgres+tls = X`),
-//! then the cold start of a 16-connection pool over TLS and in plaintext.
+//! rustls connector (`ratio uno-db-async+tls/deadpool+tls (defaults) = X`,
+//! and `(matching)`), then the cold start of a 16-connection pool over TLS
+//! and in plaintext.
 //! `stream` reads `--rows` rows (default 10 million) one at a time through
 //! uno-db-async's and uno-db-sync's `query_stream` and the drivers' own
 //! `query_raw`, with the resident memory each run adds
@@ -40,7 +45,7 @@
 //! ends with one `ratio uno-db-async/deadpool (defaults) = X (workload,
 //! shape)` line per pair.
 //! `multiplex` runs uno-db-async's multiplexed client, its pooled
-//! checkouts and deadpool-postgres (its defaults) on `SELECT 1` and
+//! checkouts and deadpool-postgres (both settings) on `SELECT 1` and
 //! `SELECT $1::int4 + 1`, at 64 tasks on a pool of 16 (2 shared
 //! connections) and 4 on 4 (1 shared connection), and ends with lines
 //! `ratio A/B = X (workload, shape)`.
@@ -50,6 +55,7 @@ mod args;
 mod async_contenders;
 mod multiplex_contenders;
 mod observability;
+mod peers;
 mod pgbench;
 mod report;
 mod runtime_free;

@@ -1,5 +1,6 @@
-//! uno-db-async's multiplexed client against deadpool-postgres and
-//! uno-db-async's pooled connections, on `SELECT 1` and on a query with a
+//! uno-db-async's multiplexed client against deadpool-postgres (on its
+//! defaults and on settings matching ours: see `peers`) and uno-db-async's
+//! pooled connections, on `SELECT 1` and on a query with a
 //! parameter, at 64 tasks on a pool of 16 and 4 tasks on 4. All in
 //! plaintext (uno-db with `sslmode=disable`, deadpool-postgres `NoTls`).
 
@@ -11,6 +12,7 @@ use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode};
 
 use crate::args::Args;
 use crate::async_contenders::measure;
+use crate::peers::{self, Settings, WAIT};
 use crate::report::Report;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -29,8 +31,9 @@ const MUX: &str = "uno-db-async multiplexed";
 /// a `Box<dyn Client>`, and every statement's future boxed).
 const MUX_DYN: &str = "uno-db-async multiplexed dyn";
 const POOLED: &str = "uno-db-async pooled";
-const DEADPOOL: &str = "deadpool-postgres";
-const CONTENDERS: [&str; 4] = [MUX, MUX_DYN, POOLED, DEADPOOL];
+const DEADPOOL_DEFAULTS: &str = "deadpool (defaults)";
+const DEADPOOL_MATCHING: &str = "deadpool (matching)";
+const CONTENDERS: [&str; 5] = [MUX, MUX_DYN, POOLED, DEADPOOL_DEFAULTS, DEADPOOL_MATCHING];
 
 pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -43,7 +46,8 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
 struct Contenders {
     /// Pooled checkouts and the multiplexed client, from one engine.
     uno: Arc<uno_db::r#async::AsyncEngine>,
-    deadpool: deadpool_postgres::Pool,
+    deadpool_defaults: deadpool_postgres::Pool,
+    deadpool_matching: deadpool_postgres::Pool,
 }
 
 async fn build(args: &Args, pool: usize, shared: usize) -> Result<Contenders, BoxError> {
@@ -53,32 +57,23 @@ async fn build(args: &Args, pool: usize, shared: usize) -> Result<Contenders, Bo
         .to_builder()
         .pool_size(pool)
         .max_overflow(0)
-        .pool_timeout(Duration::from_secs(30))
+        .pool_timeout(WAIT)
         .multiplex_connections(shared)
         // deadpool-postgres runs `NoTls`: both in plaintext.
         .ssl_mode(SslMode::Disable)
         .build()?;
     let uno = AsyncEngineFactory::new().async_engine(&config)?;
-    let pg_config: tokio_postgres::Config = args.url.parse()?;
-    let manager = deadpool_postgres::Manager::from_config(
-        pg_config,
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    // deadpool's defaults: no wait timeout.
-    let deadpool = deadpool_postgres::Pool::builder(manager)
-        .max_size(pool)
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()?;
-    let mut uno_held = Vec::new();
-    let mut deadpool_held = Vec::new();
+    let deadpool =
+        |settings| peers::deadpool(args.url.parse()?, tokio_postgres::NoTls, pool, settings);
+    let (deadpool_defaults, deadpool_matching) =
+        (deadpool(Settings::Defaults)?, deadpool(Settings::Matching)?);
+    let mut held = (Vec::new(), Vec::new());
     for _ in 0..pool {
-        uno_held.push(uno.checkout().await?);
-        deadpool_held.push(deadpool.get().await?);
+        held.0.push(uno.checkout().await?);
+        held.1.push(deadpool_defaults.get().await?);
+        held.1.push(deadpool_matching.get().await?);
     }
-    drop((uno_held, deadpool_held));
+    drop(held);
     // Open every shared connection: several statements at once per
     // connection.
     let mut warm = Vec::new();
@@ -91,7 +86,11 @@ async fn build(args: &Args, pool: usize, shared: usize) -> Result<Contenders, Bo
     for task in warm {
         task.await??;
     }
-    Ok(Contenders { uno, deadpool })
+    Ok(Contenders {
+        uno,
+        deadpool_defaults,
+        deadpool_matching,
+    })
 }
 
 async fn run_async(args: &Args) -> Result<(), BoxError> {
@@ -122,13 +121,16 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
             report.print_medians(&key, &CONTENDERS);
         }
         contenders.uno.dispose();
-        contenders.deadpool.close();
+        contenders.deadpool_defaults.close();
+        contenders.deadpool_matching.close();
     }
     for (ours, theirs) in [
-        (MUX, DEADPOOL),
-        (MUX_DYN, DEADPOOL),
+        (MUX, DEADPOOL_DEFAULTS),
+        (MUX, DEADPOOL_MATCHING),
+        (MUX_DYN, DEADPOOL_DEFAULTS),
         (MUX, POOLED),
-        (POOLED, DEADPOOL),
+        (POOLED, DEADPOOL_DEFAULTS),
+        (POOLED, DEADPOOL_MATCHING),
     ] {
         for (workload, shape, key) in &keys {
             let ratio = report.round_ratio(ours, theirs, key);
@@ -207,7 +209,11 @@ async fn run_one(
             .await
         }
         _ => {
-            let pool = contenders.deadpool.clone();
+            let pool = if contender == DEADPOOL_DEFAULTS {
+                contenders.deadpool_defaults.clone()
+            } else {
+                contenders.deadpool_matching.clone()
+            };
             measure(tasks, length, move || {
                 let pool = pool.clone();
                 async move {

@@ -31,17 +31,18 @@ impl Pgbench {
         })
     }
 
-    /// `pgbench -M prepared -f select1.sql -c CLIENTS -j THREADS` for
+    /// `pgbench -M PROTOCOL -f select1.sql -c CLIENTS -j THREADS` for
     /// `length`; returns its transactions per second.
     pub(crate) fn run(
         &self,
+        protocol: Protocol,
         clients: usize,
         threads: usize,
         length: Duration,
     ) -> Result<f64, BoxError> {
         let seconds = length.as_secs().max(1);
         let output = Command::new(&self.binary)
-            .args(["-n", "-M", "prepared", "-j", &threads.to_string()])
+            .args(["-n", "-M", protocol.name(), "-j", &threads.to_string()])
             // Plaintext, as every other contender runs.
             .env("PGSSLMODE", "disable")
             .arg("-f")
@@ -64,6 +65,25 @@ impl Pgbench {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|tps| tps.parse().ok())
             .ok_or_else(|| format!("no `tps = ` line in pgbench's output: {stdout}").into())
+    }
+}
+
+/// pgbench's query protocol (`-M`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// pgbench's default: each statement's text in a simple `Query`.
+    Simple,
+    /// Each statement prepared once per client, as uno-db's statement
+    /// cache serves them.
+    Prepared,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Simple => "simple",
+            Self::Prepared => "prepared",
+        }
     }
 }
 

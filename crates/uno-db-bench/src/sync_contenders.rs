@@ -1,5 +1,6 @@
-//! `SELECT 1` through uno-db-sync and raw `r2d2_postgres` on OS threads, and
-//! pgbench.
+//! `SELECT 1` through uno-db-sync and raw `r2d2_postgres` on OS threads
+//! (on its defaults and on settings matching ours: see `peers`), pgbench
+//! (likewise), and two drivers alone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,7 +11,8 @@ use uno_db::blocking::EngineFactory as _;
 use uno_db::{ConnectionConfig, SslMode, SyncEngineFactory};
 
 use crate::args::Args;
-use crate::pgbench::Pgbench;
+use crate::peers::{self, WAIT};
+use crate::pgbench::{Pgbench, Protocol};
 use crate::report::Report;
 use crate::runtime_free::RuntimeFree;
 
@@ -18,12 +20,20 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const SHAPES: [(usize, usize); 2] = [(16, 16), (4, 4)];
 const UNO: &str = "uno-db-sync";
-const R2D2: &str = "r2d2_postgres";
-/// pgbench on two threads, one per core of the machines measured here.
-const PGBENCH: &str = "pgbench";
-/// pgbench with a thread per client, as uno-db-sync has a thread per
-/// connection.
-const PGBENCH_THREADS: &str = "pgbench -j clients";
+/// `r2d2_postgres` the way its documentation shows it: its defaults (an
+/// empty query on every checkout), the SQL text sent on every call.
+const R2D2_DEFAULTS: &str = "r2d2_postgres (defaults)";
+/// `r2d2_postgres` on settings matching ours: no query on checkout, the
+/// statement prepared once per connection.
+const R2D2_MATCHING: &str = "r2d2_postgres (matching)";
+/// pgbench on its defaults: the simple query protocol, one thread.
+const PGBENCH_DEFAULTS: &str = "pgbench (defaults)";
+/// pgbench on settings matching ours: statements prepared (`-M prepared`),
+/// a thread per client as uno-db-sync has a thread per connection.
+const PGBENCH_MATCHING: &str = "pgbench (matching)";
+/// pgbench at its fastest here: prepared, on two threads, one per core of
+/// the machines measured here.
+const PGBENCH_TWO: &str = "pgbench -j 2";
 /// The Rust driver alone, no pool: a `postgres::Client` per thread with
 /// its statement prepared once. What uno-db-sync cannot beat; the gap
 /// from here to pgbench is the driver's (and its per-client runtime).
@@ -32,7 +42,16 @@ const DRIVER: &str = "postgres (client per thread)";
 /// `tokio_postgres` client per thread, polled on that thread, which waits
 /// in `poll(2)` on its socket (see `runtime_free`).
 const RUNTIME_FREE: &str = "tokio-postgres (no runtime)";
-const CONTENDERS: [&str; 6] = [UNO, R2D2, PGBENCH, PGBENCH_THREADS, DRIVER, RUNTIME_FREE];
+const CONTENDERS: [&str; 8] = [
+    UNO,
+    R2D2_DEFAULTS,
+    R2D2_MATCHING,
+    PGBENCH_DEFAULTS,
+    PGBENCH_MATCHING,
+    PGBENCH_TWO,
+    DRIVER,
+    RUNTIME_FREE,
+];
 
 pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     println!(
@@ -53,16 +72,12 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
             .max_overflow(0)
             // Plaintext, as the raw pools here (`NoTls`) and pgbench run.
             .ssl_mode(SslMode::Disable)
-            .pool_timeout(Duration::from_secs(30))
+            .pool_timeout(WAIT)
             .build()?;
         let uno = SyncEngineFactory::new().engine(&config)?;
-        // r2d2_postgres the way its documentation shows it: SQL text per call.
-        let manager =
-            r2d2_postgres::PostgresConnectionManager::new(args.url.parse()?, postgres::NoTls);
-        let r2d2 = r2d2::Pool::builder()
-            .max_size(u32::try_from(pool)?)
-            .connection_timeout(Duration::from_secs(30))
-            .build(manager)?;
+        // r2d2's `build` opens every connection before it returns.
+        let r2d2_defaults = peers::r2d2_defaults(&args.url, pool)?;
+        let r2d2_matching = peers::r2d2_matching(&args.url, pool, "SELECT 1")?;
         {
             let mut held = Vec::new();
             for _ in 0..pool {
@@ -84,14 +99,24 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                         })?;
                         report.record(UNO, &shape, ops);
                     }
-                    R2D2 => {
-                        let pool = r2d2.clone();
+                    R2D2_DEFAULTS => {
+                        let pool = r2d2_defaults.clone();
                         let ops = measure(threads, args.round, move || {
                             let mut client = pool.get()?;
                             client.query("SELECT 1", &[])?;
                             Ok(())
                         })?;
-                        report.record(R2D2, &shape, ops);
+                        report.record(contender, &shape, ops);
+                    }
+                    R2D2_MATCHING => {
+                        let pool = r2d2_matching.clone();
+                        let ops = measure(threads, args.round, move || {
+                            let mut conn = pool.get()?;
+                            let (client, statement) = &mut *conn;
+                            client.query(&*statement, &[])?;
+                            Ok(())
+                        })?;
+                        report.record(contender, &shape, ops);
                     }
                     DRIVER => {
                         let ops = measure_driver(threads, &args.url, args.round)?;
@@ -101,13 +126,17 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                         let ops = measure_runtime_free(threads, &args.url, args.round)?;
                         report.record(RUNTIME_FREE, &shape, ops);
                     }
-                    PGBENCH => {
-                        let ops = pgbench.run(pool, 2, args.round)?;
-                        report.record(PGBENCH, &shape, ops);
+                    PGBENCH_DEFAULTS => {
+                        let ops = pgbench.run(Protocol::Simple, pool, 1, args.round)?;
+                        report.record(contender, &shape, ops);
+                    }
+                    PGBENCH_MATCHING => {
+                        let ops = pgbench.run(Protocol::Prepared, pool, pool, args.round)?;
+                        report.record(contender, &shape, ops);
                     }
                     _ => {
-                        let ops = pgbench.run(pool, pool, args.round)?;
-                        report.record(PGBENCH_THREADS, &shape, ops);
+                        let ops = pgbench.run(Protocol::Prepared, pool, 2, args.round)?;
+                        report.record(contender, &shape, ops);
                     }
                 }
             }
@@ -117,12 +146,15 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     }
     // One line per pair and shape above; then each pair's worst shape.
     for (ours, theirs) in [
-        (UNO, R2D2),
-        (UNO, PGBENCH),
-        (UNO, PGBENCH_THREADS),
+        (UNO, R2D2_DEFAULTS),
+        (UNO, R2D2_MATCHING),
+        (UNO, PGBENCH_DEFAULTS),
+        (UNO, PGBENCH_MATCHING),
+        (UNO, PGBENCH_TWO),
         (UNO, DRIVER),
-        (DRIVER, PGBENCH),
-        (RUNTIME_FREE, PGBENCH),
+        (R2D2_MATCHING, DRIVER),
+        (DRIVER, PGBENCH_TWO),
+        (RUNTIME_FREE, PGBENCH_TWO),
         (RUNTIME_FREE, DRIVER),
     ] {
         let worst = report.ratio(ours, theirs, "select1", &shapes);

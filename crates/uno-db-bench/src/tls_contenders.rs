@@ -1,5 +1,6 @@
-//! TLS: `SELECT 1` through uno-db-async and raw deadpool-postgres, both
-//! over TLS with the same rustls connector (uno-db's), and the cold start
+//! TLS: `SELECT 1` through uno-db-async and raw deadpool-postgres (on its
+//! defaults and on settings matching ours: see `peers`), all over TLS with
+//! the same rustls connector (uno-db's), and the cold start
 //! of a pool (16 connections opened at once) over TLS and in plaintext.
 //!
 //! The server must accept TLS (the Debian default cluster does, with its
@@ -7,7 +8,7 @@
 //! the point is the cost of encryption, not of verification.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use uno_db::nonblocking::EngineFactory as _;
 use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode};
@@ -15,14 +16,16 @@ use uno_db_core::backend::{RustlsConnector, TlsSettings, Verification};
 
 use crate::args::Args;
 use crate::async_contenders::measure;
+use crate::peers::{self, Settings, WAIT};
 use crate::report::Report;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const SHAPES: [(usize, usize); 2] = [(64, 16), (16, 4)];
 const UNO: &str = "uno-db-async+tls";
-const DEADPOOL: &str = "deadpool-postgres+tls";
-const CONTENDERS: [&str; 2] = [UNO, DEADPOOL];
+const DEADPOOL_DEFAULTS: &str = "deadpool+tls (defaults)";
+const DEADPOOL_MATCHING: &str = "deadpool+tls (matching)";
+const CONTENDERS: [&str; 3] = [UNO, DEADPOOL_DEFAULTS, DEADPOOL_MATCHING];
 /// Connections a cold pool opens at once.
 const COLD_POOL: usize = 16;
 
@@ -41,11 +44,15 @@ fn config(args: &Args, mode: SslMode, pool: usize) -> Result<ConnectionConfig, B
         .ssl_mode(mode)
         .pool_size(pool)
         .max_overflow(0)
-        .pool_timeout(Duration::from_secs(30))
+        .pool_timeout(WAIT)
         .build()?)
 }
 
-fn deadpool(args: &Args, pool: usize) -> Result<deadpool_postgres::Pool, BoxError> {
+fn deadpool(
+    args: &Args,
+    pool: usize,
+    settings: Settings,
+) -> Result<deadpool_postgres::Pool, BoxError> {
     let tls = RustlsConnector::new(&TlsSettings {
         verification: Verification::None,
         root_certs: None,
@@ -55,18 +62,7 @@ fn deadpool(args: &Args, pool: usize) -> Result<deadpool_postgres::Pool, BoxErro
     .map_err(|problems| format!("{problems:?}"))?;
     let mut pg_config: tokio_postgres::Config = args.url.parse()?;
     pg_config.ssl_mode(tokio_postgres::config::SslMode::Require);
-    let manager = deadpool_postgres::Manager::from_config(
-        pg_config,
-        tls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    Ok(deadpool_postgres::Pool::builder(manager)
-        .max_size(pool)
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .wait_timeout(Some(Duration::from_secs(30)))
-        .build()?)
+    peers::deadpool(pg_config, tls, pool, settings)
 }
 
 /// Milliseconds to open `COLD_POOL` connections at once on a new engine.
@@ -101,7 +97,8 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
         let shape = format!("{tasks}x{pool}");
         shapes.push(shape.clone());
         let uno = AsyncEngineFactory::new().engine(&config(args, SslMode::Require, pool)?)?;
-        let deadpool = deadpool(args, pool)?;
+        let defaults = deadpool(args, pool, Settings::Defaults)?;
+        let matching = deadpool(args, pool, Settings::Matching)?;
         let mut held_uno = Vec::new();
         let mut held_deadpool = Vec::new();
         for _ in 0..pool {
@@ -116,7 +113,8 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                 return Err("the server did not encrypt the session".into());
             }
             held_uno.push(conn);
-            held_deadpool.push(deadpool.get().await?);
+            held_deadpool.push(defaults.get().await?);
+            held_deadpool.push(matching.get().await?);
         }
         drop((held_uno, held_deadpool));
         for round in 0..args.rounds {
@@ -137,7 +135,11 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                     })
                     .await?
                 } else {
-                    let pool = deadpool.clone();
+                    let pool = if contender == DEADPOOL_DEFAULTS {
+                        defaults.clone()
+                    } else {
+                        matching.clone()
+                    };
                     measure(tasks, args.round, move || {
                         let pool = pool.clone();
                         async move {
@@ -154,10 +156,13 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
         }
         report.print_medians(&shape, &CONTENDERS);
         uno.dispose();
-        deadpool.close();
+        defaults.close();
+        matching.close();
     }
-    let worst = report.ratio(UNO, DEADPOOL, "select1 over TLS", &shapes);
-    println!("ratio {UNO}/{DEADPOOL} = {worst:.3} (select1 over TLS, worst shape)");
+    for theirs in [DEADPOOL_DEFAULTS, DEADPOOL_MATCHING] {
+        let worst = report.ratio(UNO, theirs, "select1 over TLS", &shapes);
+        println!("ratio {UNO}/{theirs} = {worst:.3} (select1 over TLS, worst shape)");
+    }
 
     // Cold start, interleaved: TLS then plaintext, each round.
     let tls = config(args, SslMode::Require, COLD_POOL)?;

@@ -11,7 +11,6 @@
 //! behind by those intervals.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use uno_db::r#async::AsyncEngine;
 use uno_db::nonblocking::Engine;
@@ -19,6 +18,7 @@ use uno_db::{AsyncEngineFactory, ConnectionConfig, SslMode, TransactionOptions};
 
 use crate::args::Args;
 use crate::async_contenders::measure;
+use crate::peers::{self, Settings, WAIT};
 use crate::report::Report;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -33,9 +33,6 @@ const DEADPOOL_DEFAULTS: &str = "deadpool (defaults)";
 /// deadpool-postgres given uno-db's settings: a 30 s wait timeout.
 const DEADPOOL_MATCHING: &str = "deadpool (matching)";
 const CONTENDERS: [&str; 4] = [UNO, UNO_DYN, DEADPOOL_DEFAULTS, DEADPOOL_MATCHING];
-/// Both pools wait this long for a connection (uno-db's `pool_timeout`,
-/// deadpool's `wait_timeout` when matching).
-const WAIT: Duration = Duration::from_secs(30);
 /// Rows the transaction workload updates, chosen at random.
 const TX_ROWS: i32 = 1000;
 const TX_TABLE: &str = "uno_db_bench_tx";
@@ -92,23 +89,9 @@ async fn build(args: &Args, pool: usize) -> Result<Pools, BoxError> {
         .pool_timeout(WAIT)
         .build()?;
     let uno = AsyncEngineFactory::new().async_engine(&config)?;
-    let deadpool = |wait: Option<Duration>| -> Result<deadpool_postgres::Pool, BoxError> {
-        let manager = deadpool_postgres::Manager::from_config(
-            args.url.parse()?,
-            tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
-        );
-        let mut builder = deadpool_postgres::Pool::builder(manager).max_size(pool);
-        if wait.is_some() {
-            builder = builder
-                .runtime(deadpool_postgres::Runtime::Tokio1)
-                .wait_timeout(wait);
-        }
-        Ok(builder.build()?)
-    };
-    let (defaults, matching) = (deadpool(None)?, deadpool(Some(WAIT))?);
+    let deadpool =
+        |settings| peers::deadpool(args.url.parse()?, tokio_postgres::NoTls, pool, settings);
+    let (defaults, matching) = (deadpool(Settings::Defaults)?, deadpool(Settings::Matching)?);
     // Open every connection before measuring, so no round pays for connects.
     let mut held = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..pool {
