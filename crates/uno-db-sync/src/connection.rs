@@ -32,11 +32,23 @@ pub struct SyncConnection {
     leak: Option<LeakTicket>,
 }
 
+/// Where a checked-out connection goes back to: its engine's shared state
+/// and pool. An engine keeps one per stripe
+/// ([`Striped`](uno_db_core::backend::Striped)) and a checkout
+/// takes its thread's: a reference to the shared state and one to the pool
+/// taken by every checkout would be two reference counts written from
+/// every thread at once, two cache lines passed between the cores on every
+/// checkout and again on every return (and the shared state's first line
+/// read by every checkout with them).
+pub(crate) struct Home {
+    pub(crate) shared: Arc<EngineShared>,
+    pub(crate) pool: Pool<ConnManager>,
+}
+
 enum Inner {
     Pooled {
         slot: PooledConnection<ConnManager>,
-        shared: Arc<EngineShared>,
-        pool: Pool<ConnManager>,
+        home: Arc<Home>,
     },
     /// A connection not yet in the pool, lent to the connection callbacks.
     Detached(Box<PgConn>),
@@ -45,12 +57,11 @@ enum Inner {
 impl SyncConnection {
     pub(crate) fn pooled(
         slot: PooledConnection<ConnManager>,
-        shared: Arc<EngineShared>,
-        pool: Pool<ConnManager>,
+        home: Arc<Home>,
         leak: Option<LeakTicket>,
     ) -> Self {
         Self {
-            inner: Some(Inner::Pooled { slot, shared, pool }),
+            inner: Some(Inner::Pooled { slot, home }),
             leak,
         }
     }
@@ -146,14 +157,10 @@ impl SyncConnection {
 
 impl Drop for SyncConnection {
     fn drop(&mut self) {
-        if let Some(Inner::Pooled {
-            mut slot,
-            shared,
-            pool,
-        }) = self.inner.take()
-        {
+        if let Some(Inner::Pooled { mut slot, home }) = self.inner.take() {
+            let Home { shared, pool } = &*home;
             shared.core.checked_in(self.leak.take());
-            release::release(&shared, &pool, &mut slot);
+            release::release(shared, pool, &mut slot);
             // The slot goes back to r2d2 (or is dropped) here; then the
             // checkout at the head of the queue may take it or open one.
             drop(slot);

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use r2d2::{Pool, PooledConnection};
 use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
-use uno_db_core::backend::{CredentialSource, DrainStep, EngineCore, ForcedClose, MAX_CONNECTIONS};
+use uno_db_core::backend::{
+    CredentialSource, DrainStep, EngineCore, ForcedClose, MAX_CONNECTIONS, Striped,
+};
 use uno_db_core::blocking;
 use uno_db_core::blocking::CredentialProvider;
 use uno_db_core::{
@@ -17,7 +19,7 @@ use uno_db_core::{
 };
 
 use crate::connect;
-use crate::connection::SyncConnection;
+use crate::connection::{Home, SyncConnection};
 use crate::listener::SyncListener;
 use crate::manager::{ConnManager, EventErrorHandler};
 use crate::runtime_guard::ensure_blocking_context;
@@ -71,6 +73,8 @@ pub struct SyncEngine {
     pool: Pool<ConnManager>,
     /// Held by every clone: the background threads end once it is gone.
     alive: Arc<()>,
+    /// Where checked-out connections go back to, one per stripe.
+    homes: Arc<Striped<Arc<Home>>>,
 }
 
 impl SyncEngine {
@@ -127,10 +131,17 @@ impl SyncEngine {
         let shared = Arc::new(EngineShared::new(core, provider, callbacks));
         let pool = build_pool(&shared);
         shared.core.events().engine_created("postgres");
+        let homes = Striped::from_fn(|_| {
+            Arc::new(Home {
+                shared: Arc::clone(&shared),
+                pool: pool.clone(),
+            })
+        });
         Ok(Self {
             shared,
             pool,
             alive: Arc::new(()),
+            homes: Arc::new(homes),
         })
     }
 
@@ -202,12 +213,8 @@ impl SyncEngine {
             .0
             .as_mut()
             .and_then(|conn| core.handed_out(&mut conn.state, checkout.started(), location));
-        Ok(SyncConnection::pooled(
-            slot,
-            Arc::clone(&self.shared),
-            self.pool.clone(),
-            ticket,
-        ))
+        let (_, home) = self.homes.local();
+        Ok(SyncConnection::pooled(slot, Arc::clone(home), ticket))
     }
 
     /// Checks out a connection and begins a transaction on it; the concrete
@@ -460,6 +467,7 @@ impl SyncEngine {
                 pool: self.pool.clone(),
                 // The refill must not keep the engine alive.
                 alive: Arc::new(()),
+                homes: Arc::clone(&self.homes),
             };
             let alive = Arc::downgrade(&self.alive);
             drop(
@@ -611,5 +619,89 @@ impl fmt::Debug for SyncEngine {
             .field("config", &self.shared.core.config().to_url())
             .field("status", &blocking::Engine::status(self))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use uno_db_core::ConnectionConfig;
+    use uno_db_testkit::TestDb;
+
+    use super::*;
+
+    /// Runs `body` on its own thread, failing the test if it takes longer
+    /// than `limit`.
+    fn within(limit: Duration, body: impl FnOnce() + Send + 'static) {
+        let (done, finished) = mpsc::channel();
+        let runner = std::thread::spawn(move || {
+            body();
+            drop(done.send(()));
+        });
+        match finished.recv_timeout(limit) {
+            Ok(()) => runner.join().expect("the test body"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // The body panicked: fail with its message.
+                if let Err(panic) = runner.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test took over {limit:?}"),
+        }
+    }
+
+    #[test]
+    fn checkouts_count_through_their_threads_home_not_the_engines_shared_state() {
+        within(Duration::from_secs(60), || {
+            let db = TestDb::new().expect("a test database");
+            let config = db
+                .url()
+                .parse::<ConnectionConfig>()
+                .expect("the test URL parses")
+                .to_builder()
+                .pool_size(4)
+                .max_overflow(0)
+                .pool_timeout(Duration::from_secs(5))
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .expect("a valid configuration");
+            let engine = SyncEngine::new(&config).expect("an engine");
+            // Open the four connections first: each holds the shared
+            // state for its life, which is not what is counted here.
+            let opened: Vec<_> = (0..4).map(|_| engine.checkout().expect("a checkout")).collect();
+            drop(opened);
+            let shared_before = Arc::strong_count(&engine.shared);
+            let (_, home) = engine.homes.local();
+            let home_before = Arc::strong_count(home);
+
+            let held: Vec<_> = (0..3).map(|_| engine.checkout().expect("a checkout")).collect();
+            assert_eq!(
+                Arc::strong_count(&engine.shared),
+                shared_before,
+                "a checkout took a reference to the engine's shared state"
+            );
+            assert_eq!(Arc::strong_count(home), home_before + 3);
+
+            // Another thread's checkout counts on its own stripe's home.
+            let other = engine.clone();
+            let elsewhere = std::thread::spawn(move || {
+                let (index, home) = other.homes.local();
+                let before = Arc::strong_count(home);
+                let conn = other.checkout().expect("a checkout elsewhere");
+                let during = Arc::strong_count(home);
+                drop(conn);
+                (index, during - before)
+            })
+            .join()
+            .expect("the other thread");
+            assert_eq!(elsewhere.1, 1);
+            if elsewhere.0 != engine.homes.local().0 {
+                assert_eq!(Arc::strong_count(home), home_before + 3);
+            }
+            drop(held);
+            assert_eq!(Arc::strong_count(home), home_before);
+            assert_eq!(Arc::strong_count(&engine.shared), shared_before);
+        });
     }
 }
