@@ -623,37 +623,17 @@ impl fmt::Debug for SyncEngine {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
-    use std::sync::mpsc;
-
     use uno_db_core::ConnectionConfig;
     use uno_db_testkit::TestDb;
+    use uno_db_testkit::conformance::run_with_timeout;
 
     use super::*;
 
-    /// Runs `body` on its own thread, failing the test if it takes longer
-    /// than `limit`.
-    fn within(limit: Duration, body: impl FnOnce() + Send + 'static) {
-        let (done, finished) = mpsc::channel();
-        let runner = std::thread::spawn(move || {
-            body();
-            drop(done.send(()));
-        });
-        match finished.recv_timeout(limit) {
-            Ok(()) => runner.join().expect("the test body"),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // The body panicked: fail with its message.
-                if let Err(panic) = runner.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test took over {limit:?}"),
-        }
-    }
-
     #[test]
     fn checkouts_count_through_their_threads_home_not_the_engines_shared_state() {
-        within(Duration::from_secs(60), || {
+        run_with_timeout(Duration::from_secs(60), || {
             let db = TestDb::new().expect("a test database");
             let config = db
                 .url()
@@ -669,13 +649,17 @@ mod tests {
             let engine = SyncEngine::new(&config).expect("an engine");
             // Open the four connections first: each holds the shared
             // state for its life, which is not what is counted here.
-            let opened: Vec<_> = (0..4).map(|_| engine.checkout().expect("a checkout")).collect();
+            let opened: Vec<_> = (0..4)
+                .map(|_| engine.checkout().expect("a checkout"))
+                .collect();
             drop(opened);
             let shared_before = Arc::strong_count(&engine.shared);
             let (_, home) = engine.homes.local();
             let home_before = Arc::strong_count(home);
 
-            let held: Vec<_> = (0..3).map(|_| engine.checkout().expect("a checkout")).collect();
+            let held: Vec<_> = (0..3)
+                .map(|_| engine.checkout().expect("a checkout"))
+                .collect();
             assert_eq!(
                 Arc::strong_count(&engine.shared),
                 shared_before,
