@@ -171,25 +171,9 @@ fn measure_driver(threads: usize, url: &str, length: Duration) -> Result<f64, Bo
     for _ in 0..threads {
         let mut client = postgres::Client::connect(url, postgres::NoTls)?;
         let statement = client.prepare("SELECT 1")?;
-        clients.push(std::sync::Mutex::new((client, statement)));
+        clients.push((client, statement));
     }
-    let clients = Arc::new(clients);
-    let next = Arc::new(AtomicU64::new(0));
-    measure(threads, length, move || {
-        // Each thread takes its own client once and keeps it: the lock is
-        // never contended.
-        thread_local!(static MINE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) });
-        let index = MINE.with(|mine| {
-            mine.get().unwrap_or_else(|| {
-                let index = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(0);
-                mine.set(Some(index));
-                index
-            })
-        });
-        let mut guard = clients[index % clients.len()]
-            .lock()
-            .map_err(|_| "a benchmark client lock was poisoned")?;
-        let (client, statement) = &mut *guard;
+    measure_pinned(threads, length, clients, |(client, statement)| {
         client.query(&*statement, &[])?;
         Ok(())
     })
@@ -200,11 +184,30 @@ fn measure_driver(threads: usize, url: &str, length: Duration) -> Result<f64, Bo
 fn measure_runtime_free(threads: usize, url: &str, length: Duration) -> Result<f64, BoxError> {
     let mut clients = Vec::with_capacity(threads);
     for _ in 0..threads {
-        clients.push(std::sync::Mutex::new(RuntimeFree::connect(url)?));
+        clients.push(RuntimeFree::connect(url)?);
     }
-    let clients = Arc::new(clients);
+    measure_pinned(threads, length, clients, RuntimeFree::select1)
+}
+
+/// Runs `threads` threads for `length`, each taking one of `clients` for
+/// itself on its first operation and running `operation` on it; returns
+/// operations per second. Each client's lock is taken by its one thread
+/// only, so it is never contended.
+fn measure_pinned<C, F>(
+    threads: usize,
+    length: Duration,
+    clients: Vec<C>,
+    operation: F,
+) -> Result<f64, BoxError>
+where
+    C: Send + 'static,
+    F: Fn(&mut C) -> Result<(), BoxError> + Clone + Send + Sync + 'static,
+{
+    let clients: Arc<Vec<_>> = Arc::new(clients.into_iter().map(std::sync::Mutex::new).collect());
     let next = Arc::new(AtomicU64::new(0));
     measure(threads, length, move || {
+        // `measure` starts fresh threads on every call: a thread's index
+        // is from this call's `next`.
         thread_local!(static MINE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) });
         let index = MINE.with(|mine| {
             mine.get().unwrap_or_else(|| {
@@ -213,10 +216,10 @@ fn measure_runtime_free(threads: usize, url: &str, length: Duration) -> Result<f
                 index
             })
         });
-        clients[index % clients.len()]
+        let mut client = clients[index % clients.len()]
             .lock()
-            .map_err(|_| "a benchmark client lock was poisoned")?
-            .select1()
+            .map_err(|_| "a benchmark client lock was poisoned")?;
+        operation(&mut client)
     })
 }
 
