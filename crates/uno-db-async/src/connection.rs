@@ -19,9 +19,10 @@ use crate::session::AsyncSession;
 /// is rolled back and the role reset first, and a connection dropped in the
 /// middle of a statement is discarded rather than reused.
 ///
-/// Statements with parameters go through the connection's statement cache
-/// (unless `statement_cache_size` is 0); statements without parameters run
-/// as unnamed statements in one round trip.
+/// Every statement, with or without parameters, is prepared once on this
+/// physical connection and served from its statement cache afterwards; with
+/// `statement_cache_size` 0, a statement without parameters runs as the
+/// unnamed statement in one round trip.
 pub struct AsyncConnection {
     inner: Option<Inner>,
     /// Where and when it was checked out, with leak detection on.

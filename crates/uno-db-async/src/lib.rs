@@ -27,12 +27,14 @@
 //! connection and cancelling a statement whose caller was dropped run in
 //! spawned tasks, before anyone else gets the connection.
 //!
-//! Statements without parameters run as unnamed statements: one round
-//! trip, nothing left on the server. Statements with parameters are
-//! prepared once per connection and cached (`statement_cache_size`, least
-//! recently used evicted, stale plans re-prepared); with the cache at 0
-//! they are prepared per call and closed afterwards (two round trips), for
-//! `PgBouncer` in transaction mode.
+//! Statements, with or without parameters, are prepared once per
+//! connection and cached (`statement_cache_size`, least recently used
+//! evicted, stale plans re-prepared), so that the server parses and plans
+//! each once. With the cache at 0 (for `PgBouncer` in transaction mode) a
+//! statement without parameters runs as the unnamed statement, one round
+//! trip and nothing left on the server, and one with parameters is
+//! described once per connection and then runs unnamed (see
+//! `docs/high-availability.md`).
 //!
 //! TLS (feature `tls`, on by default) is the core's rustls connector, the
 //! same for both backends: every libpq `sslmode`, client certificates and
