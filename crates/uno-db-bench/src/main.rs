@@ -18,8 +18,9 @@
 //! `async` runs `SELECT 1` (prepared) through uno-db-async, raw
 //! deadpool-postgres and sqlx at 64 tasks on a pool of 16 and 16 on 4, and
 //! ends with one `ratio uno-db-async/PEER = X` line per peer and shape,
-//! then each pair's worst shape. `sync` runs uno-db-sync and raw
-//! `r2d2_postgres` on OS threads and pgbench (on its defaults, matching
+//! then each pair's worst shape. `sync` runs uno-db-sync (through the
+//! traits and through its concrete types) and raw `r2d2_postgres` on OS
+//! threads and pgbench (on its defaults, matching
 //! ours, and prepared on two threads), at 16 threads on 16 and 4 on 4, with
 //! two drivers alone beside them (a `postgres::Client` per thread, and a
 //! `tokio_postgres` client per thread polled without a runtime), and ends

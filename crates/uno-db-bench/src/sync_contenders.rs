@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use uno_db::blocking::EngineFactory as _;
+use uno_db::blocking::{self, Client as _};
 use uno_db::{ConnectionConfig, SslMode, SyncEngineFactory};
 
 use crate::args::Args;
@@ -19,7 +19,10 @@ use crate::runtime_free::RuntimeFree;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const SHAPES: [(usize, usize); 2] = [(16, 16), (4, 4)];
+/// uno-db-sync through the traits: `Arc<dyn Engine>`, `Box<dyn Connection>`.
 const UNO: &str = "uno-db-sync";
+/// uno-db-sync through its concrete types: `SyncEngine::checkout`, no box.
+const UNO_CONCRETE: &str = "uno-db-sync (concrete)";
 /// `r2d2_postgres` the way its documentation shows it: its defaults (an
 /// empty query on every checkout), the SQL text sent on every call.
 const R2D2_DEFAULTS: &str = "r2d2_postgres (defaults)";
@@ -42,8 +45,9 @@ const DRIVER: &str = "postgres (client per thread)";
 /// `tokio_postgres` client per thread, polled on that thread, which waits
 /// in `poll(2)` on its socket (see `runtime_free`).
 const RUNTIME_FREE: &str = "tokio-postgres (no runtime)";
-const CONTENDERS: [&str; 8] = [
+const CONTENDERS: [&str; 9] = [
     UNO,
+    UNO_CONCRETE,
     R2D2_DEFAULTS,
     R2D2_MATCHING,
     PGBENCH_DEFAULTS,
@@ -59,6 +63,7 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
         args.rounds, args.round
     );
     let pgbench = Pgbench::new(&args.url)?;
+    let mut admin = postgres::Client::connect(&args.url, postgres::NoTls)?;
     let mut report = Report::default();
     let mut shapes = Vec::new();
     for (threads, pool) in SHAPES {
@@ -74,16 +79,38 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
             .ssl_mode(SslMode::Disable)
             .pool_timeout(WAIT)
             .build()?;
-        let uno = SyncEngineFactory::new().engine(&config)?;
+        // One engine for both of uno-db-sync's contenders (they never run
+        // at once): its concrete type, and the same engine as `dyn Engine`.
+        let uno_concrete = SyncEngineFactory::new().sync_engine(&config)?;
+        let uno: Arc<dyn blocking::Engine> = uno_concrete.clone();
         // r2d2's `build` opens every connection before it returns.
         let r2d2_defaults = peers::r2d2_defaults(&args.url, pool)?;
         let r2d2_matching = peers::r2d2_matching(&args.url, pool, "SELECT 1")?;
         {
             let mut held = Vec::new();
             for _ in 0..pool {
-                held.push(uno.connect()?);
+                held.push(uno_concrete.checkout()?);
             }
         }
+        // Every contender's connections are opened before the first round
+        // and kept to the last (97 at 16 × 16 with pgbench's, of the 100
+        // the server allows): a round that opened or closed connections
+        // would leave the server ending backends during the next
+        // contender's round.
+        let driver = args
+            .runs(DRIVER)
+            .then(|| driver_clients(threads, &args.url))
+            .transpose()?;
+        let runtime_free = args
+            .runs(RUNTIME_FREE)
+            .then(|| runtime_free_clients(threads, &args.url))
+            .transpose()?;
+        let baseline: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+                &[],
+            )?
+            .get(0);
         for round in 0..args.rounds {
             for slot in 0..CONTENDERS.len() {
                 let contender = CONTENDERS[(round + slot) % CONTENDERS.len()];
@@ -98,6 +125,14 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                             Ok(())
                         })?;
                         report.record(UNO, &shape, ops);
+                    }
+                    UNO_CONCRETE => {
+                        let engine = Arc::clone(&uno_concrete);
+                        let ops = measure(threads, args.round, move || {
+                            engine.checkout()?.query("SELECT 1", &[])?;
+                            Ok(())
+                        })?;
+                        report.record(contender, &shape, ops);
                     }
                     R2D2_DEFAULTS => {
                         let pool = r2d2_defaults.clone();
@@ -119,25 +154,33 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                         report.record(contender, &shape, ops);
                     }
                     DRIVER => {
-                        let ops = measure_driver(threads, &args.url, args.round)?;
+                        let clients = driver.as_ref().ok_or("no driver clients")?;
+                        let ops = measure_pinned(threads, args.round, clients, |conn| {
+                            let (client, statement) = conn;
+                            client.query(&*statement, &[])?;
+                            Ok(())
+                        })?;
                         report.record(DRIVER, &shape, ops);
                     }
                     RUNTIME_FREE => {
-                        let ops = measure_runtime_free(threads, &args.url, args.round)?;
+                        let clients = runtime_free.as_ref().ok_or("no runtime-free clients")?;
+                        let ops =
+                            measure_pinned(threads, args.round, clients, RuntimeFree::select1)?;
                         report.record(RUNTIME_FREE, &shape, ops);
                     }
-                    PGBENCH_DEFAULTS => {
-                        let ops = pgbench.run(Protocol::Simple, pool, 1, args.round)?;
+                    // pgbench opens its connections before it starts timing
+                    // and closes them as it exits.
+                    PGBENCH_DEFAULTS | PGBENCH_MATCHING | PGBENCH_TWO => {
+                        let (protocol, pgbench_threads) = match contender {
+                            PGBENCH_DEFAULTS => (Protocol::Simple, 1),
+                            PGBENCH_MATCHING => (Protocol::Prepared, pool),
+                            _ => (Protocol::Prepared, 2),
+                        };
+                        let ops = pgbench.run(protocol, pool, pgbench_threads, args.round)?;
+                        settle(&mut admin, baseline)?;
                         report.record(contender, &shape, ops);
                     }
-                    PGBENCH_MATCHING => {
-                        let ops = pgbench.run(Protocol::Prepared, pool, pool, args.round)?;
-                        report.record(contender, &shape, ops);
-                    }
-                    _ => {
-                        let ops = pgbench.run(Protocol::Prepared, pool, 2, args.round)?;
-                        report.record(contender, &shape, ops);
-                    }
+                    _ => return Err(format!("unknown contender {contender}").into()),
                 }
             }
         }
@@ -152,6 +195,8 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
         (UNO, PGBENCH_MATCHING),
         (UNO, PGBENCH_TWO),
         (UNO, DRIVER),
+        (UNO_CONCRETE, R2D2_MATCHING),
+        (UNO_CONCRETE, PGBENCH_TWO),
         (R2D2_MATCHING, DRIVER),
         (DRIVER, PGBENCH_TWO),
         (RUNTIME_FREE, PGBENCH_TWO),
@@ -163,47 +208,49 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// `threads` threads, each with a plaintext `postgres::Client` of its own
-/// and `SELECT 1` prepared once, for `length`; returns operations per
-/// second.
-fn measure_driver(threads: usize, url: &str, length: Duration) -> Result<f64, BoxError> {
+/// One client per thread, kept for every round of a shape, each taken by
+/// one thread of a round for itself; a client's lock is taken by that
+/// thread only, so it is never contended.
+type Pinned<C> = Arc<Vec<std::sync::Mutex<C>>>;
+
+/// `threads` plaintext `postgres::Client`s, each with `SELECT 1` prepared
+/// once.
+fn driver_clients(
+    threads: usize,
+    url: &str,
+) -> Result<Pinned<(postgres::Client, postgres::Statement)>, BoxError> {
     let mut clients = Vec::with_capacity(threads);
     for _ in 0..threads {
         let mut client = postgres::Client::connect(url, postgres::NoTls)?;
         let statement = client.prepare("SELECT 1")?;
-        clients.push((client, statement));
+        clients.push(std::sync::Mutex::new((client, statement)));
     }
-    measure_pinned(threads, length, clients, |(client, statement)| {
-        client.query(&*statement, &[])?;
-        Ok(())
-    })
+    Ok(Arc::new(clients))
 }
 
-/// `threads` threads, each with a runtime-free client of its own, for
-/// `length`; returns operations per second.
-fn measure_runtime_free(threads: usize, url: &str, length: Duration) -> Result<f64, BoxError> {
+/// `threads` runtime-free clients.
+fn runtime_free_clients(threads: usize, url: &str) -> Result<Pinned<RuntimeFree>, BoxError> {
     let mut clients = Vec::with_capacity(threads);
     for _ in 0..threads {
-        clients.push(RuntimeFree::connect(url)?);
+        clients.push(std::sync::Mutex::new(RuntimeFree::connect(url)?));
     }
-    measure_pinned(threads, length, clients, RuntimeFree::select1)
+    Ok(Arc::new(clients))
 }
 
 /// Runs `threads` threads for `length`, each taking one of `clients` for
 /// itself on its first operation and running `operation` on it; returns
-/// operations per second. Each client's lock is taken by its one thread
-/// only, so it is never contended.
+/// operations per second.
 fn measure_pinned<C, F>(
     threads: usize,
     length: Duration,
-    clients: Vec<C>,
+    clients: &Pinned<C>,
     operation: F,
 ) -> Result<f64, BoxError>
 where
     C: Send + 'static,
     F: Fn(&mut C) -> Result<(), BoxError> + Clone + Send + Sync + 'static,
 {
-    let clients: Arc<Vec<_>> = Arc::new(clients.into_iter().map(std::sync::Mutex::new).collect());
+    let clients = Arc::clone(clients);
     let next = Arc::new(AtomicU64::new(0));
     measure(threads, length, move || {
         // `measure` starts fresh threads on every call: a thread's index
@@ -222,6 +269,32 @@ where
         operation(&mut client)
     })
 }
+
+/// After a pgbench run, which closes its connections as it exits: waits,
+/// at most 2 s, until the server has no more client backends than
+/// `baseline`, then [`SETTLE`] more, so that the backends' exits do not
+/// run into the next contender's round. (A backend leaves
+/// `pg_stat_activity` before its process has finished exiting.)
+fn settle(admin: &mut postgres::Client, baseline: i64) -> Result<(), BoxError> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let backends: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+                &[],
+            )?
+            .get(0);
+        if backends <= baseline || Instant::now() >= deadline {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(SETTLE);
+    Ok(())
+}
+
+/// The pause after a pgbench run's backends have left `pg_stat_activity`.
+const SETTLE: Duration = Duration::from_millis(250);
 
 /// Runs `threads` threads that repeat `operation` for `length`; returns
 /// operations per second. Each thread counts its own operations (see the
