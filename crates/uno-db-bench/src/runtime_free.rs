@@ -6,13 +6,13 @@
 
 use std::future::Future;
 use std::io::{self, Read as _, Write as _};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs as _};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use rustix::event::{PollFd, PollFlags, poll};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{NoTls, NoTlsStream};
 use tokio_postgres::{Client, Connection, Statement};
@@ -111,7 +111,11 @@ impl RuntimeFree {
             }
         };
         let port = config.get_ports().first().copied().unwrap_or(5432);
-        let stream = TcpStream::connect((host.as_str(), port))?;
+        let address = (host.as_str(), port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| format!("{host}:{port} resolves to no address"))?;
+        let stream = TcpStream::connect_timeout(&address, WAIT)?;
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
         let fd = stream.try_clone()?;
@@ -164,8 +168,12 @@ impl RuntimeFree {
     }
 }
 
+/// How long one wait for the server may take, as uno-db's `pool_timeout`.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Polls `future` (and `connection`, which carries its messages) until it
-/// is ready, blocking in `poll(2)` on the socket whenever neither can go on.
+/// is ready, blocking in `poll(2)` on the socket whenever neither can go
+/// on, for at most [`WAIT`] each time.
 fn wait_for<F: Future>(
     fd: &TcpStream,
     readable: &AtomicBool,
@@ -194,7 +202,13 @@ fn wait_for<F: Future>(
             PollFlags::IN
         };
         let mut fds = [PollFd::new(fd, flags)];
-        poll(&mut fds, None)?;
+        let limit = Timespec {
+            tv_sec: WAIT.as_secs().try_into()?,
+            tv_nsec: 0,
+        };
+        if poll(&mut fds, Some(&limit))? == 0 {
+            return Err(format!("the server sent nothing for {WAIT:?}").into());
+        }
         if fds[0]
             .revents()
             .intersects(PollFlags::IN | PollFlags::ERR | PollFlags::HUP)
