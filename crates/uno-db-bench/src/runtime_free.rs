@@ -17,6 +17,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{NoTls, NoTlsStream};
 use tokio_postgres::{Client, Connection, Statement};
 
+use crate::peers::WAIT;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A non-blocking socket: every read or write that would block returns
@@ -168,12 +170,9 @@ impl RuntimeFree {
     }
 }
 
-/// How long one wait for the server may take, as uno-db's `pool_timeout`.
-const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Polls `future` (and `connection`, which carries its messages) until it
 /// is ready, blocking in `poll(2)` on the socket whenever neither can go
-/// on, for at most [`WAIT`] each time.
+/// on, for at most [`WAIT`] (uno-db's `pool_timeout`) each time.
 fn wait_for<F: Future>(
     fd: &TcpStream,
     readable: &AtomicBool,

@@ -105,12 +105,7 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
             .runs(RUNTIME_FREE)
             .then(|| runtime_free_clients(threads, &args.url))
             .transpose()?;
-        let baseline: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
-                &[],
-            )?
-            .get(0);
+        let baseline = client_backends(&mut admin)?;
         for round in 0..args.rounds {
             for slot in 0..CONTENDERS.len() {
                 let contender = CONTENDERS[(round + slot) % CONTENDERS.len()];
@@ -278,19 +273,23 @@ where
 fn settle(admin: &mut postgres::Client, baseline: i64) -> Result<(), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let backends: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
-                &[],
-            )?
-            .get(0);
-        if backends <= baseline || Instant::now() >= deadline {
+        if client_backends(admin)? <= baseline || Instant::now() >= deadline {
             break;
         }
         thread::sleep(Duration::from_millis(10));
     }
     thread::sleep(SETTLE);
     Ok(())
+}
+
+/// The client backends the server runs now (`pg_stat_activity`).
+fn client_backends(admin: &mut postgres::Client) -> Result<i64, BoxError> {
+    Ok(admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+            &[],
+        )?
+        .get(0))
 }
 
 /// The pause after a pgbench run's backends have left `pg_stat_activity`.
