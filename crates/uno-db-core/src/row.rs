@@ -1,7 +1,7 @@
 //! Result rows: the driver's row without copying, or one built by hand.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use postgres_types::{FromSql, IsNull, ToSql, Type};
@@ -52,18 +52,21 @@ pub struct Row {
 }
 
 enum Repr {
-    // Our column list is described from the driver's only when asked for
-    // (`columns()`), once per row. Positions and names are looked up in the
-    // driver's own list. A list shared by the rows of a result set cost
-    // every row a reference count taken and let go (two atomic operations,
-    // about a tenth of the time a 100-row query spends in this process),
-    // whether or not anything asked for the columns.
-    Driver {
-        row: tokio_postgres::Row,
-        columns: OnceLock<Box<[Column]>>,
-    },
+    // Nothing beside the driver's row: a `Row` is exactly as large as
+    // the driver's, so that a `Vec` of the driver's rows becomes a `Vec` of
+    // ours in place (`from_driver_rows`), with no second allocation. Our
+    // column list is described from the driver's only when asked for
+    // (`columns()`); positions and names are looked up in the driver's own
+    // list.
+    Driver(tokio_postgres::Row),
     Built(Arc<BuiltRow>),
 }
+
+// What `from_driver_rows` relies on to reuse the driver's allocation.
+const _: () = assert!(
+    std::mem::size_of::<Row>() == std::mem::size_of::<tokio_postgres::Row>()
+        && std::mem::align_of::<Row>() == std::mem::align_of::<tokio_postgres::Row>()
+);
 
 struct BuiltRow {
     columns: Vec<Column>,
@@ -71,22 +74,18 @@ struct BuiltRow {
 }
 
 impl Row {
-    /// Wraps one driver row. Nothing is copied or described: the row's
-    /// [`columns`](Self::columns) are described from the driver's the
-    /// first time they are asked for.
+    /// Wraps one driver row. Nothing is copied or described.
     #[must_use]
     #[inline]
     pub fn from_driver(row: tokio_postgres::Row) -> Self {
         Self {
-            repr: Repr::Driver {
-                row,
-                columns: OnceLock::new(),
-            },
+            repr: Repr::Driver(row),
         }
     }
 
     /// Wraps the driver rows of one query (see
-    /// [`from_driver`](Self::from_driver)).
+    /// [`from_driver`](Self::from_driver)) in the list they came in: a
+    /// `Row` is the size of the driver's, so the list is not copied.
     #[must_use]
     pub fn from_driver_rows(rows: Vec<tokio_postgres::Row>) -> Vec<Self> {
         rows.into_iter().map(Self::from_driver).collect()
@@ -125,14 +124,14 @@ impl Row {
             Repr::Built(row) => Ok(Self {
                 repr: Repr::Built(Arc::clone(row)),
             }),
-            Repr::Driver { row, .. } => {
+            Repr::Driver(row) => {
                 let values = (0..row.len())
                     .map(|i| row.try_get::<_, RawValue>(i).map(|raw| raw.0))
                     .collect::<std::result::Result<_, _>>()
                     .map_err(|e| Error::new(ErrorKind::Decode).with_source(e))?;
                 Ok(Self {
                     repr: Repr::Built(Arc::new(BuiltRow {
-                        columns: self.columns().to_vec(),
+                        columns: self.columns(),
                         values,
                     })),
                 })
@@ -144,7 +143,7 @@ impl Row {
     #[must_use]
     pub fn as_driver(&self) -> Option<&tokio_postgres::Row> {
         match &self.repr {
-            Repr::Driver { row, .. } => Some(row),
+            Repr::Driver(row) => Some(row),
             Repr::Built(_) => None,
         }
     }
@@ -153,7 +152,7 @@ impl Row {
     #[must_use]
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Driver { row, .. } => row.len(),
+            Repr::Driver(row) => row.len(),
             Repr::Built(row) => row.columns.len(),
         }
     }
@@ -164,14 +163,14 @@ impl Row {
         self.len() == 0
     }
 
-    /// The columns' names and types, in order. A driver's row describes
-    /// them the first time they are asked for and keeps the list, so ask
-    /// the first row of a result set when every row has the same columns.
+    /// The columns' names and types, in order, described anew on each
+    /// call (a row keeps only what it needs to decode its values): when
+    /// every row of a result set has the same columns, ask the first.
     #[must_use]
-    pub fn columns(&self) -> &[Column] {
+    pub fn columns(&self) -> Vec<Column> {
         match &self.repr {
-            Repr::Driver { row, columns } => columns.get_or_init(|| describe(row)),
-            Repr::Built(row) => &row.columns,
+            Repr::Driver(row) => describe(row),
+            Repr::Built(row) => row.columns.clone(),
         }
     }
 
@@ -213,7 +212,7 @@ impl Row {
         T: FromSql<'a>,
     {
         match &self.repr {
-            Repr::Driver { row, .. } => {
+            Repr::Driver(row) => {
                 let Some(position) = index.driver_position(row.columns()) else {
                     return Err(no_column(&index));
                 };
@@ -281,7 +280,7 @@ fn undecodable(index: &dyn ColumnIndex, type_name: &str, cause: tokio_postgres::
 }
 
 /// Our description of a driver row's columns.
-fn describe(row: &tokio_postgres::Row) -> Box<[Column]> {
+fn describe(row: &tokio_postgres::Row) -> Vec<Column> {
     row.columns()
         .iter()
         .map(|c| Column::new(c.name(), c.type_().clone()))
@@ -589,7 +588,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn driver_rows_describe_their_columns_once_when_asked() {
+    async fn driver_rows_describe_their_columns_when_asked() {
         let rows = Row::from_driver_rows(driver_rows(1).await);
         assert_eq!(rows.len(), 3);
         let expected = [
@@ -598,9 +597,7 @@ mod tests {
         ];
         for row in &rows {
             assert_eq!(row.len(), 2);
-            assert_eq!(row.columns(), expected);
-            // Described once, then kept.
-            assert!(std::ptr::eq(row.columns(), row.columns()), "{row:?}");
+            assert_eq!(row.columns(), expected, "{row:?}");
         }
         assert_eq!(rows[1].get::<_, i32>("id"), 2);
         assert_eq!(rows[1].get::<_, &str>("Name"), "bob");
@@ -622,8 +619,26 @@ mod tests {
         let rows = Row::from_driver_rows(driver_rows(2).await);
         assert_eq!(rows.len(), 6);
         assert_eq!(rows[2].columns(), rows[3].columns());
-        assert!(!std::ptr::eq(rows[2].columns(), rows[3].columns()));
         assert_eq!(rows[4].get::<_, &str>("NAME"), "bob");
+    }
+
+    #[tokio::test]
+    async fn a_query_s_rows_are_wrapped_in_the_driver_s_list() {
+        // The list the `postgres` crate hands a blocking `query` becomes
+        // ours without a second allocation, whether wrapped directly or
+        // taken by `query`'s shape.
+        let driver = driver_rows(2).await;
+        let list = driver.as_ptr() as usize;
+        let rows = Row::from_driver_rows(driver);
+        assert_eq!(rows.as_ptr() as usize, list);
+        assert_eq!(rows[5].get::<_, &str>("Name"), "carol");
+
+        let driver = driver_rows(1).await;
+        let list = driver.as_ptr() as usize;
+        let rows = crate::backend::RowsShape::output(crate::backend::AllRows, driver).unwrap();
+        assert_eq!(rows.as_ptr() as usize, list);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].get::<_, i32>("id"), 1);
     }
 
     #[tokio::test]
