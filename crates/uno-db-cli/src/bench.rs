@@ -1,7 +1,7 @@
 //! `uno-db bench`: a workload through uno-db's engine (and, with
 //! `--compare`, raw deadpool-postgres, uno-db's blocking engine and raw
-//! `r2d2_postgres`), each for a bounded time, then a table of throughput and
-//! latency.
+//! `r2d2_postgres`, both pools on settings matching uno-db's), each for a
+//! bounded time, then a table of throughput and latency.
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -23,16 +23,21 @@ use crate::check::{self, millis};
 use crate::cli::{BenchArgs, Workload};
 use crate::failure::{self, Failure};
 use crate::histogram::Histogram;
+use crate::prepared_manager::PreparedManager;
 use crate::source;
 
 /// uno-db's async engine.
 const UNO: &str = "uno-db";
-/// Raw deadpool-postgres, what uno-db's async engine wraps.
-const DEADPOOL: &str = "deadpool-postgres";
+/// Raw deadpool-postgres, what uno-db's async engine wraps, on settings
+/// matching uno-db's: statements prepared once per connection, checkouts
+/// bounded by `pool_timeout`.
+const DEADPOOL: &str = "deadpool-postgres (matching)";
 /// uno-db's blocking engine.
 const UNO_BLOCKING: &str = "uno-db (blocking)";
-/// Raw `r2d2_postgres`, what uno-db's blocking engine wraps.
-const R2D2: &str = "r2d2_postgres";
+/// Raw `r2d2_postgres`, what uno-db's blocking engine wraps, on settings
+/// matching uno-db's: statements prepared once per connection, no query on
+/// checkout.
+const R2D2: &str = "r2d2_postgres (matching)";
 
 /// The longest a checkout waits (the configuration's `pool_timeout` when
 /// shorter), so that an unreachable server fails the run soon.
@@ -255,14 +260,14 @@ fn table(results: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<20} {:>12} {:>12} {:>12} {:>12}",
+        "{:<28} {:>12} {:>12} {:>12} {:>12}",
         "contender", "operations", "ops/s", "p50", "p99"
     );
     let ms = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.3} ms"));
     for measured in &results.results {
         let _ = writeln!(
             out,
-            "{:<20} {:>12} {:>12.1} {:>12} {:>12}",
+            "{:<28} {:>12} {:>12.1} {:>12} {:>12}",
             measured.contender,
             measured.operations,
             measured.ops_per_second,
@@ -683,20 +688,22 @@ fn uno_blocking_operation(
 }
 
 /// The `r2d2_postgres` pool type.
-type R2d2Pool = r2d2::Pool<r2d2_postgres::PostgresConnectionManager<postgres::NoTls>>;
+type R2d2Pool = r2d2::Pool<PreparedManager>;
 
 /// Raw `r2d2_postgres`, with the driver configuration uno-db uses, on plain
-/// threads.
+/// threads: no validity query on checkout (r2d2's default runs one on every
+/// checkout; uno-db checks a connection only when the kernel says so), and
+/// statements prepared once per connection.
 fn run_r2d2(plan: &Plan) -> Result<Measured, Failure> {
     let mut pg = plan.config.driver_config();
     pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
-    let manager = r2d2_postgres::PostgresConnectionManager::new(pg.into(), postgres::NoTls);
     let size = u32::try_from(plan.pool).map_err(Failure::usage)?;
     let pool: R2d2Pool = r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
+        .test_on_check_out(false)
         .connection_timeout(plan.config.pool_timeout())
-        .build(manager)
+        .build(PreparedManager::new(pg.into()))
         .map_err(|error| Failure::failed(format!("{R2D2}: {}", chain(&error))))?;
     let mut held = Vec::with_capacity(plan.pool);
     for _ in 0..plan.pool {
@@ -711,27 +718,30 @@ fn run_r2d2(plan: &Plan) -> Result<Measured, Failure> {
     measure_blocking(plan, R2D2, || r2d2_operation(&pool, workload, allow_writes))
 }
 
-/// One operation through raw `r2d2_postgres`, SQL text per call as its
-/// documentation shows it.
+/// One operation through raw `r2d2_postgres`.
 fn r2d2_operation(pool: &R2d2Pool, workload: Workload, allow_writes: bool) -> Result<(), String> {
     let text = |error: &(dyn std::error::Error + 'static)| chain(error);
-    let mut client = pool.get().map_err(|e| text(&e))?;
+    let mut conn = pool.get().map_err(|e| text(&e))?;
+    let mut query = |sql: &'static str, params: &[&(dyn postgres::types::ToSql + Sync)]| {
+        let statement = conn.statement(sql)?;
+        conn.client.query(&statement, params).map(drop)
+    };
     match workload {
-        Workload::Select1 => drop(client.query("SELECT 1", &[]).map_err(|e| text(&e))?),
-        Workload::Param => drop(
-            client
-                .query("SELECT $1::int8 + 1", &[&42_i64])
-                .map_err(|e| text(&e))?,
-        ),
-        Workload::Rows => drop(client.query(ROWS_SQL, &[]).map_err(|e| text(&e))?),
+        Workload::Select1 => query("SELECT 1", &[]).map_err(|e| text(&e))?,
+        Workload::Param => query("SELECT $1::int8 + 1", &[&42_i64]).map_err(|e| text(&e))?,
+        Workload::Rows => query(ROWS_SQL, &[]).map_err(|e| text(&e))?,
         Workload::Checkout => {}
         Workload::Tx => {
-            let mut transaction = client
+            let statement = conn.statement(TX_SQL).map_err(|e| text(&e))?;
+            let mut transaction = conn
+                .client
                 .build_transaction()
                 .read_only(!allow_writes)
                 .start()
                 .map_err(|e| text(&e))?;
-            transaction.query(TX_SQL, &[&1_i64]).map_err(|e| text(&e))?;
+            transaction
+                .query(&statement, &[&1_i64])
+                .map_err(|e| text(&e))?;
             if allow_writes {
                 transaction
                     .batch_execute(TX_TABLE_SQL)

@@ -40,6 +40,7 @@ mod demo;
 mod failure;
 mod histogram;
 mod mask;
+mod prepared_manager;
 mod source;
 
 use std::process::ExitCode;

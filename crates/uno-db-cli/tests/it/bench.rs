@@ -34,9 +34,9 @@ fn without_a_tty_it_prints_a_plain_table_and_the_ratios() {
     }
     for contender in [
         "uno-db ",
-        "deadpool-postgres ",
+        "deadpool-postgres (matching) ",
         "uno-db (blocking) ",
-        "r2d2_postgres ",
+        "r2d2_postgres (matching) ",
     ] {
         let line = stdout
             .lines()
@@ -45,11 +45,11 @@ fn without_a_tty_it_prints_a_plain_table_and_the_ratios() {
         assert!(line.ends_with(" ms"), "{line}");
     }
     assert!(
-        stdout.contains("ratio uno-db/deadpool-postgres = "),
+        stdout.contains("ratio uno-db/deadpool-postgres (matching) = "),
         "{stdout}"
     );
     assert!(
-        stdout.contains("ratio uno-db (blocking)/r2d2_postgres = "),
+        stdout.contains("ratio uno-db (blocking)/r2d2_postgres (matching) = "),
         "{stdout}"
     );
 }
