@@ -63,6 +63,7 @@ mod runtime_free;
 mod stream_contenders;
 mod sync_contenders;
 mod tls_contenders;
+mod wakeups;
 mod workloads;
 
 use std::process::ExitCode;

@@ -2,11 +2,28 @@
 
 use std::collections::BTreeMap;
 
+use crate::wakeups::CO_LOCATED;
+
+/// Where a contender's rounds at one shape ran: the median of their
+/// cross-CPU wake-ups per operation, how many rounds were counted, how many
+/// of those were co-located, and those rounds' median throughput.
+#[derive(Debug, PartialEq)]
+struct Placement {
+    wakeups: f64,
+    counted: usize,
+    co_located: usize,
+    co_located_median: Option<f64>,
+}
+
 /// Throughputs (operations per second, or another unit) per contender and
 /// shape, one per round.
 #[derive(Debug)]
 pub(crate) struct Report {
     samples: BTreeMap<(String, String), Vec<f64>>,
+    /// Cross-CPU wake-ups per operation, per contender and shape, one per
+    /// round (in step with `samples`), where the mode counts them (see
+    /// `wakeups`).
+    wakeups: BTreeMap<(String, String), Vec<Option<f64>>>,
     unit: &'static str,
 }
 
@@ -21,17 +38,35 @@ impl Report {
     pub(crate) fn with_unit(unit: &'static str) -> Self {
         Self {
             samples: BTreeMap::new(),
+            wakeups: BTreeMap::new(),
             unit,
         }
     }
 
     pub(crate) fn record(&mut self, contender: &str, shape: &str, ops_per_sec: f64) {
+        self.record_round(contender, shape, ops_per_sec, None);
+    }
+
+    /// Records one round, with its cross-CPU wake-ups per operation when
+    /// they were counted.
+    pub(crate) fn record_round(
+        &mut self,
+        contender: &str,
+        shape: &str,
+        ops_per_sec: f64,
+        wakeups: Option<f64>,
+    ) {
         let unit = self.unit;
-        println!("  {shape:<14} {contender:<18} {ops_per_sec:>10.0} {unit}");
-        self.samples
-            .entry((contender.to_owned(), shape.to_owned()))
-            .or_default()
-            .push(ops_per_sec);
+        let key = (contender.to_owned(), shape.to_owned());
+        match wakeups {
+            Some(per_op) => println!(
+                "  {shape:<14} {contender:<18} {ops_per_sec:>10.0} {unit} \
+                 {per_op:>6.3} cross-CPU wake-ups/op"
+            ),
+            None => println!("  {shape:<14} {contender:<18} {ops_per_sec:>10.0} {unit}"),
+        }
+        self.wakeups.entry(key.clone()).or_default().push(wakeups);
+        self.samples.entry(key).or_default().push(ops_per_sec);
     }
 
     /// The median throughput of `contender` at `shape`.
@@ -44,16 +79,59 @@ impl Report {
         median(&mut values)
     }
 
-    /// Prints the medians of every contender at `shape`.
+    /// Prints the medians of every contender at `shape`; where wake-ups
+    /// were counted, also their median and the median throughput of the
+    /// rounds in which client and server shared a CPU (see
+    /// [`CO_LOCATED`]), the figure to compare contenders by when their
+    /// rounds landed in different placements.
     pub(crate) fn print_medians(&self, shape: &str, contenders: &[&str]) {
         println!("median at {shape}:");
         for contender in contenders {
+            let wakeups = self
+                .placement(contender, shape)
+                .map_or_else(String::new, |p| {
+                    format!(
+                        " {:>6.3} cross-CPU wake-ups/op; co-located rounds {} of {}: {} {}",
+                        p.wakeups,
+                        p.co_located,
+                        p.counted,
+                        p.co_located_median
+                            .map_or_else(|| "-".to_owned(), |ops| format!("{ops:.0}")),
+                        self.unit
+                    )
+                });
             println!(
-                "  {contender:<18} {:>10.0} {}",
+                "  {contender:<18} {:>10.0} {}{wakeups}",
                 self.median(contender, shape),
                 self.unit
             );
         }
+    }
+
+    /// Where `contender`'s rounds at `shape` ran, if their wake-ups were
+    /// counted.
+    fn placement(&self, contender: &str, shape: &str) -> Option<Placement> {
+        let key = (contender.to_owned(), shape.to_owned());
+        let (samples, wakeups) = (self.samples.get(&key)?, self.wakeups.get(&key)?);
+        let counted: Vec<(f64, f64)> = samples
+            .iter()
+            .zip(wakeups)
+            .filter_map(|(&ops, &w)| Some((ops, w?)))
+            .collect();
+        if counted.is_empty() {
+            return None;
+        }
+        let mut co_located: Vec<f64> = counted
+            .iter()
+            .filter(|&&(_, w)| w <= CO_LOCATED)
+            .map(|&(ops, _)| ops)
+            .collect();
+        Some(Placement {
+            wakeups: median(&mut counted.iter().map(|&(_, w)| w).collect::<Vec<_>>()),
+            counted: counted.len(),
+            co_located: co_located.len(),
+            co_located_median: (!co_located.is_empty()).then(|| median(&mut co_located)),
+        })
     }
 
     /// The ratio `ours / theirs` of `workload` at each shape, printed as
@@ -182,6 +260,40 @@ fn interval_rank(n: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placement_takes_the_co_located_rounds_apart() {
+        let mut report = Report::default();
+        for (ops, wakeups) in [
+            (100.0, Some(0.01)),
+            (50.0, Some(0.2)),
+            (120.0, Some(0.05)),
+            (80.0, None),
+            (60.0, Some(0.25)),
+        ] {
+            report.record_round("c", "4x4", ops, wakeups);
+        }
+        report.record("uncounted", "4x4", 10.0);
+        assert_eq!(
+            report.placement("c", "4x4"),
+            Some(Placement {
+                wakeups: 0.125,
+                counted: 4,
+                co_located: 2,
+                co_located_median: Some(110.0),
+            })
+        );
+        assert_eq!(report.placement("uncounted", "4x4"), None);
+        assert_eq!(report.placement("c", "16x16"), None);
+        // Every round spread: counted, none co-located.
+        report.record_round("spread", "4x4", 60.0, Some(0.2));
+        assert_eq!(
+            report
+                .placement("spread", "4x4")
+                .map(|p| p.co_located_median),
+            Some(None)
+        );
+    }
 
     #[test]
     fn the_median_interval_takes_the_ranks_of_the_binomial_table() {

@@ -15,6 +15,7 @@ use crate::peers::{self, WAIT};
 use crate::pgbench::{Pgbench, Protocol};
 use crate::report::Report;
 use crate::runtime_free::RuntimeFree;
+use crate::wakeups::Wakeups;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -112,56 +113,50 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                 if !args.runs(contender) {
                     continue;
                 }
-                match contender {
+                let wakeups = Wakeups::start();
+                let ops = match contender {
                     UNO => {
                         let engine = Arc::clone(&uno);
-                        let ops = measure(threads, args.round, move || {
+                        measure(threads, args.round, move || {
                             engine.connect()?.query("SELECT 1", &[])?;
                             Ok(())
-                        })?;
-                        report.record(UNO, &shape, ops);
+                        })?
                     }
                     UNO_CONCRETE => {
                         let engine = Arc::clone(&uno_concrete);
-                        let ops = measure(threads, args.round, move || {
+                        measure(threads, args.round, move || {
                             engine.checkout()?.query("SELECT 1", &[])?;
                             Ok(())
-                        })?;
-                        report.record(contender, &shape, ops);
+                        })?
                     }
                     R2D2_DEFAULTS => {
                         let pool = r2d2_defaults.clone();
-                        let ops = measure(threads, args.round, move || {
+                        measure(threads, args.round, move || {
                             let mut client = pool.get()?;
                             client.query("SELECT 1", &[])?;
                             Ok(())
-                        })?;
-                        report.record(contender, &shape, ops);
+                        })?
                     }
                     R2D2_MATCHING => {
                         let pool = r2d2_matching.clone();
-                        let ops = measure(threads, args.round, move || {
+                        measure(threads, args.round, move || {
                             let mut conn = pool.get()?;
                             let (client, statement) = &mut *conn;
                             client.query(&*statement, &[])?;
                             Ok(())
-                        })?;
-                        report.record(contender, &shape, ops);
+                        })?
                     }
                     DRIVER => {
                         let clients = driver.as_ref().ok_or("no driver clients")?;
-                        let ops = measure_pinned(threads, args.round, clients, |conn| {
+                        measure_pinned(threads, args.round, clients, |conn| {
                             let (client, statement) = conn;
                             client.query(&*statement, &[])?;
                             Ok(())
-                        })?;
-                        report.record(DRIVER, &shape, ops);
+                        })?
                     }
                     RUNTIME_FREE => {
                         let clients = runtime_free.as_ref().ok_or("no runtime-free clients")?;
-                        let ops =
-                            measure_pinned(threads, args.round, clients, RuntimeFree::select1)?;
-                        report.record(RUNTIME_FREE, &shape, ops);
+                        measure_pinned(threads, args.round, clients, RuntimeFree::select1)?
                     }
                     // pgbench opens its connections before it starts timing
                     // and closes them as it exits.
@@ -171,11 +166,14 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                             PGBENCH_MATCHING => (Protocol::Prepared, pool),
                             _ => (Protocol::Prepared, 2),
                         };
-                        let ops = pgbench.run(protocol, pool, pgbench_threads, args.round)?;
-                        settle(&mut admin, baseline)?;
-                        report.record(contender, &shape, ops);
+                        pgbench.run(protocol, pool, pgbench_threads, args.round)?
                     }
                     _ => return Err(format!("unknown contender {contender}").into()),
+                };
+                let wakeups = wakeups.per(ops * args.round.as_secs_f64());
+                report.record_round(contender, &shape, ops, wakeups);
+                if matches!(contender, PGBENCH_DEFAULTS | PGBENCH_MATCHING | PGBENCH_TWO) {
+                    settle(&mut admin, baseline)?;
                 }
             }
         }
