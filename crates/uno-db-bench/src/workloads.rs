@@ -20,6 +20,7 @@ use crate::args::Args;
 use crate::async_contenders::measure;
 use crate::peers::{self, Settings, WAIT};
 use crate::report::Report;
+use crate::wakeups::Wakeups;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -251,6 +252,7 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                     if !args.runs(contender) {
                         continue;
                     }
+                    let wakeups = Wakeups::start();
                     let ops = match contender {
                         UNO => {
                             let engine = Arc::clone(&pools.uno);
@@ -278,7 +280,8 @@ async fn run_async(args: &Args) -> Result<(), BoxError> {
                             .await?
                         }
                     };
-                    report.record(contender, &case, ops);
+                    let wakeups = wakeups.per(ops * args.round.as_secs_f64());
+                    report.record_round(contender, &case, ops, wakeups);
                 }
             }
             report.print_medians(&case, &CONTENDERS);
