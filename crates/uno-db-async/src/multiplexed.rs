@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
-use uno_db_core::backend::{AllRows, OneRow, OptionalRow, admit_multiplexed, multiplexed_sql};
+use uno_db_core::backend::{AllRows, OneRow, OptionalRow, multiplexed_sql};
 use uno_db_core::nonblocking::Client;
 use uno_db_core::{Result, Row, Statement};
 
@@ -75,7 +75,7 @@ pub struct MultiplexedClient {
 macro_rules! multiplexed {
     ($self:ident, $sql:ident, $batch:expr, |$line:ident| $work:expr) => {{
         let $sql = multiplexed_sql($sql);
-        admit_multiplexed($sql, $batch)?;
+        $self.multiplexer.admit($sql, $batch)?;
         let ($line, statement) = $self.multiplexer.start($sql).await?;
         let cached = (!$batch).then_some($sql);
         SharedLine::run(

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use uno_db_core::Result;
 use uno_db_core::backend::{
-    MAX_MULTIPLEX_CONNECTIONS, PreparedStatement, SharedPick, SharedStatement, pick_shared,
+    AdmittedSql, MAX_MULTIPLEX_CONNECTIONS, PreparedStatement, SharedPick, SharedStatement,
+    pick_shared,
 };
 
 use crate::connect;
@@ -30,6 +31,8 @@ pub(crate) struct Multiplexer {
     /// watch does not apply, and a tokio timer per statement cost about 4 %
     /// of a multiplexed statement.
     statement_waits: Option<DeadlineQueue>,
+    /// The statements already admitted onto shared connections.
+    admitted: AdmittedSql,
 }
 
 impl std::fmt::Debug for Multiplexer {
@@ -72,12 +75,22 @@ impl Multiplexer {
     pub(crate) fn new(shared: Arc<EngineShared>, count: usize) -> Self {
         let count = count.clamp(1, MAX_MULTIPLEX_CONNECTIONS);
         let statement_waits = shared.core.config().query_timeout().map(DeadlineQueue::new);
+        // As many statements per stripe as a shared connection caches: a
+        // program's working set of SQL texts.
+        let admitted = AdmittedSql::new(shared.core.config().statement_cache_size());
         Self {
             shared,
             slots: (0..count).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
             statement_waits,
+            admitted,
         }
+    }
+
+    /// Whether `sql` may run on a shared connection (see
+    /// [`AdmittedSql::admit`]).
+    pub(crate) fn admit(&self, sql: &str, batch: bool) -> Result<()> {
+        self.admitted.admit(sql, batch)
     }
 
     /// The queue that bounds each statement by `query_timeout`; `None`

@@ -20,7 +20,8 @@
 //! - [`cancel_request_failed`] / [`cancel_request_timed_out`]: what a
 //!   cancel request sent through a connection's cancel handle reports.
 //! - [`SharedConnState`]: per shared connection of the multiplexed mode.
-//!   Which statements may go there ([`admit_multiplexed`]), which one the
+//!   Which statements may go there ([`admit_multiplexed`], read once per
+//!   statement text with [`AdmittedSql`]), which one the
 //!   next statement takes ([`pick_shared`]), what a statement's error,
 //!   time-out or dropped caller does to it, and when it is replaced.
 //! - [`RowsShape`] ([`AllRows`], [`OneRow`], [`OptionalRow`]): what
@@ -46,6 +47,7 @@
 //! `sslmode`, `sslrootcert`, `sslcert`, `sslkey`), every file problem
 //! reported at once as [`TlsFileProblem`]s.
 
+mod admitted_sql;
 mod cancel_request;
 mod conn_state;
 mod connect_plan;
@@ -103,6 +105,7 @@ pub use pool_ops::LeakTicket;
 /// the traits declare it only without mocks; then a call through
 /// `dyn Engine` names the backend's method instead).
 pub const DYN_ENGINE_TRACKS_CALLER: bool = cfg!(not(feature = "mock"));
+pub use admitted_sql::AdmittedSql;
 pub use multiplex::{SharedPick, admit_multiplexed, multiplexed_sql, pick_shared};
 pub use rows::{
     AllRows, FirstRow, OneRow, OptionalRow, PreparedStatement, RowsShape, at_most_one, exactly_one,

@@ -24,7 +24,7 @@ pub struct StatementCache<S> {
 /// buys nothing here: the keys are the application's SQL, in a map
 /// bounded by `capacity`.
 #[derive(Debug, Default, Clone, Copy)]
-struct SqlHasher(u64);
+pub(crate) struct SqlHasher(u64);
 
 impl SqlHasher {
     const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
