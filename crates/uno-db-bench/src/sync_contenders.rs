@@ -160,19 +160,15 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
                     }
                     // pgbench opens its connections before it starts timing
                     // and closes them as it exits.
-                    PGBENCH_DEFAULTS | PGBENCH_MATCHING | PGBENCH_TWO => {
-                        let (protocol, pgbench_threads) = match contender {
-                            PGBENCH_DEFAULTS => (Protocol::Simple, 1),
-                            PGBENCH_MATCHING => (Protocol::Prepared, pool),
-                            _ => (Protocol::Prepared, 2),
-                        };
+                    _ => {
+                        let (protocol, pgbench_threads) = pgbench_mode(contender, pool)
+                            .ok_or_else(|| format!("unknown contender {contender}"))?;
                         pgbench.run(protocol, pool, pgbench_threads, args.round)?
                     }
-                    _ => return Err(format!("unknown contender {contender}").into()),
                 };
                 let wakeups = wakeups.per(ops * args.round.as_secs_f64());
                 report.record_round(contender, &shape, ops, wakeups);
-                if matches!(contender, PGBENCH_DEFAULTS | PGBENCH_MATCHING | PGBENCH_TWO) {
+                if pgbench_mode(contender, pool).is_some() {
                     settle(&mut admin, baseline)?;
                 }
             }
@@ -199,6 +195,17 @@ pub(crate) fn run(args: &Args) -> Result<(), BoxError> {
         println!("ratio {ours}/{theirs} = {worst:.3} (select1, worst shape)");
     }
     Ok(())
+}
+
+/// How pgbench runs as `contender` on a pool of `pool` (its protocol and
+/// threads); `None` for a contender that is not pgbench.
+fn pgbench_mode(contender: &str, pool: usize) -> Option<(Protocol, usize)> {
+    match contender {
+        PGBENCH_DEFAULTS => Some((Protocol::Simple, 1)),
+        PGBENCH_MATCHING => Some((Protocol::Prepared, pool)),
+        PGBENCH_TWO => Some((Protocol::Prepared, 2)),
+        _ => None,
+    }
 }
 
 /// One client per thread, kept for every round of a shape, each taken by
